@@ -1,0 +1,10 @@
+//! errtally counts the catalogued Stytch B2B 404 errors found in JSON logs.
+//!
+//! Data flow: bytes -> [`frame`] (complete lines) -> [`scan`] (each record's
+//! `error_type`) -> [`scan::Tally`] (per-type counts) -> reports and metrics.
+//! The [`catalog`] says which error types are known and what to do about them.
+
+pub mod catalog;
+pub mod corpus;
+pub mod frame;
+pub mod scan;
