@@ -1,1 +1,94 @@
-fn main() {}
+//! Scanner throughput on in-memory data, next to a bare `memmem` pass over
+//! the same bytes (the ceiling: what finding the key alone costs).
+//!
+//! `cargo bench --bench scan`; input is the deterministic corpus, built
+//! outside the timed part.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use errtally::catalog::Catalog;
+use errtally::corpus::{self, CorpusConfig};
+use errtally::frame::{DEFAULT_MAX_LINE_BYTES, LineFramer};
+use errtally::scan::{Scanner, Tally};
+
+const CORPUS_BYTES: u64 = 64 << 20;
+
+fn corpus(hostile: bool, error_percent: u32) -> (Vec<u8>, Vec<String>) {
+    let catalog = Catalog::builtin().unwrap_or_else(|e| panic!("built-in catalogue: {e}"));
+    let types: Vec<String> = catalog
+        .entries()
+        .iter()
+        .map(|e| e.error_type.clone())
+        .collect();
+    let config = CorpusConfig {
+        seed: 7,
+        target_bytes: CORPUS_BYTES,
+        max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        error_percent,
+        hostile,
+    };
+    let mut bytes = Vec::with_capacity(CORPUS_BYTES as usize + (1 << 20));
+    corpus::generate(&config, &types, &mut bytes).unwrap_or_else(|e| panic!("corpus: {e}"));
+    (bytes, types)
+}
+
+/// Frames `data` in 1 MiB reads and scans every chunk, as `errtally scan` does.
+fn scan_all(scanner: &mut Scanner, data: &[u8], tally: &mut Tally) {
+    let mut framer = LineFramer::new(DEFAULT_MAX_LINE_BYTES, 1 << 20);
+    let mut rest = data;
+    while !rest.is_empty() {
+        let spare = framer.spare();
+        let n = spare.len().min(rest.len());
+        spare[..n].copy_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        framer.filled(n);
+        while let Some(chunk) = framer.next_chunk() {
+            scanner.scan_chunk(chunk, tally);
+        }
+    }
+    if let Some(last) = framer.finish() {
+        scanner.scan_record(last, tally);
+    }
+}
+
+fn bench_scan(c: &mut Criterion) {
+    let catalog = Arc::new(Catalog::builtin().unwrap_or_else(|e| panic!("catalogue: {e}")));
+    let mut group = c.benchmark_group("scan");
+    group.sample_size(10);
+    for (name, hostile, error_percent) in [
+        ("clean_10pct", false, 10),
+        ("hostile_10pct", true, 10),
+        ("clean_50pct", false, 50),
+    ] {
+        let (data, _) = corpus(hostile, error_percent);
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        group.bench_function(format!("memmem_only/{name}"), |b| {
+            let finder = memchr::memmem::Finder::new(b"\"error_type\"");
+            b.iter(|| black_box(finder.find_iter(black_box(&data)).count()))
+        });
+        group.bench_function(format!("scan_lines/{name}"), |b| {
+            let mut scanner = Scanner::new(Arc::clone(&catalog));
+            let mut tally = Tally::new(catalog.len());
+            b.iter(|| {
+                tally.clear();
+                scanner.scan_lines(black_box(&data), &mut tally);
+                black_box(tally.lines)
+            })
+        });
+        group.bench_function(format!("framed/{name}"), |b| {
+            let mut scanner = Scanner::new(Arc::clone(&catalog));
+            let mut tally = Tally::new(catalog.len());
+            b.iter(|| {
+                tally.clear();
+                scan_all(&mut scanner, black_box(&data), &mut tally);
+                black_box(tally.lines)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_scan);
+criterion_main!(benches);

@@ -1,0 +1,608 @@
+//! The scanner: finds each record's Stytch `error_type` and counts it.
+//!
+//! This module is the product's counting contract (see the README):
+//! - a record is one line; its error is the **first** `error_type` key whose
+//!   value is a JSON string, at quoting level 0 (`"error_type":"x"`), 1
+//!   (`\"error_type\":\"x\"`, JSON inside a JSON string) or 2 (escaped
+//!   twice), with optional white space around the colon;
+//! - the value is decoded as a JSON string at its level and must close inside
+//!   the record;
+//! - a catalogued value is counted under its type; any other value is
+//!   *uncatalogued* and counted under the record's first valid `status_code`
+//!   at the same level (100..=599), else `unknown`.
+//!
+//! Speed comes from never looking at lines without a hit: one `memmem` pass
+//! over a whole chunk of lines, and only around a hit is the line found and
+//! parsed. Lines without an error cost no allocation, no UTF-8 validation and
+//! no JSON parsing. Decoding happens only for values with escapes, through a
+//! streaming unescaper whose work is bounded by the value, not the line.
+//!
+//! No I/O here: callers hand in complete lines ([`crate::frame`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use memchr::memmem::Finder;
+
+use crate::catalog::Catalog;
+use crate::frame::Chunk;
+
+/// Deepest quoting level understood: JSON escaped twice (Docker json-file
+/// around an app that embeds the API's JSON body in a string).
+pub const MAX_LEVEL: u32 = 2;
+
+/// Lowest and highest HTTP status accepted as an uncatalogued error's status.
+pub const STATUS_RANGE: std::ops::RangeInclusive<u16> = 100..=599;
+
+/// Slots of [`Tally::uncatalogued`]: one per status in [`STATUS_RANGE`], then `unknown`.
+pub const STATUS_SLOTS: usize = 501;
+
+/// The slot of [`Tally::uncatalogued`] for errors without a valid status.
+pub const UNKNOWN_STATUS_SLOT: usize = STATUS_SLOTS - 1;
+
+/// Longest uncatalogued error type name kept for reporting; longer names
+/// are cut (they are untrusted input and never catalogued anyway).
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// How many distinct uncatalogued names are tracked before new ones are
+/// lumped together: memory stays bounded whatever the logs contain.
+pub const MAX_TRACKED_NAMES: usize = 1000;
+
+/// What a record carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// A catalogued error type, by catalogue index.
+    Catalogued(usize),
+    /// An error type that is not in the catalogue, with the record's status.
+    Uncatalogued {
+        /// Its status code, if the record has a valid one at the same level.
+        status: Option<u16>,
+    },
+}
+
+/// Counts for a stream of records; merged into shared counters by callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// Records seen.
+    pub lines: u64,
+    /// Bytes seen (maintained by the caller, which knows what it read).
+    pub bytes: u64,
+    /// Records longer than the maximum line length.
+    pub truncated_lines: u64,
+    /// Per catalogued type, by catalogue index.
+    pub errors: Vec<u64>,
+    /// Uncatalogued errors per status slot (see [`status_slot`]).
+    pub uncatalogued: Vec<u64>,
+    /// Uncatalogued names, when the caller asked for them.
+    pub uncatalogued_names: Option<NameCounts>,
+}
+
+impl Tally {
+    /// An empty tally for a catalogue of `types` entries.
+    pub fn new(types: usize) -> Self {
+        Self {
+            lines: 0,
+            bytes: 0,
+            truncated_lines: 0,
+            errors: vec![0; types],
+            uncatalogued: vec![0; STATUS_SLOTS],
+            uncatalogued_names: None,
+        }
+    }
+
+    /// An empty tally that also counts uncatalogued names.
+    pub fn with_names(types: usize) -> Self {
+        Self {
+            uncatalogued_names: Some(NameCounts::default()),
+            ..Self::new(types)
+        }
+    }
+
+    /// Sets every count back to zero, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.lines = 0;
+        self.bytes = 0;
+        self.truncated_lines = 0;
+        self.errors.fill(0);
+        self.uncatalogued.fill(0);
+        if let Some(names) = &mut self.uncatalogued_names {
+            *names = NameCounts::default();
+        }
+    }
+
+    /// True when nothing has been counted since the last clear.
+    pub fn is_empty(&self) -> bool {
+        self.lines == 0 && self.bytes == 0 && self.truncated_lines == 0
+    }
+
+    /// Adds `other`'s counts to this tally.
+    pub fn merge(&mut self, other: &Tally) {
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.truncated_lines += other.truncated_lines;
+        for (mine, theirs) in self.errors.iter_mut().zip(&other.errors) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.uncatalogued.iter_mut().zip(&other.uncatalogued) {
+            *mine += theirs;
+        }
+        if let (Some(mine), Some(theirs)) =
+            (&mut self.uncatalogued_names, &other.uncatalogued_names)
+        {
+            for (name, count) in &theirs.counts {
+                mine.add(name, *count);
+            }
+            mine.untracked += theirs.untracked;
+        }
+    }
+
+    /// Uncatalogued counts by status label (`"404"`, `"unknown"`), non-zero only.
+    pub fn uncatalogued_by_status(&self) -> impl Iterator<Item = (String, u64)> + '_ {
+        self.uncatalogued
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(slot, count)| (status_label(slot), *count))
+    }
+}
+
+/// The [`Tally::uncatalogued`] slot for a status.
+pub fn status_slot(status: Option<u16>) -> usize {
+    match status {
+        Some(code) if STATUS_RANGE.contains(&code) => usize::from(code - STATUS_RANGE.start()),
+        _ => UNKNOWN_STATUS_SLOT,
+    }
+}
+
+/// The `status_code` label of a [`Tally::uncatalogued`] slot.
+pub fn status_label(slot: usize) -> String {
+    if slot >= UNKNOWN_STATUS_SLOT {
+        "unknown".to_string()
+    } else {
+        (usize::from(*STATUS_RANGE.start()) + slot).to_string()
+    }
+}
+
+/// Bounded counts of uncatalogued error type names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameCounts {
+    counts: HashMap<Vec<u8>, u64>,
+    /// Occurrences of names that arrived after [`MAX_TRACKED_NAMES`] were tracked.
+    pub untracked: u64,
+}
+
+impl NameCounts {
+    fn add(&mut self, name: &[u8], count: u64) {
+        let name = &name[..name.len().min(MAX_NAME_BYTES)];
+        if let Some(existing) = self.counts.get_mut(name) {
+            *existing += count;
+        } else if self.counts.len() < MAX_TRACKED_NAMES {
+            self.counts.insert(name.to_vec(), count);
+        } else {
+            self.untracked += count;
+        }
+    }
+
+    /// The `limit` most frequent names (ties by name), lossily decoded.
+    pub fn top(&self, limit: usize) -> Vec<(String, u64)> {
+        let mut names: Vec<(String, u64)> = self
+            .counts
+            .iter()
+            .map(|(name, count)| (String::from_utf8_lossy(name).into_owned(), *count))
+            .collect();
+        names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        names.truncate(limit);
+        names
+    }
+}
+
+/// Finds and counts errors in complete records. One per reading task: it
+/// keeps scratch space, so scanning needs `&mut self`.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    catalog: Arc<Catalog>,
+    error_type: Finder<'static>,
+    status_code: Finder<'static>,
+    scratch: Vec<u8>,
+}
+
+const ERROR_TYPE: &[u8] = b"error_type";
+const STATUS_CODE: &[u8] = b"status_code";
+
+impl Scanner {
+    /// A scanner that classifies error types against `catalog`.
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        Self {
+            catalog,
+            error_type: Finder::new(ERROR_TYPE).into_owned(),
+            status_code: Finder::new(STATUS_CODE).into_owned(),
+            scratch: Vec::with_capacity(MAX_NAME_BYTES),
+        }
+    }
+
+    /// The catalogue this scanner counts against.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Counts the records of a framed chunk.
+    pub fn scan_chunk(&mut self, chunk: Chunk<'_>, tally: &mut Tally) {
+        match chunk {
+            Chunk::Lines(lines) => self.scan_lines(lines, tally),
+            Chunk::Truncated(head) => {
+                tally.truncated_lines += 1;
+                self.scan_record(head, tally);
+            }
+        }
+    }
+
+    /// Counts complete lines, each ending in `\n`; a last line without one
+    /// counts as a record too.
+    pub fn scan_lines(&mut self, lines: &[u8], tally: &mut Tally) {
+        if lines.is_empty() {
+            return;
+        }
+        let newlines = memchr::memchr_iter(b'\n', lines).count() as u64;
+        tally.lines += newlines + u64::from(lines.last() != Some(&b'\n'));
+        let mut pos = 0;
+        while let Some(found) = self.error_type.find(&lines[pos..]) {
+            let hit = pos + found;
+            let line_start = memchr::memrchr(b'\n', &lines[pos..hit]).map_or(pos, |i| pos + i + 1);
+            let line_end = memchr::memchr(b'\n', &lines[hit..]).map_or(lines.len(), |i| hit + i);
+            let line = &lines[line_start..line_end];
+            if let Some(finding) = self.classify(line, hit - line_start, tally) {
+                count(finding, tally);
+            }
+            pos = line_end + 1;
+            if pos >= lines.len() {
+                break;
+            }
+        }
+    }
+
+    /// Counts one record (a line without its newline, or the head of an
+    /// over-long line).
+    pub fn scan_record(&mut self, record: &[u8], tally: &mut Tally) {
+        tally.lines += 1;
+        if let Some(hit) = self.error_type.find(record)
+            && let Some(finding) = self.classify(record, hit, tally)
+        {
+            count(finding, tally);
+        }
+    }
+
+    /// The error a single record carries, if any.
+    pub fn find_error(&mut self, record: &[u8]) -> Option<Finding> {
+        let hit = self.error_type.find(record)?;
+        let mut scratch = Tally::new(0);
+        self.classify(record, hit, &mut scratch)
+    }
+
+    /// The error of `line`, whose first `error_type` occurrence is at `hit`.
+    /// Records an uncatalogued name in `tally` when it tracks names.
+    fn classify(&mut self, line: &[u8], mut hit: usize, tally: &mut Tally) -> Option<Finding> {
+        loop {
+            if let Some((level, value_start)) = key_at(line, hit, ERROR_TYPE.len())
+                && let Some(value) = read_string(line, value_start, level, &mut self.scratch)
+            {
+                let name = match value {
+                    Value::Raw(range) => &line[range],
+                    Value::Decoded => &self.scratch[..],
+                };
+                if let Some(index) = self.catalog.index_of(name) {
+                    return Some(Finding::Catalogued(index));
+                }
+                if let Some(names) = &mut tally.uncatalogued_names {
+                    names.add(name, 1);
+                }
+                let status = self.status_of(line, level);
+                return Some(Finding::Uncatalogued { status });
+            }
+            let next = hit + 1;
+            hit = next + self.error_type.find(&line[next..])?;
+        }
+    }
+
+    /// The first valid `status_code` of `line` at quoting `level`.
+    fn status_of(&self, line: &[u8], level: u32) -> Option<u16> {
+        let mut pos = 0;
+        while let Some(found) = self.status_code.find(&line[pos..]) {
+            let hit = pos + found;
+            if let Some((key_level, value_start)) = key_at(line, hit, STATUS_CODE.len())
+                && key_level == level
+                && let Some(status) = read_status(line, value_start, level)
+            {
+                return Some(status);
+            }
+            pos = hit + 1;
+        }
+        None
+    }
+}
+
+fn count(finding: Finding, tally: &mut Tally) {
+    match finding {
+        Finding::Catalogued(index) => {
+            if let Some(slot) = tally.errors.get_mut(index) {
+                *slot += 1;
+            }
+        }
+        Finding::Uncatalogued { status } => tally.uncatalogued[status_slot(status)] += 1,
+    }
+}
+
+/// Backslashes before a quote at each quoting level: 0, 1, 3 (2^level - 1).
+fn quote_escapes(level: u32) -> usize {
+    (1usize << level) - 1
+}
+
+/// Backslashes that escape a character (like `n` in `\n`) at a level >= 1.
+fn char_escapes(level: u32) -> usize {
+    1usize << (level.saturating_sub(1))
+}
+
+/// If the name of `name_len` bytes at `at` is a key (quoted at some level
+/// and followed by a colon), its level and where its value starts.
+fn key_at(line: &[u8], at: usize, name_len: usize) -> Option<(u32, usize)> {
+    if at == 0 || line[at - 1] != b'"' {
+        return None;
+    }
+    let backslashes = line[..at - 1]
+        .iter()
+        .rev()
+        .take(8)
+        .take_while(|&&b| b == b'\\')
+        .count();
+    let level = (0..=MAX_LEVEL).find(|&level| quote_escapes(level) == backslashes)?;
+    let after_name = at + name_len;
+    let after_quote = expect_quote(line, after_name, level)?;
+    let colon = skip_whitespace(line, after_quote, level);
+    if line.get(colon) != Some(&b':') {
+        return None;
+    }
+    Some((level, skip_whitespace(line, colon + 1, level)))
+}
+
+/// Position after the quote expected at `pos` for `level`, if it is there.
+fn expect_quote(line: &[u8], pos: usize, level: u32) -> Option<usize> {
+    let escapes = quote_escapes(level);
+    let quote = line.get(pos..pos + escapes + 1)?;
+    let (last, backslashes) = quote.split_last()?;
+    (*last == b'"' && backslashes.iter().all(|&b| b == b'\\')).then_some(pos + escapes + 1)
+}
+
+/// Skips JSON white space at `level`: raw blanks, and at levels >= 1 also
+/// escaped newlines and tabs (pretty-printed JSON inside a string).
+fn skip_whitespace(line: &[u8], mut pos: usize, level: u32) -> usize {
+    let escapes = char_escapes(level);
+    loop {
+        match line.get(pos) {
+            Some(b' ' | b'\t' | b'\r') => pos += 1,
+            Some(b'\\') if level > 0 => {
+                let Some(sequence) = line.get(pos..pos + escapes + 1) else {
+                    return pos;
+                };
+                let (last, backslashes) = match sequence.split_last() {
+                    Some(parts) => parts,
+                    None => return pos,
+                };
+                if matches!(last, b'n' | b't' | b'r') && backslashes.iter().all(|&b| b == b'\\') {
+                    pos += escapes + 1;
+                } else {
+                    return pos;
+                }
+            }
+            _ => return pos,
+        }
+    }
+}
+
+/// Where a decoded string value is.
+#[derive(Debug, PartialEq, Eq)]
+enum Value {
+    /// The raw bytes of the line in this range are the value (no escapes).
+    Raw(std::ops::Range<usize>),
+    /// The value was decoded into the scratch buffer.
+    Decoded,
+}
+
+/// Reads the JSON string value at `pos` at quoting `level`. `None` when the
+/// value is not a string or does not close inside the line.
+fn read_string(line: &[u8], pos: usize, level: u32, scratch: &mut Vec<u8>) -> Option<Value> {
+    let content = expect_quote(line, pos, level)?;
+    // Fast path: no escape inside the value, only (at levels >= 1) the
+    // escaped closing quote.
+    let stop = content + memchr::memchr2(b'"', b'\\', &line[content..])?;
+    match (line[stop], level) {
+        (b'"', 0) => return Some(Value::Raw(content..stop)),
+        (b'"', _) => return None, // the enclosing string ended first
+        _ if level > 0 && expect_quote(line, stop, level).is_some() => {
+            return Some(Value::Raw(content..stop));
+        }
+        _ => {}
+    }
+    decode_string(&line[pos..], level, scratch).then_some(Value::Decoded)
+}
+
+/// Decodes the string at the start of `text` (quoted at `level`) into
+/// `out`, cut at [`MAX_NAME_BYTES`]. False if it does not close in `text`
+/// or holds an invalid escape.
+fn decode_string(text: &[u8], level: u32, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let mut raw = RawBytes { text, pos: 0 };
+    match level {
+        0 => decode_string_from(&mut raw, out),
+        1 => decode_string_from(&mut Unescaper::new(&mut raw), out),
+        _ => decode_string_from(&mut Unescaper::new(&mut Unescaper::new(&mut raw)), out),
+    }
+}
+
+/// A byte stream at some quoting level.
+trait ByteSource {
+    /// The next byte; `None` at the end (or after an invalid escape).
+    fn next_byte(&mut self) -> Option<u8>;
+}
+
+struct RawBytes<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl ByteSource for RawBytes<'_> {
+    fn next_byte(&mut self) -> Option<u8> {
+        let byte = self.text.get(self.pos).copied();
+        self.pos += 1;
+        byte
+    }
+}
+
+/// Removes one level of JSON string escaping from a byte stream, ending at
+/// the first unescaped quote (the end of the enclosing string).
+struct Unescaper<'s, S: ByteSource> {
+    source: &'s mut S,
+    pending: [u8; 4],
+    pending_len: usize,
+    pending_pos: usize,
+    ended: bool,
+}
+
+impl<'s, S: ByteSource> Unescaper<'s, S> {
+    fn new(source: &'s mut S) -> Self {
+        Self {
+            source,
+            pending: [0; 4],
+            pending_len: 0,
+            pending_pos: 0,
+            ended: false,
+        }
+    }
+}
+
+impl<S: ByteSource> ByteSource for Unescaper<'_, S> {
+    fn next_byte(&mut self) -> Option<u8> {
+        if self.pending_pos < self.pending_len {
+            self.pending_pos += 1;
+            return Some(self.pending[self.pending_pos - 1]);
+        }
+        if self.ended {
+            return None;
+        }
+        match self.source.next_byte() {
+            Some(b'"') | None => {
+                self.ended = true;
+                None
+            }
+            Some(b'\\') => match decode_escape(self.source) {
+                Some(ch) => {
+                    let encoded = ch.encode_utf8(&mut self.pending);
+                    self.pending_len = encoded.len();
+                    self.pending_pos = 1;
+                    Some(self.pending[0])
+                }
+                None => {
+                    self.ended = true;
+                    None
+                }
+            },
+            Some(byte) => Some(byte),
+        }
+    }
+}
+
+/// Decodes the escape after a backslash; `None` if it is invalid.
+fn decode_escape(source: &mut impl ByteSource) -> Option<char> {
+    Some(match source.next_byte()? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let unit = read_hex4(source)?;
+            match unit {
+                0xD800..=0xDBFF => {
+                    // A high surrogate wants `\uXXXX` with a low one next.
+                    if source.next_byte()? != b'\\' || source.next_byte()? != b'u' {
+                        return Some(char::REPLACEMENT_CHARACTER);
+                    }
+                    let low = read_hex4(source)?;
+                    if !(0xDC00..=0xDFFF).contains(&low) {
+                        return Some(char::REPLACEMENT_CHARACTER);
+                    }
+                    let code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                    char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER)
+                }
+                _ => char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER),
+            }
+        }
+        _ => return None,
+    })
+}
+
+fn read_hex4(source: &mut impl ByteSource) -> Option<u32> {
+    let mut value = 0;
+    for _ in 0..4 {
+        let digit = char::from(source.next_byte()?).to_digit(16)?;
+        value = value * 16 + digit;
+    }
+    Some(value)
+}
+
+/// Decodes a level-0 JSON string (opening quote first) from `source`.
+fn decode_string_from(source: &mut impl ByteSource, out: &mut Vec<u8>) -> bool {
+    if source.next_byte() != Some(b'"') {
+        return false;
+    }
+    let push = |out: &mut Vec<u8>, bytes: &[u8]| {
+        let room = MAX_NAME_BYTES.saturating_sub(out.len());
+        out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    };
+    loop {
+        match source.next_byte() {
+            None => return false,
+            Some(b'"') => return true,
+            Some(b'\\') => match decode_escape(source) {
+                Some(ch) => push(out, ch.encode_utf8(&mut [0; 4]).as_bytes()),
+                None => return false,
+            },
+            Some(byte) => push(out, &[byte]),
+        }
+    }
+}
+
+/// Reads a status at `pos` at quoting `level`: an integer, or a string of
+/// three digits, in [`STATUS_RANGE`].
+fn read_status(line: &[u8], pos: usize, level: u32) -> Option<u16> {
+    let (digits_start, quoted_end) = match expect_quote(line, pos, level) {
+        Some(content) => (content, true),
+        None => (pos, false),
+    };
+    let digits = line[digits_start..]
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits != 3 {
+        return None;
+    }
+    let after = digits_start + digits;
+    let terminated = if quoted_end {
+        expect_quote(line, after, level).is_some()
+    } else {
+        !matches!(line.get(after), Some(b'.' | b'e' | b'E'))
+    };
+    if !terminated {
+        return None;
+    }
+    let status = line[digits_start..after]
+        .iter()
+        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+    STATUS_RANGE.contains(&status).then_some(status)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;

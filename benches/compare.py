@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Times `errtally scan` against the tools a user would otherwise reach for,
+on the same generated file, side by side in one go (the machine is shared and
+noisy, so only ratios within one run mean much).
+
+    cargo build --release && python3 benches/compare.py [--size-mib 1024] [--runs 5]
+
+Each round runs every tool once, in turn, so page cache and noise are shared;
+the table reports the median wall time, throughput, the ratio to `rg -c`,
+and peak RSS (from wait4). The corpus is written once by `errtally gen`.
+Needs: rg, grep, mtail, jq (Debian packages ripgrep, mtail, jq).
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "errtally")
+
+
+def timed(argv, stdin_path=None, shell=False):
+    """Wall seconds and peak RSS (KiB) of one run; output discarded."""
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, shell=shell)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if stdin_path:
+        stdin.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):  # grep and rg exit 1 on no match
+        sys.exit(f"{argv} failed with {code}: {proc.stderr.read().decode(errors='replace')}")
+    return wall, usage.ru_maxrss
+
+
+def mtail_program(path):
+    with open(os.path.join(ROOT, "config", "catalog", "stytch-b2b-404.json")) as f:
+        types = [e["error_type"] for e in json.load(f)["errors"]]
+    with open(path, "w") as f:
+        f.write("counter errtally_errors_total by error_type\n")
+        f.write('/"error_type"\\s*:\\s*"(?P<type>' + "|".join(types) + ')"/ {\n')
+        f.write("  errtally_errors_total[$type]++\n}\n")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--slow-tools", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time mtail and jq (tens of MB/s: minutes per run)")
+    parser.add_argument("--dir", default=None, help="where to write the corpus (default: a temp dir)")
+    args = parser.parse_args()
+
+    work = args.dir or tempfile.mkdtemp(prefix="errtally-bench-")
+    corpus = os.path.join(work, "corpus.log")
+    expected = os.path.join(work, "expected.json")
+    if not os.path.exists(corpus) or os.path.getsize(corpus) < args.size_mib << 20:
+        subprocess.run([BIN, "gen", "--seed", "1", "--bytes", str(args.size_mib << 20),
+                        "--out", corpus, "--expected", expected], check=True)
+    size = os.path.getsize(corpus)
+    prog_dir = os.path.join(work, "mtail")
+    os.makedirs(prog_dir, exist_ok=True)
+    mtail_program(os.path.join(prog_dir, "stytch.mtail"))
+
+    tools = {
+        "errtally scan": ([BIN, "scan", "--format", "json", corpus], None, False),
+        "errtally scan (stdin pipe)": (f"cat {corpus} | {BIN} scan --format json", None, True),
+        "rg -c": (["rg", "-c", '"error_type"', corpus], None, False),
+        "grep -cF": (["grep", "-cF", '"error_type"', corpus], None, False),
+        "cat > /dev/null": (["cat", corpus], None, False),
+    }
+    if args.slow_tools and shutil.which("mtail"):
+        tools["mtail --one_shot"] = (["mtail", "--one_shot", "--progs", prog_dir, "--logs", corpus,
+                                      "--one_shot_format", "json"], None, False)
+    if args.slow_tools and shutil.which("jq"):
+        tools["jq"] = (["jq", "-nR", "reduce (inputs | fromjson? | .error_type? | strings) as $t ({}; .[$t] += 1)",
+                        corpus], None, False)
+
+    subprocess.run(["cat", corpus], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
+    walls = {name: [] for name in tools}
+    rss = {name: 0 for name in tools}
+    for run in range(args.runs):
+        for name, (argv, stdin, shell) in tools.items():
+            wall, peak = timed(argv, stdin, shell)
+            walls[name].append(wall)
+            rss[name] = max(rss[name], peak)
+        print(f"round {run + 1}/{args.runs} done", file=sys.stderr)
+
+    rg = statistics.median(walls["rg -c"])
+    print(f"corpus: {size / 2**20:.0f} MiB, {args.runs} alternated runs, median wall time; cores: {os.cpu_count()}")
+    print()
+    print("| tool | median s | GB/s | x rg -c | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for name in tools:
+        median = statistics.median(walls[name])
+        rss_note = "" if "pipe" in name else f"{rss[name] / 1024:.1f}"
+        print(f"| {name} | {median:.3f} | {size / median / 1e9:.2f} | {median / rg:.2f} | {rss_note} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,749 @@
+//! Checkpoint state: how far each tailed file has been counted, so the daemon
+//! resumes after a restart without losing or double-counting a line.
+//!
+//! This module owns the state file `<state_dir>/checkpoint.json` and is its
+//! only writer. It holds three things:
+//!
+//! - [`FileIdentity`]: dev + inode + a hex fingerprint of the first
+//!   [`FINGERPRINT_BYTES`] bytes. A path alone is not enough (rotation renames
+//!   files) and dev + inode alone is not either (Linux reuses inodes of deleted
+//!   files right away), so an entry only matches the file it was written for.
+//! - [`Checkpoint`]: versioned JSON listing, per input and file, the offset of
+//!   the end of the last complete line already counted.
+//! - [`CheckpointStore`]: loads and saves that JSON. A save writes a temp
+//!   file, fsyncs it, renames it over the state file and fsyncs the
+//!   directory, so a crash at any point leaves the old or the new state
+//!   whole. A state file that cannot be understood is moved aside (never
+//!   deleted, so an operator can inspect it) and reported as
+//!   [`CheckpointError::Corrupt`]; the caller logs it and starts fresh.
+//!
+//! What it deliberately does not do: no timers or background tasks (the
+//! daemon decides when to save: when something changed, and at shutdown), no
+//! locking against other processes (one daemon per state directory), and no
+//! tailing, rotation or truncation logic (that belongs to the tailer, which
+//! compares identities and offsets it gets from here). Linux only.
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Version of the state file format; a file with any other version is not
+/// trusted (its offsets could mean something else) and is moved aside.
+pub const VERSION: u32 = 1;
+
+/// How many head bytes identify a file besides dev+inode (so a reused inode
+/// is not mistaken for the old file).
+pub const FINGERPRINT_BYTES: usize = 64;
+
+/// Name of the state file inside the state directory.
+const FILE_NAME: &str = "checkpoint.json";
+
+/// Name of the temp file a save writes before renaming it into place. It is
+/// in the same directory so the rename never crosses filesystems.
+const TMP_FILE_NAME: &str = "checkpoint.json.tmp";
+
+/// Which file an offset belongs to, independent of its current path, so a
+/// renamed (rotated) file keeps its offset and a new file at the old path
+/// does not inherit it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileIdentity {
+    /// Device of the filesystem holding the file (`st_dev`).
+    pub dev: u64,
+    /// Inode number (`st_ino`); unique only among files that exist now.
+    pub ino: u64,
+    /// Lowercase hex of the first min(FINGERPRINT_BYTES, size) bytes; tells
+    /// a new file apart from a deleted one whose inode it reuses.
+    pub head: String,
+}
+
+impl FileIdentity {
+    /// Identifies an open file: fstat + positional read of the head
+    /// (`FileExt::read_at`, so the file cursor does not move and the caller
+    /// can keep reading where it was). The file must be open for reading.
+    ///
+    /// Taking the identity from the open descriptor rather than the path
+    /// means it describes the file actually being read, even if the path has
+    /// been rotated to another file meanwhile.
+    pub fn of(file: &File) -> io::Result<FileIdentity> {
+        let metadata = file.metadata()?;
+        let mut head = [0u8; FINGERPRINT_BYTES];
+        let mut filled = 0;
+        while filled < head.len() {
+            match file.read_at(&mut head[filled..], filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(FileIdentity {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            head: to_hex(&head[..filled]),
+        })
+    }
+
+    /// Same dev and inode, and one head is a prefix of the other (a file
+    /// first seen with fewer than FINGERPRINT_BYTES bytes has since grown).
+    ///
+    /// Limitation: an identity taken while the file was empty has an empty
+    /// head, which is a prefix of anything; such an identity only tells
+    /// dev + inode apart. Callers refresh partial identities as the file
+    /// grows (see [`FileIdentity::is_partial`]) to keep that window short.
+    pub fn is_same_file(&self, other: &FileIdentity) -> bool {
+        self.dev == other.dev
+            && self.ino == other.ino
+            && (self.head.starts_with(&other.head) || other.head.starts_with(&self.head))
+    }
+
+    /// True when the head is shorter than FINGERPRINT_BYTES (caller re-reads
+    /// it later, as the file grows), because a short head identifies the file
+    /// less reliably.
+    pub fn is_partial(&self) -> bool {
+        self.head.len() < FINGERPRINT_BYTES * 2
+    }
+}
+
+/// Lowercase hex: readable in the JSON and compared by prefix, which matches
+/// a byte prefix because every byte is two characters.
+fn to_hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// Progress on one file of one input: everything before `offset` has been
+/// counted, so a restart resumes there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileCheckpoint {
+    /// Name of the configured input the file belongs to; two inputs may tail
+    /// the same file and each keeps its own offset.
+    pub input: String,
+    /// Path the file was last seen at; informational for operators and for
+    /// finding a rotated file, never used to match (see `identity`).
+    pub path: PathBuf,
+    /// Which file this is, whatever its current path.
+    pub identity: FileIdentity,
+    /// Byte offset of the end of the last complete line already counted.
+    pub offset: u64,
+}
+
+/// The whole persisted state: what the daemon needs to resume every file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Format version; see [`VERSION`].
+    pub version: u32,
+    /// One entry per (input, file) pair being tailed.
+    pub files: Vec<FileCheckpoint>,
+}
+
+impl Default for Checkpoint {
+    /// An empty state at the current version: what a first start, or a start
+    /// after a corrupt state file, resumes from.
+    fn default() -> Self {
+        Checkpoint {
+            version: VERSION,
+            files: Vec::new(),
+        }
+    }
+}
+
+impl Checkpoint {
+    /// The entry of `input` for the file with this identity (identity match,
+    /// not path: a renamed file keeps its entry).
+    ///
+    /// An entry with exactly this identity wins over one that matches only by
+    /// head prefix, so a stale partial entry cannot shadow a complete one.
+    pub fn find(&self, input: &str, identity: &FileIdentity) -> Option<&FileCheckpoint> {
+        let mut candidates = self
+            .files
+            .iter()
+            .filter(|entry| entry.input == input && entry.identity.is_same_file(identity));
+        let first = candidates.next()?;
+        if first.identity == *identity {
+            return Some(first);
+        }
+        Some(
+            candidates
+                .find(|entry| entry.identity == *identity)
+                .unwrap_or(first),
+        )
+    }
+}
+
+/// Why the state file could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing a file (or the state directory) failed; `path`
+    /// names the one that failed.
+    #[error("{}: checkpoint i/o failed: {source}", path.display())]
+    Io {
+        /// The file or directory being accessed.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The state file exists but cannot be trusted (bad JSON, wrong shape or
+    /// unknown version). It has been moved to `moved_to` (None if even that
+    /// failed); the caller logs this and starts from an empty state.
+    #[error(
+        "{}: corrupt checkpoint ({reason}); {}",
+        path.display(),
+        describe_move(moved_to.as_deref())
+    )]
+    Corrupt {
+        /// The state file that was rejected.
+        path: PathBuf,
+        /// Where the rejected file now is, for an operator to inspect.
+        moved_to: Option<PathBuf>,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+fn describe_move(moved_to: Option<&Path>) -> String {
+    match moved_to {
+        Some(path) => format!("moved aside to {}", path.display()),
+        None => "could not move it aside".to_owned(),
+    }
+}
+
+/// Just the version of a state file, read before the full shape so a file
+/// from another version is reported as such rather than as a shape error.
+#[derive(serde::Deserialize)]
+struct VersionProbe {
+    version: u32,
+}
+
+/// Loads and atomically saves the state file in one state directory.
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    dir: PathBuf,
+    path: PathBuf,
+    tmp_path: PathBuf,
+}
+
+impl CheckpointStore {
+    /// Creates state_dir if needed (create_dir_all), so the first save does
+    /// not fail and a bad state directory is reported at startup.
+    pub fn open(state_dir: &Path) -> Result<CheckpointStore, CheckpointError> {
+        fs::create_dir_all(state_dir).map_err(|source| CheckpointError::Io {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
+        Ok(CheckpointStore {
+            dir: state_dir.to_path_buf(),
+            path: state_dir.join(FILE_NAME),
+            tmp_path: state_dir.join(TMP_FILE_NAME),
+        })
+    }
+
+    /// Path of the state file, for log messages and operators.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Missing file -> Ok(Checkpoint::default()). Unreadable JSON, wrong
+    /// shape or an unknown `version` -> the file is renamed aside to
+    /// `checkpoint.json.corrupt-<unix seconds>` and
+    /// Err(CheckpointError::Corrupt { path, moved_to, reason }) is returned;
+    /// the caller logs it and starts fresh.
+    ///
+    /// Moving the file aside (rather than failing on every start) keeps the
+    /// daemon running, and keeps the evidence. A leftover temp file from an
+    /// interrupted save is ignored: the rename never happened, so the state
+    /// file still holds the last complete save.
+    pub fn load(&self) -> Result<Checkpoint, CheckpointError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Checkpoint::default()),
+            Err(source) => {
+                return Err(CheckpointError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        match parse(&bytes) {
+            Ok(checkpoint) => Ok(checkpoint),
+            Err(reason) => Err(CheckpointError::Corrupt {
+                path: self.path.clone(),
+                moved_to: self.move_aside(),
+                reason,
+            }),
+        }
+    }
+
+    /// Atomic: write to `checkpoint.json.tmp` in the same dir, fsync it,
+    /// rename over checkpoint.json, fsync the directory. A crash at any point
+    /// leaves either the old or the new file whole.
+    ///
+    /// The checkpoint is written as given, including its `version`; build it
+    /// from [`Checkpoint::default`] so it carries [`VERSION`].
+    pub fn save(&self, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
+        let mut json = serde_json::to_vec_pretty(checkpoint).map_err(|e| CheckpointError::Io {
+            path: self.tmp_path.clone(),
+            source: io::Error::other(e),
+        })?;
+        json.push(b'\n');
+
+        if let Err(source) = self.write_tmp(&json) {
+            if let Err(e) = fs::remove_file(&self.tmp_path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %self.tmp_path.display(), error = %e, "cannot remove checkpoint temp file");
+            }
+            return Err(CheckpointError::Io {
+                path: self.tmp_path.clone(),
+                source,
+            });
+        }
+        fs::rename(&self.tmp_path, &self.path).map_err(|source| CheckpointError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        // Without this the rename itself may not survive a power loss.
+        sync_dir(&self.dir).map_err(|source| CheckpointError::Io {
+            path: self.dir.clone(),
+            source,
+        })
+    }
+
+    /// Writes and fsyncs the temp file, replacing any leftover from an
+    /// interrupted save.
+    fn write_tmp(&self, json: &[u8]) -> io::Result<()> {
+        let mut tmp = File::create(&self.tmp_path)?;
+        tmp.write_all(json)?;
+        tmp.sync_all()
+    }
+
+    /// Renames the rejected state file to `checkpoint.json.corrupt-<secs>`
+    /// (with `.1`, `.2`, ... appended if that name is taken, so an earlier
+    /// corrupt file is never overwritten). Returns None if that failed; the
+    /// next save overwrites the bad file anyway.
+    fn move_aside(&self) -> Option<PathBuf> {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let base = format!("{FILE_NAME}.corrupt-{secs}");
+        let target = (0u32..1000)
+            .map(|n| {
+                if n == 0 {
+                    self.dir.join(&base)
+                } else {
+                    self.dir.join(format!("{base}.{n}"))
+                }
+            })
+            .find(|candidate| !candidate.exists())?;
+        match fs::rename(&self.path, &target) {
+            Ok(()) => {
+                if let Err(e) = sync_dir(&self.dir) {
+                    tracing::warn!(path = %self.dir.display(), error = %e, "cannot sync state directory");
+                }
+                Some(target)
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot move corrupt checkpoint aside");
+                None
+            }
+        }
+    }
+}
+
+/// Parses a state file; the error is a human-readable reason.
+fn parse(bytes: &[u8]) -> Result<Checkpoint, String> {
+    let probe: VersionProbe =
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid json: {e}"))?;
+    if probe.version != VERSION {
+        return Err(format!(
+            "unsupported version {} (expected {VERSION})",
+            probe.version
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid checkpoint: {e}"))
+}
+
+/// Fsyncs a directory so renames inside it are durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::io::Read as _;
+
+    fn identity(head: &[u8], ino: u64) -> FileIdentity {
+        FileIdentity {
+            dev: 1,
+            ino,
+            head: to_hex(head),
+        }
+    }
+
+    fn entry(input: &str, path: &str, identity: FileIdentity, offset: u64) -> FileCheckpoint {
+        FileCheckpoint {
+            input: input.to_owned(),
+            path: PathBuf::from(path),
+            identity,
+            offset,
+        }
+    }
+
+    fn sample() -> Checkpoint {
+        Checkpoint {
+            version: VERSION,
+            files: vec![
+                entry("app", "/var/log/app.log", identity(&[7; 64], 10), 1234),
+                entry("api", "/var/log/api.log", identity(b"short", 11), 5),
+            ],
+        }
+    }
+
+    fn write_file(path: &Path, bytes: &[u8]) {
+        fs::write(path, bytes).unwrap();
+    }
+
+    fn identity_of(path: &Path) -> FileIdentity {
+        FileIdentity::of(&File::open(path).unwrap()).unwrap()
+    }
+
+    /// Names in the state dir other than the state file itself.
+    fn other_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name != FILE_NAME)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        store.save(&sample()).unwrap();
+        assert_eq!(store.load().unwrap(), sample());
+    }
+
+    #[test]
+    fn open_creates_state_dir_and_path_is_inside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("a/b");
+        let store = CheckpointStore::open(&state_dir).unwrap();
+        assert!(state_dir.is_dir());
+        assert_eq!(store.path(), state_dir.join("checkpoint.json"));
+    }
+
+    #[test]
+    fn missing_file_loads_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        let checkpoint = store.load().unwrap();
+        assert_eq!(checkpoint, Checkpoint::default());
+        assert_eq!(checkpoint.version, VERSION);
+        assert!(checkpoint.files.is_empty());
+    }
+
+    #[test]
+    fn saved_json_is_pretty_and_versioned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        store.save(&sample()).unwrap();
+        let text = fs::read_to_string(store.path()).unwrap();
+        assert!(text.starts_with("{\n  \"version\": 1,"), "{text}");
+        assert!(text.lines().count() > 10);
+        assert!(text.ends_with("}\n"));
+    }
+
+    #[test]
+    fn save_overwrites_fully_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        let mut big = sample();
+        for i in 0..100 {
+            big.files
+                .push(entry("app", "/var/log/x.log", identity(b"x", 100 + i), i));
+        }
+        store.save(&big).unwrap();
+        let small = Checkpoint::default();
+        store.save(&small).unwrap();
+
+        let text = fs::read_to_string(store.path()).unwrap();
+        let parsed: Checkpoint = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, small);
+        assert_eq!(store.load().unwrap(), small);
+        assert!(
+            other_files(dir.path()).is_empty(),
+            "{:?}",
+            other_files(dir.path())
+        );
+    }
+
+    #[test]
+    fn save_replaces_leftover_temp_file_from_interrupted_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        store.save(&sample()).unwrap();
+        // A crash after writing part of the temp file: load still sees the old state.
+        write_file(&dir.path().join(TMP_FILE_NAME), b"{\"version\": 1, \"fi");
+        assert_eq!(store.load().unwrap(), sample());
+
+        store.save(&Checkpoint::default()).unwrap();
+        assert_eq!(store.load().unwrap(), Checkpoint::default());
+        assert!(other_files(dir.path()).is_empty());
+    }
+
+    fn assert_corrupt_moved_aside(contents: &[u8], reason_part: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        write_file(store.path(), contents);
+
+        let err = store.load().unwrap_err();
+        let CheckpointError::Corrupt {
+            path,
+            moved_to,
+            reason,
+        } = &err
+        else {
+            panic!("expected Corrupt, got {err:?}");
+        };
+        assert_eq!(path, store.path());
+        assert!(reason.contains(reason_part), "{reason}");
+        let moved_to = moved_to.as_ref().unwrap();
+        assert_eq!(moved_to.parent().unwrap(), dir.path());
+        let name = moved_to.file_name().unwrap().to_str().unwrap();
+        let secs = name.strip_prefix("checkpoint.json.corrupt-").unwrap();
+        assert!(secs.parse::<u64>().unwrap() > 1_600_000_000, "{name}");
+        assert_eq!(fs::read(moved_to).unwrap(), contents);
+        assert!(!store.path().exists());
+        assert!(err.to_string().contains("moved aside to"), "{err}");
+
+        // The caller starts fresh: the next load sees no state file.
+        assert_eq!(store.load().unwrap(), Checkpoint::default());
+    }
+
+    #[test]
+    fn corrupt_json_is_moved_aside() {
+        assert_corrupt_moved_aside(b"{\"version\": 1, \"files\": [", "invalid json");
+    }
+
+    #[test]
+    fn empty_file_is_corrupt() {
+        assert_corrupt_moved_aside(b"", "invalid json");
+    }
+
+    #[test]
+    fn unknown_version_is_corrupt() {
+        assert_corrupt_moved_aside(
+            b"{\"version\": 99, \"files\": [], \"future\": true}",
+            "unsupported version 99",
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_corrupt() {
+        assert_corrupt_moved_aside(
+            b"{\"version\": 1, \"files\": [], \"extra\": 1}",
+            "invalid checkpoint",
+        );
+    }
+
+    #[test]
+    fn wrong_shape_is_corrupt() {
+        assert_corrupt_moved_aside(
+            b"{\"version\": 1, \"files\": [{\"input\": \"app\"}]}",
+            "invalid checkpoint",
+        );
+    }
+
+    #[test]
+    fn second_corrupt_file_in_same_second_keeps_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        write_file(store.path(), b"first");
+        let first = store.load().unwrap_err();
+        write_file(store.path(), b"second");
+        let second = store.load().unwrap_err();
+        let moved = |e: &CheckpointError| match e {
+            CheckpointError::Corrupt { moved_to, .. } => moved_to.clone().unwrap(),
+            CheckpointError::Io { .. } => panic!("expected Corrupt, got {e:?}"),
+        };
+        assert_ne!(moved(&first), moved(&second));
+        assert_eq!(fs::read(moved(&first)).unwrap(), b"first");
+        assert_eq!(fs::read(moved(&second)).unwrap(), b"second");
+    }
+
+    #[test]
+    fn unreadable_state_file_is_io_error_naming_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        fs::create_dir(store.path()).unwrap();
+        let err = store.load().unwrap_err();
+        assert!(matches!(&err, CheckpointError::Io { path, .. } if path == store.path()));
+        assert!(err.to_string().contains("checkpoint.json"), "{err}");
+        // Not moved aside: an I/O error says nothing about the contents.
+        assert!(store.path().is_dir());
+    }
+
+    #[test]
+    fn identity_of_same_file_is_equal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        write_file(&path, &[b'a'; 200]);
+        let first = identity_of(&path);
+        let second = identity_of(&path);
+        assert_eq!(first, second);
+        assert_eq!(first.head, "61".repeat(FINGERPRINT_BYTES));
+        assert!(!first.is_partial());
+        assert!(first.is_same_file(&second));
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!((first.dev, first.ino), (meta.dev(), meta.ino()));
+    }
+
+    #[test]
+    fn growing_file_is_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let content: Vec<u8> = (0..100u8).collect();
+        write_file(&path, &content[..10]);
+        let small = identity_of(&path);
+        assert!(small.is_partial());
+        assert_eq!(small.head, to_hex(&content[..10]));
+
+        let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&content[10..]).unwrap();
+        let grown = identity_of(&path);
+        assert!(!grown.is_partial());
+        assert_eq!(grown.head, to_hex(&content[..FINGERPRINT_BYTES]));
+        assert!(small.is_same_file(&grown));
+        assert!(grown.is_same_file(&small));
+    }
+
+    #[test]
+    fn same_head_different_inode_is_not_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.log");
+        let b = dir.path().join("b.log");
+        write_file(&a, b"same content\n");
+        write_file(&b, b"same content\n");
+        let (ia, ib) = (identity_of(&a), identity_of(&b));
+        assert_eq!(ia.head, ib.head);
+        assert_ne!(ia.ino, ib.ino);
+        assert!(!ia.is_same_file(&ib));
+    }
+
+    #[test]
+    fn new_file_at_same_path_is_not_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        write_file(&path, b"old file line one\n");
+        let old = identity_of(&path);
+        fs::remove_file(&path).unwrap();
+        // Linux often hands the freed inode to the next file; the head must
+        // tell them apart either way.
+        write_file(&path, b"new file line one\n");
+        let new = identity_of(&path);
+        assert!(!old.is_same_file(&new));
+        assert!(!new.is_same_file(&old));
+    }
+
+    #[test]
+    fn differing_heads_with_same_inode_are_not_same_file() {
+        // The inode-reuse case made deterministic.
+        let old = identity(b"old file", 5);
+        let new = identity(b"new file", 5);
+        assert!(!old.is_same_file(&new));
+        let mut other_dev = identity(b"old file", 5);
+        other_dev.dev = 2;
+        assert!(!old.is_same_file(&other_dev));
+    }
+
+    #[test]
+    fn identity_does_not_move_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        write_file(&path, b"first line\nsecond line\n");
+        let mut file = File::open(&path).unwrap();
+        FileIdentity::of(&file).unwrap();
+        let mut buf = [0u8; 5];
+        file.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"first");
+
+        // Nor from a position other than the start.
+        FileIdentity::of(&file).unwrap();
+        file.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b" line");
+    }
+
+    #[test]
+    fn empty_file_has_empty_partial_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        write_file(&path, b"");
+        let id = identity_of(&path);
+        assert_eq!(id.head, "");
+        assert!(id.is_partial());
+    }
+
+    #[test]
+    fn find_matches_by_identity_after_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let rotated = dir.path().join("app.log.1");
+        write_file(&path, b"line one\nline two\n");
+        let mut checkpoint = Checkpoint::default();
+        checkpoint.files.push(FileCheckpoint {
+            input: "app".to_owned(),
+            path: path.clone(),
+            identity: identity_of(&path),
+            offset: 9,
+        });
+
+        fs::rename(&path, &rotated).unwrap();
+        write_file(&path, b"fresh file\n");
+
+        let found = checkpoint.find("app", &identity_of(&rotated)).unwrap();
+        assert_eq!(found.offset, 9);
+        assert_eq!(found.path, path);
+        assert!(checkpoint.find("app", &identity_of(&path)).is_none());
+        assert!(checkpoint.find("other", &identity_of(&rotated)).is_none());
+    }
+
+    #[test]
+    fn find_prefers_exact_identity_over_prefix_match() {
+        let full = identity(&[3; 64], 9);
+        let partial = identity(&[3; 10], 9);
+        let checkpoint = Checkpoint {
+            version: VERSION,
+            files: vec![
+                entry("app", "/a", partial.clone(), 1),
+                entry("app", "/a", full.clone(), 2),
+            ],
+        };
+        assert_eq!(checkpoint.find("app", &full).unwrap().offset, 2);
+        assert_eq!(checkpoint.find("app", &partial).unwrap().offset, 1);
+        assert_eq!(
+            checkpoint
+                .find("app", &identity(&[3; 20], 9))
+                .unwrap()
+                .offset,
+            1
+        );
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(to_hex(&[0x00, 0x0a, 0xff]), "000aff");
+        assert_eq!(to_hex(&[]), "");
+    }
+}

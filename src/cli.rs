@@ -1,0 +1,107 @@
+//! Command-line interface: the clap definitions and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Counts catalogued Stytch B2B 404 errors in JSON logs and exports them as
+/// Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "errtally", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan log files (or stdin) to the end and print the counts.
+    Scan(ScanArgs),
+    /// Print the error catalogue.
+    Catalog(CatalogArgs),
+    /// Write a deterministic synthetic log corpus and its expected tally.
+    #[command(hide = true)]
+    Gen(GenArgs),
+}
+
+/// Catalogue selection shared by the subcommands.
+#[derive(Debug, Args)]
+pub struct CatalogSelection {
+    /// Catalogue file(s) to use instead of the built-in one; repeatable, merged.
+    #[arg(long = "catalog", value_name = "FILE")]
+    pub catalogs: Vec<PathBuf>,
+}
+
+/// `errtally scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
+    #[command(flatten)]
+    pub catalog: CatalogSelection,
+    /// Lines longer than this are truncated to it (and counted as truncated).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::frame::DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+    /// Files to scan; `-` or none reads stdin.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Formats of the scan report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// Catalogued types by count, with their hints.
+    Table,
+    /// One JSON object.
+    Json,
+    /// Prometheus text exposition format, the daemon's metric families.
+    Prometheus,
+}
+
+/// `errtally catalog`.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CatalogFormat::Table)]
+    pub format: CatalogFormat,
+    #[command(flatten)]
+    pub catalog: CatalogSelection,
+}
+
+/// Formats of the catalogue listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CatalogFormat {
+    /// One line per type with its hint.
+    Table,
+    /// The catalogue file format.
+    Json,
+}
+
+/// `errtally gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Seed: the same seed writes the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Approximate size of the corpus in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub bytes: u64,
+    /// Percentage of lines that carry an error_type.
+    #[arg(long, default_value_t = 10)]
+    pub error_percent: u32,
+    /// Only clean, realistic lines (no garbage, no over-long lines).
+    #[arg(long)]
+    pub clean: bool,
+    /// The max line length the expected tally assumes.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::frame::DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+    /// Where to write the corpus (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Where to write the expected tally (JSON, the `scan --format json` shape).
+    #[arg(long, value_name = "FILE")]
+    pub expected: Option<PathBuf>,
+}

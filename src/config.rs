@@ -1,0 +1,1190 @@
+//! The daemon's configuration: the TOML file, command-line inputs, and their
+//! validation into a [`Config`].
+//!
+//! Parsing happens in two steps. Raw serde structs mirror the file exactly
+//! (`deny_unknown_fields`, with [`toml::Spanned`] on every value that gets a
+//! semantic check), then [`Config::parse`] validates them into typed values.
+//! Every mistake becomes a [`ConfigError::Invalid`] naming the file, the
+//! 1-based line and column, and the dotted key (`input[1].start_at`), because
+//! the people reading it are SREs looking at a failed start, not at Rust.
+//!
+//! Invariants of a [`Config`] built here: durations are at least
+//! [`MIN_INTERVAL`], `max_line_bytes` is within [`MAX_LINE_BYTES_LIMIT`],
+//! input names are valid Prometheus label values and unique, at most one input
+//! reads stdin, every glob compiles, and relative paths from the file are
+//! already joined to the file's directory.
+//!
+//! Deliberately not done here: expanding globs, checking that files or the
+//! state directory exist (files may appear later; that is the tailer's job),
+//! and resolving host names in `listen_address`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Default `/metrics` address; port 10404 lies outside Prometheus' allocated
+/// exporter range (9100-9999), so it will not collide with a node_exporter.
+pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:10404";
+
+/// Default for both `checkpoint_interval` and `poll_interval`: frequent enough
+/// that a restart recounts at most a second of logs, cheap enough to ignore.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Shortest accepted interval: anything faster turns the daemon into a busy
+/// loop of fsyncs and stats without making the numbers any fresher.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Default longest line: JSON log records above 1 MiB are almost always a
+/// runaway dump, not a request log.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Upper bound for `max_line_bytes`, so one bad file cannot make the framer
+/// hold an unbounded buffer.
+pub const MAX_LINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Longest input name; names become the `source` label on every series.
+pub const MAX_INPUT_NAME_LEN: usize = 64;
+
+/// Name of the input made of the positional PATH arguments.
+pub const CLI_INPUT_NAME: &str = "default";
+
+/// Name of the input added by `--stdin`.
+pub const STDIN_INPUT_NAME: &str = "stdin";
+
+/// The path spelling that means standard input, as in most Unix tools.
+pub const STDIN_PATH: &str = "-";
+
+const NO_INPUTS: &str = "no inputs: give PATH arguments, --stdin or [[input]] in the config";
+
+/// Top-level keys, used to explain a key that landed inside `[[input]]`
+/// because it was written below the first `[[input]]` header.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "listen_address",
+    "state_dir",
+    "checkpoint_interval",
+    "poll_interval",
+    "max_line_bytes",
+    "catalog",
+];
+
+/// Everything `errtally run` needs to know before it starts, already
+/// validated so the rest of the daemon never re-checks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where `/metrics` is served.
+    pub listen_address: SocketAddr,
+    /// Directory for checkpoints; `None` means every start begins afresh.
+    pub state_dir: Option<PathBuf>,
+    /// How often changed offsets are persisted.
+    pub checkpoint_interval: Duration,
+    /// Safety-net stat of watched files, for filesystems where notifications
+    /// are lost (NFS, some container mounts).
+    pub poll_interval: Duration,
+    /// Longest line counted; longer lines are skipped, bounding memory.
+    pub max_line_bytes: usize,
+    /// Catalogue files; empty means the built-in catalogue.
+    pub catalog: Vec<PathBuf>,
+    /// The sources to tail, in file order, then command-line order.
+    pub inputs: Vec<InputConfig>,
+    /// The file this came from, kept for messages and the status page.
+    pub path: Option<PathBuf>,
+}
+
+/// One source of log lines, counted under its own `source` label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputConfig {
+    /// The `source` label value: 1..=64 chars of `[A-Za-z0-9_.-]`, unique.
+    pub name: String,
+    /// What to read; never empty.
+    pub paths: Vec<InputPath>,
+    /// Where to begin in files found at start without a checkpoint.
+    pub start_at: StartAt,
+}
+
+/// One thing an input reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPath {
+    /// Standard input (`"-"`); at most one input in a [`Config`] has it.
+    Stdin,
+    /// A glob pattern that compiles with [`glob::Pattern::new`]; relative
+    /// patterns from the file are already joined to the file's directory,
+    /// command-line ones are kept as given (relative to the working directory).
+    Glob(String),
+}
+
+/// Where to start reading a file seen for the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartAt {
+    /// Count the file's existing contents too (backfill).
+    Beginning,
+    /// Count only what is appended from now on, so a restart without
+    /// checkpoints does not recount old errors.
+    #[default]
+    End,
+}
+
+/// Why a configuration was rejected; the caller exits with status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read at all.
+    #[error("{}: cannot read config: {source}", path.display())]
+    Io {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+    /// The file was read but a value in it is wrong.
+    #[error("{}:{line}:{column}: {key}: {message}", path.display())]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line of the offending value (or key).
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// Dotted key such as `input[1].start_at` (0-based index), the
+        /// nearest key for syntax errors, or `(syntax)` when there is none.
+        key: String,
+        /// What is wrong, and what would be right.
+        message: String,
+    },
+    /// A problem with command-line inputs, or with the combination of file
+    /// and command line, which has no position in a file.
+    #[error("{0}")]
+    Cli(String),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen_address: SocketAddr::from(([0, 0, 0, 0], 10404)),
+            state_dir: None,
+            checkpoint_interval: DEFAULT_INTERVAL,
+            poll_interval: DEFAULT_INTERVAL,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            catalog: Vec::new(),
+            inputs: Vec::new(),
+            path: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = Config::parse(path, &text)?;
+        tracing::debug!(path = %path.display(), inputs = config.inputs.len(), "config loaded");
+        Ok(config)
+    }
+
+    /// Validates config `text`; `path` is only named in messages and anchors
+    /// relative paths, so tests can parse strings without touching the disk.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let source = Source { path, text };
+        // A syntax check first, so syntax errors and schema errors (which
+        // toml reports the same way) get different keys.
+        if let Err(err) = text.parse::<toml::Table>() {
+            return Err(source.toml_error(&err, true));
+        }
+        let raw: RawConfig = toml::from_str(text).map_err(|err| source.toml_error(&err, false))?;
+        source.validate(raw)
+    }
+
+    /// Adds the inputs given on the command line: all positional `paths`
+    /// form one input named [`CLI_INPUT_NAME`] (a `"-"` among them means
+    /// stdin), and `stdin` adds an input named [`STDIN_INPUT_NAME`]. Both use
+    /// `start_at`. Command-line paths stay relative to the working directory.
+    pub fn add_cli_inputs(
+        &mut self,
+        paths: &[String],
+        stdin: bool,
+        start_at: StartAt,
+    ) -> Result<(), ConfigError> {
+        let mut added = Vec::new();
+        if !paths.is_empty() {
+            let mut input_paths = Vec::with_capacity(paths.len());
+            for path in paths {
+                if path == STDIN_PATH {
+                    input_paths.push(InputPath::Stdin);
+                } else {
+                    glob::Pattern::new(path).map_err(|err| {
+                        ConfigError::Cli(format!("invalid glob pattern {path:?}: {}", err.msg))
+                    })?;
+                    input_paths.push(InputPath::Glob(path.clone()));
+                }
+            }
+            added.push(InputConfig {
+                name: CLI_INPUT_NAME.to_owned(),
+                paths: input_paths,
+                start_at,
+            });
+        }
+        if stdin {
+            added.push(InputConfig {
+                name: STDIN_INPUT_NAME.to_owned(),
+                paths: vec![InputPath::Stdin],
+                start_at,
+            });
+        }
+        for input in &added {
+            if self
+                .inputs
+                .iter()
+                .any(|existing| existing.name == input.name)
+            {
+                return Err(ConfigError::Cli(format!(
+                    "the config already has an input named {:?}, which the command line needs; rename it",
+                    input.name
+                )));
+            }
+        }
+        let stdin_readers = self
+            .inputs
+            .iter()
+            .chain(&added)
+            .filter(|input| input.reads_stdin())
+            .count();
+        if stdin_readers > 1 {
+            return Err(ConfigError::Cli(
+                "stdin can be read by only one input (the command line and the config both ask for it)"
+                    .to_owned(),
+            ));
+        }
+        self.inputs.extend(added);
+        Ok(())
+    }
+
+    /// Checks what only the combination of file and command line can tell:
+    /// that there is something to tail at all.
+    pub fn validate_inputs(&self) -> Result<(), ConfigError> {
+        if self.inputs.is_empty() {
+            return Err(ConfigError::Cli(NO_INPUTS.to_owned()));
+        }
+        Ok(())
+    }
+}
+
+impl InputConfig {
+    /// Whether this input reads standard input, which only one input may do.
+    pub fn reads_stdin(&self) -> bool {
+        self.paths.contains(&InputPath::Stdin)
+    }
+}
+
+/// The file exactly as written; anything not listed here is an error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen_address: Option<Spanned<String>>,
+    state_dir: Option<Spanned<String>>,
+    // `toml::Value` rather than `String`, so a bare integer gets a hint
+    // instead of serde's "invalid type".
+    checkpoint_interval: Option<Spanned<toml::Value>>,
+    poll_interval: Option<Spanned<toml::Value>>,
+    max_line_bytes: Option<Spanned<i64>>,
+    #[serde(default)]
+    catalog: Vec<Spanned<String>>,
+    #[serde(default)]
+    input: Vec<RawInput>,
+}
+
+/// One `[[input]]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    name: Spanned<String>,
+    paths: Spanned<Vec<Spanned<String>>>,
+    start_at: Option<Spanned<String>>,
+}
+
+/// The text being parsed and where it came from; turns byte spans into
+/// positioned errors.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mut config = Config {
+            path: Some(self.path.to_path_buf()),
+            ..Config::default()
+        };
+        if let Some(addr) = raw.listen_address {
+            config.listen_address = addr.get_ref().parse().map_err(|_| {
+                self.invalid(
+                    addr.span(),
+                    "listen_address",
+                    format!(
+                        "expected IP:PORT such as \"{DEFAULT_LISTEN_ADDRESS}\" or \"127.0.0.1:10404\", found {:?}",
+                        addr.get_ref()
+                    ),
+                )
+            })?;
+        }
+        if let Some(dir) = raw.state_dir {
+            if dir.get_ref().is_empty() {
+                return Err(self.invalid(
+                    dir.span(),
+                    "state_dir",
+                    "must not be empty; leave it out to disable checkpoints".to_owned(),
+                ));
+            }
+            config.state_dir = Some(self.resolve(dir.get_ref()));
+        }
+        if let Some(value) = raw.checkpoint_interval {
+            config.checkpoint_interval = self.duration(&value, "checkpoint_interval")?;
+        }
+        if let Some(value) = raw.poll_interval {
+            config.poll_interval = self.duration(&value, "poll_interval")?;
+        }
+        if let Some(value) = raw.max_line_bytes {
+            config.max_line_bytes = usize::try_from(*value.get_ref())
+                .ok()
+                .filter(|n| (1..=MAX_LINE_BYTES_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    self.invalid(
+                        value.span(),
+                        "max_line_bytes",
+                        format!(
+                            "must be between 1 and {MAX_LINE_BYTES_LIMIT} (64 MiB), found {}",
+                            value.get_ref()
+                        ),
+                    )
+                })?;
+        }
+        for (index, entry) in raw.catalog.iter().enumerate() {
+            if entry.get_ref().is_empty() {
+                return Err(self.invalid(
+                    entry.span(),
+                    &format!("catalog[{index}]"),
+                    "must not be empty".to_owned(),
+                ));
+            }
+            config.catalog.push(self.resolve(entry.get_ref()));
+        }
+
+        let mut first_use: HashMap<&str, usize> = HashMap::new();
+        let mut stdin_reader: Option<usize> = None;
+        for (index, raw_input) in raw.input.iter().enumerate() {
+            let name = raw_input.name.get_ref();
+            let name_key = format!("input[{index}].name");
+            if let Some(problem) = name_problem(name) {
+                return Err(self.invalid(raw_input.name.span(), &name_key, problem));
+            }
+            if let Some(first) = first_use.insert(name.as_str(), index) {
+                return Err(self.invalid(
+                    raw_input.name.span(),
+                    &name_key,
+                    format!("duplicate input name {name:?} (first used by input[{first}])"),
+                ));
+            }
+
+            if raw_input.paths.get_ref().is_empty() {
+                return Err(self.invalid(
+                    raw_input.paths.span(),
+                    &format!("input[{index}].paths"),
+                    "must list at least one glob pattern or \"-\" for stdin".to_owned(),
+                ));
+            }
+            let mut paths = Vec::with_capacity(raw_input.paths.get_ref().len());
+            for (path_index, entry) in raw_input.paths.get_ref().iter().enumerate() {
+                let key = format!("input[{index}].paths[{path_index}]");
+                let path = self.input_path(entry, &key)?;
+                if path == InputPath::Stdin {
+                    match stdin_reader {
+                        Some(other) if other != index => {
+                            return Err(self.invalid(
+                                entry.span(),
+                                &key,
+                                format!("stdin is already read by input[{other}]; only one input may read it"),
+                            ));
+                        }
+                        _ => stdin_reader = Some(index),
+                    }
+                }
+                if !paths.contains(&path) {
+                    paths.push(path);
+                }
+            }
+
+            let start_at = match &raw_input.start_at {
+                None => StartAt::default(),
+                Some(value) => match value.get_ref().as_str() {
+                    "beginning" => StartAt::Beginning,
+                    "end" => StartAt::End,
+                    other => {
+                        return Err(self.invalid(
+                            value.span(),
+                            &format!("input[{index}].start_at"),
+                            format!("expected \"beginning\" or \"end\", found {other:?}"),
+                        ));
+                    }
+                },
+            };
+            config.inputs.push(InputConfig {
+                name: name.clone(),
+                paths,
+                start_at,
+            });
+        }
+        Ok(config)
+    }
+
+    /// A human duration such as `"500ms"` or `"5s"`, at least [`MIN_INTERVAL`].
+    fn duration(&self, value: &Spanned<toml::Value>, key: &str) -> Result<Duration, ConfigError> {
+        let duration = match value.get_ref() {
+            toml::Value::String(text) => humantime::parse_duration(text).map_err(|err| {
+                self.invalid(
+                    value.span(),
+                    key,
+                    format!("invalid duration {text:?}: {err} (use e.g. \"500ms\" or \"5s\")"),
+                )
+            })?,
+            toml::Value::Integer(n) => {
+                return Err(self.invalid(
+                    value.span(),
+                    key,
+                    format!("{n} has no unit; use a unit, e.g. \"5s\""),
+                ));
+            }
+            other => {
+                return Err(self.invalid(
+                    value.span(),
+                    key,
+                    format!(
+                        "expected a duration string such as \"5s\", found a {}",
+                        other.type_str()
+                    ),
+                ));
+            }
+        };
+        if duration < MIN_INTERVAL {
+            return Err(self.invalid(
+                value.span(),
+                key,
+                format!(
+                    "must be at least {}, found {}",
+                    humantime::format_duration(MIN_INTERVAL),
+                    humantime::format_duration(duration)
+                ),
+            ));
+        }
+        Ok(duration)
+    }
+
+    /// `"-"` or a glob that compiles; relative globs are anchored at the
+    /// config file's directory, whose own glob metacharacters are escaped.
+    fn input_path(&self, entry: &Spanned<String>, key: &str) -> Result<InputPath, ConfigError> {
+        let text = entry.get_ref();
+        if text == STDIN_PATH {
+            return Ok(InputPath::Stdin);
+        }
+        if text.is_empty() {
+            return Err(self.invalid(
+                entry.span(),
+                key,
+                "must not be empty; use a glob pattern or \"-\" for stdin".to_owned(),
+            ));
+        }
+        glob::Pattern::new(text).map_err(|err| {
+            self.invalid(
+                entry.span(),
+                key,
+                format!(
+                    "invalid glob pattern {text:?}: {} at character {}",
+                    err.msg,
+                    err.pos + 1
+                ),
+            )
+        })?;
+        if Path::new(text).is_absolute() {
+            return Ok(InputPath::Glob(text.clone()));
+        }
+        let dir = self.dir();
+        if dir.as_os_str().is_empty() {
+            return Ok(InputPath::Glob(text.clone()));
+        }
+        let dir = glob::Pattern::escape(&dir.to_string_lossy());
+        Ok(InputPath::Glob(
+            Path::new(&dir).join(text).to_string_lossy().into_owned(),
+        ))
+    }
+
+    /// The config file's directory, which anchors relative paths so the
+    /// daemon behaves the same whatever its working directory.
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or_else(|| Path::new(""))
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        self.dir().join(path)
+    }
+
+    fn invalid(&self, span: Range<usize>, key: &str, message: String) -> ConfigError {
+        let (line, column) = line_column(self.text, span.start);
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            key: key.to_owned(),
+            message,
+        }
+    }
+
+    /// Positions a toml error and recovers the key it is about: the field
+    /// named in serde's message if any, else the nearest `key =` above.
+    fn toml_error(&self, err: &toml::de::Error, is_syntax: bool) -> ConfigError {
+        let offset = err.span().map_or(0, |span| span.start);
+        let raw_message = err.message().trim();
+        let (table, line_key) = key_near(self.text, offset, is_syntax);
+        let field = field_in_message(raw_message);
+        let leaf = field.or(line_key);
+        let key = match (table.as_deref(), leaf) {
+            (Some(table), Some(leaf)) => format!("{table}.{leaf}"),
+            (None, Some(leaf)) => leaf.to_owned(),
+            (Some(table), None) if !is_syntax => table.to_owned(),
+            _ if is_syntax => "(syntax)".to_owned(),
+            _ => "(top level)".to_owned(),
+        };
+        let mut message = raw_message.to_owned();
+        if let (Some(table), Some(field)) = (table.as_deref(), field)
+            && table.starts_with("input[")
+            && TOP_LEVEL_KEYS.contains(&field)
+        {
+            message.push_str("; top-level keys must come before the first [[input]] header");
+        }
+        if key == "input" && message.contains("expected a sequence") {
+            message.push_str("; write [[input]] (an array of tables), not [input]");
+        }
+        let (line, column) = line_column(self.text, offset);
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            key,
+            message,
+        }
+    }
+}
+
+/// Why `name` cannot be a `source` label value, if it cannot.
+fn name_problem(name: &str) -> Option<String> {
+    let is_allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if name.is_empty() || name.chars().count() > MAX_INPUT_NAME_LEN {
+        return Some(format!(
+            "must be 1 to {MAX_INPUT_NAME_LEN} characters, found {}",
+            name.chars().count()
+        ));
+    }
+    name.chars().find(|&c| !is_allowed(c)).map(|c| {
+        format!("invalid character {c:?} in {name:?}; use only A-Z, a-z, 0-9, '_', '.' and '-'")
+    })
+}
+
+/// The field serde names in "unknown field `x`" or "missing field `x`".
+fn field_in_message(message: &str) -> Option<&str> {
+    ["unknown field `", "missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| {
+            let rest = &message[message.find(prefix)? + prefix.len()..];
+            Some(&rest[..rest.find('`')?])
+        })
+}
+
+/// 1-based line and character column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// A best-effort reading of which table and key the byte `offset` belongs
+/// to, for errors toml reports only with a span. Table headers are matched
+/// line by line; `[[input]]` headers are counted to give `input[i]`. The key
+/// is the nearest `key =` at or above the offset's line within its table, or
+/// with `same_line_only` (syntax errors, where the line above may be fine)
+/// only one on the offset's own line.
+fn key_near(text: &str, offset: usize, same_line_only: bool) -> (Option<String>, Option<&str>) {
+    let offset = offset.min(text.len());
+    let line_index = text[..offset].matches('\n').count();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut table: Option<String> = None;
+    let mut input_count = 0usize;
+    for line in lines.iter().take(line_index + 1) {
+        if let Some(header) = table_header(line) {
+            table = Some(match header {
+                Header::Array("input") => {
+                    input_count += 1;
+                    format!("input[{}]", input_count - 1)
+                }
+                Header::Array(name) | Header::Table(name) => name.to_owned(),
+            });
+        }
+    }
+    let mut key = None;
+    for line in lines.iter().take(line_index + 1).rev() {
+        if table_header(line).is_some() {
+            break;
+        }
+        if let Some(found) = assigned_key(line) {
+            key = Some(found);
+            break;
+        }
+        if same_line_only {
+            break;
+        }
+    }
+    (table, key)
+}
+
+enum Header<'a> {
+    Table(&'a str),
+    Array(&'a str),
+}
+
+fn table_header(line: &str) -> Option<Header<'_>> {
+    let line = line.split('#').next().unwrap_or("").trim();
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ');
+    if let Some(inner) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
+        let inner = inner.trim();
+        return (!inner.is_empty() && inner.chars().all(is_key_char))
+            .then_some(Header::Array(inner));
+    }
+    let inner = line.strip_prefix('[')?.strip_suffix(']')?.trim();
+    (!inner.is_empty() && inner.chars().all(is_key_char)).then_some(Header::Table(inner))
+}
+
+/// The bare key of a `key = value` line.
+fn assigned_key(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    (!key.is_empty() && key.chars().all(is_key_char)).then_some(key)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/etc/errtally/errtally.toml";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new(PATH), text)
+    }
+
+    /// Parses `text`, expecting a positioned error; returns (line, key, display).
+    fn invalid(text: &str) -> (usize, String, String) {
+        let err = parse(text).expect_err("config should be rejected");
+        let display = err.to_string();
+        match err {
+            ConfigError::Invalid { line, key, .. } => (line, key, display),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    fn assert_invalid(text: &str, line: usize, key: &str, needle: &str) {
+        let (got_line, got_key, display) = invalid(text);
+        assert_eq!((got_line, got_key.as_str()), (line, key), "{display}");
+        let prefix = format!("{PATH}:{line}:");
+        assert!(display.starts_with(&prefix), "{display}");
+        assert!(display.contains(&format!(": {key}: ")), "{display}");
+        assert!(display.contains(needle), "{display:?} lacks {needle:?}");
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(
+            config,
+            Config {
+                path: Some(PathBuf::from(PATH)),
+                ..Config::default()
+            }
+        );
+        assert_eq!(
+            config.listen_address,
+            DEFAULT_LISTEN_ADDRESS.parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(config.checkpoint_interval, Duration::from_secs(1));
+        assert_eq!(config.poll_interval, Duration::from_secs(1));
+        assert_eq!(config.max_line_bytes, 1024 * 1024);
+        assert!(config.state_dir.is_none() && config.catalog.is_empty());
+        assert!(config.inputs.is_empty());
+    }
+
+    #[test]
+    fn full_valid_file() {
+        let text = r#"
+listen_address = "127.0.0.1:9000"
+state_dir = "/var/lib/errtally"
+checkpoint_interval = "500ms"
+poll_interval = "2s"
+max_line_bytes = 4096
+catalog = ["/etc/errtally/extra.json"]
+
+[[input]]
+name = "api"
+paths = ["/var/log/api/*.log", "/var/log/api/*.log.1"]
+start_at = "beginning"
+
+[[input]]
+name = "pipe.v2-x_y"
+paths = ["-"]
+"#;
+        let config = parse(text).unwrap();
+        assert_eq!(config.listen_address, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(config.state_dir, Some(PathBuf::from("/var/lib/errtally")));
+        assert_eq!(config.checkpoint_interval, Duration::from_millis(500));
+        assert_eq!(config.poll_interval, Duration::from_secs(2));
+        assert_eq!(config.max_line_bytes, 4096);
+        assert_eq!(
+            config.catalog,
+            vec![PathBuf::from("/etc/errtally/extra.json")]
+        );
+        assert_eq!(
+            config.inputs,
+            vec![
+                InputConfig {
+                    name: "api".into(),
+                    paths: vec![
+                        InputPath::Glob("/var/log/api/*.log".into()),
+                        InputPath::Glob("/var/log/api/*.log.1".into()),
+                    ],
+                    start_at: StartAt::Beginning,
+                },
+                InputConfig {
+                    name: "pipe.v2-x_y".into(),
+                    paths: vec![InputPath::Stdin],
+                    start_at: StartAt::End,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn example_config_loads() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/errtally.toml"));
+        let config = Config::load(path).unwrap();
+        assert_eq!(
+            config.listen_address,
+            DEFAULT_LISTEN_ADDRESS.parse().unwrap()
+        );
+        assert!(!config.inputs.is_empty());
+        assert_eq!(config.path.as_deref(), Some(path));
+    }
+
+    #[test]
+    fn missing_file_is_io_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope.toml");
+        let err = Config::load(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::Io { .. }));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: cannot read config: ", path.display()))
+        );
+    }
+
+    #[test]
+    fn load_reads_a_file_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("errtally.toml");
+        std::fs::write(&path, "[[input]]\nname = \"a\"\npaths = [\"logs/*.log\"]\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        let expected = format!("{}/logs/*.log", dir.path().display());
+        assert_eq!(config.inputs[0].paths, vec![InputPath::Glob(expected)]);
+    }
+
+    #[test]
+    fn toml_syntax_error() {
+        let text = "listen_address = \"0.0.0.0:1\"\n\nstate_dir = \"/x\n";
+        assert_invalid(text, 3, "state_dir", "");
+        let (line, key, _) = invalid("max_line_bytes = 5\n[[input]\n");
+        assert_eq!((line, key.as_str()), (2, "(syntax)"));
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let text = "listen_address = \"0.0.0.0:1\"\ncolour = \"red\"\n";
+        assert_invalid(text, 2, "colour", "unknown field `colour`");
+    }
+
+    #[test]
+    fn unknown_key_in_input_names_its_line() {
+        let text = r#"[[input]]
+name = "a"
+paths = ["/a"]
+
+[[input]]
+name = "b"
+paths = ["/b"]
+start = "end"
+"#;
+        assert_invalid(text, 8, "input[1].start", "unknown field `start`");
+    }
+
+    #[test]
+    fn top_level_key_below_input_gets_a_hint() {
+        let text = "[[input]]\nname = \"a\"\npaths = [\"/a\"]\nstate_dir = \"/s\"\n";
+        assert_invalid(text, 4, "input[0].state_dir", "before the first [[input]]");
+    }
+
+    #[test]
+    fn single_input_table_gets_a_hint() {
+        let text = "[input]\nname = \"a\"\npaths = [\"/a\"]\n";
+        let (_, _, display) = invalid(text);
+        assert!(display.contains("[[input]]"), "{display}");
+    }
+
+    #[test]
+    fn missing_input_paths() {
+        let text = "poll_interval = \"1s\"\n[[input]]\nname = \"a\"\n";
+        let (_, key, display) = invalid(text);
+        assert_eq!(key, "input[0].paths", "{display}");
+        assert!(display.contains("missing field `paths`"), "{display}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let text = "\nmax_line_bytes = \"big\"\n";
+        assert_invalid(text, 2, "max_line_bytes", "invalid type");
+    }
+
+    #[test]
+    fn bad_duration() {
+        let text = "listen_address = \"0.0.0.0:1\"\ncheckpoint_interval = \"5 parsecs\"\n";
+        assert_invalid(
+            text,
+            2,
+            "checkpoint_interval",
+            "invalid duration \"5 parsecs\"",
+        );
+    }
+
+    #[test]
+    fn integer_duration_asks_for_a_unit() {
+        let text = "\n\npoll_interval = 5\n";
+        assert_invalid(text, 3, "poll_interval", "use a unit, e.g. \"5s\"");
+    }
+
+    #[test]
+    fn too_short_duration() {
+        assert_invalid(
+            "poll_interval = \"9ms\"\n",
+            1,
+            "poll_interval",
+            "at least 10ms",
+        );
+        assert_eq!(
+            parse("poll_interval = \"10ms\"\n").unwrap().poll_interval,
+            MIN_INTERVAL
+        );
+    }
+
+    #[test]
+    fn bad_listen_address() {
+        let text = "# comment\nlisten_address = \"localhost\"\n";
+        assert_invalid(text, 2, "listen_address", "expected IP:PORT");
+        let (line, column) = match parse(text).unwrap_err() {
+            ConfigError::Invalid { line, column, .. } => (line, column),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((line, column), (2, 18));
+    }
+
+    #[test]
+    fn bad_glob() {
+        let text = "[[input]]\nname = \"a\"\npaths = [\"/ok/*.log\",\n  \"[abc\"]\n";
+        assert_invalid(
+            text,
+            4,
+            "input[0].paths[1]",
+            "invalid glob pattern \"[abc\"",
+        );
+    }
+
+    #[test]
+    fn empty_paths() {
+        let text = "[[input]]\nname = \"a\"\npaths = []\n";
+        assert_invalid(text, 3, "input[0].paths", "at least one");
+    }
+
+    #[test]
+    fn duplicate_input_name_points_at_the_second() {
+        let text = r#"[[input]]
+name = "api"
+paths = ["/a"]
+
+[[input]]
+name = "web"
+paths = ["/w"]
+
+[[input]]
+name = "api"
+paths = ["/b"]
+"#;
+        assert_invalid(
+            text,
+            10,
+            "input[2].name",
+            "duplicate input name \"api\" (first used by input[0])",
+        );
+    }
+
+    #[test]
+    fn bad_start_at() {
+        let text = r#"[[input]]
+name = "a"
+paths = ["/a"]
+
+[[input]]
+name = "b"
+paths = ["/b"]
+start_at = "middle"
+"#;
+        assert_invalid(
+            text,
+            8,
+            "input[1].start_at",
+            r#"expected "beginning" or "end", found "middle""#,
+        );
+    }
+
+    #[test]
+    fn bad_name_chars() {
+        let text = "[[input]]\nname = \"api server\"\npaths = [\"/a\"]\n";
+        assert_invalid(text, 2, "input[0].name", "invalid character ' '");
+        let long = format!(
+            "[[input]]\nname = \"{}\"\npaths = [\"/a\"]\n",
+            "a".repeat(65)
+        );
+        assert_invalid(&long, 2, "input[0].name", "1 to 64 characters");
+        let empty = "[[input]]\nname = \"\"\npaths = [\"/a\"]\n";
+        assert_invalid(empty, 2, "input[0].name", "1 to 64 characters");
+    }
+
+    #[test]
+    fn two_stdin_inputs() {
+        let text = r#"[[input]]
+name = "a"
+paths = ["-"]
+
+[[input]]
+name = "b"
+paths = ["/b", "-"]
+"#;
+        assert_invalid(text, 7, "input[1].paths[1]", "already read by input[0]");
+    }
+
+    #[test]
+    fn max_line_bytes_bounds() {
+        assert_invalid(
+            "\nmax_line_bytes = 0\n",
+            2,
+            "max_line_bytes",
+            "between 1 and",
+        );
+        let too_big = format!("max_line_bytes = {}\n", MAX_LINE_BYTES_LIMIT + 1);
+        assert_invalid(&too_big, 1, "max_line_bytes", "between 1 and");
+        assert_invalid(
+            "max_line_bytes = -1\n",
+            1,
+            "max_line_bytes",
+            "between 1 and",
+        );
+        let max = format!("max_line_bytes = {MAX_LINE_BYTES_LIMIT}\n");
+        assert_eq!(parse(&max).unwrap().max_line_bytes, MAX_LINE_BYTES_LIMIT);
+    }
+
+    #[test]
+    fn relative_paths_join_the_config_dir() {
+        let text = r#"
+state_dir = "state"
+catalog = ["catalog/extra.json", "/abs/cat.json"]
+[[input]]
+name = "a"
+paths = ["logs/*.log", "/abs/*.log", "-"]
+"#;
+        let config = parse(text).unwrap();
+        assert_eq!(config.state_dir, Some(PathBuf::from("/etc/errtally/state")));
+        assert_eq!(
+            config.catalog,
+            vec![
+                PathBuf::from("/etc/errtally/catalog/extra.json"),
+                PathBuf::from("/abs/cat.json"),
+            ]
+        );
+        assert_eq!(
+            config.inputs[0].paths,
+            vec![
+                InputPath::Glob("/etc/errtally/logs/*.log".into()),
+                InputPath::Glob("/abs/*.log".into()),
+                InputPath::Stdin,
+            ]
+        );
+    }
+
+    #[test]
+    fn config_dir_glob_characters_are_escaped() {
+        let config = Config::parse(
+            Path::new("/srv/[prod]/errtally.toml"),
+            "[[input]]\nname = \"a\"\npaths = [\"*.log\"]\n",
+        )
+        .unwrap();
+        let InputPath::Glob(pattern) = &config.inputs[0].paths[0] else {
+            panic!("expected a glob");
+        };
+        let pattern = glob::Pattern::new(pattern).unwrap();
+        assert!(pattern.matches("/srv/[prod]/app.log"));
+        assert!(!pattern.matches("/srv/p/app.log"));
+    }
+
+    #[test]
+    fn bare_file_name_keeps_relative_paths() {
+        let config = Config::parse(
+            Path::new("errtally.toml"),
+            "catalog = [\"c.json\"]\n[[input]]\nname = \"a\"\npaths = [\"*.log\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.catalog, vec![PathBuf::from("c.json")]);
+        assert_eq!(
+            config.inputs[0].paths,
+            vec![InputPath::Glob("*.log".into())]
+        );
+    }
+
+    #[test]
+    fn column_counts_characters_not_bytes() {
+        assert_eq!(line_column("é = 1\nab", 7), (2, 1));
+        assert_eq!(line_column("é = \"x\"", 6), (1, 6));
+        assert_eq!(line_column("abc", 99), (1, 4));
+    }
+
+    #[test]
+    fn add_cli_inputs_makes_default_and_stdin() {
+        let mut config = Config::default();
+        config
+            .add_cli_inputs(
+                &["a.log".into(), "logs/*.log".into()],
+                true,
+                StartAt::Beginning,
+            )
+            .unwrap();
+        assert_eq!(
+            config.inputs,
+            vec![
+                InputConfig {
+                    name: "default".into(),
+                    paths: vec![
+                        InputPath::Glob("a.log".into()),
+                        InputPath::Glob("logs/*.log".into()),
+                    ],
+                    start_at: StartAt::Beginning,
+                },
+                InputConfig {
+                    name: "stdin".into(),
+                    paths: vec![InputPath::Stdin],
+                    start_at: StartAt::Beginning,
+                },
+            ]
+        );
+        config.validate_inputs().unwrap();
+    }
+
+    #[test]
+    fn add_cli_inputs_nothing_is_a_no_op() {
+        let mut config = Config::default();
+        config.add_cli_inputs(&[], false, StartAt::End).unwrap();
+        assert!(config.inputs.is_empty());
+        let err = config.validate_inputs().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no inputs: give PATH arguments, --stdin or [[input]] in the config"
+        );
+    }
+
+    #[test]
+    fn add_cli_inputs_appends_to_file_inputs() {
+        let mut config = parse("[[input]]\nname = \"api\"\npaths = [\"/a\"]\n").unwrap();
+        config.validate_inputs().unwrap();
+        config
+            .add_cli_inputs(&["/b".into()], false, StartAt::End)
+            .unwrap();
+        let names: Vec<_> = config.inputs.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["api", "default"]);
+    }
+
+    #[test]
+    fn add_cli_inputs_rejects_name_clashes() {
+        let mut config = parse("[[input]]\nname = \"default\"\npaths = [\"/a\"]\n").unwrap();
+        let err = config
+            .add_cli_inputs(&["/b".into()], false, StartAt::End)
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Cli(m) if m.contains("\"default\"")),
+            "{err}"
+        );
+        config.add_cli_inputs(&[], true, StartAt::End).unwrap();
+
+        let mut config = parse("[[input]]\nname = \"stdin\"\npaths = [\"/a\"]\n").unwrap();
+        let err = config.add_cli_inputs(&[], true, StartAt::End).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Cli(m) if m.contains("\"stdin\"")),
+            "{err}"
+        );
+        assert_eq!(
+            config.inputs.len(),
+            1,
+            "a failed add leaves the config unchanged"
+        );
+    }
+
+    #[test]
+    fn add_cli_inputs_rejects_a_second_stdin_reader() {
+        let mut config = parse("[[input]]\nname = \"pipe\"\npaths = [\"-\"]\n").unwrap();
+        let err = config.add_cli_inputs(&[], true, StartAt::End).unwrap_err();
+        assert!(err.to_string().contains("only one input"), "{err}");
+
+        let mut config = Config::default();
+        let err = config
+            .add_cli_inputs(&["-".into()], true, StartAt::End)
+            .unwrap_err();
+        assert!(err.to_string().contains("only one input"), "{err}");
+
+        let mut config = Config::default();
+        config
+            .add_cli_inputs(&["-".into()], false, StartAt::End)
+            .unwrap();
+        assert_eq!(config.inputs[0].paths, vec![InputPath::Stdin]);
+    }
+
+    #[test]
+    fn add_cli_inputs_rejects_a_bad_glob() {
+        let mut config = Config::default();
+        let err = config
+            .add_cli_inputs(&["[abc".into()], false, StartAt::End)
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Cli(m) if m.contains("[abc")),
+            "{err}"
+        );
+    }
+}

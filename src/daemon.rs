@@ -1,0 +1,477 @@
+//! The daemon, `errtally run`: start-up order, the pipeline of inputs,
+//! checkpoints, reloads and shutdown.
+//!
+//! Start-up: config and catalogue (a mistake ends here, exit 2), metrics,
+//! the listener (a bind failure ends here, exit 1), the checkpoint, then the
+//! inputs; `/-/ready` turns 200 once they are open. A reload (SIGHUP, or a
+//! change of the config or catalogue file) loads both anew; if either is
+//! invalid the running pipeline is kept and
+//! `errtally_config_last_reload_successful` drops to 0. Shutdown stops the
+//! inputs after their current read, publishes what they counted and writes
+//! the checkpoint one last time.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::config::{Config, ConfigError, InputPath, StartAt};
+use crate::http::{self, HttpState};
+use crate::metrics::Metrics;
+use crate::scan::Scanner;
+use crate::status::DaemonStatus;
+use crate::tail::input::{FileInput, InputParts};
+use crate::tail::{OffsetBoard, Wake, stdin};
+
+/// How long inputs get to finish their current read at shutdown.
+const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Quiet time after a config file event before reloading, so an editor's
+/// several writes make one reload.
+const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// What `errtally run` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The config file, if any.
+    pub config_path: Option<PathBuf>,
+    /// `--web.listen-address`, overriding the file.
+    pub listen_address: Option<SocketAddr>,
+    /// PATH/GLOB arguments: one input named `default`.
+    pub paths: Vec<String>,
+    /// `--stdin`: an input named `stdin`.
+    pub stdin: bool,
+    /// Where command-line inputs start in files present at start.
+    pub start_at: StartAt,
+}
+
+/// Why the daemon could not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A catalogue file is invalid.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The state directory cannot be used.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Metrics could not be registered (a bug).
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+impl RunError {
+    /// The process exit code: 2 for configuration mistakes, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_) | RunError::Catalog(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Loads and validates the configuration and its catalogue.
+pub fn load(options: &RunOptions) -> Result<(Config, Arc<Catalog>), RunError> {
+    let mut config = match &options.config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    config.add_cli_inputs(&options.paths, options.stdin, options.start_at)?;
+    config.validate_inputs()?;
+    if let Some(address) = options.listen_address {
+        config.listen_address = address;
+    }
+    let catalog = if config.catalog.is_empty() {
+        Catalog::builtin()?
+    } else {
+        Catalog::from_files(&config.catalog)?
+    };
+    Ok((config, Arc::new(catalog)))
+}
+
+/// Runs the daemon until `shutdown` turns true. `reload` asks for a reload
+/// (SIGHUP). Returns once inputs are stopped and the checkpoint is written.
+pub async fn run(
+    options: RunOptions,
+    mut shutdown: watch::Receiver<bool>,
+    mut reload: mpsc::Receiver<()>,
+) -> Result<(), RunError> {
+    let (mut config, mut catalog) = load(&options)?;
+    let metrics = Metrics::new()?;
+    metrics.set_catalog(&catalog);
+    metrics.set_reload_result(true);
+
+    let listener = TcpListener::bind(config.listen_address)
+        .await
+        .map_err(|source| RunError::Bind {
+            address: config.listen_address,
+            source,
+        })?;
+    let address = listener.local_addr().unwrap_or(config.listen_address);
+    tracing::info!(%address, version = env!("CARGO_PKG_VERSION"), "listening");
+
+    let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
+    let state = Arc::new(HttpState {
+        metrics: metrics.clone(),
+        status: Arc::clone(&status),
+    });
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(listener, state, async {
+        let _ = http_stopped.await;
+    }));
+
+    let store = match &config.state_dir {
+        Some(dir) => Some(Arc::new(CheckpointStore::open(dir)?)),
+        None => None,
+    };
+    let checkpoint = match &store {
+        Some(store) => store.load().unwrap_or_else(|error| {
+            tracing::warn!(%error, "starting without the checkpoint");
+            Checkpoint::default()
+        }),
+        None => Checkpoint::default(),
+    };
+    let board = Arc::new(OffsetBoard::from_checkpoint(checkpoint));
+
+    let stdin_input = config
+        .inputs
+        .iter()
+        .find(|input| input.reads_stdin())
+        .map(|input| input.name.clone());
+    if let Some(name) = &stdin_input {
+        let scanner = Scanner::new(Arc::clone(&catalog));
+        let input_metrics = metrics.input(name, &catalog);
+        if let Err(error) = stdin::spawn(
+            name.clone(),
+            scanner,
+            input_metrics,
+            Arc::clone(&status),
+            config.max_line_bytes,
+        ) {
+            tracing::error!(%error, "cannot start the stdin reader");
+        }
+    }
+    let mut pipeline = Pipeline::start(&config, &catalog, &metrics, &status, &board);
+    status.set_ready(true);
+
+    let checkpointer = store.as_ref().map(|store| {
+        tokio::spawn(save_periodically(
+            Arc::clone(store),
+            Arc::clone(&board),
+            config.checkpoint_interval,
+            shutdown.clone(),
+        ))
+    });
+    let (changed_tx, mut config_changed) = mpsc::channel::<()>(1);
+    let mut config_watcher = watch_files(&watched_files(&options, &config), changed_tx.clone());
+
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            Some(()) = reload.recv() => {}
+            Some(()) = config_changed.recv() => {
+                tokio::time::sleep(RELOAD_DEBOUNCE).await;
+                while config_changed.try_recv().is_ok() {}
+            }
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        match load(&options) {
+            Err(error) => {
+                metrics.set_reload_result(false);
+                tracing::error!(%error, "reload failed; keeping the running configuration");
+            }
+            Ok((new_config, new_catalog)) => {
+                if new_config.listen_address != config.listen_address {
+                    tracing::warn!("listen_address changes take effect at the next restart");
+                }
+                pipeline.stop().await;
+                let keep: Vec<String> = new_config
+                    .inputs
+                    .iter()
+                    .map(|input| input.name.clone())
+                    .collect();
+                for input in &config.inputs {
+                    if !keep.contains(&input.name) || !Arc::ptr_eq(&catalog, &new_catalog) {
+                        metrics.forget_input(&input.name, &catalog);
+                    }
+                }
+                status.retain_inputs(&keep);
+                board.retain(&keep);
+                metrics.set_catalog(&new_catalog);
+                status.set_catalog(Arc::clone(&new_catalog));
+                pipeline = Pipeline::start(&new_config, &new_catalog, &metrics, &status, &board);
+                config = new_config;
+                catalog = new_catalog;
+                config_watcher = watch_files(&watched_files(&options, &config), changed_tx.clone());
+                metrics.set_reload_result(true);
+                tracing::info!(
+                    inputs = config.inputs.len(),
+                    types = catalog.len(),
+                    "configuration reloaded"
+                );
+            }
+        }
+    }
+
+    tracing::info!("shutting down");
+    drop(config_watcher);
+    pipeline.stop().await;
+    if let Some(store) = store {
+        let snapshot = board.snapshot();
+        let saved = tokio::task::spawn_blocking(move || store.save(&snapshot)).await;
+        match saved {
+            Ok(Ok(())) => tracing::info!("checkpoint written"),
+            Ok(Err(error)) => tracing::error!(%error, "cannot write the checkpoint"),
+            Err(error) => tracing::error!(%error, "checkpoint task failed"),
+        }
+    }
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.abort();
+    }
+    let _ = http_stop.send(());
+    match server.await {
+        Ok(Err(error)) => tracing::error!(%error, "http server failed"),
+        Err(error) => tracing::error!(%error, "http server task failed"),
+        Ok(Ok(())) => {}
+    }
+    Ok(())
+}
+
+/// Writes the checkpoint every `interval` when offsets moved.
+async fn save_periodically(
+    store: Arc<CheckpointStore>,
+    board: Arc<OffsetBoard>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut saved = board.generation();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        let generation = board.generation();
+        if generation == saved {
+            continue;
+        }
+        let snapshot = board.snapshot();
+        let store = Arc::clone(&store);
+        match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
+            Ok(Ok(())) => saved = generation,
+            Ok(Err(error)) => tracing::warn!(%error, "cannot write the checkpoint; will retry"),
+            Err(error) => tracing::warn!(%error, "checkpoint task failed; will retry"),
+        }
+    }
+}
+
+/// The running file inputs of one configuration.
+struct Pipeline {
+    stop: Arc<AtomicBool>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Keeps the inotify watches alive.
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl Pipeline {
+    /// Starts one task per file input of `config` (stdin is started once,
+    /// by [`run`], since it cannot be reopened).
+    fn start(
+        config: &Config,
+        catalog: &Arc<Catalog>,
+        metrics: &Metrics,
+        status: &Arc<DaemonStatus>,
+        board: &Arc<OffsetBoard>,
+    ) -> Pipeline {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut routes: Vec<(PathBuf, Arc<Wake>)> = Vec::new();
+        let mut tasks = Vec::new();
+        for input in config.inputs.iter().filter(|input| !input.reads_stdin()) {
+            let patterns: Vec<String> = input
+                .paths
+                .iter()
+                .filter_map(|path| match path {
+                    InputPath::Glob(pattern) => Some(pattern.clone()),
+                    InputPath::Stdin => None,
+                })
+                .collect();
+            let wake = Arc::new(Wake::default());
+            for pattern in &patterns {
+                routes.push((watch_dir(pattern), Arc::clone(&wake)));
+            }
+            let parts = InputParts {
+                scanner: Scanner::new(Arc::clone(catalog)),
+                metrics: metrics.input(&input.name, catalog),
+                status: Arc::clone(status),
+                offsets: Arc::clone(board),
+                max_line_bytes: config.max_line_bytes,
+                poll_interval: config.poll_interval,
+            };
+            let file_input = FileInput::new(input, patterns, parts);
+            tasks.push(tokio::spawn(file_input.run(
+                wake,
+                config.poll_interval,
+                Arc::clone(&stop),
+                shutdown_rx.clone(),
+            )));
+        }
+        let watcher = watch_inputs(routes);
+        Pipeline {
+            stop,
+            shutdown,
+            tasks,
+            _watcher: watcher,
+        }
+    }
+
+    /// Stops the inputs after their current read and waits for them.
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            if tokio::time::timeout(STOP_TIMEOUT, task).await.is_err() {
+                tracing::warn!("an input did not stop in time");
+            }
+        }
+    }
+}
+
+/// The directory to watch for a glob: its longest leading part without
+/// glob characters (for a plain path, its parent directory).
+fn watch_dir(pattern: &str) -> PathBuf {
+    let mut dir = PathBuf::new();
+    for component in Path::new(pattern).components() {
+        let text = component.as_os_str().to_string_lossy();
+        if text.contains(['*', '?', '[']) {
+            return dir;
+        }
+        dir.push(component);
+    }
+    dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+}
+
+/// Watches the inputs' directories; events wake the input whose directory
+/// they are in. Without inotify (or past its limits) inputs still poll.
+fn watch_inputs(routes: Vec<(PathBuf, Arc<Wake>)>) -> Option<notify::RecommendedWatcher> {
+    if routes.is_empty() {
+        return None;
+    }
+    let dirs: Vec<PathBuf> = routes.iter().map(|(dir, _)| dir.clone()).collect();
+    let handler = move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        let rescan = !matches!(
+            event.kind,
+            EventKind::Modify(notify::event::ModifyKind::Data(_)) | EventKind::Access(_)
+        );
+        for (dir, wake) in &routes {
+            if event.paths.iter().any(|path| path.starts_with(dir)) {
+                wake.wake(rescan);
+            }
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::warn!(%error, "file notifications unavailable; polling instead");
+            return None;
+        }
+    };
+    let mut failed = Vec::new();
+    for dir in dirs {
+        if let Err(error) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+            failed.push((dir, error));
+        }
+    }
+    if let Some((dir, error)) = failed.first() {
+        tracing::warn!(dir = %dir.display(), %error, failed = failed.len(), "cannot watch some directories; polling them instead");
+    }
+    Some(watcher)
+}
+
+/// The config and catalogue files whose change triggers a reload.
+fn watched_files(options: &RunOptions, config: &Config) -> Vec<PathBuf> {
+    options
+        .config_path
+        .iter()
+        .cloned()
+        .chain(config.catalog.iter().cloned())
+        .collect()
+}
+
+/// Watches `files` (through their directories, so editors that replace a
+/// file by renaming are seen) and sends on `changed` when one changes.
+fn watch_files(files: &[PathBuf], changed: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    if files.is_empty() {
+        return None;
+    }
+    let names: Vec<PathBuf> = files.iter().map(|file| absolute(file)).collect();
+    let targets = names.clone();
+    let handler = move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, EventKind::Access(_)) {
+            return;
+        }
+        if event.paths.iter().any(|path| targets.contains(path)) {
+            let _ = changed.try_send(());
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch the config for changes; reload with SIGHUP");
+            return None;
+        }
+    };
+    for name in &names {
+        if let Some(dir) = name.parent()
+            && let Err(error) = watcher.watch(dir, RecursiveMode::NonRecursive)
+        {
+            tracing::warn!(dir = %dir.display(), %error, "cannot watch for config changes; reload with SIGHUP");
+        }
+    }
+    Some(watcher)
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_dir_is_the_literal_prefix_of_a_glob() {
+        assert_eq!(
+            watch_dir("/var/log/api/*.log"),
+            PathBuf::from("/var/log/api")
+        );
+        assert_eq!(watch_dir("/var/log/*/app.log"), PathBuf::from("/var/log"));
+        assert_eq!(watch_dir("/var/log/app.log"), PathBuf::from("/var/log"));
+        assert_eq!(watch_dir("logs/a?.log"), PathBuf::from("logs"));
+    }
+}

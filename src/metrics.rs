@@ -1,0 +1,294 @@
+//! Metric names and help texts: one place, so `scan --format prometheus`
+//! and the daemon's `/metrics` cannot drift apart.
+
+/// Prometheus metric names (one `errtally_` prefix, `_total` on counters).
+pub mod names {
+    /// Catalogued errors, by source, status and type.
+    pub const ERRORS: &str = "errtally_errors_total";
+    /// Help text of [`ERRORS`].
+    pub const ERRORS_HELP: &str = "Log records carrying a catalogued Stytch error_type.";
+    /// Uncatalogued errors, by source and status.
+    pub const UNCATALOGUED: &str = "errtally_uncatalogued_errors_total";
+    /// Help text of [`UNCATALOGUED`].
+    pub const UNCATALOGUED_HELP: &str = "Log records carrying an error_type that is not in the catalogue, by the record's status_code.";
+    /// Records read.
+    pub const LINES: &str = "errtally_lines_total";
+    /// Help text of [`LINES`].
+    pub const LINES_HELP: &str = "Log records (lines) read.";
+    /// Bytes read.
+    pub const BYTES: &str = "errtally_bytes_total";
+    /// Help text of [`BYTES`].
+    pub const BYTES_HELP: &str = "Bytes of log read.";
+    /// Over-long records.
+    pub const TRUNCATED: &str = "errtally_lines_truncated_total";
+    /// Help text of [`TRUNCATED`].
+    pub const TRUNCATED_HELP: &str =
+        "Log records longer than max_line_bytes; only their first max_line_bytes were scanned.";
+}
+
+use prometheus::{
+    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+use crate::catalog::Catalog;
+use crate::scan::{STATUS_SLOTS, Tally, status_label};
+
+/// Longest hint or summary put into a label of `errtally_error_hint_info`.
+const MAX_HINT_LABEL_CHARS: usize = 300;
+
+/// The daemon's metric families, registered once.
+///
+/// Per-line counting never touches these: each input counts into its own
+/// [`Tally`] and [`InputMetrics::publish`] adds it here once per read chunk.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    errors: IntCounterVec,
+    uncatalogued: IntCounterVec,
+    hint_info: IntGaugeVec,
+    lines: IntCounterVec,
+    bytes: IntCounterVec,
+    truncated: IntCounterVec,
+    rotations: IntCounterVec,
+    read_errors: IntCounterVec,
+    files_watched: IntGaugeVec,
+    input_lag: IntGaugeVec,
+    reload_successful: IntGauge,
+    reload_timestamp: Gauge,
+}
+
+impl Metrics {
+    /// Registers every family, the build info and the process collector.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let counter_vec =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let vec = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(vec.clone()))?;
+                Ok(vec)
+            };
+        let gauge_vec =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+                let vec = IntGaugeVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(vec.clone()))?;
+                Ok(vec)
+            };
+        let metrics = Self {
+            errors: counter_vec(
+                names::ERRORS,
+                names::ERRORS_HELP,
+                &["source", "status_code", "error_type"],
+            )?,
+            uncatalogued: counter_vec(
+                names::UNCATALOGUED,
+                names::UNCATALOGUED_HELP,
+                &["source", "status_code"],
+            )?,
+            hint_info: gauge_vec(
+                "errtally_error_hint_info",
+                "What a catalogued error usually means and what to check first (always 1).",
+                &["error_type", "status_code", "summary", "hint", "doc_url"],
+            )?,
+            lines: counter_vec(names::LINES, names::LINES_HELP, &["source"])?,
+            bytes: counter_vec(names::BYTES, names::BYTES_HELP, &["source"])?,
+            truncated: counter_vec(names::TRUNCATED, names::TRUNCATED_HELP, &["source"])?,
+            rotations: counter_vec(
+                "errtally_rotations_total",
+                "Log file rotations seen (rename, truncation, symlink change).",
+                &["source"],
+            )?,
+            read_errors: counter_vec(
+                "errtally_read_errors_total",
+                "Failed opens, stats and reads of log files (retried).",
+                &["source"],
+            )?,
+            files_watched: gauge_vec(
+                "errtally_files_watched",
+                "Log files currently open.",
+                &["source"],
+            )?,
+            input_lag: gauge_vec(
+                "errtally_input_lag_bytes",
+                "Bytes written to the input's files but not read yet.",
+                &["source"],
+            )?,
+            reload_successful: IntGauge::new(
+                "errtally_config_last_reload_successful",
+                "Whether the last configuration load succeeded.",
+            )?,
+            reload_timestamp: Gauge::new(
+                "errtally_config_last_reload_success_timestamp_seconds",
+                "Time of the last successful configuration load.",
+            )?,
+            registry,
+        };
+        metrics
+            .registry
+            .register(Box::new(metrics.reload_successful.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.reload_timestamp.clone()))?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("errtally_build_info", "errtally's version (always 1)."),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        metrics.registry.register(Box::new(build_info))?;
+        metrics.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(metrics)
+    }
+
+    /// Exports one `errtally_error_hint_info` series per catalogued type,
+    /// replacing those of a previous catalogue.
+    pub fn set_catalog(&self, catalog: &Catalog) {
+        self.hint_info.reset();
+        for entry in catalog.entries() {
+            let summary = crate::report::shorten(&entry.description, MAX_HINT_LABEL_CHARS);
+            let hint = crate::report::shorten(entry.hint(), MAX_HINT_LABEL_CHARS);
+            let status = entry.status_code.to_string();
+            self.hint_info
+                .with_label_values(&[&entry.error_type, &status, &summary, &hint, &entry.doc_url])
+                .set(1);
+        }
+    }
+
+    /// Records the outcome of a configuration load.
+    pub fn set_reload_result(&self, ok: bool) {
+        self.reload_successful.set(i64::from(ok));
+        if ok {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            self.reload_timestamp.set(now);
+        }
+    }
+
+    /// Counter handles for one input, resolved once; every catalogued type
+    /// is exported at 0 from now on.
+    pub fn input(&self, source: &str, catalog: &Catalog) -> InputMetrics {
+        let errors = catalog
+            .entries()
+            .iter()
+            .map(|entry| {
+                self.errors.with_label_values(&[
+                    source,
+                    &entry.status_code.to_string(),
+                    &entry.error_type,
+                ])
+            })
+            .collect();
+        InputMetrics {
+            source: source.to_string(),
+            errors,
+            uncatalogued_family: self.uncatalogued.clone(),
+            uncatalogued: vec![None; STATUS_SLOTS],
+            lines: self.lines.with_label_values(&[source]),
+            bytes: self.bytes.with_label_values(&[source]),
+            truncated: self.truncated.with_label_values(&[source]),
+            rotations: self.rotations.with_label_values(&[source]),
+            read_errors: self.read_errors.with_label_values(&[source]),
+            files_watched: self.files_watched.with_label_values(&[source]),
+            input_lag: self.input_lag.with_label_values(&[source]),
+        }
+    }
+
+    /// Drops the series of an input that a reload removed.
+    pub fn forget_input(&self, source: &str, catalog: &Catalog) {
+        for entry in catalog.entries() {
+            let _ = self.errors.remove_label_values(&[
+                source,
+                &entry.status_code.to_string(),
+                &entry.error_type,
+            ]);
+        }
+        for vec in [
+            &self.lines,
+            &self.bytes,
+            &self.truncated,
+            &self.rotations,
+            &self.read_errors,
+        ] {
+            let _ = vec.remove_label_values(&[source]);
+        }
+        for vec in [&self.files_watched, &self.input_lag] {
+            let _ = vec.remove_label_values(&[source]);
+        }
+    }
+
+    /// The registry, for gathering.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of every family.
+    pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut out = Vec::with_capacity(16 << 10);
+        prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(out)
+    }
+}
+
+/// One input's counter handles.
+#[derive(Clone)]
+pub struct InputMetrics {
+    source: String,
+    errors: Vec<IntCounter>,
+    uncatalogued_family: IntCounterVec,
+    /// Resolved on first use: statuses are bounded (100..=599 and unknown)
+    /// but exporting all 501 at 0 would be noise.
+    uncatalogued: Vec<Option<IntCounter>>,
+    lines: IntCounter,
+    bytes: IntCounter,
+    truncated: IntCounter,
+    /// Rotations seen.
+    pub rotations: IntCounter,
+    /// Open, stat and read failures.
+    pub read_errors: IntCounter,
+    /// Files open.
+    pub files_watched: IntGauge,
+    /// Unread bytes.
+    pub input_lag: IntGauge,
+}
+
+impl InputMetrics {
+    /// The `source` label.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Adds `tally` to the shared counters and clears it.
+    pub fn publish(&mut self, tally: &mut Tally) {
+        if tally.is_empty() {
+            return;
+        }
+        for (counter, count) in self.errors.iter().zip(&tally.errors) {
+            if *count > 0 {
+                counter.inc_by(*count);
+            }
+        }
+        for (slot, count) in tally.uncatalogued.iter().enumerate() {
+            if *count > 0 {
+                let counter = self.uncatalogued[slot].get_or_insert_with(|| {
+                    self.uncatalogued_family
+                        .with_label_values(&[&self.source, &status_label(slot)])
+                });
+                counter.inc_by(*count);
+            }
+        }
+        self.lines.inc_by(tally.lines);
+        self.bytes.inc_by(tally.bytes);
+        self.truncated.inc_by(tally.truncated_lines);
+        tally.clear();
+    }
+}
+
+/// Encodes the registry for `/metrics`; kept here so the HTTP layer never
+/// needs the `prometheus` crate's encoder types.
+pub fn content_type() -> &'static str {
+    prometheus::TEXT_FORMAT
+}

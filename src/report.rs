@@ -1,0 +1,207 @@
+//! Renders a [`Tally`] for people and programs: the `scan` report in table,
+//! JSON and Prometheus text formats, and the catalogue listing.
+//!
+//! The JSON shape is a contract (tests compare it with the corpus
+//! generator's expected tally); the Prometheus families are the daemon's.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+use crate::scan::Tally;
+
+/// How many uncatalogued type names a report lists at most.
+pub const MAX_LISTED_NAMES: usize = 100;
+
+/// The `scan --format json` report.
+#[derive(Debug, Serialize)]
+pub struct JsonReport {
+    /// Records read.
+    pub lines: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Records longer than the maximum line length.
+    pub truncated_lines: u64,
+    /// Catalogued types seen at least once.
+    pub errors: BTreeMap<String, u64>,
+    /// Uncatalogued errors by status (`"404"`, `"unknown"`).
+    pub uncatalogued: BTreeMap<String, u64>,
+    /// The most frequent uncatalogued type names.
+    pub uncatalogued_types: BTreeMap<String, u64>,
+}
+
+impl JsonReport {
+    /// The report for `tally`, counted against `catalog`.
+    pub fn new(catalog: &Catalog, tally: &Tally) -> Self {
+        let errors = catalog
+            .entries()
+            .iter()
+            .zip(&tally.errors)
+            .filter(|(_, count)| **count > 0)
+            .map(|(entry, count)| (entry.error_type.clone(), *count))
+            .collect();
+        let uncatalogued_types = tally
+            .uncatalogued_names
+            .as_ref()
+            .map(|names| names.top(MAX_LISTED_NAMES).into_iter().collect())
+            .unwrap_or_default();
+        Self {
+            lines: tally.lines,
+            bytes: tally.bytes,
+            truncated_lines: tally.truncated_lines,
+            errors,
+            uncatalogued: tally.uncatalogued_by_status().collect(),
+            uncatalogued_types,
+        }
+    }
+}
+
+/// The `scan --format table` report.
+pub fn table(catalog: &Catalog, tally: &Tally) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} lines, {} bytes, {} truncated",
+        tally.lines, tally.bytes, tally.truncated_lines
+    );
+    let mut seen: Vec<(usize, u64)> = tally
+        .errors
+        .iter()
+        .enumerate()
+        .filter(|(_, count)| **count > 0)
+        .map(|(index, count)| (index, *count))
+        .collect();
+    seen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if seen.is_empty() {
+        let _ = writeln!(out, "no catalogued errors");
+    } else {
+        let width = seen
+            .iter()
+            .filter_map(|(index, _)| catalog.entry(*index))
+            .map(|entry| entry.error_type.len())
+            .max()
+            .unwrap_or(10);
+        let _ = writeln!(out, "{:>10}  {:<width$}  HINT", "COUNT", "ERROR TYPE");
+        for (index, count) in seen {
+            if let Some(entry) = catalog.entry(index) {
+                let hint = shorten(entry.hint(), 90);
+                let _ = writeln!(out, "{count:>10}  {:<width$}  {hint}", entry.error_type);
+            }
+        }
+    }
+    let uncatalogued: Vec<String> = tally
+        .uncatalogued_by_status()
+        .map(|(status, count)| format!("{status}={count}"))
+        .collect();
+    if !uncatalogued.is_empty() {
+        let _ = writeln!(out, "uncatalogued by status: {}", uncatalogued.join(" "));
+    }
+    if let Some(names) = &tally.uncatalogued_names {
+        let top: Vec<String> = names
+            .top(10)
+            .into_iter()
+            .map(|(name, count)| format!("{:?}={count}", shorten(&name, 40)))
+            .collect();
+        if !top.is_empty() {
+            let _ = writeln!(out, "most frequent uncatalogued types: {}", top.join(" "));
+        }
+    }
+    out
+}
+
+/// The catalogue as a table: type, status and hint.
+pub fn catalog_table(catalog: &Catalog) -> String {
+    let width = catalog
+        .entries()
+        .iter()
+        .map(|entry| entry.error_type.len())
+        .max()
+        .unwrap_or(10);
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<width$}  STATUS  HINT", "ERROR TYPE");
+    for entry in catalog.entries() {
+        let hint = shorten(entry.hint(), 100);
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>6}  {hint}",
+            entry.error_type, entry.status_code
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} error types from {}",
+        catalog.len(),
+        catalog.sources().join(", ")
+    );
+    out
+}
+
+/// `text` cut to at most `max` characters, marked with an ellipsis.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(max.saturating_sub(1)).collect();
+    short.push('…');
+    short
+}
+
+/// Escapes a Prometheus label value.
+pub fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for ch in value.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes the `# HELP` and `# TYPE` lines of a counter family.
+fn counter_header(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+}
+
+/// The `scan --format prometheus` report: the daemon's counter families for
+/// one source.
+pub fn prometheus(catalog: &Catalog, tally: &Tally, source: &str) -> String {
+    use crate::metrics::names;
+    let source = escape_label(source);
+    let mut out = String::new();
+    counter_header(&mut out, names::ERRORS, names::ERRORS_HELP);
+    for (entry, count) in catalog.entries().iter().zip(&tally.errors) {
+        let _ = writeln!(
+            out,
+            "{}{{source=\"{source}\",status_code=\"{}\",error_type=\"{}\"}} {count}",
+            names::ERRORS,
+            entry.status_code,
+            escape_label(&entry.error_type)
+        );
+    }
+    counter_header(&mut out, names::UNCATALOGUED, names::UNCATALOGUED_HELP);
+    for (status, count) in tally.uncatalogued_by_status() {
+        let _ = writeln!(
+            out,
+            "{}{{source=\"{source}\",status_code=\"{status}\"}} {count}",
+            names::UNCATALOGUED
+        );
+    }
+    for (name, help, value) in [
+        (names::LINES, names::LINES_HELP, tally.lines),
+        (names::BYTES, names::BYTES_HELP, tally.bytes),
+        (
+            names::TRUNCATED,
+            names::TRUNCATED_HELP,
+            tally.truncated_lines,
+        ),
+    ] {
+        counter_header(&mut out, name, help);
+        let _ = writeln!(out, "{name}{{source=\"{source}\"}} {value}");
+    }
+    out
+}

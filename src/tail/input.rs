@@ -1,0 +1,356 @@
+//! One input's files: which files its globs match, which of them are new,
+//! rotated, truncated or gone, and the loop that reads them when woken.
+//!
+//! Files are tracked by identity (device + inode), not by path: a file
+//! renamed by rotation keeps its reader and is drained through the same
+//! descriptor, while the new file at the old path gets a reader of its own,
+//! from its first byte. A file no matched path names any more is read for a
+//! grace period (writers that have not reopened yet) and then closed.
+//! Only end of file triggers the truncation check, as in mtail.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::file::{FileTailer, StartPosition};
+use super::{OffsetBoard, Wake};
+use crate::checkpoint::{FileCheckpoint, FileIdentity};
+use crate::config::{InputConfig, StartAt};
+use crate::metrics::InputMetrics;
+use crate::scan::{Scanner, Tally};
+use crate::status::{DaemonStatus, FileStatus, InputStatus};
+
+/// Most bytes read from one file per poll, so one busy file cannot starve
+/// the others or delay shutdown.
+const READ_BUDGET: u64 = 64 << 20;
+
+/// How long a file that no path names any more is still read.
+const MIN_ORPHAN_GRACE: Duration = Duration::from_secs(5);
+
+/// Device and inode: which file, while we hold it open.
+type Inode = (u64, u64);
+
+/// Everything one input needs; moved into a blocking task for each poll.
+pub struct FileInput {
+    name: String,
+    patterns: Vec<String>,
+    start_at: StartAt,
+    max_line_bytes: usize,
+    orphan_grace: Duration,
+    scanner: Scanner,
+    tally: Tally,
+    metrics: InputMetrics,
+    status: Arc<DaemonStatus>,
+    offsets: Arc<OffsetBoard>,
+    /// Offsets to resume from, for files present at the first poll.
+    resume: Vec<FileCheckpoint>,
+    tailers: Vec<FileTailer>,
+    /// The file each path named at the last scan, to count rotations.
+    path_inodes: HashMap<PathBuf, Inode>,
+    /// Paths whose failure was logged already (logged once, counted always).
+    warned: HashSet<PathBuf>,
+    first_scan_done: bool,
+}
+
+/// Shared pieces an input is built from.
+pub struct InputParts {
+    /// The catalogue-bound scanner.
+    pub scanner: Scanner,
+    /// Counter handles for the input.
+    pub metrics: InputMetrics,
+    /// Status for the HTTP page.
+    pub status: Arc<DaemonStatus>,
+    /// Where offsets are published for checkpoints.
+    pub offsets: Arc<OffsetBoard>,
+    /// Longest line.
+    pub max_line_bytes: usize,
+    /// Safety-net poll period.
+    pub poll_interval: Duration,
+}
+
+impl FileInput {
+    /// An input following `config`'s globs (not stdin), resuming from the
+    /// offsets on the board.
+    pub fn new(config: &InputConfig, patterns: Vec<String>, parts: InputParts) -> Self {
+        let types = parts.scanner.catalog().len();
+        Self {
+            name: config.name.clone(),
+            patterns,
+            start_at: config.start_at,
+            max_line_bytes: parts.max_line_bytes,
+            orphan_grace: MIN_ORPHAN_GRACE.max(parts.poll_interval * 2),
+            scanner: parts.scanner,
+            tally: Tally::new(types),
+            resume: parts.offsets.input(&config.name),
+            metrics: parts.metrics,
+            status: parts.status,
+            offsets: parts.offsets,
+            tailers: Vec::new(),
+            path_inodes: HashMap::new(),
+            warned: HashSet::new(),
+            first_scan_done: false,
+        }
+    }
+
+    /// Runs the input until `shutdown` turns true: a poll at start, then one
+    /// per wake or `poll_interval`, with glob rescans on file events and on
+    /// every timer tick.
+    pub async fn run(
+        mut self,
+        wake: Arc<Wake>,
+        poll_interval: Duration,
+        stop: Arc<AtomicBool>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut rescan = true;
+        loop {
+            let stop_flag = Arc::clone(&stop);
+            let joined = tokio::task::spawn_blocking(move || {
+                let more = self.poll(rescan, &stop_flag);
+                (self, more)
+            })
+            .await;
+            let more;
+            (self, more) = match joined {
+                Ok(done) => done,
+                Err(error) => {
+                    tracing::error!(%error, "input poll task failed");
+                    return;
+                }
+            };
+            if *shutdown.borrow() {
+                return;
+            }
+            rescan = wake.take_rescan();
+            if more {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                () = wake.woken() => rescan |= wake.take_rescan(),
+                () = tokio::time::sleep(poll_interval) => rescan = true,
+            }
+        }
+    }
+
+    /// Finds files (when `rescan`), reads what is new in each, and publishes
+    /// counts, offsets and status. Returns true when a file has more to read
+    /// right away.
+    pub fn poll(&mut self, rescan: bool, stop: &AtomicBool) -> bool {
+        if rescan || !self.first_scan_done {
+            self.scan_paths();
+        }
+        let mut more = false;
+        let now = Instant::now();
+        let mut index = 0;
+        while index < self.tailers.len() {
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            let tailer = &mut self.tailers[index];
+            let metrics = &mut self.metrics;
+            let outcome = tailer.read(&mut self.scanner, &mut self.tally, READ_BUDGET, |tally| {
+                metrics.publish(tally)
+            });
+            let mut close = false;
+            match outcome {
+                Ok(outcome) if outcome.at_end => match tailer.check_truncation() {
+                    Ok(true) => {
+                        tracing::info!(input = %self.name, path = %tailer.path().display(), "file truncated, reading from the start");
+                        self.metrics.rotations.inc();
+                        more = true;
+                    }
+                    Ok(false) => {
+                        close = tailer
+                            .orphaned_since
+                            .is_some_and(|since| now.duration_since(since) >= self.orphan_grace);
+                    }
+                    Err(error) => self.read_failed(index, &error),
+                },
+                Ok(_) => more = true,
+                Err(error) => self.read_failed(index, &error),
+            }
+            if close {
+                let tailer = self.tailers.swap_remove(index);
+                tracing::info!(input = %self.name, path = %tailer.path().display(), "closed file no longer matched");
+            } else {
+                index += 1;
+            }
+        }
+        self.publish_state();
+        more
+    }
+
+    fn read_failed(&mut self, index: usize, error: &std::io::Error) {
+        self.metrics.read_errors.inc();
+        let path = self.tailers[index].path().to_path_buf();
+        if self.warned.insert(path.clone()) {
+            tracing::warn!(input = %self.name, path = %path.display(), %error, "cannot read file; will retry");
+        }
+    }
+
+    /// Expands the globs and reconciles the matched files with the open ones.
+    fn scan_paths(&mut self) {
+        let first_scan = !self.first_scan_done;
+        self.first_scan_done = true;
+        let mut matched: HashMap<Inode, PathBuf> = HashMap::new();
+        let mut new_path_inodes = HashMap::new();
+        for pattern in self.patterns.clone() {
+            let paths = match glob::glob(&pattern) {
+                Ok(paths) => paths,
+                Err(error) => {
+                    tracing::error!(input = %self.name, %pattern, %error, "bad glob");
+                    continue;
+                }
+            };
+            for entry in paths {
+                let path = match entry {
+                    Ok(path) => path,
+                    Err(error) => {
+                        self.metrics.read_errors.inc();
+                        let path = error.path().to_path_buf();
+                        if self.warned.insert(path.clone()) {
+                            tracing::warn!(input = %self.name, path = %path.display(), error = %error.error(), "cannot list directory; will retry");
+                        }
+                        continue;
+                    }
+                };
+                match std::fs::metadata(&path) {
+                    Ok(meta) if meta.is_file() => {
+                        let inode = (meta.dev(), meta.ino());
+                        new_path_inodes.insert(path.clone(), inode);
+                        matched.entry(inode).or_insert(path);
+                    }
+                    Ok(_) => {}
+                    // Gone between listing and stat: the next scan settles it.
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => self.open_failed(&path, &error),
+                }
+            }
+        }
+
+        let now = Instant::now();
+        for tailer in &mut self.tailers {
+            let identity = tailer.identity();
+            match matched.remove(&(identity.dev, identity.ino)) {
+                Some(path) => {
+                    tailer.set_path(path);
+                    tailer.orphaned_since = None;
+                }
+                None => {
+                    tailer.orphaned_since.get_or_insert(now);
+                }
+            }
+        }
+        // What is left in `matched` is not open yet.
+        let mut fresh: Vec<(Inode, PathBuf)> = matched.into_iter().collect();
+        fresh.sort_by(|a, b| a.1.cmp(&b.1));
+        for (inode, path) in fresh {
+            let replaced = self.path_inodes.get(&path).is_some_and(|old| *old != inode);
+            let start = self.start_position(&path, first_scan);
+            let opened =
+                start.and_then(|start| FileTailer::open(&path, start, self.max_line_bytes));
+            match opened {
+                Ok(tailer) => {
+                    if replaced {
+                        self.metrics.rotations.inc();
+                        tracing::info!(input = %self.name, path = %path.display(), "file rotated");
+                    }
+                    tracing::debug!(input = %self.name, path = %path.display(), offset = tailer.offset(), "opened file");
+                    self.warned.remove(&path);
+                    self.tailers.push(tailer);
+                }
+                Err(error) => {
+                    // Forget the path so the next scan tries again.
+                    new_path_inodes.remove(&path);
+                    self.open_failed(&path, &error);
+                }
+            }
+        }
+        self.path_inodes = new_path_inodes;
+    }
+
+    /// Where to start reading a file not open yet: its checkpoint if it is
+    /// the same file; else, for files found after start, the beginning (so
+    /// the first lines of a fresh file are not lost); for files present at
+    /// start, the beginning if the checkpoint knew another file at this path
+    /// (rotated while errtally was down), else `start_at`.
+    fn start_position(&self, path: &Path, first_scan: bool) -> std::io::Result<StartPosition> {
+        if self.resume.is_empty() {
+            return Ok(if first_scan {
+                self.configured_start()
+            } else {
+                StartPosition::Beginning
+            });
+        }
+        let identity = FileIdentity::of(&std::fs::File::open(path)?)?;
+        if let Some(saved) = self
+            .resume
+            .iter()
+            .find(|saved| saved.identity.is_same_file(&identity))
+        {
+            return Ok(StartPosition::Offset(saved.offset));
+        }
+        if !first_scan || self.resume.iter().any(|saved| saved.path == path) {
+            return Ok(StartPosition::Beginning);
+        }
+        Ok(self.configured_start())
+    }
+
+    fn configured_start(&self) -> StartPosition {
+        match self.start_at {
+            StartAt::Beginning => StartPosition::Beginning,
+            StartAt::End => StartPosition::End,
+        }
+    }
+
+    fn open_failed(&mut self, path: &Path, error: &std::io::Error) {
+        self.metrics.read_errors.inc();
+        if self.warned.insert(path.to_path_buf()) {
+            tracing::warn!(input = %self.name, path = %path.display(), %error, "cannot open file; will retry");
+        }
+    }
+
+    /// Publishes gauges, status and offsets: once per poll.
+    fn publish_state(&mut self) {
+        self.metrics.publish(&mut self.tally);
+        let files: Vec<FileStatus> = self
+            .tailers
+            .iter()
+            .map(|tailer| FileStatus {
+                path: tailer.path().to_path_buf(),
+                offset: tailer.offset(),
+                size: tailer.size(),
+            })
+            .collect();
+        self.metrics.files_watched.set(files.len() as i64);
+        let lag: u64 = self.tailers.iter().map(FileTailer::lag).sum();
+        self.metrics
+            .input_lag
+            .set(i64::try_from(lag).unwrap_or(i64::MAX));
+        let offsets = self
+            .tailers
+            .iter()
+            .map(|tailer| FileCheckpoint {
+                input: self.name.clone(),
+                path: tailer.path().to_path_buf(),
+                identity: tailer.identity().clone(),
+                offset: tailer.offset(),
+            })
+            .collect();
+        self.offsets.publish(&self.name, offsets);
+        self.status.set_input(
+            &self.name,
+            InputStatus {
+                patterns: self.patterns.clone(),
+                files,
+                finished: false,
+            },
+        );
+    }
+}

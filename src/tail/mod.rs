@@ -1,0 +1,115 @@
+//! Following inputs: one task per input, reading files (or stdin) as they
+//! grow and publishing counts and offsets.
+//!
+//! - [`file`]: one open file (resume, read whole lines, truncation);
+//! - [`input`]: one input's files: glob discovery, rotation by identity,
+//!   draining of rotated files, the wake/poll loop;
+//! - [`stdin`]: the stdin reader.
+//!
+//! Inputs are woken by inotify (through `notify`) and, as a safety net, by
+//! a `poll_interval` timer. Each wake reads what is new in a blocking task;
+//! counts go to the shared metrics once per read chunk, offsets to the
+//! [`OffsetBoard`] once per poll, and the checkpoint task persists them.
+
+pub mod file;
+pub mod input;
+pub mod stdin;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::Notify;
+
+use crate::checkpoint::{Checkpoint, FileCheckpoint};
+
+/// How an input is woken: by file events, with a note that the set of
+/// files may have changed.
+#[derive(Debug, Default)]
+pub struct Wake {
+    notify: Notify,
+    rescan: AtomicBool,
+}
+
+impl Wake {
+    /// Wakes the input to read; `rescan` when files may have appeared,
+    /// moved or gone.
+    pub fn wake(&self, rescan: bool) {
+        if rescan {
+            self.rescan.store(true, Ordering::Release);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Waits for the next wake.
+    pub async fn woken(&self) {
+        self.notify.notified().await
+    }
+
+    /// Takes the rescan request, if any.
+    pub fn take_rescan(&self) -> bool {
+        self.rescan.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// The latest offsets of every input's files, as the checkpoint will store
+/// them. Inputs replace their part once per poll; the checkpoint task saves
+/// a snapshot when the generation moved.
+#[derive(Debug, Default)]
+pub struct OffsetBoard {
+    files: Mutex<BTreeMap<String, Vec<FileCheckpoint>>>,
+    generation: AtomicU64,
+}
+
+impl OffsetBoard {
+    /// A board holding a loaded checkpoint, so inputs can resume from it.
+    pub fn from_checkpoint(checkpoint: Checkpoint) -> Self {
+        let mut files: BTreeMap<String, Vec<FileCheckpoint>> = BTreeMap::new();
+        for file in checkpoint.files {
+            files.entry(file.input.clone()).or_default().push(file);
+        }
+        Self {
+            files: Mutex::new(files),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The offsets last published for `input`.
+    pub fn input(&self, input: &str) -> Vec<FileCheckpoint> {
+        let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        files.get(input).cloned().unwrap_or_default()
+    }
+
+    /// Replaces `input`'s offsets, if they changed.
+    pub fn publish(&self, input: &str, offsets: Vec<FileCheckpoint>) {
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        if files.get(input) != Some(&offsets) {
+            files.insert(input.to_string(), offsets);
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Keeps only the inputs named in `keep` (after a reload).
+    pub fn retain(&self, keep: &[String]) {
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = files.len();
+        files.retain(|name, _| keep.contains(name));
+        if files.len() != before {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Changes so far; a checkpoint is due when this moved.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Everything, as a checkpoint.
+    pub fn snapshot(&self) -> Checkpoint {
+        let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        Checkpoint {
+            files: files.values().flatten().cloned().collect(),
+            ..Checkpoint::default()
+        }
+    }
+}
