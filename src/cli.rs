@@ -1,5 +1,6 @@
 //! Command-line interface: the clap definitions and nothing else.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -17,6 +18,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Follow log files (and stdin) and serve Prometheus metrics.
+    Run(RunArgs),
+    /// Validate a config file (and its catalogues) without starting.
+    Check(CheckArgs),
+    /// Write synthetic Stytch logs at a steady rate and run the daemon on them.
+    Demo(DemoArgs),
     /// Scan log files (or stdin) to the end and print the counts.
     Scan(ScanArgs),
     /// Print the error catalogue.
@@ -104,4 +111,93 @@ pub struct GenArgs {
     /// Where to write the expected tally (JSON, the `scan --format json` shape).
     #[arg(long, value_name = "FILE")]
     pub expected: Option<PathBuf>,
+}
+
+/// Logging flags, as in the Prometheus ecosystem.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Only log messages at or above this level.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub level: LogLevel,
+    /// Log line format (on stderr).
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub format: LogFormat,
+}
+
+/// Log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including each file opened.
+    Debug,
+    /// Start, stop, rotations, reloads.
+    Info,
+    /// Problems errtally works around.
+    Warn,
+    /// Problems that lose data or features.
+    Error,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `ts=… level=info msg="…" key=value`.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where new files start, for `--start-at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartAtArg {
+    /// Count what the files already hold.
+    Beginning,
+    /// Count only lines written from now on.
+    End,
+}
+
+/// `errtally run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Config file (TOML); flags and PATH arguments add to it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to serve /metrics on (overrides listen_address).
+    #[arg(long = "web.listen-address", value_name = "ADDR")]
+    pub listen_address: Option<SocketAddr>,
+    /// Also count lines from stdin (source label "stdin").
+    #[arg(long)]
+    pub stdin: bool,
+    /// For files given as arguments and present at start: where to begin.
+    #[arg(long, value_enum, default_value_t = StartAtArg::End)]
+    pub start_at: StartAtArg,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Files or globs to follow (source label "default").
+    #[arg(value_name = "PATH|GLOB")]
+    pub paths: Vec<String>,
+}
+
+/// `errtally check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Config file to validate.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// `errtally demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to serve /metrics on.
+    #[arg(
+        long = "web.listen-address",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:10404"
+    )]
+    pub listen_address: SocketAddr,
+    /// Log lines written per second.
+    #[arg(long, default_value_t = 200)]
+    pub rate: u32,
+    #[command(flatten)]
+    pub log: LogArgs,
 }

@@ -99,12 +99,18 @@ pub fn load(options: &RunOptions) -> Result<(Config, Arc<Catalog>), RunError> {
     if let Some(address) = options.listen_address {
         config.listen_address = address;
     }
+    let catalog = load_catalog(&config)?;
+    Ok((config, catalog))
+}
+
+/// The config's catalogue files, or the built-in catalogue.
+pub fn load_catalog(config: &Config) -> Result<Arc<Catalog>, CatalogError> {
     let catalog = if config.catalog.is_empty() {
         Catalog::builtin()?
     } else {
         Catalog::from_files(&config.catalog)?
     };
-    Ok((config, Arc::new(catalog)))
+    Ok(Arc::new(catalog))
 }
 
 /// Runs the daemon until `shutdown` turns true. `reload` asks for a reload

@@ -1,9 +1,15 @@
-//! The `errtally` binary: parses arguments and hands over to the library.
+//! The `errtally` binary: parses arguments, sets up logging and signals,
+//! and hands over to the library. Exit codes: 0 success, 1 runtime failure
+//! (an unreadable scan input, a failed bind), 2 a configuration mistake.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use errtally::cli::{Cli, Command};
+use errtally::cli::{Cli, Command, RunArgs, StartAtArg};
+use errtally::config::{Config, StartAt};
+use errtally::daemon::{self, RunOptions};
+use tokio::sync::{mpsc, watch};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -11,6 +17,33 @@ fn main() -> ExitCode {
         Command::Scan(args) => errtally::batch::scan(&args),
         Command::Catalog(args) => errtally::batch::print_catalog(&args),
         Command::Gen(args) => errtally::batch::generate(&args),
+        Command::Check(args) => check(&args.config),
+        Command::Run(args) => return run(&args),
+        Command::Demo(args) => {
+            errtally::logging::init(&args.log);
+            return match errtally::demo::start(args.rate) {
+                Ok(demo) => {
+                    let options = RunOptions {
+                        listen_address: Some(args.listen_address),
+                        paths: vec![demo.log_path().display().to_string()],
+                        start_at: StartAt::Beginning,
+                        ..RunOptions::default()
+                    };
+                    eprintln!(
+                        "errtally demo: writing {} synthetic Stytch log lines/s to {}\n  metrics:     http://{}/metrics\n  status page: http://{}/",
+                        args.rate,
+                        demo.log_path().display(),
+                        args.listen_address,
+                        args.listen_address
+                    );
+                    serve(options)
+                }
+                Err(error) => {
+                    eprintln!("errtally: cannot start the demo: {error:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
     };
     match result {
         Ok(code) => code,
@@ -19,4 +52,91 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `errtally check`: loads the config and its catalogues, prints a summary.
+fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path)?;
+    let catalog = daemon::load_catalog(&config)?;
+    println!(
+        "{}: ok ({} inputs, {} error types, listen_address {})",
+        path.display(),
+        config.inputs.len(),
+        catalog.len(),
+        config.listen_address
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `errtally run`.
+fn run(args: &RunArgs) -> ExitCode {
+    errtally::logging::init(&args.log);
+    let options = RunOptions {
+        config_path: args.config.clone(),
+        listen_address: args.listen_address,
+        paths: args.paths.clone(),
+        stdin: args.stdin,
+        start_at: match args.start_at {
+            StartAtArg::Beginning => StartAt::Beginning,
+            StartAtArg::End => StartAt::End,
+        },
+    };
+    serve(options)
+}
+
+/// Runs the daemon on its own runtime until SIGTERM or SIGINT; SIGHUP reloads.
+fn serve(options: RunOptions) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("errtally: cannot start the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (reload_tx, reload_rx) = mpsc::channel(1);
+        if let Err(error) = forward_signals(shutdown_tx, reload_tx) {
+            tracing::error!(%error, "cannot install signal handlers");
+            return Ok(());
+        }
+        daemon::run(options, shutdown_rx, reload_rx).await
+    });
+    // A stdin reader blocked in read() must not hold the process.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "errtally stopped");
+            eprintln!("errtally: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+/// SIGTERM and SIGINT ask for shutdown; SIGHUP for a reload.
+fn forward_signals(shutdown: watch::Sender<bool>, reload: mpsc::Sender<()>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+                _ = hangup.recv() => {
+                    tracing::info!("SIGHUP: reloading");
+                    let _ = reload.try_send(());
+                }
+            }
+        }
+        tracing::info!("signal received: stopping");
+        let _ = shutdown.send(true);
+    });
+    Ok(())
 }
