@@ -220,7 +220,9 @@ pub async fn run(
                     .map(|input| input.name.clone())
                     .collect();
                 for input in &config.inputs {
-                    if !keep.contains(&input.name) || !Arc::ptr_eq(&catalog, &new_catalog) {
+                    if keep.contains(&input.name) {
+                        metrics.forget_types(&input.name, &catalog, &new_catalog);
+                    } else {
                         metrics.forget_input(&input.name, &catalog);
                     }
                 }
@@ -273,7 +275,8 @@ async fn save_periodically(
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut saved = board.generation();
+    // Generation 0 is the state loaded from disk: anything later is news.
+    let mut saved = 0;
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,

@@ -220,6 +220,24 @@ impl Metrics {
         }
     }
 
+    /// Drops an input's series of types that `new` no longer catalogues;
+    /// the others keep their values across a reload.
+    pub fn forget_types(&self, source: &str, old: &Catalog, new: &Catalog) {
+        for entry in old.entries() {
+            let kept = new
+                .index_of(entry.error_type.as_bytes())
+                .and_then(|index| new.entry(index))
+                .is_some_and(|kept| kept.status_code == entry.status_code);
+            if !kept {
+                let _ = self.errors.remove_label_values(&[
+                    source,
+                    &entry.status_code.to_string(),
+                    &entry.error_type,
+                ]);
+            }
+        }
+    }
+
     /// The registry, for gathering.
     pub fn registry(&self) -> &Registry {
         &self.registry

@@ -227,6 +227,13 @@ impl FileInput {
                         matched.entry(inode).or_insert(path);
                     }
                     Ok(_) => {}
+                    // A dangling symlink is a file nobody can read (yet).
+                    Err(error)
+                        if error.kind() == std::io::ErrorKind::NotFound
+                            && std::fs::symlink_metadata(&path).is_ok() =>
+                    {
+                        self.open_failed(&path, &error)
+                    }
                     // Gone between listing and stat: the next scan settles it.
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
                     Err(error) => self.open_failed(&path, &error),
@@ -270,6 +277,18 @@ impl FileInput {
                     new_path_inodes.remove(&path);
                     self.open_failed(&path, &error);
                 }
+            }
+        }
+        // A path whose file is still open (being drained after a rename)
+        // is remembered even while nothing is at it, so the file that
+        // appears there next counts as a rotation.
+        for (path, inode) in self.path_inodes.drain() {
+            let still_open = self
+                .tailers
+                .iter()
+                .any(|t| (t.identity().dev, t.identity().ino) == inode);
+            if still_open {
+                new_path_inodes.entry(path).or_insert(inode);
             }
         }
         self.path_inodes = new_path_inodes;

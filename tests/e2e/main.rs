@@ -1,7 +1,10 @@
 //! End-to-end tests: the real `errtally` binary on real files, compared with
-//! the corpus generator's expected tally.
+//! independently known truth (the corpus generator's tally, or lines the
+//! test wrote itself).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod daemon;
+mod daemon_support;
 mod scan;
 mod support;

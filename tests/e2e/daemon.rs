@@ -1,0 +1,495 @@
+//! `errtally run` end to end: real files, real signals, real HTTP.
+
+use std::time::Duration;
+
+use crate::daemon_support::{Daemon, append, error_line, errors, metric, value_in};
+
+fn glob(dir: &std::path::Path) -> String {
+    format!("{}/*.log", dir.display())
+}
+
+#[test]
+fn every_catalogued_type_is_exported_at_zero_before_any_line_and_lints_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(&[&glob(dir.path())]);
+    let text = daemon.metrics();
+    let zeros = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("errtally_errors_total{")
+                && l.contains("source=\"default\"")
+                && l.ends_with(" 0")
+        })
+        .count();
+    assert_eq!(zeros, 46);
+    let hints = text
+        .lines()
+        .filter(|l| l.starts_with("errtally_error_hint_info{"))
+        .count();
+    assert_eq!(hints, 46);
+    assert!(text.contains("errtally_build_info{version="));
+    assert_eq!(
+        value_in(&text, "errtally_config_last_reload_successful"),
+        Some(1.0)
+    );
+    assert!(text.contains("process_resident_memory_bytes"));
+    assert_eq!(daemon.get("/-/healthy").0, 200);
+    let (status, page) = daemon.get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("errtally"));
+    crate::support::promtool_check(&text);
+}
+
+#[test]
+fn appended_lines_are_counted_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("api.log");
+    append(&log, &error_line("email_not_found"));
+    let daemon = Daemon::start(&["--start-at", "beginning", &glob(dir.path())]);
+    daemon.wait_for(&errors("default", "email_not_found"), 1.0);
+    for _ in 0..5 {
+        append(&log, &error_line("oauth_token_not_found"));
+    }
+    append(&log, "{\"level\":\"info\",\"msg\":\"ok\"}\n");
+    append(
+        &log,
+        "{\"error_type\":\"not_in_catalogue\",\"status_code\":429}\n",
+    );
+    daemon.wait_for(&errors("default", "oauth_token_not_found"), 5.0);
+    daemon.wait_for(
+        "errtally_uncatalogued_errors_total{source=\"default\",status_code=\"429\"}",
+        1.0,
+    );
+    daemon.wait_for(&metric("errtally_lines_total", "default"), 8.0);
+    assert_eq!(
+        daemon.value(&errors("default", "email_not_found")),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn start_at_end_skips_existing_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("api.log");
+    append(&log, &error_line("email_not_found").repeat(3));
+    let daemon = Daemon::start(&[&glob(dir.path())]);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 1.0);
+    append(&log, &error_line("member_not_found"));
+    daemon.wait_for(&errors("default", "member_not_found"), 1.0);
+    assert_eq!(
+        daemon.value(&errors("default", "email_not_found")),
+        Some(0.0)
+    );
+    assert_eq!(
+        daemon.value(&metric("errtally_lines_total", "default")),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn a_partial_line_is_held_until_its_end_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("api.log");
+    let daemon = Daemon::start(&[&glob(dir.path())]);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 0.0);
+    let line = error_line("session_not_found");
+    let (head, tail) = line.split_at(30);
+    append(&log, head);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 1.0);
+    daemon.wait_for(
+        &metric("errtally_bytes_total", "default"),
+        head.len() as f64,
+    );
+    assert_eq!(
+        daemon.value(&metric("errtally_lines_total", "default")),
+        Some(0.0)
+    );
+    append(&log, tail);
+    daemon.wait_for(&errors("default", "session_not_found"), 1.0);
+    assert_eq!(
+        daemon.value(&metric("errtally_lines_total", "default")),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn a_new_file_matching_the_glob_is_read_from_its_beginning() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(&[&glob(dir.path())]);
+    let fresh = dir.path().join("fresh.log");
+    std::fs::write(&fresh, error_line("otp_code_not_found").repeat(4)).unwrap();
+    std::fs::write(
+        dir.path().join("ignored.txt"),
+        error_line("otp_code_not_found"),
+    )
+    .unwrap();
+    daemon.wait_for(&errors("default", "otp_code_not_found"), 4.0);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 1.0);
+}
+
+#[test]
+fn rename_rotation_drains_the_old_file_and_reads_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("api.log");
+    append(&log, "");
+    let daemon = Daemon::start(&[&glob(dir.path())]);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 1.0);
+    append(&log, &error_line("email_not_found").repeat(2));
+    daemon.wait_for(&errors("default", "email_not_found"), 2.0);
+    // The writer still holds the old file after the rename, as a logger
+    // does until it reopens.
+    let mut old_writer = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::fs::rename(&log, dir.path().join("api.log.1")).unwrap();
+    append(&log, &error_line("member_not_found").repeat(3));
+    use std::io::Write;
+    old_writer
+        .write_all(error_line("email_not_found").as_bytes())
+        .unwrap();
+    daemon.wait_for(&errors("default", "member_not_found"), 3.0);
+    daemon.wait_for(&errors("default", "email_not_found"), 3.0);
+    daemon.wait_for(&metric("errtally_rotations_total", "default"), 1.0);
+    // The rotated file is closed after its grace period.
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 1.0);
+    assert_eq!(
+        daemon.value(&metric("errtally_lines_total", "default")),
+        Some(6.0)
+    );
+}
+
+#[test]
+fn copytruncate_starts_again_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("api.log");
+    append(&log, "");
+    let daemon = Daemon::start(&[&glob(dir.path())]);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 1.0);
+    append(&log, &error_line("email_not_found").repeat(5));
+    daemon.wait_for(&errors("default", "email_not_found"), 5.0);
+    std::fs::copy(&log, dir.path().join("api.log.1.gz")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    daemon.wait_for(&metric("errtally_rotations_total", "default"), 1.0);
+    append(&log, &error_line("member_not_found").repeat(2));
+    daemon.wait_for(&errors("default", "member_not_found"), 2.0);
+    assert_eq!(
+        daemon.value(&errors("default", "email_not_found")),
+        Some(5.0)
+    );
+    assert_eq!(
+        daemon.value(&metric("errtally_lines_total", "default")),
+        Some(7.0)
+    );
+}
+
+#[test]
+fn a_deleted_file_is_drained_then_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("api.log");
+    append(&log, "");
+    let daemon = Daemon::start(&[&glob(dir.path())]);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 1.0);
+    append(&log, &error_line("totp_not_found").repeat(3));
+    std::fs::remove_file(&log).unwrap();
+    daemon.wait_for(&errors("default", "totp_not_found"), 3.0);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 0.0);
+}
+
+#[test]
+fn sigterm_writes_the_checkpoint_and_a_restart_counts_each_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\ncheckpoint_interval = \"100ms\"\n[[input]]\nname = \"api\"\npaths = [\"{}\"]\nstart_at = \"beginning\"\n",
+            state.display(),
+            glob(logs.path())
+        ),
+    )
+    .unwrap();
+    let log = logs.path().join("api.log");
+    append(&log, &error_line("email_not_found").repeat(2));
+    let config_arg = config.to_str().unwrap();
+
+    let first = Daemon::start(&["--config", config_arg]);
+    first.wait_for(&errors("api", "email_not_found"), 2.0);
+    // Half a line is not counted and not checkpointed past.
+    let line = error_line("member_not_found");
+    append(&log, &line[..20]);
+    first.wait_for(
+        &metric("errtally_bytes_total", "api"),
+        (error_line("email_not_found").len() * 2 + 20) as f64,
+    );
+    let (status, took) = first.stop();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+    assert!(state.join("checkpoint.json").exists());
+
+    // Written while errtally was down.
+    append(&log, &line[20..]);
+    append(&log, &error_line("email_not_found"));
+    let second = Daemon::start(&["--config", config_arg]);
+    second.wait_for(&errors("api", "member_not_found"), 1.0);
+    second.wait_for(&errors("api", "email_not_found"), 1.0);
+    second.wait_for(&metric("errtally_lines_total", "api"), 2.0);
+}
+
+#[test]
+fn after_kill_9_at_most_the_lines_since_the_checkpoint_are_counted_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("errtally.toml");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\ncheckpoint_interval = \"50ms\"\n[[input]]\nname = \"api\"\npaths = [\"{}\"]\nstart_at = \"beginning\"\n",
+            state.display(),
+            glob(&logs)
+        ),
+    )
+    .unwrap();
+    let log = logs.join("api.log");
+    append(&log, &error_line("email_not_found").repeat(10));
+    let first = Daemon::start(&["--config", config.to_str().unwrap()]);
+    first.wait_for(&errors("api", "email_not_found"), 10.0);
+    first.wait_until("checkpoint written", || {
+        std::fs::read_to_string(state.join("checkpoint.json")).is_ok_and(|text| {
+            text.contains(&format!(
+                "\"offset\": {}",
+                error_line("email_not_found").len() * 10
+            ))
+        })
+    });
+    first.kill();
+    append(&log, &error_line("email_not_found").repeat(3));
+    let second = Daemon::start(&["--config", config.to_str().unwrap()]);
+    second.wait_for(&errors("api", "email_not_found"), 3.0);
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_moved_aside_and_start_at_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(state.join("checkpoint.json"), "{not json").unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    append(&logs.join("a.log"), &error_line("email_not_found"));
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        format!("state_dir = \"{}\"\n[[input]]\nname = \"api\"\npaths = [\"{}\"]\nstart_at = \"beginning\"\n", state.display(), glob(&logs)),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
+    daemon.wait_for(&errors("api", "email_not_found"), 1.0);
+    let moved = std::fs::read_dir(&state)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("checkpoint.json.corrupt-")
+        });
+    assert!(moved, "corrupt checkpoint not moved aside");
+}
+
+#[test]
+fn sighup_reloads_a_good_config_and_keeps_running_on_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    let config = dir.path().join("errtally.toml");
+    let input = |name: &str, path: &std::path::Path| {
+        format!(
+            "[[input]]\nname = \"{name}\"\npaths = [\"{}\"]\nstart_at = \"beginning\"\n",
+            glob(path)
+        )
+    };
+    std::fs::write(&config, input("first", &a)).unwrap();
+    append(&a.join("x.log"), &error_line("email_not_found"));
+    append(&b.join("y.log"), &error_line("member_not_found").repeat(2));
+    let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
+    daemon.wait_for(&errors("first", "email_not_found"), 1.0);
+    assert_eq!(daemon.value(&errors("second", "member_not_found")), None);
+
+    std::fs::write(&config, input("first", &a) + &input("second", &b)).unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for(&errors("second", "member_not_found"), 2.0);
+    daemon.wait_for("errtally_config_last_reload_successful", 1.0);
+    // The first input resumed where it was: nothing counted twice.
+    assert_eq!(daemon.value(&errors("first", "email_not_found")), Some(1.0));
+
+    std::fs::write(&config, "listen_address = \"nonsense\"\n").unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for("errtally_config_last_reload_successful", 0.0);
+    append(&a.join("x.log"), &error_line("email_not_found"));
+    daemon.wait_for(&errors("first", "email_not_found"), 2.0);
+    assert!(daemon.log().contains("reload failed"), "{}", daemon.log());
+}
+
+#[test]
+fn stdin_lines_are_counted_and_metrics_stay_up_after_eof() {
+    let mut daemon = Daemon::start_with_stdin(&["--stdin"]);
+    daemon.wait_for(&errors("stdin", "magic_link_not_found"), 0.0);
+    daemon.write_stdin(error_line("magic_link_not_found").repeat(3).as_bytes());
+    daemon.wait_for(&errors("stdin", "magic_link_not_found"), 3.0);
+    daemon.write_stdin(b"{\"error_type\":\"magic_link_not_found\"}");
+    daemon.stdin.take();
+    daemon.wait_for(&errors("stdin", "magic_link_not_found"), 4.0);
+    daemon.wait_for(&metric("errtally_lines_total", "stdin"), 4.0);
+    assert_eq!(daemon.get("/-/healthy").0, 200);
+}
+
+#[test]
+fn an_unreadable_file_is_counted_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("locked.log");
+    append(&log, &error_line("email_not_found"));
+    // Root reads anything; a dangling symlink is unreadable for everyone.
+    let dangling = dir.path().join("dangling.log");
+    std::os::unix::fs::symlink(dir.path().join("missing-target"), &dangling).unwrap();
+    std::fs::create_dir(dir.path().join("dir.log")).unwrap();
+    let daemon = Daemon::start(&["--start-at", "beginning", &glob(dir.path())]);
+    daemon.wait_for(&errors("default", "email_not_found"), 1.0);
+    daemon.wait_until("a read error counted", || {
+        daemon
+            .value(&metric("errtally_read_errors_total", "default"))
+            .is_some_and(|n| n >= 1.0)
+    });
+    assert_eq!(
+        daemon.log().matches("cannot open file").count(),
+        1,
+        "{}",
+        daemon.log()
+    );
+    std::fs::write(
+        dir.path().join("missing-target"),
+        error_line("member_not_found"),
+    )
+    .unwrap();
+    daemon.wait_for(&errors("default", "member_not_found"), 1.0);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 2.0);
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_key_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "poll_interval = \"1s\"\n[[input]]\nname = \"api\"\npaths = [\"/tmp/*.log\"]\nstart_at = \"middle\"\n").unwrap();
+    for args in [
+        vec!["run", "--config", config.to_str().unwrap()],
+        vec!["check", "--config", config.to_str().unwrap()],
+    ] {
+        let output = crate::support::run(&args, None);
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("{}:5:", config.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains("start_at"), "{stderr}");
+    }
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[[input]]\nname = \"api\"\npaths = [\"/tmp/*.log\"]\n",
+    )
+    .unwrap();
+    let output = crate::support::run(&["check", "--config", good.to_str().unwrap()], None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_real_prometheus_server_scrapes_the_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    append(
+        &logs.join("api.log"),
+        &error_line("sso_token_not_found").repeat(7),
+    );
+    let daemon = Daemon::start(&["--start-at", "beginning", &glob(&logs)]);
+    daemon.wait_for(&errors("default", "sso_token_not_found"), 7.0);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: errtally\n    static_configs:\n      - targets: ['{}']\n",
+            daemon.address
+        ),
+    )
+    .unwrap();
+    let mut prometheus = crate::support::ChildGuard(
+        std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian package prometheus) is needed"),
+    );
+    let query = format!(
+        "http://127.0.0.1:{port}/api/v1/query?query=sum(errtally_errors_total%7Berror_type%3D%22sso_token_not_found%22%7D)"
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    loop {
+        if let Ok(mut response) = agent.get(&query).call() {
+            last = response.body_mut().read_to_string().unwrap_or_default();
+            if last.contains("\"7\"]") {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prometheus never saw 7: {last}"
+        );
+        assert!(
+            prometheus.0.try_wait().unwrap().is_none(),
+            "prometheus exited"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let up = agent
+        .get(&format!(
+            "http://127.0.0.1:{port}/api/v1/query?query=up%7Bjob%3D%22errtally%22%7D"
+        ))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(up.contains("\"1\"]"), "scrape not healthy: {up}");
+    let _ = prometheus.0.kill();
+}
