@@ -22,6 +22,14 @@ impl Demo {
     }
 }
 
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Some(dir) = self.log_path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// Starts writing `rate` lines per second to a new file in the temp dir.
 pub fn start(rate: u32) -> anyhow::Result<Demo> {
     let dir = std::env::temp_dir().join(format!("errtally-demo-{}", std::process::id()));

@@ -36,7 +36,9 @@ fn main() -> ExitCode {
                         args.listen_address,
                         args.listen_address
                     );
-                    serve(options)
+                    let code = serve(options);
+                    drop(demo);
+                    code
                 }
                 Err(error) => {
                     eprintln!("errtally: cannot start the demo: {error:#}");
