@@ -493,3 +493,22 @@ fn a_real_prometheus_server_scrapes_the_counts() {
     assert!(up.contains("\"1\"]"), "scrape not healthy: {up}");
     let _ = prometheus.0.kill();
 }
+
+#[test]
+fn the_demo_serves_live_counts() {
+    let daemon = Daemon::start_demo();
+    daemon.wait_until("demo lines counted", || {
+        daemon
+            .value(&metric("errtally_lines_total", "default"))
+            .is_some_and(|n| n >= 500.0)
+    });
+    let text = daemon.metrics();
+    let counted: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("errtally_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(counted > 0.0, "the demo's errors were not counted");
+    let (status, _) = daemon.stop();
+    assert!(status.success());
+}

@@ -27,18 +27,23 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `errtally run ARGS` listening on a free loopback port.
     pub fn start(args: &[&str]) -> Daemon {
-        Self::spawn(args, false)
+        Self::spawn("run", args, false)
+    }
+
+    /// Starts `errtally demo` on a free loopback port.
+    pub fn start_demo() -> Daemon {
+        Self::spawn("demo", &["--rate", "500"], false)
     }
 
     /// Like [`Daemon::start`], with a pipe on stdin.
     pub fn start_with_stdin(args: &[&str]) -> Daemon {
-        Self::spawn(args, true)
+        Self::spawn("run", args, true)
     }
 
-    fn spawn(args: &[&str], piped_stdin: bool) -> Daemon {
+    fn spawn(subcommand: &str, args: &[&str], piped_stdin: bool) -> Daemon {
         let mut command = errtally();
         command
-            .arg("run")
+            .arg(subcommand)
             .args([
                 "--web.listen-address",
                 "127.0.0.1:0",
