@@ -6,5 +6,6 @@
 
 mod daemon;
 mod daemon_support;
+mod dashboards;
 mod scan;
 mod support;
