@@ -11,6 +11,10 @@
 //! `max_line_bytes + read_size` bytes, not its length. The framer does no I/O
 //! and never fails, so the same code serves `scan` (blocking reads) and the
 //! daemon (async reads).
+//!
+//! [`SliceFramer`] frames the same records out of buffers it does not own
+//! (a pool filled by a reader thread), in place: only a line that straddles
+//! two buffers is copied, into a carry of at most `max_line_bytes + 1` bytes.
 
 /// Default maximum record length: longer lines are truncated to this many bytes.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
@@ -212,6 +216,200 @@ impl LineFramer {
     }
 }
 
+/// Frames a stream that arrives as a sequence of caller-owned buffers,
+/// handing out records *inside* those buffers instead of copying them.
+///
+/// [`LineFramer`] owns its buffer, which suits one reader; this one suits a
+/// pool of buffers filled by another thread: each filled buffer is framed in
+/// place by [`SliceFramer::frame`]. Only a line that straddles two buffers is
+/// assembled in a carry buffer of at most `max_line_bytes + 1` bytes, so
+/// memory stays bounded whatever the buffer sizes and line lengths.
+///
+/// It hands out the same records as [`LineFramer`] for the same bytes,
+/// whatever the buffer sizes: complete lines as [`Chunk::Lines`] (none longer
+/// than the maximum), the first `max_line_bytes` of a longer line as
+/// [`Chunk::Truncated`] (the rest of that line skipped), and the unfinished
+/// last line from [`SliceFramer::finish`].
+#[derive(Debug)]
+pub struct SliceFramer {
+    /// The head of a line begun in an earlier buffer (at most
+    /// `max_line_bytes`), plus its `\n` while it is handed out.
+    carry: Vec<u8>,
+    max_line_bytes: usize,
+    /// True while discarding the tail of an over-long line.
+    skipping: bool,
+    /// True once the carry was handed out by [`SliceFramer::finish`].
+    finished: bool,
+    /// Absolute stream offset just past the last byte handed out or skipped.
+    offset: u64,
+}
+
+impl SliceFramer {
+    /// A framer whose records are at most `max_line_bytes` long.
+    pub fn new(max_line_bytes: usize) -> Self {
+        Self {
+            carry: Vec::new(),
+            max_line_bytes: max_line_bytes.max(1),
+            skipping: false,
+            finished: false,
+            offset: 0,
+        }
+    }
+
+    /// Hands every record that `buf` (the next bytes of the stream)
+    /// completes to `sink`, in stream order, and keeps the unfinished last
+    /// line for the next buffer.
+    pub fn frame(&mut self, mut buf: &[u8], mut sink: impl FnMut(Chunk<'_>)) {
+        if self.finished {
+            self.carry.clear();
+            self.finished = false;
+        }
+        if self.skipping {
+            match memchr::memchr(b'\n', buf) {
+                Some(newline) => {
+                    self.skip(newline + 1);
+                    buf = &buf[newline + 1..];
+                    self.skipping = false;
+                }
+                None => {
+                    self.skip(buf.len());
+                    return;
+                }
+            }
+        }
+        if !self.carry.is_empty() {
+            buf = self.complete_carried_line(buf, &mut sink);
+        }
+        let (mut lines, tail) = match memchr::memrchr(b'\n', buf) {
+            Some(last_newline) => buf.split_at(last_newline + 1),
+            None => buf.split_at(0),
+        };
+        // Buffers longer than a record can hold over-long complete lines.
+        while let Some((start, len)) = first_over_long_line(lines, self.max_line_bytes) {
+            if start > 0 {
+                sink(Chunk::Lines(&lines[..start]));
+            }
+            sink(Chunk::Truncated(&lines[start..start + self.max_line_bytes]));
+            self.skip(start + len + 1);
+            lines = &lines[start + len + 1..];
+        }
+        if !lines.is_empty() {
+            sink(Chunk::Lines(lines));
+            self.skip(lines.len());
+        }
+        if tail.len() > self.max_line_bytes {
+            sink(Chunk::Truncated(&tail[..self.max_line_bytes]));
+            self.skip(tail.len());
+            self.skipping = true;
+        } else {
+            self.carry_extend(tail);
+        }
+    }
+
+    /// Continues the carried line with the head of `buf`, and hands it out
+    /// once its end or its over-length is known. Returns the rest of `buf`.
+    fn complete_carried_line<'b>(
+        &mut self,
+        buf: &'b [u8],
+        sink: &mut impl FnMut(Chunk<'_>),
+    ) -> &'b [u8] {
+        let newline = memchr::memchr(b'\n', buf);
+        let head_len = newline.unwrap_or(buf.len());
+        if self.carry.len() + head_len > self.max_line_bytes {
+            let missing = self.max_line_bytes - self.carry.len();
+            self.carry_extend(&buf[..missing]);
+            sink(Chunk::Truncated(&self.carry));
+            self.skip(self.carry.len());
+            self.carry.clear();
+            let skipped = match newline {
+                Some(newline) => newline + 1,
+                None => {
+                    self.skipping = true;
+                    buf.len()
+                }
+            };
+            self.skip(skipped - missing);
+            &buf[skipped..]
+        } else if let Some(newline) = newline {
+            self.carry_extend(&buf[..=newline]);
+            sink(Chunk::Lines(&self.carry));
+            self.skip(self.carry.len());
+            self.carry.clear();
+            &buf[newline + 1..]
+        } else {
+            self.carry_extend(buf);
+            &buf[buf.len()..]
+        }
+    }
+
+    /// Appends to the carry, never reserving more than `max_line_bytes + 1`.
+    fn carry_extend(&mut self, bytes: &[u8]) {
+        let needed = self.carry.len() + bytes.len();
+        if needed > self.carry.capacity() {
+            let target = (self.carry.capacity() * 2)
+                .min(self.max_line_bytes + 1)
+                .max(needed);
+            self.carry.reserve_exact(target - self.carry.len());
+        }
+        self.carry.extend_from_slice(bytes);
+    }
+
+    fn skip(&mut self, n: usize) {
+        self.offset += n as u64;
+    }
+
+    /// The unfinished last line, as a record at end of input.
+    ///
+    /// Returns `None` when there is none (or when it is the tail of a line
+    /// already handed out as [`Chunk::Truncated`]).
+    pub fn finish(&mut self) -> Option<&[u8]> {
+        if self.finished {
+            self.carry.clear();
+            self.finished = false;
+        }
+        if self.skipping || self.carry.is_empty() {
+            self.skipping = false;
+            return None;
+        }
+        self.skip(self.carry.len());
+        self.finished = true;
+        Some(&self.carry)
+    }
+
+    /// Absolute offset just past the last byte handed out (or skipped): the
+    /// position from which a restarted reader continues without counting a
+    /// record twice.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Bytes framed but not handed out yet (an unfinished line).
+    pub fn pending_bytes(&self) -> usize {
+        if self.finished { 0 } else { self.carry.len() }
+    }
+}
+
+/// Start and length (without `\n`) of the first line of `lines` longer than
+/// `max_line_bytes`, or `None`. `lines` ends in `\n` (or is empty).
+///
+/// Looks for the last newline in each window of `max_line_bytes + 1` bytes
+/// from a line start: every line ending there fits, so the cost is a few
+/// byte compares per window, not a visit to every line.
+fn first_over_long_line(lines: &[u8], max_line_bytes: usize) -> Option<(usize, usize)> {
+    let mut line_start = 0;
+    while lines.len() - line_start > max_line_bytes {
+        let window = &lines[line_start..line_start + max_line_bytes + 1];
+        match memchr::memrchr(b'\n', window) {
+            Some(newline) => line_start += newline + 1,
+            None => {
+                let len = memchr::memchr(b'\n', &lines[line_start..])?;
+                return Some((line_start, len));
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -342,6 +540,147 @@ mod tests {
         }
     }
 
+    /// What a reader of a [`SliceFramer`] sees when `input` arrives in
+    /// buffers of the given sizes (cycled; zero-sized buffers included).
+    fn slice_frame_all(input: &[u8], max_line: usize, sizes: &[usize]) -> Vec<(Vec<u8>, bool)> {
+        let mut framer = SliceFramer::new(max_line);
+        let mut out = Vec::new();
+        let mut rest = input;
+        // All-zero sizes would never advance: read one byte at a time then.
+        let sizes = if sizes.iter().all(|&size| size == 0) {
+            &[1][..]
+        } else {
+            sizes
+        };
+        let mut sizes = sizes.iter().cycle();
+        while !rest.is_empty() {
+            let n = sizes.next().copied().unwrap_or(1).min(rest.len());
+            framer.frame(&rest[..n], |chunk| match chunk {
+                Chunk::Lines(lines) => {
+                    assert_eq!(lines.last(), Some(&b'\n'));
+                    for line in lines[..lines.len() - 1].split(|&b| b == b'\n') {
+                        assert!(line.len() <= max_line);
+                        out.push((line.to_vec(), false));
+                    }
+                }
+                Chunk::Truncated(head) => {
+                    assert_eq!(head.len(), max_line);
+                    out.push((head.to_vec(), true));
+                }
+            });
+            rest = &rest[n..];
+            assert!(framer.carry.capacity() <= max_line + 1);
+            assert_eq!(
+                framer.offset() + framer.pending_bytes() as u64,
+                (input.len() - rest.len()) as u64
+            );
+        }
+        if let Some(last) = framer.finish() {
+            out.push((last.to_vec(), false));
+        }
+        assert_eq!(framer.finish(), None);
+        assert_eq!(framer.offset(), input.len() as u64);
+        out
+    }
+
+    const SLICE_INPUT: &[u8] =
+        b"{\"a\":1}\r\n\nlong line here!!\nshort\n\n\nx\nlonger than ten\nend";
+
+    #[test]
+    fn slice_framer_hands_out_lines_in_place() {
+        let buf = b"ab\ncd\nef";
+        let mut framer = SliceFramer::new(16);
+        let mut chunks = Vec::new();
+        framer.frame(buf, |chunk| {
+            if let Chunk::Lines(lines) = chunk {
+                chunks.push(lines.as_ptr());
+            }
+        });
+        assert_eq!(chunks, vec![buf.as_ptr()]);
+        assert_eq!(framer.offset(), 6);
+        assert_eq!(framer.pending_bytes(), 2);
+        assert_eq!(framer.finish(), Some(&b"ef"[..]));
+    }
+
+    #[test]
+    fn slice_framer_joins_a_line_split_across_buffers() {
+        assert_eq!(
+            slice_frame_all(b"abc\ndef\n", 8, &[5, 1, 2]),
+            reference(b"abc\ndef\n", 8)
+        );
+    }
+
+    #[test]
+    fn slice_framer_truncates_a_line_split_across_buffers() {
+        let got = slice_frame_all(b"123456789\nok\n", 8, &[3, 3, 3, 3]);
+        assert_eq!(
+            got,
+            vec![(b"12345678".to_vec(), true), (b"ok".to_vec(), false)]
+        );
+    }
+
+    #[test]
+    fn slice_framer_truncates_long_lines_inside_one_buffer() {
+        let input = b"a\n123456789\nb\n123456789\n12345678\nc";
+        assert_eq!(slice_frame_all(input, 8, &[64]), reference(input, 8));
+    }
+
+    #[test]
+    fn slice_framer_skips_an_endless_line_with_bounded_carry() {
+        let mut input = vec![b'x'; 10_000];
+        input.extend_from_slice(b"\nok\n");
+        let got = slice_frame_all(&input, 100, &[7, 64, 1000]);
+        assert_eq!(got, vec![(vec![b'x'; 100], true), (b"ok".to_vec(), false)]);
+    }
+
+    #[test]
+    fn slice_framer_over_long_last_line_without_newline_is_one_truncated_record() {
+        assert_eq!(
+            slice_frame_all(&[b'y'; 50], 10, &[7]),
+            vec![(vec![b'y'; 10], true)]
+        );
+        assert_eq!(
+            slice_frame_all(&[b'y'; 50], 10, &[50]),
+            vec![(vec![b'y'; 10], true)]
+        );
+    }
+
+    #[test]
+    fn slice_framer_every_buffer_size_frames_like_the_reference() {
+        for max_line in 1..20 {
+            let expected = reference(SLICE_INPUT, max_line);
+            for size in 1..=SLICE_INPUT.len() + 1 {
+                assert_eq!(
+                    slice_frame_all(SLICE_INPUT, max_line, &[size]),
+                    expected,
+                    "max_line={max_line} size={size}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn slice_framer_every_two_way_split_frames_like_the_reference() {
+        for max_line in 1..20 {
+            let expected = reference(SLICE_INPUT, max_line);
+            for split in 0..=SLICE_INPUT.len() {
+                assert_eq!(
+                    slice_frame_all(SLICE_INPUT, max_line, &[split, SLICE_INPUT.len()]),
+                    expected,
+                    "max_line={max_line} split={split}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn over_long_line_search_finds_only_lines_past_the_maximum() {
+        assert_eq!(first_over_long_line(b"", 3), None);
+        assert_eq!(first_over_long_line(b"abc\nabc\n", 3), None);
+        assert_eq!(first_over_long_line(b"abc\nabcd\n", 3), Some((4, 4)));
+        assert_eq!(first_over_long_line(b"\n\nabcd\n", 1), Some((2, 4)));
+    }
+
     proptest::proptest! {
         #[test]
         fn any_chunking_gives_the_same_records(
@@ -351,6 +690,16 @@ mod tests {
             read_size in 1usize..50,
         ) {
             proptest::prop_assert_eq!(frame_all(&input, max_line, read_size), reference(&input, max_line));
+        }
+
+        #[test]
+        fn slice_framer_any_split_gives_the_same_records(
+            input in proptest::collection::vec(
+                proptest::prop_oneof![Just(b'\n'), Just(b'a'), proptest::num::u8::ANY], 0..400),
+            max_line in 1usize..40,
+            sizes in proptest::collection::vec(0usize..80, 1..12),
+        ) {
+            proptest::prop_assert_eq!(slice_frame_all(&input, max_line, &sizes), reference(&input, max_line));
         }
     }
     use proptest::strategy::Just;
