@@ -7,8 +7,8 @@ noisy, so only ratios within one run mean much).
 
 Each round runs every tool once, in turn, so page cache and noise are shared;
 the table reports the median wall time, throughput, the ratio to `rg -c`,
-and peak RSS (from wait4). The corpus is written once by `errtally gen`.
-Needs: rg, grep, mtail, jq (Debian packages ripgrep, mtail, jq).
+and peak RSS (from GNU time, `/usr/bin/time`). The corpus is written once by `errtally gen`.
+Needs: rg, grep, mtail, jq, GNU time (Debian packages ripgrep, mtail, jq, time).
 """
 import argparse
 import json
@@ -34,11 +34,16 @@ def timed(argv, stdin_path=None, shell=False):
     sink = bytearray(1 << 16)
     with tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
+        # GNU time reports the command's own peak RSS; wait4 on a child of
+        # this Python process would include Python's pages from before exec.
+        rss_file = tempfile.NamedTemporaryFile(mode="r")
+        if not shell:
+            argv = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name] + list(argv)
         proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=stderr,
                                 shell=shell, bufsize=0)
         while proc.stdout.readinto(sink):
             pass
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, status, _ = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.stdout.close()
         if stdin_path:
@@ -47,7 +52,10 @@ def timed(argv, stdin_path=None, shell=False):
         if code not in (0, 1):  # grep and rg exit 1 on no match
             stderr.seek(0)
             sys.exit(f"{argv} failed with {code}: {stderr.read().decode(errors='replace')}")
-    return wall, usage.ru_maxrss
+    rss_text = rss_file.read().strip().splitlines()
+    rss_file.close()
+    rss = int(rss_text[-1]) if rss_text and rss_text[-1].isdigit() else 0
+    return wall, rss
 
 
 def mtail_program(path):
