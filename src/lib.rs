@@ -1,8 +1,27 @@
-//! errtally counts the catalogued Stytch B2B 404 errors found in JSON logs.
+//! errtally counts the catalogued Stytch B2B 404 errors found in JSON logs
+//! and exports them as Prometheus metrics.
 //!
-//! Data flow: bytes -> [`frame`] (complete lines) -> [`scan`] (each record's
-//! `error_type`) -> [`scan::Tally`] (per-type counts) -> reports and metrics.
-//! The [`catalog`] says which error types are known and what to do about them.
+//! # Data flow
+//!
+//! file or stdin -> read large chunks -> [`frame`] (complete lines, bounded
+//! memory) -> [`scan`] (each record's `error_type`, no allocation on lines
+//! without one) -> [`scan::Tally`] (per-type counts, local to one reader) ->
+//! [`metrics`] (added to the shared counters once per chunk) -> `/metrics`.
+//! Offsets follow the counts: an input publishes them after each poll, and
+//! the [`checkpoint`] store persists them.
+//!
+//! # Layout
+//!
+//! - [`catalog`]: the 46 catalogued error types, their hints, the dense index.
+//! - [`frame`], [`scan`]: the pure, synchronous core (no I/O).
+//! - [`batch`], [`report`]: `errtally scan`, `catalog` and `gen`; [`corpus`]
+//!   is the deterministic synthetic log generator with a known tally.
+//! - [`daemon`]: `errtally run` ([`daemon::run`] takes its shutdown trigger as
+//!   a parameter, so tests and `main` can fire it); [`config`] its TOML file;
+//!   [`tail`] one task per input (files: discovery, rotation, truncation;
+//!   stdin); [`checkpoint`] the only writer of the state file; [`http`] the
+//!   endpoints and status page; [`status`] what the page shows.
+//! - [`cli`], [`logging`], [`demo`]: the edges the binary uses.
 
 pub mod batch;
 pub mod catalog;
