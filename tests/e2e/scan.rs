@@ -1,7 +1,5 @@
 //! `errtally scan` and `errtally catalog` against generated corpora.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::support::{add_tallies, corpus, json_stdout, run};
@@ -175,27 +173,7 @@ fn prometheus_report_has_every_type_and_lints_clean() {
         expected["lines"]
     );
     assert!(text.lines().any(|l| l == lines));
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus) is needed");
-    use std::io::Write;
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let lint = promtool.wait_with_output().unwrap();
-    assert!(
-        lint.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&lint.stdout),
-        String::from_utf8_lossy(&lint.stderr)
-    );
+    crate::support::promtool_check(&text);
 }
 
 #[test]
