@@ -2,11 +2,11 @@
 //! `catalog` (list the catalogue) and `gen` (write a synthetic corpus).
 //!
 //! `scan` reads a file on a second thread into a small pool of large
-//! buffers and scans each one in place ([`SliceFramer`]), so the kernel's
-//! copies overlap the scan and memory stays flat whatever the file size
-//! (no mmap: a truncated log would raise SIGBUS). Stdin is read with plain
-//! blocking reads into one bounded [`LineFramer`]. A missing or unreadable
-//! input is reported on stderr and the others are still scanned.
+//! buffers and frames and scans each one in place ([`LineFramer`]), so the
+//! kernel's copies overlap the scan and memory stays flat whatever the file
+//! size (no mmap: a truncated log would raise SIGBUS). Stdin is read with
+//! plain blocking reads into one buffer. A missing or unreadable input is
+//! reported on stderr and the others are still scanned.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::catalog::Catalog;
 use crate::cli::{CatalogArgs, CatalogFormat, CatalogSelection, GenArgs, ScanArgs, ScanFormat};
 use crate::corpus::{self, CorpusConfig};
-use crate::frame::{LineFramer, SliceFramer};
+use crate::frame::LineFramer;
 use crate::report;
 use crate::scan::{Scanner, Tally};
 
@@ -84,8 +84,7 @@ fn scan_path(
 ) -> io::Result<()> {
     if path == Path::new("-") {
         // A pipe hands out a few pages per read: a reader thread buys nothing.
-        let mut framer = LineFramer::new(max_line_bytes, READ_SIZE);
-        return scan_reader(io::stdin().lock(), &mut framer, scanner, tally, None);
+        return scan_reader(io::stdin().lock(), max_line_bytes, scanner, tally, None);
     }
     let file = File::open(path)?;
     let size = file.metadata()?.len();
@@ -104,27 +103,26 @@ fn scan_path(
     result
 }
 
-/// Reads `reader` to its end, counting every record. Records read before an
-/// error are counted.
+/// Reads `reader` to its end with plain reads of [`READ_SIZE`], counting
+/// every record. Records read before an error are counted.
 pub fn scan_reader(
     mut reader: impl Read,
-    framer: &mut LineFramer,
+    max_line_bytes: usize,
     scanner: &mut Scanner,
     tally: &mut Tally,
     progress: Option<&ProgressBar>,
 ) -> io::Result<()> {
+    let mut framer = LineFramer::new(max_line_bytes);
+    let mut buf = vec![0; READ_SIZE];
     loop {
-        let read = match reader.read(framer.spare()) {
+        let read = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(read) => read,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(error),
         };
-        framer.filled(read);
+        framer.frame(&buf[..read], |chunk| scanner.scan_chunk(chunk, tally));
         tally.bytes += read as u64;
-        while let Some(chunk) = framer.next_chunk() {
-            scanner.scan_chunk(chunk, tally);
-        }
         if let Some(bar) = progress {
             bar.inc(read as u64);
         }
@@ -141,7 +139,7 @@ pub fn scan_reader(
 /// The reader thread fills a pool of [`POOL_BUFFERS`] buffers of
 /// [`POOL_BUFFER_BYTES`], recycled through two bounded channels, and the
 /// calling thread frames and scans each filled buffer in place with a
-/// [`SliceFramer`]; so memory stays at the pool plus one carried line. A read
+/// [`LineFramer`]; so memory stays at the pool plus one carried line. A read
 /// error is passed through the channel after the bytes read before it, which
 /// are counted. The reader thread is always joined before returning.
 pub fn scan_reader_threaded(
@@ -273,7 +271,7 @@ fn scan_filled(
     tally: &mut Tally,
     progress: Option<&ProgressBar>,
 ) -> io::Result<()> {
-    let mut framer = SliceFramer::new(max_line_bytes);
+    let mut framer = LineFramer::new(max_line_bytes);
     // Ends when the reader hangs up: at end of input.
     for filled in filled_rx {
         let (buf, len) = filled?;
@@ -389,8 +387,7 @@ mod tests {
         let catalog = Arc::new(Catalog::builtin().unwrap());
         let mut scanner = Scanner::new(Arc::clone(&catalog));
         let mut tally = Tally::with_names(catalog.len());
-        let mut framer = LineFramer::new(max_line_bytes, READ_SIZE);
-        scan_reader(input, &mut framer, &mut scanner, &mut tally, None).unwrap();
+        scan_reader(input, max_line_bytes, &mut scanner, &mut tally, None).unwrap();
         tally
     }
 

@@ -16,7 +16,8 @@ use crate::checkpoint::FileIdentity;
 use crate::frame::LineFramer;
 use crate::scan::{Scanner, Tally};
 
-/// Size of one read.
+/// Size of one plain read: the buffer an input lends to
+/// [`FileTailer::read`] (one per input, not per file).
 pub const READ_SIZE: usize = 1 << 20;
 
 /// How far back from the end a file opened "at the end" looks for the last
@@ -50,7 +51,6 @@ pub struct FileTailer {
     file: File,
     identity: FileIdentity,
     framer: LineFramer,
-    max_line_bytes: usize,
     size: u64,
     /// Set when no matched path names this file any more: it is drained
     /// for a grace period, then closed.
@@ -75,8 +75,7 @@ impl FileTailer {
             path: path.to_path_buf(),
             file,
             identity,
-            framer: LineFramer::starting_at(max_line_bytes, READ_SIZE, offset),
-            max_line_bytes,
+            framer: LineFramer::starting_at(max_line_bytes, offset),
             size,
             orphaned_since: None,
         })
@@ -113,11 +112,14 @@ impl FileTailer {
             .saturating_sub(self.framer.offset() + self.framer.pending_bytes() as u64)
     }
 
-    /// Reads up to about `budget` bytes, counting every complete line into
-    /// `tally` and calling `publish` after each read so counts become
-    /// visible during long catch-ups. A partial last line is held.
+    /// Reads up to about `budget` bytes into `buf` (lent by the input, so
+    /// idle files hold no read buffer; must not be empty), counting every
+    /// complete line into `tally` and calling `publish` after each read so
+    /// counts become visible during long catch-ups. A partial last line is
+    /// held.
     pub fn read(
         &mut self,
+        buf: &mut [u8],
         scanner: &mut Scanner,
         tally: &mut Tally,
         budget: u64,
@@ -125,7 +127,7 @@ impl FileTailer {
     ) -> io::Result<ReadOutcome> {
         let mut total = 0u64;
         loop {
-            let read = match self.file.read(self.framer.spare()) {
+            let read = match self.file.read(buf) {
                 Ok(read) => read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(error),
@@ -136,12 +138,10 @@ impl FileTailer {
                     at_end: true,
                 });
             }
-            self.framer.filled(read);
+            self.framer
+                .frame(&buf[..read], |chunk| scanner.scan_chunk(chunk, tally));
             tally.bytes += read as u64;
             total += read as u64;
-            while let Some(chunk) = self.framer.next_chunk() {
-                scanner.scan_chunk(chunk, tally);
-            }
             publish(tally);
             if total >= budget {
                 return Ok(ReadOutcome {
@@ -166,7 +166,7 @@ impl FileTailer {
             return Ok(false);
         }
         self.file.seek(SeekFrom::Start(0))?;
-        self.framer = LineFramer::starting_at(self.max_line_bytes, READ_SIZE, 0);
+        self.framer = LineFramer::starting_at(self.framer.max_line_bytes(), 0);
         self.refresh_identity()?;
         Ok(true)
     }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::file::{FileTailer, StartPosition};
+use super::file::{self, FileTailer, StartPosition};
 use super::{OffsetBoard, Wake};
 use crate::checkpoint::{FileCheckpoint, FileIdentity};
 use crate::config::{InputConfig, StartAt};
@@ -50,6 +50,9 @@ pub struct FileInput {
     /// Offsets to resume from, for files present at the first poll.
     resume: Vec<FileCheckpoint>,
     tailers: Vec<FileTailer>,
+    /// Lent to each tailer's plain reads in turn: one buffer per input, not
+    /// per file, so many quiet files cost little memory.
+    read_buf: Box<[u8]>,
     /// The file each path named at the last scan, to count rotations.
     path_inodes: HashMap<PathBuf, Inode>,
     /// Paths whose failure was logged already (logged once, counted always).
@@ -91,6 +94,7 @@ impl FileInput {
             status: parts.status,
             offsets: parts.offsets,
             tailers: Vec::new(),
+            read_buf: vec![0; file::READ_SIZE].into_boxed_slice(),
             path_inodes: HashMap::new(),
             warned: HashSet::new(),
             first_scan_done: false,
@@ -154,9 +158,13 @@ impl FileInput {
             }
             let tailer = &mut self.tailers[index];
             let metrics = &mut self.metrics;
-            let outcome = tailer.read(&mut self.scanner, &mut self.tally, READ_BUDGET, |tally| {
-                metrics.publish(tally)
-            });
+            let outcome = tailer.read(
+                &mut self.read_buf,
+                &mut self.scanner,
+                &mut self.tally,
+                READ_BUDGET,
+                |tally| metrics.publish(tally),
+            );
             let mut close = false;
             match outcome {
                 Ok(outcome) if outcome.at_end => match tailer.check_truncation() {

@@ -28,7 +28,8 @@ pub fn spawn(
         .name("stdin".into())
         .spawn(move || {
             let mut tally = Tally::new(scanner.catalog().len());
-            let mut framer = LineFramer::new(max_line_bytes, STDIN_READ_SIZE);
+            let mut framer = LineFramer::new(max_line_bytes);
+            let mut buf = vec![0; STDIN_READ_SIZE];
             let mut stdin = io::stdin().lock();
             let report = |finished: bool| InputStatus {
                 patterns: vec!["-".to_string()],
@@ -38,7 +39,7 @@ pub fn spawn(
             status.set_input(&name, report(false));
             metrics.files_watched.set(1);
             loop {
-                let read = match stdin.read(framer.spare()) {
+                let read = match stdin.read(&mut buf) {
                     Ok(0) => break,
                     Ok(read) => read,
                     Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -48,11 +49,8 @@ pub fn spawn(
                         break;
                     }
                 };
-                framer.filled(read);
+                framer.frame(&buf[..read], |chunk| scanner.scan_chunk(chunk, &mut tally));
                 tally.bytes += read as u64;
-                while let Some(chunk) = framer.next_chunk() {
-                    scanner.scan_chunk(chunk, &mut tally);
-                }
                 metrics.publish(&mut tally);
             }
             if let Some(last) = framer.finish() {
