@@ -2,18 +2,18 @@
 //! `catalog` (list the catalogue) and `gen` (write a synthetic corpus).
 //!
 //! `scan` reads a file on a second thread into a small pool of large
-//! buffers and frames and scans each one in place ([`LineFramer`]), so the
-//! kernel's copies overlap the scan and memory stays flat whatever the file
+//! buffers ([`crate::readahead`]) and frames and scans each one in place
+//! ([`LineFramer`]), so the kernel's copies overlap the scan and memory stays flat whatever the file
 //! size (no mmap: a truncated log would raise SIGBUS). Stdin is read with
 //! plain blocking reads into one buffer. A missing or unreadable input is
 //! reported on stderr and the others are still scanned.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, mpsc};
-use std::thread;
+use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,6 +22,7 @@ use crate::catalog::Catalog;
 use crate::cli::{CatalogArgs, CatalogFormat, CatalogSelection, GenArgs, ScanArgs, ScanFormat};
 use crate::corpus::{self, CorpusConfig};
 use crate::frame::LineFramer;
+use crate::readahead::{Pool, read_ahead};
 use crate::report;
 use crate::scan::{Scanner, Tally};
 
@@ -133,15 +134,11 @@ pub fn scan_reader(
     Ok(())
 }
 
-/// Like [`scan_reader`], but the `read` calls run on a second thread,
-/// overlapping the kernel's copies with the scan.
-///
-/// The reader thread fills a pool of [`POOL_BUFFERS`] buffers of
-/// [`POOL_BUFFER_BYTES`], recycled through two bounded channels, and the
-/// calling thread frames and scans each filled buffer in place with a
-/// [`LineFramer`]; so memory stays at the pool plus one carried line. A read
-/// error is passed through the channel after the bytes read before it, which
-/// are counted. The reader thread is always joined before returning.
+/// Like [`scan_reader`], but the `read` calls run on a second thread
+/// ([`read_ahead`] with the default [`Pool`]), overlapping the kernel's copies
+/// with the scan; each filled buffer is framed and scanned in place, so
+/// memory stays at the pool plus one carried line. Records read before an
+/// error are counted (except an unfinished last line).
 pub fn scan_reader_threaded(
     reader: impl Read + Send,
     max_line_bytes: usize,
@@ -149,140 +146,33 @@ pub fn scan_reader_threaded(
     tally: &mut Tally,
     progress: Option<&ProgressBar>,
 ) -> io::Result<()> {
-    let pool = Pool {
-        buffers: POOL_BUFFERS,
-        buffer_bytes: POOL_BUFFER_BYTES,
-    };
-    scan_with_pool(reader, pool, max_line_bytes, scanner, tally, progress)
+    scan_with_pool(
+        reader,
+        Pool::default(),
+        max_line_bytes,
+        scanner,
+        tally,
+        progress,
+    )
 }
-
-/// Buffers of the file reader's pool: one being filled, one being scanned,
-/// one queued to absorb jitter on either side.
-pub const POOL_BUFFERS: usize = 3;
-
-/// Size of one pool buffer. Measured on 2 cores (1 GiB in page cache):
-/// 2 MiB buffers scan in 0.19 s, 1 MiB and smaller in 0.23 s (twice the
-/// hand-offs, each a thread wake-up); more depth or size gains nothing
-/// and costs resident memory.
-pub const POOL_BUFFER_BYTES: usize = 2 << 20;
-
-/// The shape of a reader thread's buffer pool.
-#[derive(Debug, Clone, Copy)]
-struct Pool {
-    buffers: usize,
-    buffer_bytes: usize,
-}
-
-/// A buffer and how many of its bytes were read, or the read error that
-/// ended the input.
-type Filled = io::Result<(Box<[u8]>, usize)>;
 
 fn scan_with_pool(
     reader: impl Read + Send,
-    pool: Pool,
-    max_line_bytes: usize,
-    scanner: &mut Scanner,
-    tally: &mut Tally,
-    progress: Option<&ProgressBar>,
-) -> io::Result<()> {
-    let pool = Pool {
-        buffers: pool.buffers.max(1),
-        buffer_bytes: pool.buffer_bytes.max(1),
-    };
-    // At most `pool.buffers` buffers exist, so returning one never blocks.
-    let (filled_tx, filled_rx) = mpsc::sync_channel::<Filled>(pool.buffers);
-    let (empty_tx, empty_rx) = mpsc::sync_channel::<Box<[u8]>>(pool.buffers);
-    thread::scope(|scope| {
-        thread::Builder::new()
-            .name("errtally-read".into())
-            .spawn_scoped(scope, move || {
-                fill_buffers(reader, pool, &empty_rx, &filled_tx);
-            })?;
-        // Takes both channel ends and drops them on return, so an early
-        // return (a read error) also stops the reader before the join.
-        scan_filled(
-            filled_rx,
-            empty_tx,
-            max_line_bytes,
-            scanner,
-            tally,
-            progress,
-        )
-    })
-}
-
-/// The reader thread: fills pool buffers until end of input, a read error,
-/// or the scanning side hanging up.
-fn fill_buffers(
-    mut reader: impl Read,
-    pool: Pool,
-    empty_rx: &mpsc::Receiver<Box<[u8]>>,
-    filled_tx: &mpsc::SyncSender<Filled>,
-) {
-    let mut unallocated = pool.buffers;
-    loop {
-        let mut buf = if unallocated > 0 {
-            unallocated -= 1;
-            vec![0; pool.buffer_bytes].into_boxed_slice()
-        } else {
-            match empty_rx.recv() {
-                Ok(buf) => buf,
-                Err(mpsc::RecvError) => return,
-            }
-        };
-        let mut len = 0;
-        let mut end = None;
-        while len < buf.len() {
-            match reader.read(&mut buf[len..]) {
-                Ok(0) => {
-                    end = Some(Ok(()));
-                    break;
-                }
-                Ok(read) => len += read,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => {
-                    end = Some(Err(error));
-                    break;
-                }
-            }
-        }
-        if len > 0 && filled_tx.send(Ok((buf, len))).is_err() {
-            return;
-        }
-        match end {
-            None => {}
-            Some(Ok(())) => return,
-            Some(Err(error)) => {
-                // Nobody left to tell if the scanning side has gone.
-                let _ = filled_tx.send(Err(error));
-                return;
-            }
-        }
-    }
-}
-
-/// The scanning side: frames and scans each filled buffer in place, then
-/// hands it back to the reader.
-fn scan_filled(
-    filled_rx: mpsc::Receiver<Filled>,
-    empty_tx: mpsc::SyncSender<Box<[u8]>>,
+    mut pool: Pool,
     max_line_bytes: usize,
     scanner: &mut Scanner,
     tally: &mut Tally,
     progress: Option<&ProgressBar>,
 ) -> io::Result<()> {
     let mut framer = LineFramer::new(max_line_bytes);
-    // Ends when the reader hangs up: at end of input.
-    for filled in filled_rx {
-        let (buf, len) = filled?;
-        framer.frame(&buf[..len], |chunk| scanner.scan_chunk(chunk, tally));
-        tally.bytes += len as u64;
+    read_ahead(reader, &mut pool, |buf| {
+        framer.frame(buf, |chunk| scanner.scan_chunk(chunk, tally));
+        tally.bytes += buf.len() as u64;
         if let Some(bar) = progress {
-            bar.inc(len as u64);
+            bar.inc(buf.len() as u64);
         }
-        // Fails only once the reader has stopped, when it needs no buffers.
-        let _ = empty_tx.send(buf);
-    }
+        ControlFlow::Continue(())
+    })?;
     if let Some(last) = framer.finish() {
         scanner.scan_record(last, tally);
     }
@@ -409,13 +299,13 @@ mod tests {
             let input = hostile_corpus(max_line_bytes);
             let expected = sequential(&input, max_line_bytes);
             for (buffers, buffer_bytes) in [(1, 61), (2, 4096), (3, 65_536), (2, 1 << 20)] {
-                let pool = Pool {
-                    buffers,
-                    buffer_bytes,
-                };
-                let (tally, result) = pooled(&input[..], pool, max_line_bytes);
+                let (tally, result) =
+                    pooled(&input[..], Pool::new(buffers, buffer_bytes), max_line_bytes);
                 result.unwrap();
-                assert_eq!(tally, expected, "max={max_line_bytes} pool={pool:?}");
+                assert_eq!(
+                    tally, expected,
+                    "max={max_line_bytes} pool={buffers}x{buffer_bytes}"
+                );
             }
         }
     }
@@ -443,11 +333,7 @@ mod tests {
             let reader = FailingReader {
                 data: b"{\"a\":1}\n{\"b\":2}\nunfinished",
             };
-            let pool = Pool {
-                buffers: 2,
-                buffer_bytes,
-            };
-            let (tally, result) = pooled(reader, pool, 1024);
+            let (tally, result) = pooled(reader, Pool::new(2, buffer_bytes), 1024);
             assert_eq!(result.unwrap_err().to_string(), "disk on fire");
             assert_eq!(tally.lines, 2, "buffer_bytes={buffer_bytes}");
             assert_eq!(tally.bytes, 26);

@@ -35,6 +35,7 @@ pub mod frame;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod readahead;
 pub mod report;
 pub mod scan;
 pub mod status;

@@ -5,20 +5,39 @@
 //! rotated file is drained through the descriptor it was opened with; which
 //! file a *path* names is the input's business ([`super::input`]), decided
 //! by [`FileIdentity`].
+//!
+//! Reading has two speeds. A small append (the steady state) is one plain
+//! `read` into a buffer the input lends, framed in place by the tailer's
+//! [`LineFramer`]: no thread, no allocation. A large backlog (a file opened
+//! from its beginning, or a burst) is read like `errtally scan` reads:
+//! [`read_ahead`] fills a pool on a second thread while this one frames and
+//! scans, so catching up runs at `scan`'s speed. Both buffers belong to
+//! the input ([`ReadBuffers`]), which frees the pool once caught up; the
+//! framer owns the only per-file memory: the unfinished last line, at most
+//! `max_line_bytes + 1`.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::checkpoint::FileIdentity;
 use crate::frame::LineFramer;
+use crate::readahead::{Pool, read_ahead};
 use crate::scan::{Scanner, Tally};
 
-/// Size of one plain read: the buffer an input lends to
-/// [`FileTailer::read`] (one per input, not per file).
+/// Size of one plain read.
 pub const READ_SIZE: usize = 1 << 20;
+
+/// Unread bytes from which a read continues on a reader thread
+/// ([`read_ahead`]) instead of with plain reads. Measured on 2 cores, file
+/// in page cache, median of 21: 8 to 16 MiB take the same time either way
+/// (about 0.2 ms/MiB; 2.5 ms more for read-ahead when its pool is first
+/// touched), 32 MiB 6.4 ms read ahead vs 8.0 ms plain, 64 MiB 12.7 vs 16.5.
+const READ_AHEAD_MIN_BYTES: u64 = 16 << 20;
 
 /// How far back from the end a file opened "at the end" looks for the last
 /// newline, so that a half-written last line is counted once it completes.
@@ -33,6 +52,38 @@ pub enum StartPosition {
     End,
     /// At a checkpointed offset (the end of a line already counted).
     Offset(u64),
+}
+
+/// What an input lends to its tailers' reads, one file after another: a
+/// buffer for plain reads and the pool for catch-ups. One per input, not
+/// per file, so a hundred quiet files cost no buffer memory.
+#[derive(Debug)]
+pub struct ReadBuffers {
+    plain: Box<[u8]>,
+    pool: Pool,
+}
+
+impl ReadBuffers {
+    /// A plain buffer of [`READ_SIZE`] and a default pool, not allocated
+    /// until a catch-up needs it.
+    pub fn new() -> Self {
+        Self {
+            plain: vec![0; READ_SIZE].into_boxed_slice(),
+            pool: Pool::default(),
+        }
+    }
+
+    /// Frees the catch-up pool, which is kept from one read to the next
+    /// while a backlog lasts.
+    pub fn release_pool(&mut self) {
+        self.pool.release();
+    }
+}
+
+impl Default for ReadBuffers {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// What one call to [`FileTailer::read`] did.
@@ -112,20 +163,27 @@ impl FileTailer {
             .saturating_sub(self.framer.offset() + self.framer.pending_bytes() as u64)
     }
 
-    /// Reads up to about `budget` bytes into `buf` (lent by the input, so
-    /// idle files hold no read buffer; must not be empty), counting every
-    /// complete line into `tally` and calling `publish` after each read so
-    /// counts become visible during long catch-ups. A partial last line is
-    /// held.
+    /// Reads up to about `budget` bytes, counting every complete line into
+    /// `tally` and calling `publish` after each read so counts become
+    /// visible during long catch-ups. A partial last line is held.
+    ///
+    /// Plain reads go into the input's `buffers`. When a read fills the
+    /// plain buffer and at least 16 MiB are still unread, the rest of the
+    /// budget is read ahead on a second thread into the pool, which stays
+    /// allocated (see [`ReadBuffers::release_pool`]); `stop` is checked
+    /// between its buffers, so shutdown does not wait for the whole budget.
     pub fn read(
         &mut self,
-        buf: &mut [u8],
+        buffers: &mut ReadBuffers,
         scanner: &mut Scanner,
         tally: &mut Tally,
         budget: u64,
+        stop: &AtomicBool,
         mut publish: impl FnMut(&mut Tally),
     ) -> io::Result<ReadOutcome> {
+        let buf = &mut buffers.plain;
         let mut total = 0u64;
+        let mut looked_ahead = false;
         loop {
             let read = match self.file.read(buf) {
                 Ok(read) => read,
@@ -149,7 +207,63 @@ impl FileTailer {
                     at_end: false,
                 });
             }
+            // A full buffer may be the head of a backlog: one look at the
+            // size per call, never for the small appends of the steady state.
+            if read == buf.len() && !looked_ahead {
+                looked_ahead = true;
+                self.size = self.file.metadata()?.len();
+                if self.lag() >= READ_AHEAD_MIN_BYTES {
+                    let outcome = self.catch_up(
+                        &mut buffers.pool,
+                        scanner,
+                        tally,
+                        budget - total,
+                        stop,
+                        publish,
+                    )?;
+                    return Ok(ReadOutcome {
+                        bytes: total + outcome.bytes,
+                        at_end: outcome.at_end,
+                    });
+                }
+            }
         }
+    }
+
+    /// Reads up to `budget` bytes with [`read_ahead`], framing each pool
+    /// buffer in place and publishing after each.
+    fn catch_up(
+        &mut self,
+        pool: &mut Pool,
+        scanner: &mut Scanner,
+        tally: &mut Tally,
+        budget: u64,
+        stop: &AtomicBool,
+        mut publish: impl FnMut(&mut Tally),
+    ) -> io::Result<ReadOutcome> {
+        let framer = &mut self.framer;
+        let mut stopped = false;
+        let result = read_ahead((&self.file).take(budget), pool, |buf| {
+            framer.frame(buf, |chunk| scanner.scan_chunk(chunk, tally));
+            tally.bytes += buf.len() as u64;
+            publish(tally);
+            if stop.load(Ordering::Acquire) {
+                stopped = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        // After a stop or an error the reader thread may have read past
+        // what was framed: continue from what was.
+        let framed = self.framer.offset() + self.framer.pending_bytes() as u64;
+        let repositioned = self.file.seek(SeekFrom::Start(framed));
+        let bytes = result?;
+        repositioned?;
+        Ok(ReadOutcome {
+            bytes,
+            // The reader stops short of the budget only at end of file.
+            at_end: bytes < budget && !stopped,
+        })
     }
 
     /// At end of file: looks at the file's size. Returns true when it shrank
@@ -190,4 +304,155 @@ fn end_of_last_line(file: &File, size: u64) -> io::Result<u64> {
         None if look == size => 0,
         None => size,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::catalog::Catalog;
+
+    const ERROR_LINE: &[u8] = b"{\"status_code\":404,\"error_type\":\"email_not_found\"}\n";
+    const PLAIN_LINE: &[u8] = b"{\"status_code\":200,\"path\":\"/v1/b2b/organizations/members\"}\n";
+
+    /// A file of `lines` complete lines (every tenth an error), then an
+    /// unfinished one; with its size and the bytes of complete lines.
+    fn backlog(lines: usize) -> (tempfile::NamedTempFile, u64, u64) {
+        let mut bytes = Vec::new();
+        for i in 0..lines {
+            bytes.extend_from_slice(if i % 10 == 0 { ERROR_LINE } else { PLAIN_LINE });
+        }
+        let complete = bytes.len() as u64;
+        bytes.extend_from_slice(b"{\"status_code\":404,\"err");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &bytes).unwrap();
+        (file, bytes.len() as u64, complete)
+    }
+
+    struct Reader {
+        scanner: Scanner,
+        tally: Tally,
+        buffers: ReadBuffers,
+    }
+
+    impl Reader {
+        fn new() -> Self {
+            let catalog = Arc::new(Catalog::builtin().unwrap());
+            Self {
+                tally: Tally::new(catalog.len()),
+                scanner: Scanner::new(catalog),
+                buffers: ReadBuffers::new(),
+            }
+        }
+
+        fn read(&mut self, tailer: &mut FileTailer, budget: u64, stop: &AtomicBool) -> ReadOutcome {
+            let (scanner, tally) = (&mut self.scanner, &mut self.tally);
+            tailer
+                .read(&mut self.buffers, scanner, tally, budget, stop, |_| {})
+                .unwrap()
+        }
+
+        fn errors(&self) -> u64 {
+            self.tally.errors.iter().sum()
+        }
+    }
+
+    /// Lines in a backlog larger than [`READ_AHEAD_MIN_BYTES`].
+    const BACKLOG_LINES: usize = 400_000;
+
+    #[test]
+    fn a_backlog_is_read_ahead_to_its_end_and_the_partial_line_held() {
+        let (file, size, complete) = backlog(BACKLOG_LINES);
+        assert!(size > READ_AHEAD_MIN_BYTES + READ_SIZE as u64);
+        let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
+        let mut reader = Reader::new();
+        let outcome = reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        assert_eq!(
+            outcome,
+            ReadOutcome {
+                bytes: size,
+                at_end: true
+            }
+        );
+        assert_eq!(reader.tally.lines, BACKLOG_LINES as u64);
+        assert_eq!(reader.errors(), BACKLOG_LINES as u64 / 10);
+        assert_eq!(tailer.offset(), complete);
+        assert_eq!(tailer.lag(), 0);
+    }
+
+    #[test]
+    fn a_backlog_larger_than_the_budget_is_read_over_several_calls() {
+        let (file, size, complete) = backlog(BACKLOG_LINES);
+        let budget = READ_AHEAD_MIN_BYTES + (3 << 20) + 12_345;
+        let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
+        let mut reader = Reader::new();
+        let never = AtomicBool::new(false);
+        let first = reader.read(&mut tailer, budget, &never);
+        assert_eq!(
+            first,
+            ReadOutcome {
+                bytes: budget,
+                at_end: false
+            }
+        );
+        assert_eq!(tailer.lag(), size - budget);
+        let mut total = first.bytes;
+        loop {
+            let outcome = reader.read(&mut tailer, budget, &never);
+            total += outcome.bytes;
+            if outcome.at_end {
+                break;
+            }
+        }
+        assert_eq!(total, size);
+        assert_eq!(reader.tally.lines, BACKLOG_LINES as u64);
+        assert_eq!(reader.errors(), BACKLOG_LINES as u64 / 10);
+        assert_eq!(tailer.offset(), complete);
+    }
+
+    #[test]
+    fn a_stop_during_a_catch_up_resumes_where_framing_stopped() {
+        let (file, size, complete) = backlog(BACKLOG_LINES);
+        let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
+        let mut reader = Reader::new();
+        let stopped = reader.read(&mut tailer, u64::MAX, &AtomicBool::new(true));
+        assert!(!stopped.at_end);
+        // The plain read, then one pool buffer: the reader thread had read
+        // further, and those bytes must not be lost.
+        let one_buffer = (READ_SIZE + Pool::DEFAULT_BUFFER_BYTES) as u64;
+        assert_eq!(stopped.bytes, one_buffer);
+        let rest = reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        assert_eq!(
+            rest,
+            ReadOutcome {
+                bytes: size - stopped.bytes,
+                at_end: true
+            }
+        );
+        assert_eq!(reader.tally.lines, BACKLOG_LINES as u64);
+        assert_eq!(reader.errors(), BACKLOG_LINES as u64 / 10);
+        assert_eq!(tailer.offset(), complete);
+    }
+
+    #[test]
+    fn a_small_append_is_read_in_place_and_a_resumed_file_starts_at_its_offset() {
+        let (file, size, complete) = backlog(100);
+        // The last complete line (the 100th) is not an error.
+        let resume = complete - PLAIN_LINE.len() as u64;
+        let mut tailer =
+            FileTailer::open(file.path(), StartPosition::Offset(resume), 1024).unwrap();
+        let mut reader = Reader::new();
+        let outcome = reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        assert_eq!(
+            outcome,
+            ReadOutcome {
+                bytes: size - resume,
+                at_end: true
+            }
+        );
+        assert_eq!(reader.tally.lines, 1);
+        assert_eq!(tailer.offset(), complete);
+    }
 }

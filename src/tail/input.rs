@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::file::{self, FileTailer, StartPosition};
+use super::file::{FileTailer, ReadBuffers, StartPosition};
 use super::{OffsetBoard, Wake};
 use crate::checkpoint::{FileCheckpoint, FileIdentity};
 use crate::config::{InputConfig, StartAt};
@@ -50,9 +50,9 @@ pub struct FileInput {
     /// Offsets to resume from, for files present at the first poll.
     resume: Vec<FileCheckpoint>,
     tailers: Vec<FileTailer>,
-    /// Lent to each tailer's plain reads in turn: one buffer per input, not
-    /// per file, so many quiet files cost little memory.
-    read_buf: Box<[u8]>,
+    /// Lent to each tailer's reads in turn: one set per input, not per
+    /// file, so many quiet files cost little memory.
+    read_buffers: ReadBuffers,
     /// The file each path named at the last scan, to count rotations.
     path_inodes: HashMap<PathBuf, Inode>,
     /// Paths whose failure was logged already (logged once, counted always).
@@ -94,7 +94,7 @@ impl FileInput {
             status: parts.status,
             offsets: parts.offsets,
             tailers: Vec::new(),
-            read_buf: vec![0; file::READ_SIZE].into_boxed_slice(),
+            read_buffers: ReadBuffers::new(),
             path_inodes: HashMap::new(),
             warned: HashSet::new(),
             first_scan_done: false,
@@ -159,10 +159,11 @@ impl FileInput {
             let tailer = &mut self.tailers[index];
             let metrics = &mut self.metrics;
             let outcome = tailer.read(
-                &mut self.read_buf,
+                &mut self.read_buffers,
                 &mut self.scanner,
                 &mut self.tally,
                 READ_BUDGET,
+                stop,
                 |tally| metrics.publish(tally),
             );
             let mut close = false;
@@ -189,6 +190,10 @@ impl FileInput {
             } else {
                 index += 1;
             }
+        }
+        if !more {
+            // Caught up: the read-ahead pool is needed only for a backlog.
+            self.read_buffers.release_pool();
         }
         self.publish_state();
         more
