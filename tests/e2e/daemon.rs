@@ -512,3 +512,59 @@ fn the_demo_serves_live_counts() {
     let (status, _) = daemon.stop();
     assert!(status.success());
 }
+
+#[test]
+fn a_symlink_whose_target_changes_follows_the_new_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("releases");
+    std::fs::create_dir(&targets).unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let old_target = targets.join("v1.log");
+    append(&old_target, "");
+    let link = logs.join("current.log");
+    std::os::unix::fs::symlink(&old_target, &link).unwrap();
+    let daemon = Daemon::start(&[&glob(&logs)]);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 1.0);
+    append(&old_target, &error_line("email_not_found"));
+    daemon.wait_for(&errors("default", "email_not_found"), 1.0);
+    // Retarget atomically, as deploy tools do: a new link renamed over the old.
+    let new_target = targets.join("v2.log");
+    append(&new_target, &error_line("member_not_found").repeat(2));
+    let staging = logs.join(".current.tmp");
+    std::os::unix::fs::symlink(&new_target, &staging).unwrap();
+    std::fs::rename(&staging, &link).unwrap();
+    daemon.wait_for(&errors("default", "member_not_found"), 2.0);
+    daemon.wait_for(&metric("errtally_rotations_total", "default"), 1.0);
+    assert_eq!(
+        daemon.value(&errors("default", "email_not_found")),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn editing_the_config_file_reloads_it_without_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    append(&logs.join("a.log"), &error_line("email_not_found"));
+    let config = dir.path().join("errtally.toml");
+    let input = |name: &str| {
+        format!(
+            "[[input]]\nname = \"{name}\"\npaths = [\"{}\"]\nstart_at = \"beginning\"\n",
+            glob(&logs)
+        )
+    };
+    std::fs::write(&config, input("before")).unwrap();
+    let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
+    daemon.wait_for(&errors("before", "email_not_found"), 1.0);
+    std::fs::write(&config, input("after")).unwrap();
+    daemon.wait_for(&errors("after", "email_not_found"), 1.0);
+    daemon.wait_until("the removed input's series are gone", || {
+        daemon.value(&errors("before", "email_not_found")).is_none()
+    });
+    assert_eq!(
+        daemon.value("errtally_config_last_reload_successful"),
+        Some(1.0)
+    );
+}
