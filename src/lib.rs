@@ -13,7 +13,8 @@
 //! # Layout
 //!
 //! - [`catalog`]: the 46 catalogued error types, their hints, the dense index.
-//! - [`frame`], [`scan`]: the pure, synchronous core (no I/O).
+//! - [`frame`], [`scan`]: the pure, synchronous core (no I/O);
+//!   [`readahead`] overlaps reading a large file with scanning it.
 //! - [`batch`], [`report`]: `errtally scan`, `catalog` and `gen`; [`corpus`]
 //!   is the deterministic synthetic log generator with a known tally.
 //! - [`daemon`]: `errtally run` ([`daemon::run`] takes its shutdown trigger as
