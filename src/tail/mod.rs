@@ -1,7 +1,7 @@
 //! Following inputs: one task per input, reading files (or stdin) as they
 //! grow and publishing counts and offsets.
 //!
-//! - [`file`](self::file): one open file (resume, read whole lines, truncation);
+//! - [`file`](mod@file): one open file (resume, read whole lines, truncation);
 //! - [`input`]: one input's files: glob discovery, rotation by identity,
 //!   draining of rotated files, the wake/poll loop;
 //! - [`stdin`]: the stdin reader.
