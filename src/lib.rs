@@ -24,6 +24,27 @@
 //!   endpoints and status page; [`status`] what the page shows.
 //! - [`cli`], [`logging`], [`demo`]: the edges the binary uses.
 
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use errtally::catalog::Catalog;
+//! use errtally::scan::{Scanner, Tally};
+//!
+//! let catalog = Arc::new(Catalog::builtin()?);
+//! let mut scanner = Scanner::new(Arc::clone(&catalog));
+//! let mut tally = Tally::new(catalog.len());
+//! let log = b"{\"level\":\"warn\",\"status_code\":404,\"error_type\":\"oauth_token_not_found\"}\n\
+//!             {\"log\":\"{\\\"error_type\\\":\\\"session_not_found\\\"}\\n\"}\n\
+//!             {\"level\":\"info\",\"msg\":\"ok\"}\n";
+//! scanner.scan_lines(log, &mut tally);
+//! let oauth = catalog.index_of(b"oauth_token_not_found").unwrap_or(usize::MAX);
+//! let session = catalog.index_of(b"session_not_found").unwrap_or(usize::MAX);
+//! assert_eq!(tally.lines, 3);
+//! assert_eq!((tally.errors[oauth], tally.errors[session]), (1, 1));
+//! # Ok::<(), errtally::catalog::CatalogError>(())
+//! ```
+
 pub mod batch;
 pub mod catalog;
 pub mod checkpoint;
