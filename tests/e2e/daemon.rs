@@ -568,3 +568,85 @@ fn editing_the_config_file_reloads_it_without_a_signal() {
         Some(1.0)
     );
 }
+
+#[test]
+fn a_generated_hostile_log_appended_in_odd_pieces_is_counted_like_the_generator_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (corpus, expected) = crate::support::corpus(
+        dir.path(),
+        "corpus.bin",
+        61,
+        3 << 20,
+        &["--max-line-bytes", "65536"],
+    );
+    let bytes = std::fs::read(&corpus).unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let log = logs.join("api.log");
+    append(&log, "");
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "max_line_bytes = 65536\n[[input]]\nname = \"api\"\npaths = [\"{}\"]\n",
+            glob(&logs)
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
+    daemon.wait_for(&metric("errtally_files_watched", "api"), 1.0);
+    // Pieces of odd sizes, so lines split across appends at many places.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let mut written = 0;
+    let mut size = 1;
+    while written < bytes.len() {
+        let end = (written + size).min(bytes.len());
+        std::io::Write::write_all(&mut file, &bytes[written..end]).unwrap();
+        written = end;
+        size = size * 7 % 300_007 + 1;
+    }
+    daemon.wait_for(&metric("errtally_bytes_total", "api"), bytes.len() as f64);
+    // The generator ends its hostile corpus with a line without newline,
+    // which the daemon holds; complete it so every record counts.
+    assert_ne!(bytes.last(), Some(&b'\n'));
+    std::io::Write::write_all(&mut file, b"\n").unwrap();
+    daemon.wait_for(
+        &metric("errtally_lines_total", "api"),
+        expected["lines"].as_f64().unwrap(),
+    );
+    daemon.wait_for(
+        &metric("errtally_lines_truncated_total", "api"),
+        expected["truncated_lines"].as_f64().unwrap(),
+    );
+    let text = daemon.metrics();
+    for entry in errtally::catalog::Catalog::builtin().unwrap().entries() {
+        let want = expected["errors"]
+            .get(&entry.error_type)
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0);
+        assert_eq!(
+            value_in(&text, &errors("api", &entry.error_type)),
+            Some(want),
+            "{}",
+            entry.error_type
+        );
+    }
+    for (status, count) in expected["uncatalogued"].as_object().unwrap() {
+        let series = format!(
+            "errtally_uncatalogued_errors_total{{source=\"api\",status_code=\"{status}\"}}"
+        );
+        assert_eq!(value_in(&text, &series), count.as_f64(), "{series}");
+    }
+    let uncatalogued: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("errtally_uncatalogued_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    let expected_uncatalogued: f64 = expected["uncatalogued"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|v| v.as_f64())
+        .sum();
+    assert_eq!(uncatalogued, expected_uncatalogued);
+}
