@@ -650,3 +650,23 @@ fn a_generated_hostile_log_appended_in_odd_pieces_is_counted_like_the_generator_
         .sum();
     assert_eq!(uncatalogued, expected_uncatalogued);
 }
+
+#[test]
+fn a_directory_created_after_start_is_found_by_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = dir.path().join("later");
+    // The directory does not exist yet, so it cannot be watched: only the
+    // poll_interval rescan can find it.
+    let daemon = Daemon::start(&[&glob(&later)]);
+    assert!(
+        daemon.log().contains("polling them instead"),
+        "{}",
+        daemon.log()
+    );
+    std::fs::create_dir(&later).unwrap();
+    append(
+        &later.join("api.log"),
+        &error_line("password_not_found").repeat(2),
+    );
+    daemon.wait_for(&errors("default", "password_not_found"), 2.0);
+}
