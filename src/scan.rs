@@ -247,10 +247,12 @@ impl Scanner {
         let mut pos = 0;
         while let Some(found) = self.error_type.find(&lines[pos..]) {
             let hit = pos + found;
-            let line_start = memchr::memrchr(b'\n', &lines[pos..hit]).map_or(pos, |i| pos + i + 1);
             let line_end = memchr::memchr(b'\n', &lines[hit..]).map_or(lines.len(), |i| hit + i);
-            let line = &lines[line_start..line_end];
-            if let Some(finding) = self.classify(line, hit - line_start, tally) {
+            // The slice starts at a line start at or before the hit's line
+            // (lines without a hit in between): classify only looks back a
+            // few bytes for backslashes and a quote, which never cross a
+            // newline, and finds the real line start only when it needs it.
+            if let Some(finding) = self.classify(&lines[pos..line_end], hit - pos, tally) {
                 count(finding, tally);
             }
             pos = line_end + 1;
@@ -278,8 +280,9 @@ impl Scanner {
         self.classify(record, hit, &mut scratch)
     }
 
-    /// The error of `line`, whose first `error_type` occurrence is at `hit`.
-    /// Records an uncatalogued name in `tally` when it tracks names.
+    /// The error of the last line of `line` (whose earlier lines, if any,
+    /// hold no `error_type`), whose first `error_type` occurrence is at
+    /// `hit`. Records an uncatalogued name in `tally` when it tracks names.
     fn classify(&mut self, line: &[u8], mut hit: usize, tally: &mut Tally) -> Option<Finding> {
         loop {
             if let Some((level, value_start)) = key_at(line, hit, ERROR_TYPE.len())
@@ -295,7 +298,8 @@ impl Scanner {
                 if let Some(names) = &mut tally.uncatalogued_names {
                     names.add(name, 1);
                 }
-                let status = self.status_of(line, level);
+                let line_start = memchr::memrchr(b'\n', &line[..hit]).map_or(0, |i| i + 1);
+                let status = self.status_of(&line[line_start..], level);
                 return Some(Finding::Uncatalogued { status });
             }
             let next = hit + 1;
