@@ -165,16 +165,24 @@ fn scan_with_pool(
     progress: Option<&ProgressBar>,
 ) -> io::Result<()> {
     let mut framer = LineFramer::new(max_line_bytes);
-    read_ahead(reader, &mut pool, |buf| {
-        framer.frame(buf, |chunk| scanner.scan_chunk(chunk, tally));
+    let mut ends_in_newline = true;
+    // Lines are the newlines the reader thread counted, plus an unfinished
+    // last line: the same records the framer hands out.
+    read_ahead(reader, &mut pool, |buf, newlines| {
+        framer.frame(buf, |chunk| scanner.find_errors(chunk, tally));
+        tally.lines += newlines;
         tally.bytes += buf.len() as u64;
+        ends_in_newline = buf.last().is_none_or(|&last| last == b'\n');
         if let Some(bar) = progress {
             bar.inc(buf.len() as u64);
         }
         ControlFlow::Continue(())
     })?;
+    if !ends_in_newline {
+        tally.lines += 1;
+    }
     if let Some(last) = framer.finish() {
-        scanner.scan_record(last, tally);
+        scanner.find_record_error(last, tally);
     }
     Ok(())
 }

@@ -69,12 +69,15 @@ impl Default for Pool {
     }
 }
 
-/// A pool buffer and how many of its bytes were read, or the read error
-/// that ended the input.
-type Filled<'a> = io::Result<(&'a mut [u8], usize)>;
+/// A pool buffer, how many of its bytes were read and how many newlines
+/// they hold, or the read error that ended the input.
+type Filled<'a> = io::Result<(&'a mut [u8], usize, u64)>;
 
 /// Reads `reader` to its end on a second thread, handing each filled
-/// buffer, in stream order, to `on_buffer` on the calling thread.
+/// buffer, in stream order, to `on_buffer` on the calling thread, with the
+/// number of newlines in it. The reader thread counts them right after its
+/// copy, while the bytes are still in cache, which takes a quarter of the
+/// line-scanning work off the calling thread (the busier of the two).
 ///
 /// Returns the bytes handed to `on_buffer`. When `on_buffer` breaks, no
 /// further buffer is handed out and the reader stops after its current
@@ -86,7 +89,7 @@ type Filled<'a> = io::Result<(&'a mut [u8], usize)>;
 pub fn read_ahead(
     reader: impl Read + Send,
     pool: &mut Pool,
-    mut on_buffer: impl FnMut(&[u8]) -> ControlFlow<()>,
+    mut on_buffer: impl FnMut(&[u8], u64) -> ControlFlow<()>,
 ) -> io::Result<u64> {
     let (buffers, buffer_bytes) = (pool.buffers, pool.buffer_bytes);
     pool.allocated
@@ -109,9 +112,9 @@ pub fn read_ahead(
         let mut handed_out = 0u64;
         // Ends when the reader hangs up: at end of input.
         for filled in filled_rx {
-            let (buf, len) = filled?;
+            let (buf, len, newlines) = filled?;
             handed_out += len as u64;
-            if on_buffer(&buf[..len]).is_break() {
+            if on_buffer(&buf[..len], newlines).is_break() {
                 break;
             }
             // Fails only once the reader has stopped, when it needs no buffers.
@@ -146,7 +149,8 @@ fn fill_buffers<'a>(
                 }
             }
         }
-        if len > 0 && filled_tx.send(Ok((buf, len))).is_err() {
+        let newlines = memchr::memchr_iter(b'\n', &buf[..len]).count() as u64;
+        if len > 0 && filled_tx.send(Ok((buf, len, newlines))).is_err() {
             return;
         }
         match end {
@@ -174,7 +178,8 @@ mod tests {
     fn collect(reader: impl Read + Send, mut pool: Pool) -> (io::Result<u64>, Vec<u8>, Vec<usize>) {
         let mut out = Vec::new();
         let mut sizes = Vec::new();
-        let result = read_ahead(reader, &mut pool, |buf| {
+        let result = read_ahead(reader, &mut pool, |buf, newlines| {
+            assert_eq!(newlines, memchr::memchr_iter(b'\n', buf).count() as u64);
             out.extend_from_slice(buf);
             sizes.push(buf.len());
             ControlFlow::Continue(())
@@ -215,7 +220,7 @@ mod tests {
         let input = numbered(10_000);
         let mut pool = Pool::new(2, 100);
         let mut calls = 0;
-        let result = read_ahead(&input[..], &mut pool, |_| {
+        let result = read_ahead(&input[..], &mut pool, |_, _| {
             calls += 1;
             if calls == 3 {
                 ControlFlow::Break(())
@@ -243,7 +248,7 @@ mod tests {
     fn pool_addresses(pool: &mut Pool) -> Vec<usize> {
         let input = numbered(1000);
         let mut addresses = Vec::new();
-        read_ahead(&input[..], pool, |buf| {
+        read_ahead(&input[..], pool, |buf, _| {
             addresses.push(buf.as_ptr() as usize);
             ControlFlow::Continue(())
         })

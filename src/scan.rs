@@ -227,11 +227,22 @@ impl Scanner {
 
     /// Counts the records of a framed chunk.
     pub fn scan_chunk(&mut self, chunk: Chunk<'_>, tally: &mut Tally) {
+        tally.lines += match chunk {
+            Chunk::Lines(lines) => count_records(lines),
+            Chunk::Truncated(_) => 1,
+        };
+        self.find_errors(chunk, tally);
+    }
+
+    /// Like [`Scanner::scan_chunk`] but leaves `tally.lines` alone, for
+    /// callers that count newlines themselves: the read-ahead thread counts
+    /// them while the buffer is still hot, off the scanning thread.
+    pub fn find_errors(&mut self, chunk: Chunk<'_>, tally: &mut Tally) {
         match chunk {
-            Chunk::Lines(lines) => self.scan_lines(lines, tally),
+            Chunk::Lines(lines) => self.find_errors_in_lines(lines, tally),
             Chunk::Truncated(head) => {
                 tally.truncated_lines += 1;
-                self.scan_record(head, tally);
+                self.find_record_error(head, tally);
             }
         }
     }
@@ -239,11 +250,11 @@ impl Scanner {
     /// Counts complete lines, each ending in `\n`; a last line without one
     /// counts as a record too.
     pub fn scan_lines(&mut self, lines: &[u8], tally: &mut Tally) {
-        if lines.is_empty() {
-            return;
-        }
-        let newlines = memchr::memchr_iter(b'\n', lines).count() as u64;
-        tally.lines += newlines + u64::from(lines.last() != Some(&b'\n'));
+        tally.lines += count_records(lines);
+        self.find_errors_in_lines(lines, tally);
+    }
+
+    fn find_errors_in_lines(&mut self, lines: &[u8], tally: &mut Tally) {
         let mut pos = 0;
         while let Some(found) = self.error_type.find(&lines[pos..]) {
             let hit = pos + found;
@@ -266,6 +277,11 @@ impl Scanner {
     /// over-long line).
     pub fn scan_record(&mut self, record: &[u8], tally: &mut Tally) {
         tally.lines += 1;
+        self.find_record_error(record, tally);
+    }
+
+    /// Counts the error of one record, leaving `tally.lines` alone.
+    pub fn find_record_error(&mut self, record: &[u8], tally: &mut Tally) {
         if let Some(hit) = self.error_type.find(record)
             && let Some(finding) = self.classify(record, hit, tally)
         {
@@ -322,6 +338,12 @@ impl Scanner {
         }
         None
     }
+}
+
+/// Records in `lines`: its newlines, plus a last line without one.
+fn count_records(lines: &[u8]) -> u64 {
+    let newlines = memchr::memchr_iter(b'\n', lines).count() as u64;
+    newlines + u64::from(lines.last().is_some_and(|&last| last != b'\n'))
 }
 
 fn count(finding: Finding, tally: &mut Tally) {

@@ -243,8 +243,10 @@ impl FileTailer {
     ) -> io::Result<ReadOutcome> {
         let framer = &mut self.framer;
         let mut stopped = false;
-        let result = read_ahead((&self.file).take(budget), pool, |buf| {
-            framer.frame(buf, |chunk| scanner.scan_chunk(chunk, tally));
+        let result = read_ahead((&self.file).take(budget), pool, |buf, newlines| {
+            // A line counts when its newline is framed, as in plain reads.
+            framer.frame(buf, |chunk| scanner.find_errors(chunk, tally));
+            tally.lines += newlines;
             tally.bytes += buf.len() as u64;
             publish(tally);
             if stop.load(Ordering::Acquire) {
