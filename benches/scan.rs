@@ -17,11 +17,7 @@ const CORPUS_BYTES: u64 = 64 << 20;
 
 fn corpus(hostile: bool, error_percent: u32) -> (Vec<u8>, Vec<String>) {
     let catalog = Catalog::builtin().unwrap_or_else(|e| panic!("built-in catalogue: {e}"));
-    let types: Vec<String> = catalog
-        .entries()
-        .iter()
-        .map(|e| e.error_type.clone())
-        .collect();
+    let types = catalog.error_types();
     let config = CorpusConfig {
         seed: 7,
         target_bytes: CORPUS_BYTES,

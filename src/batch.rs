@@ -210,12 +210,7 @@ pub fn print_catalog(args: &CatalogArgs) -> anyhow::Result<ExitCode> {
 
 /// `errtally gen`.
 pub fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::builtin()?;
-    let types: Vec<String> = catalog
-        .entries()
-        .iter()
-        .map(|e| e.error_type.clone())
-        .collect();
+    let types = Catalog::builtin()?.error_types();
     let config = CorpusConfig {
         seed: args.seed,
         target_bytes: args.bytes,
@@ -261,14 +256,11 @@ fn write_stdout(bytes: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::frame::DEFAULT_MAX_LINE_BYTES;
+    use crate::readahead::tests::FailingReader;
 
     fn hostile_corpus(max_line_bytes: usize) -> Vec<u8> {
         let catalog = Catalog::builtin().unwrap();
-        let types: Vec<String> = catalog
-            .entries()
-            .iter()
-            .map(|e| e.error_type.clone())
-            .collect();
+        let types = catalog.error_types();
         let config = CorpusConfig {
             seed: 7,
             target_bytes: 200_000,
@@ -315,23 +307,6 @@ mod tests {
                     "max={max_line_bytes} pool={buffers}x{buffer_bytes}"
                 );
             }
-        }
-    }
-
-    /// Hands out its bytes a few at a time, then fails.
-    struct FailingReader {
-        data: &'static [u8],
-    }
-
-    impl Read for FailingReader {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.data.is_empty() {
-                return Err(io::Error::other("disk on fire"));
-            }
-            let n = buf.len().min(self.data.len()).min(5);
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
         }
     }
 

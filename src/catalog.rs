@@ -145,6 +145,12 @@ impl Catalog {
         &self.entries
     }
 
+    /// Every catalogued `error_type`, in index order: what the corpus
+    /// generator draws from.
+    pub fn error_types(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.error_type.clone()).collect()
+    }
+
     /// The entry counted under `index`, if there is one.
     pub fn entry(&self, index: usize) -> Option<&CatalogEntry> {
         self.entries.get(index)

@@ -36,11 +36,7 @@ pub fn start(rate: u32) -> anyhow::Result<Demo> {
     std::fs::create_dir_all(&dir)?;
     let log_path = dir.join("stytch-api.log");
     let mut file = File::create(&log_path)?;
-    let types: Vec<String> = Catalog::builtin()?
-        .entries()
-        .iter()
-        .map(|e| e.error_type.clone())
-        .collect();
+    let types = Catalog::builtin()?.error_types();
     let mut generator =
         RecordGenerator::new(1, types, crate::frame::DEFAULT_MAX_LINE_BYTES, 10, false);
     let rate = rate.max(1);

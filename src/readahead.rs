@@ -167,7 +167,7 @@ fn fill_buffers<'a>(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn numbered(len: usize) -> Vec<u8> {
@@ -258,9 +258,10 @@ mod tests {
         addresses
     }
 
-    /// Hands out its bytes a few at a time, then fails.
-    struct FailingReader {
-        data: &'static [u8],
+    /// Hands out its bytes a few at a time, then fails (shared with the
+    /// batch tests, which read through the same pool).
+    pub(crate) struct FailingReader {
+        pub(crate) data: &'static [u8],
     }
 
     impl Read for FailingReader {
