@@ -1,21 +1,27 @@
-//! The scanner: finds each record's Stytch `error_type` and counts it.
+//! The scanner: finds each record's Stytch error type and counts it.
 //!
 //! This module is the product's counting contract (see the README):
-//! - a record is one line; its error is the **first** `error_type` key whose
-//!   value is a JSON string, at quoting level 0 (`"error_type":"x"`), 1
-//!   (`\"error_type\":\"x\"`, JSON inside a JSON string) or 2 (escaped
-//!   twice), with optional white space around the colon;
-//! - the value is decoded as a JSON string at its level and must close inside
-//!   the record;
+//! - a record is one line; its error is the **first** error form in it:
+//!   - an `error_type` key whose value is a JSON string, at quoting level 0
+//!     (`"error_type":"x"`), 1 (`\"error_type\":\"x\"`, JSON inside a JSON
+//!     string) or 2 (escaped twice), with optional white space around the
+//!     colon;
+//!   - or one of the forms the official SDKs print ([`forms`]): Python
+//!     `error_type='x'` and `'error_type': 'x'`, Go `Stytch Error - …, type:
+//!     x, …`, Ruby `"error_type"=>"x"`, Kotlin `errorType=x`;
+//! - a JSON value is decoded as a JSON string at its level and must close
+//!   inside the record;
 //! - a catalogued value is counted under its type; any other value is
-//!   *uncatalogued* and counted under the record's first valid `status_code`
-//!   at the same level (100..=599), else `unknown`.
+//!   *uncatalogued*: a JSON key's is counted under the record's first valid
+//!   `status_code` at the same level (100..=599), else `unknown`; an SDK
+//!   form's only with its own form's status.
 //!
 //! Speed comes from never looking at lines without a hit: one `memmem` pass
-//! over a whole chunk of lines, and only around a hit is the line found and
-//! parsed. Lines without an error cost no allocation, no UTF-8 validation and
-//! no JSON parsing. Decoding happens only for values with escapes, through a
-//! streaming unescaper whose work is bounded by the value, not the line.
+//! over a whole chunk of lines for `ype`, which every form holds, and only
+//! around a hit is the line found and parsed. Lines without an error cost no
+//! allocation, no UTF-8 validation and no JSON parsing. Decoding happens only
+//! for values with escapes, through a streaming unescaper whose work is
+//! bounded by the value, not the line.
 //!
 //! No I/O here: callers hand in complete lines ([`crate::frame`]).
 
@@ -23,6 +29,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use memchr::memmem::Finder;
+
+mod forms;
 
 use crate::catalog::Catalog;
 use crate::frame::Chunk;
@@ -201,20 +209,60 @@ impl NameCounts {
 #[derive(Debug, Clone)]
 pub struct Scanner {
     catalog: Arc<Catalog>,
-    error_type: Finder<'static>,
+    anchors: Anchors,
     status_code: Finder<'static>,
     scratch: Vec<u8>,
 }
 
-const ERROR_TYPE: &[u8] = b"error_type";
-const STATUS_CODE: &[u8] = b"status_code";
+pub(crate) const ERROR_TYPE: &[u8] = b"error_type";
+pub(crate) const STATUS_CODE: &[u8] = b"status_code";
+
+/// Where an error's name was read from.
+#[derive(Debug, PartialEq, Eq)]
+enum Name {
+    /// These bytes of the record, as they stand.
+    Raw(std::ops::Range<usize>),
+    /// The scanner's scratch buffer (a JSON string that needed decoding).
+    Decoded,
+}
+
+impl Name {
+    /// The name's bytes, from the record or the scratch buffer.
+    fn bytes<'a>(&self, line: &'a [u8], scratch: &'a [u8]) -> &'a [u8] {
+        match self {
+            Name::Raw(range) => &line[range.clone()],
+            Name::Decoded => scratch,
+        }
+    }
+}
+
+/// An error form matched at an anchor: its name, and how to find the
+/// record's status if the name is not catalogued.
+#[derive(Debug)]
+struct Matched {
+    name: Name,
+    status: StatusSource,
+}
+
+/// Where an uncatalogued error's status comes from.
+#[derive(Debug, Clone, Copy)]
+enum StatusSource {
+    /// The record's first `status_code` key at this JSON quoting level; an
+    /// error without one still counts, under `unknown`.
+    JsonKey(u32),
+    /// An SDK form's own status field ([`forms::status_of`]); an error
+    /// without one is not counted (another library's `error_type='x'`).
+    Sdk(forms::Form),
+    /// The status written inside the form itself (Go's error string).
+    Inline(Option<u16>),
+}
 
 impl Scanner {
     /// A scanner that classifies error types against `catalog`.
     pub fn new(catalog: Arc<Catalog>) -> Self {
         Self {
             catalog,
-            error_type: Finder::new(ERROR_TYPE).into_owned(),
+            anchors: Anchors::new(),
             status_code: Finder::new(STATUS_CODE).into_owned(),
             scratch: Vec::with_capacity(MAX_NAME_BYTES),
         }
@@ -256,14 +304,14 @@ impl Scanner {
 
     fn find_errors_in_lines(&mut self, lines: &[u8], tally: &mut Tally) {
         let mut pos = 0;
-        while let Some(found) = self.error_type.find(&lines[pos..]) {
-            let hit = pos + found;
-            let line_end = memchr::memchr(b'\n', &lines[hit..]).map_or(lines.len(), |i| hit + i);
-            // The slice starts at a line start at or before the hit's line
-            // (lines without a hit in between): classify only looks back a
-            // few bytes for backslashes and a quote, which never cross a
-            // newline, and finds the real line start only when it needs it.
-            if let Some(finding) = self.classify(&lines[pos..line_end], hit - pos, tally) {
+        while let Some(anchor) = self.anchors.find(lines, pos) {
+            let line_end =
+                memchr::memchr(b'\n', &lines[anchor.at..]).map_or(lines.len(), |i| anchor.at + i);
+            // The slice starts at a line start at or before the anchor's
+            // line (lines without an anchor in between): the forms only look
+            // back a few bytes, which never cross a newline, and the real
+            // line start is found only when a status is needed.
+            if let Some(finding) = self.classify(&lines[..line_end], pos, anchor, tally) {
                 count(finding, tally);
             }
             pos = line_end + 1;
@@ -282,8 +330,8 @@ impl Scanner {
 
     /// Counts the error of one record, leaving `tally.lines` alone.
     pub fn find_record_error(&mut self, record: &[u8], tally: &mut Tally) {
-        if let Some(hit) = self.error_type.find(record)
-            && let Some(finding) = self.classify(record, hit, tally)
+        if let Some(anchor) = self.anchors.find(record, 0)
+            && let Some(finding) = self.classify(record, 0, anchor, tally)
         {
             count(finding, tally);
         }
@@ -291,44 +339,102 @@ impl Scanner {
 
     /// The error a single record carries, if any.
     pub fn find_error(&mut self, record: &[u8]) -> Option<Finding> {
-        let hit = self.error_type.find(record)?;
+        let anchor = self.anchors.find(record, 0)?;
         let mut scratch = Tally::new(0);
-        self.classify(record, hit, &mut scratch)
+        self.classify(record, 0, anchor, &mut scratch)
     }
 
-    /// The error of the last line of `line` (whose earlier lines, if any,
-    /// hold no `error_type`), whose first `error_type` occurrence is at
-    /// `hit`. Records an uncatalogued name in `tally` when it tracks names.
-    fn classify(&mut self, line: &[u8], mut hit: usize, tally: &mut Tally) -> Option<Finding> {
+    /// The error of the record that ends at `line.len()` and holds
+    /// `anchor`, the first anchor at or after `from` (a line start at or
+    /// before the record's). Records an uncatalogued name in `tally` when
+    /// it tracks names.
+    fn classify(
+        &mut self,
+        line: &[u8],
+        from: usize,
+        mut anchor: Anchor,
+        tally: &mut Tally,
+    ) -> Option<Finding> {
         loop {
-            if let Some((level, value_start)) = key_at(line, hit, ERROR_TYPE.len())
-                && let Some(value) = read_string(line, value_start, level, &mut self.scratch)
-            {
-                let name = match value {
-                    Value::Raw(range) => &line[range],
-                    Value::Decoded => &self.scratch[..],
-                };
-                if let Some(index) = self.catalog.index_of(name) {
+            if let Some(matched) = self.match_form(line, anchor) {
+                if let Some(index) = self
+                    .catalog
+                    .index_of(matched.name.bytes(line, &self.scratch))
+                {
                     return Some(Finding::Catalogued(index));
                 }
-                if let Some(names) = &mut tally.uncatalogued_names {
-                    names.add(name, 1);
+                let line_start =
+                    from + memchr::memrchr(b'\n', &line[from..anchor.at]).map_or(0, |i| i + 1);
+                let record = &line[line_start..];
+                let status = match matched.status {
+                    StatusSource::JsonKey(level) => Some(self.status_of(record, level)),
+                    StatusSource::Sdk(form) => {
+                        forms::status_of(record, form, &self.status_code).map(Some)
+                    }
+                    StatusSource::Inline(status) => status.map(Some),
+                };
+                if let Some(status) = status {
+                    if let Some(names) = &mut tally.uncatalogued_names {
+                        names.add(matched.name.bytes(line, &self.scratch), 1);
+                    }
+                    return Some(Finding::Uncatalogued { status });
                 }
-                let line_start = memchr::memrchr(b'\n', &line[..hit]).map_or(0, |i| i + 1);
-                let status = self.status_of(&line[line_start..], level);
-                return Some(Finding::Uncatalogued { status });
             }
-            let next = hit + 1;
-            hit = next + self.error_type.find(&line[next..])?;
+            anchor = self.anchors.find(line, anchor.at + 1)?;
         }
     }
 
-    /// The first valid `status_code` of `line` at quoting `level`.
+    /// The form at `anchor`, if one is complete there.
+    fn match_form(&mut self, line: &[u8], anchor: Anchor) -> Option<Matched> {
+        match anchor.kind {
+            AnchorKind::Snake => self.match_error_type(line, anchor.at),
+            AnchorKind::Go => forms::go_error(line, anchor.at).map(|(name, status)| Matched {
+                name: Name::Raw(name),
+                status: StatusSource::Inline(status),
+            }),
+            AnchorKind::Kotlin => forms::kotlin_error_type(line, anchor.at).map(|name| Matched {
+                name: Name::Raw(name),
+                status: StatusSource::Sdk(forms::Form::Kotlin),
+            }),
+        }
+    }
+
+    /// The forms around the literal `error_type` at `at`: a JSON key or a
+    /// Ruby hash key (quoted at some level), a Python attribute or a Python
+    /// dict key.
+    fn match_error_type(&mut self, line: &[u8], at: usize) -> Option<Matched> {
+        if let Some((level, separator, value_start)) = key_at(line, at, ERROR_TYPE.len()) {
+            let name = read_string(line, value_start, level, &mut self.scratch)?;
+            return Some(match separator {
+                Separator::Colon => Matched {
+                    name,
+                    status: StatusSource::JsonKey(level),
+                },
+                Separator::Arrow => {
+                    if !forms::is_sdk_name(name.bytes(line, &self.scratch)) {
+                        return None;
+                    }
+                    Matched {
+                        name,
+                        status: StatusSource::Sdk(forms::Form::Ruby(level)),
+                    }
+                }
+            });
+        }
+        let (name, form) = forms::python_error_type(line, at)?;
+        Some(Matched {
+            name: Name::Raw(name),
+            status: StatusSource::Sdk(form),
+        })
+    }
+
+    /// The first valid `status_code` JSON key of `line` at quoting `level`.
     fn status_of(&self, line: &[u8], level: u32) -> Option<u16> {
         let mut pos = 0;
         while let Some(found) = self.status_code.find(&line[pos..]) {
             let hit = pos + found;
-            if let Some((key_level, value_start)) = key_at(line, hit, STATUS_CODE.len())
+            if let Some((key_level, Separator::Colon, value_start)) =
+                key_at(line, hit, STATUS_CODE.len())
                 && key_level == level
                 && let Some(status) = read_status(line, value_start, level)
             {
@@ -337,6 +443,80 @@ impl Scanner {
             pos = hit + 1;
         }
         None
+    }
+}
+
+/// What an anchor points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnchorKind {
+    /// The literal `error_type` (JSON, Ruby and Python forms).
+    Snake,
+    /// `, type: ` (inside Go's `Stytch Error - …, type: V, …`).
+    Go,
+    /// The literal `errorType=` (Kotlin's data-class `toString`).
+    Kotlin,
+}
+
+/// Where a form's literal starts, and which literal it is.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    at: usize,
+    kind: AnchorKind,
+}
+
+/// Finds every form's literal in one `memmem` pass.
+///
+/// All of them hold `ype` (`error_type`, `, type: `, `errorType=`), so one
+/// SIMD search for it finds them all, at the speed of the single key search
+/// it replaced; each hit is then told apart by the few bytes around it. A
+/// packed multi-needle searcher (Teddy) for the three literals made `scan`
+/// 30% slower (see the README's performance section).
+#[derive(Debug, Clone)]
+struct Anchors {
+    ype: Finder<'static>,
+}
+
+impl Anchors {
+    fn new() -> Self {
+        Self {
+            ype: Finder::new(b"ype").into_owned(),
+        }
+    }
+
+    /// The first anchor whose literal starts at or after `from`.
+    fn find(&self, haystack: &[u8], from: usize) -> Option<Anchor> {
+        let mut pos = from;
+        loop {
+            let hit = pos + self.ype.find(haystack.get(pos..)?)?;
+            let before = |literal: &[u8]| {
+                hit.checked_sub(literal.len())
+                    .filter(|&at| at >= from && haystack[at..hit] == *literal)
+            };
+            let after = |literal: &[u8]| haystack[hit + 3..].starts_with(literal);
+            if let Some(at) = before(b"error_t") {
+                return Some(Anchor {
+                    at,
+                    kind: AnchorKind::Snake,
+                });
+            }
+            if let Some(at) = before(b"errorT")
+                && after(b"=")
+            {
+                return Some(Anchor {
+                    at,
+                    kind: AnchorKind::Kotlin,
+                });
+            }
+            if let Some(at) = before(b", t")
+                && after(b": ")
+            {
+                return Some(Anchor {
+                    at,
+                    kind: AnchorKind::Go,
+                });
+            }
+            pos = hit + 1;
+        }
     }
 }
 
@@ -367,9 +547,20 @@ fn char_escapes(level: u32) -> usize {
     1usize << (level.saturating_sub(1))
 }
 
+/// What follows a quoted key: JSON's colon, or Ruby's hash rocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Separator {
+    /// `:`, as in JSON.
+    Colon,
+    /// `=>`, as in Ruby's `Hash#inspect` (`" => "` from Ruby 3.4 on; the
+    /// `>` may be written `\u003e`, as Docker's and Go's encoders do).
+    Arrow,
+}
+
 /// If the name of `name_len` bytes at `at` is a key (quoted at some level
-/// and followed by a colon), its level and where its value starts.
-fn key_at(line: &[u8], at: usize, name_len: usize) -> Option<(u32, usize)> {
+/// and followed by a colon or a hash rocket), its level, its separator and
+/// where its value starts.
+fn key_at(line: &[u8], at: usize, name_len: usize) -> Option<(u32, Separator, usize)> {
     if at == 0 || line[at - 1] != b'"' {
         return None;
     }
@@ -382,11 +573,19 @@ fn key_at(line: &[u8], at: usize, name_len: usize) -> Option<(u32, usize)> {
     let level = (0..=MAX_LEVEL).find(|&level| quote_escapes(level) == backslashes)?;
     let after_name = at + name_len;
     let after_quote = expect_quote(line, after_name, level)?;
-    let colon = skip_whitespace(line, after_quote, level);
-    if line.get(colon) != Some(&b':') {
-        return None;
+    let separator = skip_whitespace(line, after_quote, level);
+    match line.get(separator) {
+        Some(b':') => Some((
+            level,
+            Separator::Colon,
+            skip_whitespace(line, separator + 1, level),
+        )),
+        Some(b'=') => {
+            let after = forms::after_greater_than(line, separator + 1)?;
+            Some((level, Separator::Arrow, skip_whitespace(line, after, level)))
+        }
+        _ => None,
     }
-    Some((level, skip_whitespace(line, colon + 1, level)))
 }
 
 /// Position after the quote expected at `pos` for `level`, if it is there.
@@ -423,31 +622,22 @@ fn skip_whitespace(line: &[u8], mut pos: usize, level: u32) -> usize {
     }
 }
 
-/// Where a decoded string value is.
-#[derive(Debug, PartialEq, Eq)]
-enum Value {
-    /// The raw bytes of the line in this range are the value (no escapes).
-    Raw(std::ops::Range<usize>),
-    /// The value was decoded into the scratch buffer.
-    Decoded,
-}
-
 /// Reads the JSON string value at `pos` at quoting `level`. `None` when the
 /// value is not a string or does not close inside the line.
-fn read_string(line: &[u8], pos: usize, level: u32, scratch: &mut Vec<u8>) -> Option<Value> {
+fn read_string(line: &[u8], pos: usize, level: u32, scratch: &mut Vec<u8>) -> Option<Name> {
     let content = expect_quote(line, pos, level)?;
     // Fast path: no escape inside the value, only (at levels >= 1) the
     // escaped closing quote.
     let stop = content + memchr::memchr2(b'"', b'\\', &line[content..])?;
     match (line[stop], level) {
-        (b'"', 0) => return Some(Value::Raw(content..stop)),
+        (b'"', 0) => return Some(Name::Raw(content..stop)),
         (b'"', _) => return None, // the enclosing string ended first
         _ if level > 0 && expect_quote(line, stop, level).is_some() => {
-            return Some(Value::Raw(content..stop));
+            return Some(Name::Raw(content..stop));
         }
         _ => {}
     }
-    decode_string(&line[pos..], level, scratch).then_some(Value::Decoded)
+    decode_string(&line[pos..], level, scratch).then_some(Name::Decoded)
 }
 
 /// Decodes the string at the start of `text` (quoted at `level`) into
