@@ -6,7 +6,7 @@
 //!     (`"error_type":"x"`), 1 (`\"error_type\":\"x\"`, JSON inside a JSON
 //!     string) or 2 (escaped twice), with optional white space around the
 //!     colon;
-//!   - or one of the forms the official SDKs print ([`forms`]): Python
+//!   - or one of the forms the official SDKs print (the `forms` module): Python
 //!     `error_type='x'` and `'error_type': 'x'`, Go `Stytch Error - …, type:
 //!     x, …`, Ruby `"error_type"=>"x"`, Kotlin `errorType=x`;
 //! - a JSON value is decoded as a JSON string at its level and must close
@@ -396,6 +396,12 @@ impl Scanner {
                 name: Name::Raw(name),
                 status: StatusSource::Sdk(forms::Form::Kotlin),
             }),
+            AnchorKind::GoSyntax => {
+                forms::go_syntax_error_type(line, anchor.at).map(|name| Matched {
+                    name: Name::Raw(name),
+                    status: StatusSource::Sdk(forms::Form::GoSyntax),
+                })
+            }
         }
     }
 
@@ -455,6 +461,8 @@ enum AnchorKind {
     Go,
     /// The literal `errorType=` (Kotlin's data-class `toString`).
     Kotlin,
+    /// The literal `ErrorType:` (Go's `%#v` of the error struct).
+    GoSyntax,
 }
 
 /// Where a form's literal starts, and which literal it is.
@@ -466,7 +474,8 @@ struct Anchor {
 
 /// Finds every form's literal in one `memmem` pass.
 ///
-/// All of them hold `ype` (`error_type`, `, type: `, `errorType=`), so one
+/// All of them hold `ype` (`error_type`, `, type: `, `errorType=`,
+/// `ErrorType:`), so one
 /// SIMD search for it finds them all, at the speed of the single key search
 /// it replaced; each hit is then told apart by the few bytes around it. A
 /// packed multi-needle searcher (Teddy) for the three literals made `scan`
@@ -505,6 +514,14 @@ impl Anchors {
                 return Some(Anchor {
                     at,
                     kind: AnchorKind::Kotlin,
+                });
+            }
+            if let Some(at) = before(b"ErrorT")
+                && after(b":")
+            {
+                return Some(Anchor {
+                    at,
+                    kind: AnchorKind::GoSyntax,
                 });
             }
             if let Some(at) = before(b", t")

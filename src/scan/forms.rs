@@ -9,7 +9,13 @@
 //!    code: D, type: V, message: …` (also `Stytch OAuth2 Error - …`);
 //! 4. Ruby `Hash#inspect`: `"error_type"=>"V"` (`"error_type" => "V"` from
 //!    Ruby 3.4), quoted at any JSON level (read by [`super::key_at`]);
-//! 5. Kotlin data-class `toString()`: `…(statusCode=404, …, errorType=V, …`.
+//! 5. Kotlin data-class `toString()`: `…(statusCode=404, …, errorType=V, …`;
+//! 6. Go `%#v` of the error struct: `stytcherror.Error{StatusCode:404, …,
+//!    ErrorType:"V", …}`.
+//!
+//! loguru's default traceback prints each frame's variables under the
+//! source line (`│   └ {'error_type': 'V', …}`); those annotations are not
+//! events, the exception's own line is, so Python forms on them are skipped.
 //!
 //! V is `[A-Za-z0-9_]{1,64}` followed at once by the form's closing
 //! delimiter, so a value cut short by a logger (`'session_no...`) is no
@@ -42,6 +48,8 @@ pub(super) enum Form {
     Ruby(u32),
     /// `errorType=V`; status from `statusCode=DDD`.
     Kotlin,
+    /// `ErrorType:"V"`; status from `StatusCode:DDD`.
+    GoSyntax,
 }
 
 /// True for an SDK error type value: 1 to 64 of `[A-Za-z0-9_]`.
@@ -103,6 +111,11 @@ pub(super) fn after_greater_than(line: &[u8], pos: usize) -> Option<usize> {
 /// Python forms at the literal `error_type` at `at`: the value's range and
 /// the form.
 pub(super) fn python_error_type(line: &[u8], at: usize) -> Option<(std::ops::Range<usize>, Form)> {
+    let (value, form) = python_form(line, at)?;
+    (!is_loguru_annotation(line, at)).then_some((value, form))
+}
+
+fn python_form(line: &[u8], at: usize) -> Option<(std::ops::Range<usize>, Form)> {
     let after = at + ERROR_TYPE.len();
     if at >= 1 && line[at - 1] == b'\'' {
         // 'error_type': 'V'
@@ -181,11 +194,70 @@ fn go_error_at(line: &[u8], at: usize) -> Option<(std::ops::Range<usize>, Option
     Some((value_start..end, status))
 }
 
+/// True if the text holding `at` is one of loguru's variable annotations:
+/// `└ ` and the value, under an indent of blanks and `│` (four or more:
+/// loguru indents a traceback's source lines by four). The text starts at
+/// the line start or after the last `\n` escape, since a JSON logger
+/// holds the whole traceback in one string.
+fn is_loguru_annotation(line: &[u8], at: usize) -> bool {
+    const BAR: &[u8] = "│".as_bytes();
+    const CORNER: &[u8] = "└ ".as_bytes();
+    const MIN_INDENT: usize = 4;
+    let start = memchr::memrchr(b'\n', &line[..at]).map_or(0, |i| i + 1);
+    let start = memchr::memmem::rfind(&line[start..at], b"\\n").map_or(start, |i| start + i + 2);
+    let text = &line[start..at];
+    let Some(corner) = memchr::memmem::rfind(text, CORNER) else {
+        return false;
+    };
+    let mut indent = &text[..corner];
+    let mut width = 0;
+    while width < MIN_INDENT {
+        if let Some(rest) = indent.strip_suffix(b" ") {
+            indent = rest;
+        } else if let Some(rest) = indent.strip_suffix(BAR) {
+            indent = rest;
+        } else {
+            return false;
+        }
+        width += 1;
+    }
+    true
+}
+
+/// Go's `%#v`: `ErrorType:"V"` at `at` (the quotes escaped at any JSON
+/// level), after `{` or `, `: the value's range.
+pub(super) fn go_syntax_error_type(line: &[u8], at: usize) -> Option<std::ops::Range<usize>> {
+    if !is_field_start(line, at, b'{') {
+        return None;
+    }
+    let open = at + b"ErrorType:".len();
+    let backslashes = line
+        .get(open..)?
+        .iter()
+        .take(4)
+        .take_while(|&&b| b == b'\\')
+        .count();
+    let start = open + backslashes + 1;
+    if line.get(start - 1) != Some(&b'"') {
+        return None;
+    }
+    let end = sdk_value(line, start, |b| {
+        b == if backslashes > 0 { b'\\' } else { b'"' }
+    })?;
+    let close = line.get(end..end + backslashes + 1)?;
+    (close[backslashes] == b'"' && close[..backslashes].iter().all(|&b| b == b'\\'))
+        .then_some(start..end)
+}
+
+/// True if a struct field starts at `at`: after `open` or `, `.
+fn is_field_start(line: &[u8], at: usize, open: u8) -> bool {
+    at >= 1 && line[at - 1] == open || at >= 2 && &line[at - 2..at] == b", "
+}
+
 /// Kotlin's `…(statusCode=404, …, errorType=V, …` at the literal
 /// `errorType=` at `at`: the value's range.
 pub(super) fn kotlin_error_type(line: &[u8], at: usize) -> Option<std::ops::Range<usize>> {
-    let preceded = at >= 1 && line[at - 1] == b'(' || at >= 2 && &line[at - 2..at] == b", ";
-    if !preceded {
+    if !is_field_start(line, at, b'(') {
         return None;
     }
     let start = at + b"errorType=".len();
@@ -196,8 +268,10 @@ pub(super) fn kotlin_error_type(line: &[u8], at: usize) -> Option<std::ops::Rang
 /// The status an SDK `form`'s own field gives in `record`: its first valid
 /// one.
 pub(super) fn status_of(record: &[u8], form: Form, status_code: &Finder<'_>) -> Option<u16> {
-    if form == Form::Kotlin {
-        return kotlin_status(record);
+    match form {
+        Form::Kotlin => return field_status(record, b"statusCode=", b'('),
+        Form::GoSyntax => return field_status(record, b"StatusCode:", b'{'),
+        _ => {}
     }
     let mut pos = 0;
     while let Some(found) = status_code.find(&record[pos..]) {
@@ -211,7 +285,7 @@ pub(super) fn status_of(record: &[u8], form: Form, status_code: &Finder<'_>) -> 
                 }
                 _ => None,
             },
-            Form::Kotlin => None,
+            Form::Kotlin | Form::GoSyntax => None,
         };
         if status.is_some() {
             return status;
@@ -249,13 +323,12 @@ fn python_dict_status(record: &[u8], at: usize) -> Option<u16> {
     status_digits(record, digits)
 }
 
-/// The first `statusCode=DDD` field of a Kotlin `toString()`.
-fn kotlin_status(record: &[u8]) -> Option<u16> {
-    const FIELD: &[u8] = b"statusCode=";
-    memchr::memmem::find_iter(record, FIELD).find_map(|at| {
-        let preceded = at >= 1 && record[at - 1] == b'(' || at >= 2 && &record[at - 2..at] == b", ";
-        preceded.then_some(())?;
-        status_digits(record, at + FIELD.len())
+/// The first `FIELD` field (`statusCode=DDD` of a Kotlin `toString()`,
+/// `StatusCode:DDD` of a Go `%#v`) with a valid status.
+fn field_status(record: &[u8], field: &[u8], open: u8) -> Option<u16> {
+    memchr::memmem::find_iter(record, field).find_map(|at| {
+        is_field_start(record, at, open).then_some(())?;
+        status_digits(record, at + field.len())
     })
 }
 

@@ -8,4 +8,5 @@ mod daemon;
 mod daemon_support;
 mod dashboards;
 mod scan;
+mod sdk;
 mod support;

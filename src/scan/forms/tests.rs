@@ -244,6 +244,42 @@ fn kotlin_field_needs_a_data_class_separator() {
 }
 
 #[test]
+fn go_syntax_representation_is_found() {
+    let line = r#"2025/11/29 13:41:10 stytch call failed: stytcherror.Error{StatusCode:404, RequestID:"r", ErrorType:"member_not_found", ErrorMessage:"m"}"#;
+    assert_eq!(find(line), catalogued("member_not_found"));
+    let line = r#"{"msg":"failed: stytcherror.Error{StatusCode:404, RequestID:\"r\", ErrorType:\"widget_not_found\", ErrorMessage:\"m\"}"}"#;
+    assert_eq!(find(line), uncatalogued(404));
+    assert_eq!(find(r#"Error{ErrorType:"widget_not_found"}"#), None);
+    assert_eq!(find(r#"x ErrorType:"member_not_found""#), None);
+}
+
+#[test]
+fn loguru_variable_annotations_are_not_events() {
+    let annotation = "    │           └ StytchErrorDetails(status_code=404, request_id='r', error_type='email_not_found', error_message='m')";
+    assert_eq!(find(annotation), None);
+    let annotation = "           │   └ {'status_code': 404, 'request_id': 'r', 'error_type': 'session_not_found'}";
+    assert_eq!(find(annotation), None);
+    // The exception's own line is the event.
+    let event =
+        "stytch.core.response_base.StytchError: status_code=404 error_type='session_not_found'";
+    assert_eq!(find(event), catalogued("session_not_found"));
+    // Inside Docker's json-file and behind a CRI prefix, too.
+    let docker = r#"{"log":"    │   └ {'status_code': 404, 'error_type': 'session_not_found'}\n","stream":"stderr"}"#;
+    assert_eq!(find(docker), None);
+    let cri = "2026-11-29T13:41:08.1Z stderr F     │   └ {'error_type': 'session_not_found'}";
+    assert_eq!(find(cri), None);
+    // A JSON logger's one-string traceback: the exception's own line, after
+    // the annotations, is the event.
+    let serialized = r#"{"text":"    │   └ {'error_type': 'session_no...\nStytchError: status_code=404 error_type='session_not_found'\n"}"#;
+    assert_eq!(find(serialized), catalogued("session_not_found"));
+    // A corner elsewhere on the line is just text.
+    assert_eq!(
+        find("tree └ done: error_type='session_not_found'"),
+        catalogued("session_not_found")
+    );
+}
+
+#[test]
 fn the_first_form_in_a_record_wins() {
     let line = r#"Stytch Error - status code: 404, type: member_not_found, message: m {"error_type":"session_not_found"}"#;
     assert_eq!(find(line), catalogued("member_not_found"));
@@ -309,7 +345,11 @@ mod reference {
             (4, Some(s)) => format!(
                 "ErrorResponse(statusCode={s}, requestId=r, errorType={name}, errorMessage=m)"
             ),
-            _ => format!("ErrorResponse(requestId=r, errorType={name}, errorMessage=m)"),
+            (4, None) => format!("ErrorResponse(requestId=r, errorType={name}, errorMessage=m)"),
+            (5, Some(s)) => format!(
+                "stytcherror.Error{{StatusCode:{s}, RequestID:\"r\", ErrorType:\"{name}\", ErrorMessage:\"m\"}}"
+            ),
+            _ => format!("stytcherror.Error{{RequestID:\"r\", ErrorType:\"{name}\"}}"),
         }
     }
 
@@ -339,7 +379,7 @@ mod reference {
 
     pub fn sdk_error(names: Vec<String>) -> impl Strategy<Value = SdkError> {
         (
-            0..5usize,
+            0..6usize,
             prop_oneof![
                 3 => proptest::sample::select(names),
                 1 => Just("widget_not_found".to_string()),
