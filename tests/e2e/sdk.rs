@@ -159,3 +159,82 @@ fn the_whole_sdk_corpus_adds_up_in_one_scan() {
     assert_eq!(nonzero(&report["uncatalogued"]), uncatalogued);
     assert!(errors.len() >= 10, "too few types: {errors:?}");
 }
+
+/// Every file under `dir`, recursively (symlinks are not followed).
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            files_under(&entry.path(), out);
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+}
+
+/// Hundreds of MB of text that is not a Stytch log: the Rust crates in the
+/// cargo registry (this build's dependencies) and Python's standard library.
+fn unrelated_text() -> Vec<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+    let stdlib = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
+        ])
+        .output()
+        .unwrap();
+    let stdlib = PathBuf::from(String::from_utf8(stdlib.stdout).unwrap().trim());
+    let mut files = Vec::new();
+    files_under(&cargo_home.join("registry/src"), &mut files);
+    files_under(&stdlib, &mut files);
+    files.sort();
+    files
+}
+
+#[test]
+fn hundreds_of_megabytes_of_unrelated_text_count_nothing() {
+    use std::io::Write;
+    let files = unrelated_text();
+    let mut child = crate::support::errtally()
+        .args(["scan", "--format", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut bytes = 0u64;
+        for file in files {
+            // Files come and go (caches); a vanished one is just skipped.
+            let Ok(text) = std::fs::read(&file) else {
+                continue;
+            };
+            bytes += text.len() as u64 + 1;
+            stdin.write_all(&text).unwrap();
+            stdin.write_all(b"\n").unwrap();
+        }
+        bytes
+    });
+    let output = child.wait_with_output().unwrap();
+    let written = writer.join().unwrap();
+    assert!(output.status.success());
+    let report = json_stdout(&output);
+    assert_eq!(report["bytes"].as_u64().unwrap(), written);
+    assert!(
+        written > 200 << 20,
+        "only {written} bytes of unrelated text"
+    );
+    assert_eq!(nonzero(&report["errors"]), BTreeMap::new(), "{report}");
+    assert_eq!(
+        nonzero(&report["uncatalogued"]),
+        BTreeMap::new(),
+        "{report}"
+    );
+}
