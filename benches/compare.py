@@ -5,6 +5,10 @@ noisy, so only ratios within one run mean much).
 
     cargo build --release && python3 benches/compare.py [--size-mib 1024] [--runs 5]
 
+`--baseline BIN` also times another errtally build (say, one built from an
+earlier commit with `git worktree` and its own target dir) in the same rounds,
+so a change's cost is a ratio measured side by side.
+
 Each round runs every tool once, in turn, so page cache and noise are shared;
 the table reports the median wall time, throughput, the ratio to `rg -c`,
 and peak RSS (from GNU time, `/usr/bin/time`). The corpus is written once by `errtally gen`.
@@ -83,6 +87,8 @@ def main():
     parser.add_argument("--slow-tools", action=argparse.BooleanOptionalAction, default=True,
                         help="also time mtail and jq (tens of MB/s: minutes per run)")
     parser.add_argument("--dir", default=None, help="where to write the corpus (default: a temp dir)")
+    parser.add_argument("--baseline", default=None,
+                        help="another errtally binary to time beside this build (e.g. the previous commit's)")
     parser.add_argument("--clean", action="store_true",
                         help="a corpus without garbage and over-long lines (mtail loses most lines of the hostile one)")
     args = parser.parse_args()
@@ -102,6 +108,8 @@ def main():
 
     tools = {
         "errtally scan": ([BIN, "scan", "--format", "json", corpus], None, False),
+        **({"baseline errtally scan": ([args.baseline, "scan", "--format", "json", corpus], None, False)}
+           if args.baseline else {}),
         "errtally scan (stdin pipe)": (f"cat {corpus} | {BIN} scan --format json", None, True),
         "rg -c": (["rg", "-c", '"error_type"', corpus], None, False),
         "grep -cF": (["grep", "-cF", '"error_type"', corpus], None, False),

@@ -6,7 +6,9 @@
 //! 2. Python dict repr (`original_json={…}`): `'error_type': 'V'`, preceded
 //!    by `{`, `,` or white space;
 //! 3. Go, `stytcherror.Error.Error()`: `Stytch Error - [request ID: …, ]status
-//!    code: D, type: V, message: …` (also `Stytch OAuth2 Error - …`);
+//!    code: D, type: V, message: …` (also `Stytch OAuth2 Error - …`, and
+//!    `http status: D` for `status code: D` in releases before the
+//!    `stytcherror` package);
 //! 4. Ruby `Hash#inspect`: `"error_type"=>"V"` (`"error_type" => "V"` from
 //!    Ruby 3.4), quoted at any JSON level (read by [`super::key_at`]);
 //! 5. Kotlin data-class `toString()`: `…(statusCode=404, …, errorType=V, …`;
@@ -160,7 +162,6 @@ pub(super) fn go_error(
 
 /// Go's error string starting at `at` (`Stytch …`).
 fn go_error_at(line: &[u8], at: usize) -> Option<(std::ops::Range<usize>, Option<u16>)> {
-    const STATUS: &[u8] = b"status code: ";
     let rest = line.get(at..)?;
     let prefix = [&b"Stytch Error - "[..], b"Stytch OAuth2 Error - "]
         .into_iter()
@@ -170,12 +171,11 @@ fn go_error_at(line: &[u8], at: usize) -> Option<(std::ops::Range<usize>, Option
         // The ID is the API's, normally `request-id-…`; find the status
         // that follows it within a bound rather than trusting its charset.
         let window = &line[pos..line.len().min(pos + MAX_REQUEST_ID)];
-        pos += memchr::memmem::find(window, b", status code: ")? + 2;
+        pos += memchr::memmem::find_iter(window, b", ")
+            .find(|&comma| go_status_label(&window[comma + 2..]).is_some())?
+            + 2;
     }
-    if !line[pos..].starts_with(STATUS) {
-        return None;
-    }
-    let digits_start = pos + STATUS.len();
+    let digits_start = pos + go_status_label(&line[pos..])?;
     let digits = line[digits_start..]
         .iter()
         .take(4)
@@ -192,6 +192,16 @@ fn go_error_at(line: &[u8], at: usize) -> Option<(std::ops::Range<usize>, Option
     let end = sdk_value(line, value_start, |b| b == b',')?;
     let status = parse_status(&line[digits_start..type_start]);
     Some((value_start..end, status))
+}
+
+/// The length of the status label `text` starts with: `status code: `
+/// today, `http status: ` in stytch-go's releases before the
+/// `stytcherror` package.
+fn go_status_label(text: &[u8]) -> Option<usize> {
+    [&b"status code: "[..], b"http status: "]
+        .into_iter()
+        .find(|label| text.starts_with(label))
+        .map(<[u8]>::len)
 }
 
 /// True if the text holding `at` is one of loguru's variable annotations:

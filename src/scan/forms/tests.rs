@@ -162,6 +162,21 @@ fn go_error_string_is_found() {
 }
 
 #[test]
+fn older_go_error_strings_are_found() {
+    assert_eq!(
+        find("Stytch Error - request ID: r, http status: 404, type: member_not_found, message: m"),
+        catalogued("member_not_found")
+    );
+    // The oldest: `code:` holds the message and `message:` the URL.
+    assert_eq!(
+        find(
+            "Stytch Error - request ID: , http status: 404, type: widget_not_found, code: m, message: u"
+        ),
+        uncatalogued(404)
+    );
+}
+
+#[test]
 fn go_oauth2_error_string_is_found_with_its_status() {
     assert_eq!(
         find(
