@@ -30,7 +30,10 @@ use std::sync::Arc;
 
 use memchr::memmem::Finder;
 
+mod anchor;
 mod forms;
+
+use anchor::{Anchor, AnchorKind, Anchors};
 
 use crate::catalog::Catalog;
 use crate::frame::Chunk;
@@ -449,91 +452,6 @@ impl Scanner {
             pos = hit + 1;
         }
         None
-    }
-}
-
-/// What an anchor points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AnchorKind {
-    /// The literal `error_type` (JSON, Ruby and Python forms).
-    Snake,
-    /// `, type: ` (inside Go's `Stytch Error - …, type: V, …`).
-    Go,
-    /// The literal `errorType=` (Kotlin's data-class `toString`).
-    Kotlin,
-    /// The literal `ErrorType:` (Go's `%#v` of the error struct).
-    GoSyntax,
-}
-
-/// Where a form's literal starts, and which literal it is.
-#[derive(Debug, Clone, Copy)]
-struct Anchor {
-    at: usize,
-    kind: AnchorKind,
-}
-
-/// Finds every form's literal in one `memmem` pass.
-///
-/// All of them hold `ype` (`error_type`, `, type: `, `errorType=`,
-/// `ErrorType:`), so one
-/// SIMD search for it finds them all, at the speed of the single key search
-/// it replaced; each hit is then told apart by the few bytes around it. A
-/// packed multi-needle searcher (Teddy) for the three literals made `scan`
-/// 30% slower (see the README's performance section).
-#[derive(Debug, Clone)]
-struct Anchors {
-    ype: Finder<'static>,
-}
-
-impl Anchors {
-    fn new() -> Self {
-        Self {
-            ype: Finder::new(b"ype").into_owned(),
-        }
-    }
-
-    /// The first anchor whose literal starts at or after `from`.
-    fn find(&self, haystack: &[u8], from: usize) -> Option<Anchor> {
-        let mut pos = from;
-        loop {
-            let hit = pos + self.ype.find(haystack.get(pos..)?)?;
-            let before = |literal: &[u8]| {
-                hit.checked_sub(literal.len())
-                    .filter(|&at| at >= from && haystack[at..hit] == *literal)
-            };
-            let after = |literal: &[u8]| haystack[hit + 3..].starts_with(literal);
-            if let Some(at) = before(b"error_t") {
-                return Some(Anchor {
-                    at,
-                    kind: AnchorKind::Snake,
-                });
-            }
-            if let Some(at) = before(b"errorT")
-                && after(b"=")
-            {
-                return Some(Anchor {
-                    at,
-                    kind: AnchorKind::Kotlin,
-                });
-            }
-            if let Some(at) = before(b"ErrorT")
-                && after(b":")
-            {
-                return Some(Anchor {
-                    at,
-                    kind: AnchorKind::GoSyntax,
-                });
-            }
-            if let Some(at) = before(b", t")
-                && after(b": ")
-            {
-                return Some(Anchor {
-                    at,
-                    kind: AnchorKind::Go,
-                });
-            }
-            pos = hit + 1;
-        }
     }
 }
 
