@@ -49,7 +49,7 @@ fn typeful_corpus() -> Vec<u8> {
     let mut bytes = Vec::with_capacity(CORPUS_BYTES as usize + 4096);
     let mut i = 0u64;
     while (bytes.len() as u64) < CORPUS_BYTES {
-        let line = if i % 10 == 0 {
+        let line = if i.is_multiple_of(10) {
             format!(
                 r#"{{"ts":"2026-11-29T01:02:03.{i:06}Z","level":"warn","type":"stytch","content_type":"application/json","status_code":404,"error_type":"session_not_found","msg":"stytch call failed"}}"#
             )
