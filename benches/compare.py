@@ -9,7 +9,8 @@ noisy, so only ratios within one run mean much).
 earlier commit with `git worktree` and its own target dir) in the same rounds,
 so a change's cost is a ratio measured side by side.
 
-Each round runs every tool once, in turn, so page cache and noise are shared;
+Each round runs every tool once, in turn (reversed every other round), so
+page cache and noise are shared;
 the table reports the median wall time, throughput, the ratio to `rg -c`,
 and peak RSS (from GNU time, `/usr/bin/time`). The corpus is written once by `errtally gen`.
 Needs: rg, grep, mtail, jq, GNU time (Debian packages ripgrep, mtail, jq, time).
@@ -126,7 +127,12 @@ def main():
     walls = {name: [] for name in tools}
     rss = {name: 0 for name in tools}
     for run in range(args.runs):
-        for name, (argv, stdin, shell) in tools.items():
+        # Reverse the order every other round, so that no tool always runs
+        # right after the same neighbour (cache and frequency effects).
+        order = list(tools.items())
+        if run % 2:
+            order.reverse()
+        for name, (argv, stdin, shell) in order:
             wall, peak = timed(argv, stdin, shell)
             walls[name].append(wall)
             rss[name] = max(rss[name], peak)

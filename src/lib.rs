@@ -1,10 +1,11 @@
-//! errtally counts the catalogued Stytch B2B 404 errors found in JSON logs
-//! and exports them as Prometheus metrics.
+//! errtally counts the catalogued Stytch B2B 404 errors found in service
+//! logs (the API's JSON, and the forms the official SDKs print) and exports
+//! them as Prometheus metrics.
 //!
 //! # Data flow
 //!
 //! file or stdin -> read large chunks -> [`frame`] (complete lines, bounded
-//! memory) -> [`scan`] (each record's `error_type`, no allocation on lines
+//! memory) -> [`scan`] (each record's error type, no allocation on lines
 //! without one) -> [`scan::Tally`] (per-type counts, local to one reader) ->
 //! [`metrics`] (added to the shared counters once per chunk) -> `/metrics`.
 //! Offsets follow the counts: an input publishes them after each poll, and
