@@ -73,6 +73,9 @@ pub enum RunError {
     /// The state directory cannot be used.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The signal handlers (SIGTERM, SIGINT, SIGHUP) could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
     /// Metrics could not be registered (a bug).
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -149,10 +152,17 @@ pub async fn run(
         None => None,
     };
     let checkpoint = match &store {
-        Some(store) => store.load().unwrap_or_else(|error| {
-            tracing::warn!(%error, "starting without the checkpoint");
-            Checkpoint::default()
-        }),
+        Some(store) => match store.load() {
+            Ok(checkpoint) => checkpoint,
+            // Moved aside already: nothing in it can be trusted.
+            Err(error @ CheckpointError::Corrupt { .. }) => {
+                tracing::warn!(%error, "starting without the checkpoint");
+                Checkpoint::default()
+            }
+            // Unreadable (permissions, a directory in its place): starting
+            // fresh would overwrite every file's position at the next save.
+            Err(error) => return Err(error.into()),
+        },
         None => Checkpoint::default(),
     };
     let board = Arc::new(OffsetBoard::from_checkpoint(checkpoint));

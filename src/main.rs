@@ -102,10 +102,9 @@ fn serve(options: RunOptions) -> ExitCode {
     let result = runtime.block_on(async {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (reload_tx, reload_rx) = mpsc::channel(1);
-        if let Err(error) = forward_signals(shutdown_tx, reload_tx) {
-            tracing::error!(%error, "cannot install signal handlers");
-            return Ok(());
-        }
+        // Without handlers SIGTERM would kill the daemon before its final
+        // checkpoint: refuse to run rather than lose positions.
+        forward_signals(shutdown_tx, reload_tx).map_err(daemon::RunError::Signals)?;
         daemon::run(options, shutdown_rx, reload_rx).await
     });
     // A stdin reader blocked in read() must not hold the process.

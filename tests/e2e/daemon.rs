@@ -670,3 +670,50 @@ fn a_directory_created_after_start_is_found_by_polling() {
     );
     daemon.wait_for(&errors("default", "password_not_found"), 2.0);
 }
+
+#[test]
+fn an_unreadable_checkpoint_stops_the_start_and_is_left_alone() {
+    // Tests run as root, where permissions do not stop a read: a directory
+    // at the checkpoint's path is unreadable as a file for anyone.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let blocker = state.join("checkpoint.json");
+    std::fs::create_dir_all(blocker.join("inside")).unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n[[input]]\nname = \"api\"\npaths = [\"{}\"]\n",
+            state.display(),
+            glob(&logs)
+        ),
+    )
+    .unwrap();
+    let output = crate::support::run(
+        &[
+            "run",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "errtally: {}: checkpoint i/o failed",
+            blocker.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        blocker.join("inside").is_dir(),
+        "the state path was touched"
+    );
+    let entries: Vec<_> = std::fs::read_dir(&state).unwrap().collect();
+    assert_eq!(entries.len(), 1, "nothing else written to the state dir");
+}
