@@ -380,17 +380,26 @@ impl Pipeline {
 }
 
 /// The directory to watch for a glob: its longest leading part without
-/// glob characters (for a plain path, its parent directory).
+/// glob characters (for a plain path, its parent directory), made absolute
+/// against the working directory, since notify reports absolute paths.
 fn watch_dir(pattern: &str) -> PathBuf {
     let mut dir = PathBuf::new();
+    let mut literal = true;
     for component in Path::new(pattern).components() {
         let text = component.as_os_str().to_string_lossy();
         if text.contains(['*', '?', '[']) {
-            return dir;
+            literal = false;
+            break;
         }
         dir.push(component);
     }
-    dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+    if literal {
+        dir.pop();
+    }
+    if dir.as_os_str().is_empty() {
+        dir.push(".");
+    }
+    absolute(&dir)
 }
 
 /// Watches the inputs' directories; events wake the input whose directory
@@ -480,6 +489,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -491,6 +501,14 @@ mod tests {
         );
         assert_eq!(watch_dir("/var/log/*/app.log"), PathBuf::from("/var/log"));
         assert_eq!(watch_dir("/var/log/app.log"), PathBuf::from("/var/log"));
-        assert_eq!(watch_dir("logs/a?.log"), PathBuf::from("logs"));
+    }
+
+    #[test]
+    fn relative_globs_are_watched_from_the_working_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(watch_dir("logs/a?.log"), cwd.join("logs"));
+        assert_eq!(watch_dir("./logs/*.log"), cwd.join("logs"));
+        assert_eq!(watch_dir("*.log"), cwd);
+        assert_eq!(watch_dir("app.log"), cwd);
     }
 }

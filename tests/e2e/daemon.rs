@@ -717,3 +717,31 @@ fn an_unreadable_checkpoint_stops_the_start_and_is_left_alone() {
     let entries: Vec<_> = std::fs::read_dir(&state).unwrap().collect();
     assert_eq!(entries.len(), 1, "nothing else written to the state dir");
 }
+
+#[test]
+fn relative_globs_are_watched_not_only_polled() {
+    // With a 30 s poll, only a working watch shows the line before the
+    // deadline: for a glob relative to the working directory, both on the
+    // command line and in a config file named by a relative path.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(
+        dir.path().join("errtally.toml"),
+        "poll_interval = \"30s\"\n[[input]]\nname = \"api\"\npaths = [\"logs/*.log\"]\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start_in(dir.path(), &["--config", "./errtally.toml"]);
+    append(&logs.join("a.log"), &error_line("email_not_found"));
+    daemon.wait_for(&errors("api", "email_not_found"), 1.0);
+    drop(daemon);
+
+    std::fs::write(
+        dir.path().join("errtally.toml"),
+        "poll_interval = \"30s\"\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start_in(dir.path(), &["--config", "errtally.toml", "logs/*.log"]);
+    append(&logs.join("a.log"), &error_line("member_not_found"));
+    daemon.wait_for(&errors("default", "member_not_found"), 1.0);
+}

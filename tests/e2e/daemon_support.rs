@@ -30,6 +30,11 @@ impl Daemon {
         Self::spawn("run", args, false)
     }
 
+    /// Like [`Daemon::start`], in the working directory `dir`.
+    pub fn start_in(dir: &Path, args: &[&str]) -> Daemon {
+        Self::spawn_in(Some(dir), "run", args, false)
+    }
+
     /// Starts `errtally demo` on a free loopback port.
     pub fn start_demo() -> Daemon {
         Self::spawn("demo", &["--rate", "500"], false)
@@ -41,7 +46,14 @@ impl Daemon {
     }
 
     fn spawn(subcommand: &str, args: &[&str], piped_stdin: bool) -> Daemon {
+        Self::spawn_in(None, subcommand, args, piped_stdin)
+    }
+
+    fn spawn_in(dir: Option<&Path>, subcommand: &str, args: &[&str], piped_stdin: bool) -> Daemon {
         let mut command = errtally();
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
         command
             .arg(subcommand)
             .args([
