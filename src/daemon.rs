@@ -358,7 +358,7 @@ impl Pipeline {
                 shutdown_rx.clone(),
             )));
         }
-        let watcher = watch_inputs(routes);
+        let watcher = watch_inputs(routes, metrics);
         Pipeline {
             stop,
             shutdown,
@@ -404,23 +404,16 @@ fn watch_dir(pattern: &str) -> PathBuf {
 
 /// Watches the inputs' directories; events wake the input whose directory
 /// they are in. Without inotify (or past its limits) inputs still poll.
-fn watch_inputs(routes: Vec<(PathBuf, Arc<Wake>)>) -> Option<notify::RecommendedWatcher> {
+fn watch_inputs(
+    routes: Vec<(PathBuf, Arc<Wake>)>,
+    metrics: &Metrics,
+) -> Option<notify::RecommendedWatcher> {
     if routes.is_empty() {
         return None;
     }
     let dirs: Vec<PathBuf> = routes.iter().map(|(dir, _)| dir.clone()).collect();
-    let handler = move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        let rescan = !matches!(
-            event.kind,
-            EventKind::Modify(notify::event::ModifyKind::Data(_)) | EventKind::Access(_)
-        );
-        for (dir, wake) in &routes {
-            if event.paths.iter().any(|path| path.starts_with(dir)) {
-                wake.wake(rescan);
-            }
-        }
-    };
+    let metrics = metrics.clone();
+    let handler = move |event: notify::Result<notify::Event>| route_event(event, &routes, &metrics);
     let mut watcher = match notify::recommended_watcher(handler) {
         Ok(watcher) => watcher,
         Err(error) => {
@@ -438,6 +431,42 @@ fn watch_inputs(routes: Vec<(PathBuf, Arc<Wake>)>) -> Option<notify::Recommended
         tracing::warn!(dir = %dir.display(), %error, failed = failed.len(), "cannot watch some directories; polling them instead");
     }
     Some(watcher)
+}
+
+/// Wakes the inputs an event concerns. An error, or an event that says
+/// events were lost (inotify's queue overflow: notify's rescan flag, no
+/// path), wakes every input for a full rescan and is counted, since any of
+/// their files may have changed unseen.
+fn route_event(
+    event: notify::Result<notify::Event>,
+    routes: &[(PathBuf, Arc<Wake>)],
+    metrics: &Metrics,
+) {
+    let event = match event {
+        Ok(event) if !event.need_rescan() && !event.paths.is_empty() => event,
+        lost => {
+            match lost {
+                Err(error) => {
+                    tracing::warn!(%error, "file notification error; rescanning every input")
+                }
+                Ok(_) => tracing::warn!("file notifications were lost; rescanning every input"),
+            }
+            metrics.count_watch_error();
+            for (_, wake) in routes {
+                wake.wake(true);
+            }
+            return;
+        }
+    };
+    let rescan = !matches!(
+        event.kind,
+        EventKind::Modify(notify::event::ModifyKind::Data(_)) | EventKind::Access(_)
+    );
+    for (dir, wake) in routes {
+        if event.paths.iter().any(|path| path.starts_with(dir)) {
+            wake.wake(rescan);
+        }
+    }
 }
 
 /// The config and catalogue files whose change triggers a reload.
@@ -501,6 +530,51 @@ mod tests {
         );
         assert_eq!(watch_dir("/var/log/*/app.log"), PathBuf::from("/var/log"));
         assert_eq!(watch_dir("/var/log/app.log"), PathBuf::from("/var/log"));
+    }
+
+    fn watch_errors(metrics: &Metrics) -> String {
+        String::from_utf8(metrics.render().unwrap())
+            .unwrap()
+            .lines()
+            .find(|line| line.starts_with("errtally_watch_errors_total "))
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn an_event_wakes_only_the_input_of_its_directory() {
+        let metrics = Metrics::new().unwrap();
+        let (a, b) = (Arc::new(Wake::default()), Arc::new(Wake::default()));
+        let routes = vec![
+            (PathBuf::from("/logs/a"), Arc::clone(&a)),
+            (PathBuf::from("/logs/b"), Arc::clone(&b)),
+        ];
+        let created = notify::Event::new(EventKind::Create(notify::event::CreateKind::File))
+            .add_path(PathBuf::from("/logs/a/new.log"));
+        route_event(Ok(created), &routes, &metrics);
+        assert!(a.take_rescan());
+        assert!(!b.take_rescan());
+        assert_eq!(watch_errors(&metrics), "errtally_watch_errors_total 0");
+    }
+
+    #[test]
+    fn lost_events_and_errors_rescan_every_input_and_are_counted() {
+        let metrics = Metrics::new().unwrap();
+        let (a, b) = (Arc::new(Wake::default()), Arc::new(Wake::default()));
+        let routes = vec![
+            (PathBuf::from("/logs/a"), Arc::clone(&a)),
+            (PathBuf::from("/logs/b"), Arc::clone(&b)),
+        ];
+        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        route_event(Ok(overflow), &routes, &metrics);
+        assert!(a.take_rescan() && b.take_rescan());
+        route_event(
+            Err(notify::Error::generic("watch limit")),
+            &routes,
+            &metrics,
+        );
+        assert!(a.take_rescan() && b.take_rescan());
+        assert_eq!(watch_errors(&metrics), "errtally_watch_errors_total 2");
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub struct Metrics {
     input_lag: IntGaugeVec,
     reload_successful: IntGauge,
     reload_timestamp: Gauge,
+    watch_errors: IntCounter,
 }
 
 impl Metrics {
@@ -120,8 +121,15 @@ impl Metrics {
                 "errtally_config_last_reload_success_timestamp_seconds",
                 "Time of the last successful configuration load.",
             )?,
+            watch_errors: IntCounter::new(
+                "errtally_watch_errors_total",
+                "File notification errors and queue overflows; each triggers a rescan of every input.",
+            )?,
             registry,
         };
+        metrics
+            .registry
+            .register(Box::new(metrics.watch_errors.clone()))?;
         metrics
             .registry
             .register(Box::new(metrics.reload_successful.clone()))?;
@@ -154,6 +162,11 @@ impl Metrics {
                 .with_label_values(&[&entry.error_type, &status, &summary, &hint, &entry.doc_url])
                 .set(1);
         }
+    }
+
+    /// Counts a file notification error or queue overflow.
+    pub fn count_watch_error(&self) {
+        self.watch_errors.inc();
     }
 
     /// Records the outcome of a configuration load.
