@@ -88,6 +88,7 @@ fn run(args: &RunArgs) -> ExitCode {
 
 /// Runs the daemon on its own runtime until SIGTERM or SIGINT; SIGHUP reloads.
 fn serve(options: RunOptions) -> ExitCode {
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -116,6 +117,16 @@ fn serve(options: RunOptions) -> ExitCode {
             eprintln!("errtally: {error}");
             ExitCode::from(error.exit_code())
         }
+    }
+}
+
+/// Each followed file holds a descriptor, and a node's thousands of pod logs
+/// pass systemd's default soft limit of 1,024: raise the soft limit to the
+/// hard one.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
     }
 }
 

@@ -745,3 +745,33 @@ fn relative_globs_are_watched_not_only_polled() {
     append(&logs.join("a.log"), &error_line("member_not_found"));
     daemon.wait_for(&errors("default", "member_not_found"), 1.0);
 }
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = crate::support::ChildGuard(
+        std::process::Command::new("prlimit")
+            .args(["--nofile=256:4096", env!("CARGO_BIN_EXE_errtally"), "run"])
+            .args(["--web.listen-address", "127.0.0.1:0", &glob(dir.path())])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // prlimit execs errtally: the child's pid is the daemon's.
+    let limits = format!("/proc/{}/limits", daemon.0.id());
+    let deadline = std::time::Instant::now() + crate::daemon_support::DEADLINE;
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        last = std::fs::read_to_string(&limits).unwrap_or_default();
+        let soft = last
+            .lines()
+            .find(|line| line.starts_with("Max open files"))
+            .and_then(|line| line.split_whitespace().nth(3));
+        if soft == Some("4096") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("soft limit not raised:\n{last}");
+}
