@@ -257,6 +257,14 @@ pub async fn run(
     tracing::info!("shutting down");
     drop(config_watcher);
     pipeline.stop().await;
+    // The periodic writer sees the shutdown between saves: wait for it to
+    // finish any save under way, so the final save below is the only
+    // writer of the state file (abort() cannot stop a blocking write).
+    if let Some(checkpointer) = checkpointer
+        && let Err(error) = checkpointer.await
+    {
+        tracing::error!(%error, "checkpoint task failed");
+    }
     if let Some(store) = store {
         let snapshot = board.snapshot();
         let saved = tokio::task::spawn_blocking(move || store.save(&snapshot)).await;
@@ -265,9 +273,6 @@ pub async fn run(
             Ok(Err(error)) => tracing::error!(%error, "cannot write the checkpoint"),
             Err(error) => tracing::error!(%error, "checkpoint task failed"),
         }
-    }
-    if let Some(checkpointer) = checkpointer {
-        checkpointer.abort();
     }
     let _ = http_stop.send(());
     match server.await {

@@ -231,6 +231,11 @@ impl Metrics {
         for vec in [&self.files_watched, &self.input_lag] {
             let _ = vec.remove_label_values(&[source]);
         }
+        for slot in 0..STATUS_SLOTS {
+            let _ = self
+                .uncatalogued
+                .remove_label_values(&[source, &status_label(slot)]);
+        }
     }
 
     /// Drops an input's series of types that `new` no longer catalogues;
@@ -322,4 +327,50 @@ impl InputMetrics {
 /// needs the `prometheus` crate's encoder types.
 pub fn content_type() -> &'static str {
     prometheus::TEXT_FORMAT
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::scan::status_slot;
+
+    fn series_of(metrics: &Metrics, source: &str) -> Vec<String> {
+        let needle = format!("source=\"{source}\"");
+        String::from_utf8(metrics.render().unwrap())
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with('#') && line.contains(&needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_forgotten_input_leaves_no_series_in_any_family() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        for source in ["gone", "kept"] {
+            let mut input = metrics.input(source, &catalog);
+            let mut tally = Tally::new(catalog.len());
+            tally.lines = 3;
+            tally.errors[0] = 1;
+            tally.uncatalogued[status_slot(Some(404))] = 1;
+            tally.uncatalogued[status_slot(None)] = 1;
+            input.publish(&mut tally);
+        }
+        assert!(
+            series_of(&metrics, "gone")
+                .iter()
+                .any(|line| line.starts_with("errtally_uncatalogued_errors_total{"))
+        );
+        metrics.forget_input("gone", &catalog);
+        assert_eq!(series_of(&metrics, "gone"), Vec::<String>::new());
+        let kept = series_of(&metrics, "kept");
+        assert_eq!(
+            kept.iter()
+                .filter(|line| line.starts_with("errtally_uncatalogued_errors_total{"))
+                .count(),
+            2
+        );
+    }
 }

@@ -213,6 +213,9 @@ impl FileInput {
         self.first_scan_done = true;
         let mut matched: HashMap<Inode, PathBuf> = HashMap::new();
         let mut new_path_inodes = HashMap::new();
+        // Paths the globs still yield: warnings about the others are
+        // forgotten, so the set stays bounded whatever the churn.
+        let mut listed: HashSet<PathBuf> = HashSet::new();
         for pattern in self.patterns.clone() {
             let paths = match glob::glob(&pattern) {
                 Ok(paths) => paths,
@@ -227,12 +230,14 @@ impl FileInput {
                     Err(error) => {
                         self.metrics.read_errors.inc();
                         let path = error.path().to_path_buf();
+                        listed.insert(path.clone());
                         if self.warned.insert(path.clone()) {
                             tracing::warn!(input = %self.name, path = %path.display(), error = %error.error(), "cannot list directory; will retry");
                         }
                         continue;
                     }
                 };
+                listed.insert(path.clone());
                 match std::fs::metadata(&path) {
                     Ok(meta) if meta.is_file() => {
                         let inode = (meta.dev(), meta.ino());
@@ -253,6 +258,7 @@ impl FileInput {
                 }
             }
         }
+        self.warned.retain(|path| listed.contains(path));
 
         let now = Instant::now();
         for tailer in &mut self.tailers {
