@@ -332,7 +332,7 @@ impl Pipeline {
     ) -> Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut routes: Vec<(PathBuf, Arc<Wake>)> = Vec::new();
+        let mut routes: Vec<Route> = Vec::new();
         let mut tasks = Vec::new();
         for input in config.inputs.iter().filter(|input| !input.reads_stdin()) {
             let patterns: Vec<String> = input
@@ -407,12 +407,12 @@ fn watch_dir(pattern: &str) -> PathBuf {
     absolute(&dir)
 }
 
+/// A watched directory and the wake of the input that reads it.
+type Route = (PathBuf, Arc<Wake>);
+
 /// Watches the inputs' directories; events wake the input whose directory
 /// they are in. Without inotify (or past its limits) inputs still poll.
-fn watch_inputs(
-    routes: Vec<(PathBuf, Arc<Wake>)>,
-    metrics: &Metrics,
-) -> Option<notify::RecommendedWatcher> {
+fn watch_inputs(routes: Vec<Route>, metrics: &Metrics) -> Option<notify::RecommendedWatcher> {
     if routes.is_empty() {
         return None;
     }
@@ -442,11 +442,7 @@ fn watch_inputs(
 /// events were lost (inotify's queue overflow: notify's rescan flag, no
 /// path), wakes every input for a full rescan and is counted, since any of
 /// their files may have changed unseen.
-fn route_event(
-    event: notify::Result<notify::Event>,
-    routes: &[(PathBuf, Arc<Wake>)],
-    metrics: &Metrics,
-) {
+fn route_event(event: notify::Result<notify::Event>, routes: &[Route], metrics: &Metrics) {
     let event = match event {
         Ok(event) if !event.need_rescan() && !event.paths.is_empty() => event,
         lost => {
@@ -546,14 +542,20 @@ mod tests {
             .to_string()
     }
 
-    #[test]
-    fn an_event_wakes_only_the_input_of_its_directory() {
-        let metrics = Metrics::new().unwrap();
+    /// Two inputs' wakes, routed from `/logs/a` and `/logs/b`.
+    fn two_inputs() -> (Arc<Wake>, Arc<Wake>, Vec<Route>) {
         let (a, b) = (Arc::new(Wake::default()), Arc::new(Wake::default()));
         let routes = vec![
             (PathBuf::from("/logs/a"), Arc::clone(&a)),
             (PathBuf::from("/logs/b"), Arc::clone(&b)),
         ];
+        (a, b, routes)
+    }
+
+    #[test]
+    fn an_event_wakes_only_the_input_of_its_directory() {
+        let metrics = Metrics::new().unwrap();
+        let (a, b, routes) = two_inputs();
         let created = notify::Event::new(EventKind::Create(notify::event::CreateKind::File))
             .add_path(PathBuf::from("/logs/a/new.log"));
         route_event(Ok(created), &routes, &metrics);
@@ -565,11 +567,7 @@ mod tests {
     #[test]
     fn lost_events_and_errors_rescan_every_input_and_are_counted() {
         let metrics = Metrics::new().unwrap();
-        let (a, b) = (Arc::new(Wake::default()), Arc::new(Wake::default()));
-        let routes = vec![
-            (PathBuf::from("/logs/a"), Arc::clone(&a)),
-            (PathBuf::from("/logs/b"), Arc::clone(&b)),
-        ];
+        let (a, b, routes) = two_inputs();
         let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
         route_event(Ok(overflow), &routes, &metrics);
         assert!(a.take_rescan() && b.take_rescan());

@@ -731,27 +731,30 @@ fn read_status(line: &[u8], pos: usize, level: u32) -> Option<u16> {
         Some(content) => (content, true),
         None => (pos, false),
     };
-    let digits = line[digits_start..]
-        .iter()
-        .take(4)
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    if digits != 3 {
-        return None;
-    }
-    let after = digits_start + digits;
+    let status = three_digits(line, digits_start)?;
+    let after = digits_start + 3;
     let terminated = if quoted_end {
         expect_quote(line, after, level).is_some()
     } else {
         !matches!(line.get(after), Some(b'.' | b'e' | b'E'))
     };
-    if !terminated {
-        return None;
-    }
-    let status = line[digits_start..after]
+    (terminated && STATUS_RANGE.contains(&status)).then_some(status)
+}
+
+/// The value of exactly three ASCII digits at `pos` (a fourth digit makes
+/// it no status).
+fn three_digits(line: &[u8], pos: usize) -> Option<u16> {
+    let digits = line
+        .get(pos..)?
         .iter()
-        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
-    STATUS_RANGE.contains(&status).then_some(status)
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    (digits == 3).then(|| {
+        line[pos..pos + 3]
+            .iter()
+            .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'))
+    })
 }
 
 #[cfg(test)]

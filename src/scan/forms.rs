@@ -30,7 +30,7 @@
 
 use memchr::memmem::Finder;
 
-use super::{ERROR_TYPE, STATUS_CODE, Separator, key_at, read_status};
+use super::{ERROR_TYPE, STATUS_CODE, Separator, key_at, read_status, three_digits};
 
 /// Longest SDK error type value.
 const MAX_SDK_NAME: usize = 64;
@@ -190,7 +190,7 @@ fn go_error_at(line: &[u8], at: usize) -> Option<(std::ops::Range<usize>, Option
     }
     let value_start = type_start + b", type: ".len();
     let end = sdk_value(line, value_start, |b| b == b',')?;
-    let status = parse_status(&line[digits_start..type_start]);
+    let status = status_digits(line, digits_start);
     Some((value_start..end, status))
 }
 
@@ -345,27 +345,7 @@ fn field_status(record: &[u8], field: &[u8], open: u8) -> Option<u16> {
 /// Exactly three digits at `pos`, not followed by another digit, as a
 /// valid status.
 fn status_digits(record: &[u8], pos: usize) -> Option<u16> {
-    let digits = record
-        .get(pos..)?
-        .iter()
-        .take(4)
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    if digits != 3 {
-        return None;
-    }
-    parse_status(&record[pos..pos + 3])
-}
-
-/// Decimal digits as a status in [`super::STATUS_RANGE`].
-fn parse_status(digits: &[u8]) -> Option<u16> {
-    if digits.len() != 3 {
-        return None;
-    }
-    let status = digits
-        .iter()
-        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
-    super::STATUS_RANGE.contains(&status).then_some(status)
+    three_digits(record, pos).filter(|status| super::STATUS_RANGE.contains(status))
 }
 
 #[cfg(test)]
