@@ -112,8 +112,21 @@ impl FileTailer {
     /// Opens `path` and positions it at `start`. An offset beyond the end
     /// (the file was truncated while nobody watched) starts again at 0.
     pub fn open(path: &Path, start: StartPosition, max_line_bytes: usize) -> io::Result<Self> {
-        let mut file = File::open(path)?;
+        let file = File::open(path)?;
         let identity = FileIdentity::of(&file)?;
+        Self::from_open(path, file, identity, start, max_line_bytes)
+    }
+
+    /// Follows `file`, already open at `path` and known as `identity`: the
+    /// start position was chosen for this very descriptor, so a rotation
+    /// between choosing and opening cannot give one file's offset to another.
+    pub fn from_open(
+        path: &Path,
+        mut file: File,
+        identity: FileIdentity,
+        start: StartPosition,
+        max_line_bytes: usize,
+    ) -> io::Result<Self> {
         let size = file.metadata()?.len();
         let offset = match start {
             StartPosition::Beginning => 0,

@@ -278,9 +278,11 @@ impl FileInput {
         fresh.sort_by(|a, b| a.1.cmp(&b.1));
         for (inode, path) in fresh {
             let replaced = self.path_inodes.get(&path).is_some_and(|old| *old != inode);
-            let start = self.start_position(&path, first_scan);
-            let opened =
-                start.and_then(|start| FileTailer::open(&path, start, self.max_line_bytes));
+            let opened = std::fs::File::open(&path).and_then(|file| {
+                let identity = FileIdentity::of(&file)?;
+                let start = self.start_position(&path, &identity, first_scan);
+                FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
+            });
             match opened {
                 Ok(tailer) => {
                     if replaced {
@@ -313,31 +315,29 @@ impl FileInput {
         self.path_inodes = new_path_inodes;
     }
 
-    /// Where to start reading a file not open yet: its checkpoint if it is
-    /// the same file; else, for files found after start, the beginning (so
+    /// Where to start reading the file open at `path` as `identity` (the
+    /// descriptor that will be read): its checkpoint if it is the same file;
+    /// else, for files found after start, the beginning (so
     /// the first lines of a fresh file are not lost); for files present at
     /// start, the beginning if the checkpoint knew another file at this path
     /// (rotated while errtally was down), else `start_at`.
-    fn start_position(&self, path: &Path, first_scan: bool) -> std::io::Result<StartPosition> {
-        if self.resume.is_empty() {
-            return Ok(if first_scan {
-                self.configured_start()
-            } else {
-                StartPosition::Beginning
-            });
-        }
-        let identity = FileIdentity::of(&std::fs::File::open(path)?)?;
+    fn start_position(
+        &self,
+        path: &Path,
+        identity: &FileIdentity,
+        first_scan: bool,
+    ) -> StartPosition {
         if let Some(saved) = self
             .resume
             .iter()
-            .find(|saved| saved.identity.is_same_file(&identity))
+            .find(|saved| saved.identity.is_same_file(identity))
         {
-            return Ok(StartPosition::Offset(saved.offset));
+            return StartPosition::Offset(saved.offset);
         }
         if !first_scan || self.resume.iter().any(|saved| saved.path == path) {
-            return Ok(StartPosition::Beginning);
+            return StartPosition::Beginning;
         }
-        Ok(self.configured_start())
+        self.configured_start()
     }
 
     fn configured_start(&self) -> StartPosition {
@@ -389,6 +389,79 @@ impl FileInput {
                 files,
                 finished: false,
             },
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::checkpoint::Checkpoint;
+    use crate::metrics::Metrics;
+
+    fn identity(ino: u64, head: &str) -> FileIdentity {
+        FileIdentity {
+            dev: 1,
+            ino,
+            head: head.to_string(),
+        }
+    }
+
+    /// An input named `api` whose checkpoint saved `/logs/a.log` (inode 7)
+    /// at offset 100.
+    fn resuming_input() -> FileInput {
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let saved = FileCheckpoint {
+            input: "api".to_string(),
+            path: PathBuf::from("/logs/a.log"),
+            identity: identity(7, "7b22"),
+            offset: 100,
+        };
+        let board = OffsetBoard::from_checkpoint(Checkpoint {
+            files: vec![saved],
+            ..Checkpoint::default()
+        });
+        let config = InputConfig {
+            name: "api".to_string(),
+            paths: Vec::new(),
+            start_at: StartAt::End,
+        };
+        let parts = InputParts {
+            scanner: Scanner::new(Arc::clone(&catalog)),
+            metrics: Metrics::new().unwrap().input("api", &catalog),
+            status: Arc::new(DaemonStatus::new(catalog)),
+            offsets: Arc::new(board),
+            max_line_bytes: 1 << 20,
+            poll_interval: Duration::from_secs(1),
+        };
+        FileInput::new(&config, Vec::new(), parts)
+    }
+
+    #[test]
+    fn a_saved_offset_goes_only_to_the_file_it_was_saved_for() {
+        let input = resuming_input();
+        let path = Path::new("/logs/a.log");
+        assert_eq!(
+            input.start_position(path, &identity(7, "7b22"), true),
+            StartPosition::Offset(100)
+        );
+        // Another file at the saved path (rotated while errtally was down):
+        // from its first byte, never at the old file's offset.
+        assert_eq!(
+            input.start_position(path, &identity(8, "7b22"), true),
+            StartPosition::Beginning
+        );
+        // A file the checkpoint never knew, present at start: `start_at`.
+        assert_eq!(
+            input.start_position(Path::new("/logs/b.log"), &identity(9, "00"), true),
+            StartPosition::End
+        );
+        // Found after start: from its first byte.
+        assert_eq!(
+            input.start_position(Path::new("/logs/b.log"), &identity(9, "00"), false),
+            StartPosition::Beginning
         );
     }
 }
