@@ -29,7 +29,8 @@ use crate::metrics::Metrics;
 use crate::scan::Scanner;
 use crate::status::DaemonStatus;
 use crate::tail::input::{FileInput, InputParts};
-use crate::tail::{OffsetBoard, Wake, stdin};
+use crate::tail::stdin::{self, StdinBinding, StdinControl};
+use crate::tail::{OffsetBoard, Wake};
 
 /// How long inputs get to finish their current read at shutdown.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -167,24 +168,8 @@ pub async fn run(
     };
     let board = Arc::new(OffsetBoard::from_checkpoint(checkpoint));
 
-    let stdin_input = config
-        .inputs
-        .iter()
-        .find(|input| input.reads_stdin())
-        .map(|input| input.name.clone());
-    if let Some(name) = &stdin_input {
-        let scanner = Scanner::new(Arc::clone(&catalog));
-        let input_metrics = metrics.input(name, &catalog);
-        if let Err(error) = stdin::spawn(
-            name.clone(),
-            scanner,
-            input_metrics,
-            Arc::clone(&status),
-            config.max_line_bytes,
-        ) {
-            tracing::error!(%error, "cannot start the stdin reader");
-        }
-    }
+    let stdin = StdinInput::new(Arc::clone(&status), config.max_line_bytes);
+    stdin.bind(&config, &catalog, &metrics);
     let mut pipeline = Pipeline::start(&config, &catalog, &metrics, &status, &board);
     status.set_ready(true);
 
@@ -236,6 +221,8 @@ pub async fn run(
                         metrics.forget_input(&input.name, &catalog);
                     }
                 }
+                // stdin first: it must not count into series forgotten next.
+                stdin.bind(&new_config, &new_catalog, &metrics);
                 status.retain_inputs(&keep);
                 board.retain(&keep);
                 metrics.set_catalog(&new_catalog);
@@ -307,6 +294,52 @@ async fn save_periodically(
             Ok(Ok(())) => saved = generation,
             Ok(Err(error)) => tracing::warn!(%error, "cannot write the checkpoint; will retry"),
             Err(error) => tracing::warn!(%error, "checkpoint task failed; will retry"),
+        }
+    }
+}
+
+/// The stdin input: one reader thread for the process's life (stdin cannot
+/// be reopened), bound at each (re)load to the current catalogue and
+/// handles, or to nothing when no input reads stdin.
+struct StdinInput {
+    control: Arc<StdinControl>,
+    status: Arc<DaemonStatus>,
+    max_line_bytes: usize,
+    started: AtomicBool,
+}
+
+impl StdinInput {
+    fn new(status: Arc<DaemonStatus>, max_line_bytes: usize) -> Self {
+        Self {
+            control: Arc::new(StdinControl::empty()),
+            status,
+            max_line_bytes,
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Binds stdin to `config`'s stdin input, if any, starting the reader
+    /// the first time one exists.
+    fn bind(&self, config: &Config, catalog: &Arc<Catalog>, metrics: &Metrics) {
+        let Some(input) = config.inputs.iter().find(|input| input.reads_stdin()) else {
+            self.control.store(None);
+            return;
+        };
+        self.control.store(Some(Arc::new(StdinBinding {
+            name: input.name.clone(),
+            catalog: Arc::clone(catalog),
+            metrics: metrics.input(&input.name, catalog),
+        })));
+        if self.started.load(Ordering::Acquire) {
+            return;
+        }
+        match stdin::spawn(
+            Arc::clone(&self.control),
+            Arc::clone(&self.status),
+            self.max_line_bytes,
+        ) {
+            Ok(_) => self.started.store(true, Ordering::Release),
+            Err(error) => tracing::error!(%error, "cannot start the stdin reader"),
         }
     }
 }

@@ -775,3 +775,68 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
     }
     panic!("soft limit not raised:\n{last}");
 }
+
+#[test]
+fn a_reload_rebinds_stdin_to_the_new_catalogue_and_a_dropped_stdin_counts_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("errtally.toml");
+    let catalog = dir.path().join("widgets.json");
+    std::fs::write(
+        &catalog,
+        r#"{"name":"widgets","source":"test","errors":[{"error_type":"widget_not_found","status_code":404,"title":"Not found","description":"Widget could not be found.","error_message":"Widget could not be found.","common_causes":[],"troubleshooting":[],"doc_url":"https://example.com/widget"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(&config, "[[input]]\nname = \"pipe\"\npaths = [\"-\"]\n").unwrap();
+    let mut daemon = Daemon::start_with_stdin(&["--config", config.to_str().unwrap()]);
+    daemon.write_stdin(error_line("widget_not_found").as_bytes());
+    daemon.wait_for(
+        "errtally_uncatalogued_errors_total{source=\"pipe\",status_code=\"404\"}",
+        1.0,
+    );
+
+    // The new catalogue knows the type: stdin counts it as catalogued.
+    std::fs::write(
+        &config,
+        format!(
+            "catalog = [\"{}\"]\n[[input]]\nname = \"pipe\"\npaths = [\"-\"]\n",
+            catalog.display()
+        ),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for("errtally_config_last_reload_successful", 1.0);
+    daemon.wait_until("the widget catalogue", || {
+        daemon.value(&errors("pipe", "widget_not_found")).is_some()
+    });
+    daemon.write_stdin(error_line("widget_not_found").as_bytes());
+    daemon.wait_for(&errors("pipe", "widget_not_found"), 1.0);
+
+    // No input reads stdin any more: its series go and its lines count nowhere.
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[[input]]\nname = \"files\"\npaths = [\"{}\"]\n",
+            glob(&logs)
+        ),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    daemon.wait_until("stdin's series gone", || {
+        !daemon.metrics().contains("source=\"pipe\"")
+    });
+    // An uncatalogued error would create its series again if counted.
+    daemon.write_stdin(b"{\"status_code\":404,\"error_type\":\"gadget_not_found\"}\n");
+    daemon.write_stdin(error_line("session_not_found").as_bytes());
+    // A line in a file afterwards shows the daemon has moved on; stdin's
+    // lines, written before it, must not have been counted anywhere.
+    append(&logs.join("a.log"), &error_line("member_not_found"));
+    daemon.wait_for(&errors("files", "member_not_found"), 1.0);
+    let text = daemon.metrics();
+    assert!(!text.contains("source=\"pipe\""), "{text}");
+    assert_eq!(
+        value_in(&text, &errors("files", "session_not_found")),
+        Some(0.0)
+    );
+}
