@@ -28,7 +28,7 @@ use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::scan::Scanner;
 use crate::status::DaemonStatus;
-use crate::tail::input::{FileInput, InputParts};
+use crate::tail::input::{FileInput, InputEnd, InputParts};
 use crate::tail::stdin::{self, StdinBinding, StdinControl};
 use crate::tail::{OffsetBoard, Wake};
 
@@ -380,21 +380,37 @@ impl Pipeline {
             for pattern in &patterns {
                 routes.push((watch_dir(pattern), Arc::clone(&wake)));
             }
-            let parts = InputParts {
-                scanner: Scanner::new(Arc::clone(catalog)),
-                metrics: metrics.input(&input.name, catalog),
-                status: Arc::clone(status),
-                offsets: Arc::clone(board),
-                max_line_bytes: config.max_line_bytes,
-                poll_interval: config.poll_interval,
+            // A restarted input is built afresh and resumes from the
+            // offsets it last published.
+            let build = {
+                let (input, catalog, metrics) =
+                    (input.clone(), Arc::clone(catalog), metrics.clone());
+                let (status, board) = (Arc::clone(status), Arc::clone(board));
+                let (max_line_bytes, poll_interval) = (config.max_line_bytes, config.poll_interval);
+                let (stop, shutdown_rx) = (Arc::clone(&stop), shutdown_rx.clone());
+                move || {
+                    let parts = InputParts {
+                        scanner: Scanner::new(Arc::clone(&catalog)),
+                        metrics: metrics.input(&input.name, &catalog),
+                        status: Arc::clone(&status),
+                        offsets: Arc::clone(&board),
+                        max_line_bytes,
+                        poll_interval,
+                    };
+                    FileInput::new(&input, patterns.clone(), parts).run(
+                        Arc::clone(&wake),
+                        poll_interval,
+                        Arc::clone(&stop),
+                        shutdown_rx.clone(),
+                    )
+                }
             };
-            let file_input = FileInput::new(input, patterns, parts);
-            tasks.push(tokio::spawn(file_input.run(
-                wake,
-                config.poll_interval,
-                Arc::clone(&stop),
-                shutdown_rx.clone(),
-            )));
+            let health = InputHealth {
+                name: input.name.clone(),
+                up: metrics.input_up(&input.name),
+                status: Arc::clone(status),
+            };
+            tasks.push(tokio::spawn(supervise(build, health, shutdown_rx.clone())));
         }
         let watcher = watch_inputs(routes, metrics);
         Pipeline {
@@ -414,6 +430,60 @@ impl Pipeline {
                 tracing::warn!("an input did not stop in time");
             }
         }
+    }
+}
+
+/// First wait before restarting a failed input; doubled per failure in a
+/// row, up to [`MAX_RESTART_BACKOFF`].
+const FIRST_RESTART_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Longest wait before restarting a failed input.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How long an input must run to count as recovered (its backoff resets).
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
+/// Where an input's health shows: `errtally_input_up` and `/-/ready`.
+struct InputHealth {
+    name: String,
+    up: prometheus::IntGauge,
+    status: Arc<DaemonStatus>,
+}
+
+impl InputHealth {
+    fn set(&self, up: bool) {
+        self.up.set(i64::from(up));
+        self.status.set_input_failed(&self.name, !up);
+    }
+}
+
+/// Runs an input built by `build` until it stops; a failed one is logged,
+/// shown as down, and restarted with exponential backoff.
+async fn supervise<F, R>(build: F, health: InputHealth, mut shutdown: watch::Receiver<bool>)
+where
+    F: Fn() -> R,
+    R: std::future::Future<Output = InputEnd>,
+{
+    let mut backoff = FIRST_RESTART_BACKOFF;
+    loop {
+        health.set(true);
+        let started = tokio::time::Instant::now();
+        if build().await == InputEnd::Stopped {
+            return;
+        }
+        health.set(false);
+        if started.elapsed() >= HEALTHY_RUN {
+            backoff = FIRST_RESTART_BACKOFF;
+        }
+        tracing::error!(input = %health.name, backoff = ?backoff, "input failed; restarting");
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
     }
 }
 
@@ -611,6 +681,53 @@ mod tests {
         );
         assert!(a.take_rescan() && b.take_rescan());
         assert_eq!(watch_errors(&metrics), "errtally_watch_errors_total 2");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_input_is_restarted_with_backoff_and_shown_down_meanwhile() {
+        use std::sync::atomic::AtomicUsize;
+        let metrics = Metrics::new().unwrap();
+        let status = Arc::new(DaemonStatus::new(Arc::new(Catalog::builtin().unwrap())));
+        status.set_ready(true);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let runs = Arc::new(AtomicUsize::new(0));
+        // Fails twice at once, then runs until shutdown.
+        let build = {
+            let (runs, shutdown_rx) = (Arc::clone(&runs), shutdown_rx.clone());
+            move || {
+                let run = runs.fetch_add(1, Ordering::SeqCst);
+                let mut shutdown_rx = shutdown_rx.clone();
+                async move {
+                    if run < 2 {
+                        return InputEnd::Failed;
+                    }
+                    let _ = shutdown_rx.changed().await;
+                    InputEnd::Stopped
+                }
+            }
+        };
+        let health = InputHealth {
+            name: "api".to_string(),
+            up: metrics.input_up("api"),
+            status: Arc::clone(&status),
+        };
+        let up = metrics.input_up("api");
+        let task = tokio::spawn(supervise(build, health, shutdown_rx));
+        let at = |millis| tokio::time::sleep(Duration::from_millis(millis));
+
+        at(500).await; // the first run failed; 1 s backoff
+        assert_eq!((runs.load(Ordering::SeqCst), up.get()), (1, 0));
+        assert!(!status.is_ready());
+        at(1000).await; // t = 1.5 s: the second failed; 2 s backoff
+        assert_eq!((runs.load(Ordering::SeqCst), up.get()), (2, 0));
+        at(1000).await; // t = 2.5 s: still waiting
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        at(1000).await; // t = 3.5 s: the third runs
+        assert_eq!((runs.load(Ordering::SeqCst), up.get()), (3, 1));
+        assert!(status.is_ready());
+        shutdown.send(true).unwrap();
+        task.await.unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
     }
 
     #[test]

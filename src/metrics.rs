@@ -53,6 +53,7 @@ pub struct Metrics {
     read_errors: IntCounterVec,
     files_watched: IntGaugeVec,
     input_lag: IntGaugeVec,
+    input_up: IntGaugeVec,
     reload_successful: IntGauge,
     reload_timestamp: Gauge,
     watch_errors: IntCounter,
@@ -113,6 +114,11 @@ impl Metrics {
                 "Bytes written to the input's files but not read yet.",
                 &["source"],
             )?,
+            input_up: gauge_vec(
+                "errtally_input_up",
+                "Whether the input runs (1) or failed and waits for its restart (0).",
+                &["source"],
+            )?,
             reload_successful: IntGauge::new(
                 "errtally_config_last_reload_successful",
                 "Whether the last configuration load succeeded.",
@@ -162,6 +168,11 @@ impl Metrics {
                 .with_label_values(&[&entry.error_type, &status, &summary, &hint, &entry.doc_url])
                 .set(1);
         }
+    }
+
+    /// The `errtally_input_up` gauge of a file input.
+    pub fn input_up(&self, source: &str) -> IntGauge {
+        self.input_up.with_label_values(&[source])
     }
 
     /// Counts a file notification error or queue overflow.
@@ -228,7 +239,7 @@ impl Metrics {
         ] {
             let _ = vec.remove_label_values(&[source]);
         }
-        for vec in [&self.files_watched, &self.input_lag] {
+        for vec in [&self.files_watched, &self.input_lag, &self.input_up] {
             let _ = vec.remove_label_values(&[source]);
         }
         for slot in 0..STATUS_SLOTS {

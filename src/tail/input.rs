@@ -35,6 +35,15 @@ const MIN_ORPHAN_GRACE: Duration = Duration::from_secs(5);
 /// Device and inode: which file, while we hold it open.
 type Inode = (u64, u64);
 
+/// Why [`FileInput::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputEnd {
+    /// Shutdown or reload asked it to stop.
+    Stopped,
+    /// A poll failed (panicked); the input's state is lost.
+    Failed,
+}
+
 /// Everything one input needs; moved into a blocking task for each poll.
 pub struct FileInput {
     name: String,
@@ -110,7 +119,8 @@ impl FileInput {
         poll_interval: Duration,
         stop: Arc<AtomicBool>,
         mut shutdown: watch::Receiver<bool>,
-    ) {
+    ) -> InputEnd {
+        let input_name = self.name.clone();
         let mut rescan = true;
         loop {
             let stop_flag = Arc::clone(&stop);
@@ -123,19 +133,19 @@ impl FileInput {
             (self, more) = match joined {
                 Ok(done) => done,
                 Err(error) => {
-                    tracing::error!(%error, "input poll task failed");
-                    return;
+                    tracing::error!(input = %input_name, %error, "input poll task failed");
+                    return InputEnd::Failed;
                 }
             };
             if *shutdown.borrow() {
-                return;
+                return InputEnd::Stopped;
             }
             rescan = wake.take_rescan();
             if more {
                 continue;
             }
             tokio::select! {
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => return InputEnd::Stopped,
                 () = wake.woken() => rescan |= wake.take_rescan(),
                 () = tokio::time::sleep(poll_interval) => rescan = true,
             }
