@@ -3,7 +3,12 @@
 one markdown table row per target with the exact command or config used.
 
     cargo build --release && python3 benches/daemon.py [--size-mib 1024] [--appends 1000]
-        [--idle-seconds 30] [--only ingest,latency,idle]
+        [--idle-seconds 30] [--live-files 1,100,1000] [--live-mib 400]
+        [--live-rate-mbs 20] [--bin target/release/errtally]
+        [--only ingest,latency,idle,live]
+
+--bin measures another build (e.g. a copy of an older binary) with the same
+script; every daemon and scan below uses it.
 
 1. ingest:  `errtally run --start-at beginning` on one generated file, timed
             from process start until errtally_lines_total reaches the
@@ -18,6 +23,23 @@ one markdown table row per target with the exact command or config used.
             /proc/PID/stat) over --idle-seconds. Target: about 0.
 4. rss:     VmHWM/VmRSS after 3, and after appending 1,000 lines to each of
             the 100 files. Target: <= 32 MiB. (Runs with `idle`.)
+5. live:    CPU cost of following live files. For each N of --live-files:
+            N empty files, the daemon on DIR/*.log (default poll_interval),
+            after files_watched == N and 2 s, --live-mib MiB appended as
+            64 KiB os.write()s of one block of whole JSON lines (a tenth
+            of them session_not_found 404s) round-robin over the N files
+            (kept open O_APPEND), paced at --live-rate-mbs MB/s on an
+            absolute schedule. Daemon CPU (utime+stime) from before the
+            first write until errtally_lines_total reaches the expected
+            total (/metrics polled every 50 ms after the last write); the
+            final session_not_found count is checked exactly. Reported as
+            CPU-s per GB appended and as a share of one core at that rate,
+            beside `errtally scan --format json` child CPU (getrusage,
+            median of 3 after a warm-up) on one file of the same bytes.
+            Targets: <= 1.5 CPU-s/GB for each N, and CPU-s/GB growing at
+            most 1.5x from the smallest to the largest N. (mtail is not
+            measured.) The script raises its RLIMIT_NOFILE soft limit to
+            the hard limit, as it holds N files open.
 
 The machine is shared: before each measurement the script waits (at most 2
 minutes) until `pgrep -f "compare.py|errtally scan"` finds nothing, and
@@ -52,6 +74,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SERIES_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def bin_label():
+    """BIN as the tables show it: relative to the repository when inside it."""
+    rel = os.path.relpath(BIN, ROOT)
+    return BIN if rel.startswith("..") else rel
 
 
 def log(msg):
@@ -397,11 +425,11 @@ def bench_ingest(args, rows):
             problems.append(f"run round {i + 1}: exit code {r['exit']} after SIGTERM")
 
     scan_med = statistics.median(scans)
-    scan_cmd = f"`{os.path.relpath(BIN, ROOT)} scan --format json {corpus}`"
-    run_cmd = (f"`{os.path.relpath(BIN, ROOT)} run --web.listen-address 127.0.0.1:0 --start-at beginning {corpus}`"
+    scan_cmd = f"`{bin_label()} scan --format json {corpus}`"
+    run_cmd = (f"`{bin_label()} run --web.listen-address 127.0.0.1:0 --start-at beginning {corpus}`"
                f", timed from spawn to `errtally_lines_total{{source=\"default\"}} == {complete_lines(corpus, expected)}` (the corpus's last line has no newline: run holds it) "
                f"(/metrics polled every 20 ms)")
-    corpus_note = f"corpus `{' '.join(os.path.relpath(a, ROOT) if a == BIN else a for a in gen)}` ({size} bytes, {expected['lines']} lines)"
+    corpus_note = f"corpus `{' '.join(bin_label() if a == BIN else a for a in gen)}` ({size} bytes, {expected['lines']} lines)"
     reached = [r for r in runs if r["reached"]]
     hwm = max(r["hwm_mib"] for r in runs)
     counts_ok = all(r["errors"] == expected["errors"] for r in runs)
@@ -496,7 +524,7 @@ def bench_latency(args, rows):
               + (f"; {misses} not visible within 5 s" if misses else ""))
     if w.seen:
         result += "; other benchmarks were running during it"
-    cmd = (f"`{os.path.relpath(BIN, ROOT)} run --web.listen-address 127.0.0.1:0 TMPDIR/*.log` on an empty app.log; "
+    cmd = (f"`{bin_label()} run --web.listen-address 127.0.0.1:0 TMPDIR/*.log` on an empty app.log; "
            f"{len(ms)}x open(append)/write `{LINE.decode().strip()}\\n`/close, then /metrics polled back-to-back "
            f"until `errtally_errors_total{{{labels}}}` shows it")
     rows.append(("2. Append-to-visible latency", cmd, result, "p99 <= 250 ms", "yes" if p99 <= 250 else "**NO**"))
@@ -531,7 +559,7 @@ def bench_idle(args, rows):
                   f"(utime+stime ticks {c0}->{c1}, CLK_TCK {CLK_TCK})")
         if w.seen:
             result += "; other benchmarks were running during it"
-        cmd = (f"`{os.path.relpath(BIN, ROOT)} run --web.listen-address 127.0.0.1:0 TMPDIR/*.log`, "
+        cmd = (f"`{bin_label()} run --web.listen-address 127.0.0.1:0 TMPDIR/*.log`, "
                f"{nfiles} files of {initial} lines each, default poll_interval (1s); "
                f"measured {args.idle_seconds} s from 3 s after files_watched=={nfiles}, no scrapes meanwhile")
         rows.append(("3. Idle CPU, 100 quiet files", cmd, result, "about 0", "yes" if cpu_pct < 0.5 else "**NO**"))
@@ -560,26 +588,258 @@ def bench_idle(args, rows):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- 5. live cost
+
+LIVE_SERIES = ('errtally_errors_total', {"error_type": "session_not_found", "source": "default",
+                                         "status_code": "404"})
+LIVE_BLOCK_TARGET = 64 << 10
+
+
+def live_block():
+    """(bytes, lines, errors): whole JSON log lines, at most 64 KiB, every
+    tenth one a session_not_found 404, the others plain info lines."""
+    out, lines, errors = [], 0, 0
+    size = 0
+    while True:
+        i = lines
+        ts = f"2026-01-01T00:{i // 60 % 60:02}:{i % 60:02}.{i % 1000:03}Z"
+        if i % 10 == 9:
+            line = (f'{{"ts":"{ts}","level":"error","msg":"stytch request failed",'
+                    f'"method":"POST","path":"/v1/b2b/sessions/authenticate","status_code":404,'
+                    f'"error_type":"session_not_found","error_message":"Session could not be found.",'
+                    f'"request_id":"req-{i:08}"}}\n').encode()
+        else:
+            line = (f'{{"ts":"{ts}","level":"info","msg":"request handled",'
+                    f'"method":"GET","path":"/api/v2/orders/{i:06}","status_code":200,'
+                    f'"duration_ms":{i % 97 + 3},"request_id":"req-{i:08}"}}\n').encode()
+        if size + len(line) > LIVE_BLOCK_TARGET:
+            break
+        out.append(line)
+        size += len(line)
+        lines += 1
+        errors += i % 10 == 9
+    return b"".join(out), lines, errors
+
+
+def raise_nofile():
+    """Raises this process's soft RLIMIT_NOFILE to the hard limit (the
+    daemons started afterwards inherit it); returns the new soft limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def children_cpu():
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def live_scan(block, writes, lines, errors):
+    """Median child CPU seconds of 3 `scan --format json` runs (after one
+    warm-up run) on one file holding the block `writes` times."""
+    tmp = tempfile.mkdtemp(prefix="errtally-live-scan-")
+    path = os.path.join(tmp, "all.log")
+    try:
+        with open(path, "wb") as f:
+            for _ in range(writes):
+                f.write(block)
+        argv = [BIN, "scan", "--format", "json", path]
+        cpus, disturbed = [], False
+        for i in range(4):  # the first only warms the page cache
+            if i:
+                wait_quiet(f"live scan {i}")
+            with ContenderWatch() as w:
+                c0 = children_cpu()
+                proc = subprocess.run(argv, capture_output=True, timeout=600)
+                c1 = children_cpu()
+            if proc.returncode != 0:
+                raise RuntimeError(f"{argv} exit {proc.returncode}: {proc.stderr.decode(errors='replace')[-500:]}")
+            report = json.loads(proc.stdout)
+            got = (report.get("lines"), report.get("errors", {}).get("session_not_found"))
+            if got != (lines, errors):
+                NOTES.append(f"live scan run {i}: lines/session_not_found {got}, expected {(lines, errors)}")
+            if i:
+                cpus.append(c1 - c0)
+                disturbed |= bool(w.seen)
+        log(f"live scan: child CPU {fmt_list(cpus)} s over {os.path.getsize(path)} bytes")
+        return statistics.median(cpus), cpus, disturbed
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def live_one(nfiles, block, writes, rate, settle=2.0):
+    """Follows nfiles empty files, appends block `writes` times round-robin at
+    `rate` bytes/s, returns the daemon's CPU and timings."""
+    tmp = tempfile.mkdtemp(prefix=f"errtally-live-{nfiles}-")
+    fds = []
+    d = None
+    try:
+        paths = [os.path.join(tmp, f"app-{i:05}.log") for i in range(nfiles)]
+        for p in paths:
+            open(p, "wb").close()
+        fds = [os.open(p, os.O_WRONLY | os.O_APPEND) for p in paths]
+        wait_quiet(f"live N={nfiles}")
+        d = Daemon([os.path.join(tmp, "*.log")])
+        d.wait_listening()
+        d.wait_for(f"files_watched {nfiles}",
+                   lambda s: default_value(s, "errtally_files_watched") == nfiles, 60, interval=0.1)
+        time.sleep(settle)
+        samples = scrape_samples(d.address)
+        base_lines = int(default_value(samples, "errtally_lines_total") or 0)
+        base_errors = int(series_value(samples, *LIVE_SERIES) or 0)
+        want_lines = base_lines + writes * block[1]
+        want_errors = base_errors + writes * block[2]
+        data, step = block[0], len(block[0]) / rate
+        late = 0.0
+        with ContenderWatch() as w:
+            c0 = d.cpu_ticks()
+            t0 = time.perf_counter()
+            deadline = t0
+            for i in range(writes):
+                now = time.perf_counter()
+                if deadline > now:
+                    time.sleep(deadline - now)
+                else:
+                    late = max(late, now - deadline)
+                written = os.write(fds[i % nfiles], data)
+                if written != len(data):
+                    raise RuntimeError(f"short write: {written} of {len(data)} bytes")
+                deadline += step
+            t1 = time.perf_counter()
+            caught_up = t1 + 120.0
+            while True:
+                if not d.alive():
+                    raise RuntimeError(f"daemon exited ({d.proc.returncode}); stderr tail: {d.stderr[-5:]}")
+                try:
+                    samples = scrape_samples(d.address)
+                    lines = int(default_value(samples, "errtally_lines_total") or 0)
+                except OSError:
+                    samples, lines = None, None
+                if lines is not None and lines >= want_lines:
+                    c1 = d.cpu_ticks()
+                    t2 = time.perf_counter()
+                    break
+                if time.perf_counter() > caught_up:
+                    raise TimeoutError(f"lines_total {lines}, expected {want_lines}, "
+                                       f"still short 120 s after the last write")
+                time.sleep(0.05)
+        errors = int(series_value(samples, *LIVE_SERIES) or 0)
+        if lines != want_lines:
+            NOTES.append(f"live N={nfiles}: lines_total {lines}, expected {want_lines}")
+        if errors != want_errors:
+            NOTES.append(f"live N={nfiles}: {LIVE_SERIES[0]}{{error_type=\"session_not_found\"}} "
+                         f"{errors}, expected {want_errors}")
+        return {"cpu_s": (c1 - c0) / CLK_TCK, "ticks": (c0, c1), "append_s": t1 - t0, "catch_up_s": t2 - t1,
+                "late_max_s": late, "lines": lines - base_lines, "errors": errors - base_errors,
+                "counts_ok": lines == want_lines and errors == want_errors, "disturbed": bool(w.seen),
+                "argv": d.argv}
+    finally:
+        for fd in fds:
+            os.close(fd)
+        if d is not None:
+            d.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench_live(args, rows):
+    counts = sorted({int(x) for x in args.live_files.split(",") if x.strip()})
+    if not counts or counts[0] < 1:
+        raise ValueError(f"--live-files {args.live_files!r}: need positive file counts")
+    limit = raise_nofile()
+    if limit < counts[-1] + 64:
+        NOTES.append(f"live: RLIMIT_NOFILE is {limit}, below {counts[-1]} files plus a margin")
+    block = live_block()
+    data, block_lines, block_errors = block
+    writes = math.ceil((args.live_mib << 20) / len(data))
+    total = writes * len(data)
+    rate = args.live_rate_mbs * 1e6
+    log(f"live: block {len(data)} bytes, {block_lines} lines, {block_errors} errors; "
+        f"{writes} writes = {total} bytes at {args.live_rate_mbs:g} MB/s")
+
+    scan_med, scan_cpus, scan_disturbed = live_scan(data, writes, writes * block_lines, writes * block_errors)
+    scan_per_gb = scan_med / (total / 1e9)
+
+    per_gb = {}
+    for n in counts:
+        label = f"5. Live cost, {n} file{'s' if n != 1 else ''}"
+        try:
+            r = live_one(n, block, writes, rate)
+        except Exception as error:
+            log(f"live N={n}: {type(error).__name__}: {error}")
+            rows.append((label, "", f"**FAILED**: {type(error).__name__}: {error}", "<= 1.5 CPU-s/GB", "**NO**"))
+            continue
+        cpu_gb = r["cpu_s"] / (total / 1e9)
+        share = r["cpu_s"] / r["append_s"]
+        per_gb[n] = cpu_gb
+        log(f"live N={n}: {r['cpu_s']:.2f} CPU-s (ticks {r['ticks'][0]}->{r['ticks'][1]}), appending "
+            f"{r['append_s']:.2f} s, caught up {r['catch_up_s']:.3f} s later: {cpu_gb:.2f} CPU-s/GB, "
+            f"{share:.1%} of one core; scan {scan_per_gb:.2f} CPU-s/GB")
+        cmd = (f"`{bin_label()} run --web.listen-address 127.0.0.1:0 TMPDIR/*.log`, default poll_interval, "
+               f"{n} empty file{'s' if n != 1 else ''} app-NNNNN.log kept open O_APPEND; after files_watched=={n} and 2 s, "
+               f"{writes} os.write()s of one {len(data)}-byte block ({block_lines} JSON lines, {block_errors} "
+               f"session_not_found 404s) round-robin = {total} bytes, paced at {args.live_rate_mbs:g} MB/s "
+               f"(absolute schedule); utime+stime from /proc/PID/stat from before the first write until "
+               f"lines_total == {r['lines']} (/metrics polled every 50 ms after the last write); "
+               f"vs `{bin_label()} scan --format json` on one {total}-byte file of the same block, "
+               f"child CPU (getrusage), median of 3 after a warm-up")
+        result = (f"**{cpu_gb:.2f} CPU-s/GB** ({share:.1%} of one core at {args.live_rate_mbs:g} MB/s; "
+                  f"{r['cpu_s']:.2f} CPU-s over {r['append_s']:.2f} s of appending, caught up "
+                  f"{r['catch_up_s']:.2f} s after the last write"
+                  + (f", writer up to {r['late_max_s'] * 1000:.0f} ms behind schedule" if r["late_max_s"] > 0.1 else "")
+                  + f"); scan: {scan_per_gb:.2f} CPU-s/GB [{fmt_list(scan_cpus)} CPU-s]; "
+                  f"counts {'match' if r['counts_ok'] else 'DIFFER'} ({r['lines']} lines, {r['errors']} session_not_found)")
+        if r["disturbed"] or scan_disturbed:
+            result += "; other benchmarks were running during " + (
+                "it" if r["disturbed"] and scan_disturbed else "the run" if r["disturbed"] else "the scans")
+        met = "yes" if cpu_gb <= 1.5 and r["counts_ok"] else "**NO**" + ("" if r["counts_ok"] else " (counts differ)")
+        rows.append((label, cmd, result, "<= 1.5 CPU-s/GB", met))
+
+    lo, hi = counts[0], counts[-1]
+    if lo != hi:
+        label = f"5. Live cost growth, {lo} -> {hi} files"
+        if lo in per_gb and hi in per_gb and per_gb[lo] > 0:
+            growth = per_gb[hi] / per_gb[lo]
+            rows.append((label, f"CPU-s/GB at {hi} files / at {lo} file{'s' if lo != 1 else ''}, rows above",
+                         f"**{growth:.2f}x** ({per_gb[lo]:.2f} -> {per_gb[hi]:.2f} CPU-s/GB)", "<= 1.5x",
+                         "yes" if growth <= 1.5 else "**NO**"))
+        else:
+            rows.append((label, "", "not measured (a run above failed or used no CPU)", "<= 1.5x", "**NO**"))
+
+
 # ---------------------------------------------------------------- main
 
 def main():
+    global BIN
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="ingest corpus size")
     parser.add_argument("--appends", type=int, default=1000, help="latency samples")
     parser.add_argument("--idle-seconds", type=float, default=30, help="idle CPU window")
-    parser.add_argument("--only", default="ingest,latency,idle",
-                        help="comma-separated subset of ingest,latency,idle (idle includes RSS)")
+    parser.add_argument("--live-files", default="1,100,1000",
+                        help="live: comma-separated numbers of files to follow")
+    parser.add_argument("--live-mib", type=int, default=400, help="live: MiB appended per file count")
+    parser.add_argument("--live-rate-mbs", type=float, default=20, help="live: append rate, MB/s (10^6 bytes)")
+    parser.add_argument("--bin", default=BIN, metavar="PATH",
+                        help="the errtally binary to measure (default target/release/errtally)")
+    parser.add_argument("--only", default="ingest,latency,idle,live",
+                        help="comma-separated subset of ingest,latency,idle,live (idle includes RSS)")
     args = parser.parse_args()
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = only - {"ingest", "latency", "idle"}
+    unknown = only - {"ingest", "latency", "idle", "live"}
     if unknown:
         parser.error(f"unknown --only item(s): {', '.join(sorted(unknown))}")
+    if args.live_rate_mbs <= 0 or args.live_mib <= 0:
+        parser.error("--live-mib and --live-rate-mbs must be positive")
+    BIN = os.path.abspath(args.bin)
     if not os.access(BIN, os.X_OK):
-        sys.exit(f"{BIN} not found: run `cargo build --release` first")
+        sys.exit(f"{BIN} not found: run `cargo build --release` first (or pass --bin PATH)")
 
     rows = []
     failures = []
-    for name, fn in (("ingest", bench_ingest), ("latency", bench_latency), ("idle", bench_idle)):
+    for name, fn in (("ingest", bench_ingest), ("latency", bench_latency), ("idle", bench_idle),
+                     ("live", bench_live)):
         if name in only:
             try:
                 fn(args, rows)
@@ -590,7 +850,7 @@ def main():
     version = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.strip()
     print(f"Environment: nproc {os.cpu_count()} (`nproc`: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()}), "
           f"kernel {platform.release()}, {version}, Python {platform.python_version()}, "
-          f"load average at end {os.getloadavg()[0]:.2f}, binary `{os.path.relpath(BIN, ROOT)}`")
+          f"load average at end {os.getloadavg()[0]:.2f}, binary `{bin_label()}`")
     print()
     print("| Target | Command / config | Result | Goal | Met |")
     print("|---|---|---|---|---|")

@@ -372,7 +372,7 @@ impl Pipeline {
                 .paths
                 .iter()
                 .filter_map(|path| match path {
-                    InputPath::Glob(pattern) => Some(pattern.clone()),
+                    InputPath::Glob(pattern) => Some(absolute_pattern(pattern)),
                     InputPath::Stdin => None,
                 })
                 .collect();
@@ -562,13 +562,25 @@ fn route_event(event: notify::Result<notify::Event>, routes: &[Route], metrics: 
             return;
         }
     };
-    let rescan = !matches!(
-        event.kind,
-        EventKind::Modify(notify::event::ModifyKind::Data(_)) | EventKind::Access(_)
-    );
-    for (dir, wake) in routes {
-        if event.paths.iter().any(|path| path.starts_with(dir)) {
-            wake.wake(rescan);
+    match event.kind {
+        EventKind::Access(_) => {}
+        // New data in a file: read that file, not all the input's.
+        EventKind::Modify(notify::event::ModifyKind::Data(_)) => {
+            for path in &event.paths {
+                for (dir, wake) in routes {
+                    if path.starts_with(dir) {
+                        wake.wake_file(path);
+                    }
+                }
+            }
+        }
+        // Files may have appeared, moved or gone.
+        _ => {
+            for (dir, wake) in routes {
+                if event.paths.iter().any(|path| path.starts_with(dir)) {
+                    wake.wake(true);
+                }
+            }
         }
     }
 }
@@ -615,6 +627,14 @@ fn watch_files(files: &[PathBuf], changed: mpsc::Sender<()>) -> Option<notify::R
         }
     }
     Some(watcher)
+}
+
+/// `pattern` made absolute against the working directory and written the
+/// way the watcher reports paths (no `.` components, single slashes), so
+/// that the files it matches compare equal to the paths of file events.
+fn absolute_pattern(pattern: &str) -> String {
+    let normal: PathBuf = absolute(Path::new(pattern)).components().collect();
+    normal.to_string_lossy().into_owned()
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -728,6 +748,16 @@ mod tests {
         shutdown.send(true).unwrap();
         task.await.unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn patterns_are_absolute_and_normal() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            absolute_pattern("./logs//*.log"),
+            cwd.join("logs/*.log").to_string_lossy()
+        );
+        assert_eq!(absolute_pattern("/var/./log/*.log"), "/var/log/*.log");
     }
 
     #[test]

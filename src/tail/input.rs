@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::file::{FileTailer, ReadBuffers, StartPosition};
-use super::{OffsetBoard, Wake};
+use super::{Changed, OffsetBoard, Wake};
 use crate::checkpoint::{FileCheckpoint, FileIdentity};
 use crate::config::{InputConfig, StartAt};
 use crate::metrics::InputMetrics;
@@ -67,6 +67,8 @@ pub struct FileInput {
     /// Paths whose failure was logged already (logged once, counted always).
     warned: HashSet<PathBuf>,
     first_scan_done: bool,
+    /// Files a wake named since the last read (reused, not reallocated).
+    changed: Changed,
 }
 
 /// Shared pieces an input is built from.
@@ -107,12 +109,14 @@ impl FileInput {
             path_inodes: HashMap::new(),
             warned: HashSet::new(),
             first_scan_done: false,
+            changed: Changed::default(),
         }
     }
 
-    /// Runs the input until `shutdown` turns true: a poll at start, then one
-    /// per wake or `poll_interval`, with glob rescans on file events and on
-    /// every timer tick.
+    /// Runs the input until `shutdown` turns true: a full poll at start and
+    /// every `poll_interval` (glob rescan, every file read, offsets and
+    /// status published), and in between, on each wake, a read of just the
+    /// files whose data changed.
     pub async fn run(
         mut self,
         wake: Arc<Wake>,
@@ -122,10 +126,15 @@ impl FileInput {
     ) -> InputEnd {
         let input_name = self.name.clone();
         let mut rescan = true;
+        let mut next_full = tokio::time::Instant::now();
         loop {
+            let full = rescan || tokio::time::Instant::now() >= next_full;
+            if full {
+                next_full = tokio::time::Instant::now() + poll_interval;
+            }
             let stop_flag = Arc::clone(&stop);
             let joined = tokio::task::spawn_blocking(move || {
-                let more = self.poll(rescan, &stop_flag);
+                let more = self.poll(full, &stop_flag);
                 (self, more)
             })
             .await;
@@ -138,33 +147,51 @@ impl FileInput {
                 }
             };
             if *shutdown.borrow() {
+                self.publish_state();
                 return InputEnd::Stopped;
             }
+            // Files with more to read stay in the set for the next round.
+            if !more {
+                self.changed.clear();
+            }
             rescan = wake.take_rescan();
+            wake.take_changed(&mut self.changed);
             if more {
                 continue;
             }
             tokio::select! {
-                _ = shutdown.changed() => return InputEnd::Stopped,
-                () = wake.woken() => rescan |= wake.take_rescan(),
-                () = tokio::time::sleep(poll_interval) => rescan = true,
+                _ = shutdown.changed() => {
+                    self.publish_state();
+                    return InputEnd::Stopped;
+                }
+                () = wake.woken() => {
+                    rescan |= wake.take_rescan();
+                    wake.take_changed(&mut self.changed);
+                }
+                () = tokio::time::sleep_until(next_full) => {}
             }
         }
     }
 
-    /// Finds files (when `rescan`), reads what is new in each, and publishes
-    /// counts, offsets and status. Returns true when a file has more to read
-    /// right away.
-    pub fn poll(&mut self, rescan: bool, stop: &AtomicBool) -> bool {
-        if rescan || !self.first_scan_done {
+    /// Reads what is new and publishes the counts. A `full` poll also finds
+    /// files (glob rescan), reads every file and publishes offsets and
+    /// status; otherwise only the files in `self.changed` are read. Returns
+    /// true when a file has more to read right away.
+    pub fn poll(&mut self, full: bool, stop: &AtomicBool) -> bool {
+        if full || !self.first_scan_done {
             self.scan_paths();
         }
+        let read_all = full || self.changed.all;
         let mut more = false;
         let now = Instant::now();
         let mut index = 0;
         while index < self.tailers.len() {
             if stop.load(Ordering::Acquire) {
                 break;
+            }
+            if !read_all && !self.changed.paths.contains(self.tailers[index].path()) {
+                index += 1;
+                continue;
             }
             let tailer = &mut self.tailers[index];
             let metrics = &mut self.metrics;
@@ -205,7 +232,10 @@ impl FileInput {
             // Caught up: the read-ahead pool is needed only for a backlog.
             self.read_buffers.release_pool();
         }
-        self.publish_state();
+        self.metrics.publish(&mut self.tally);
+        if read_all {
+            self.publish_state();
+        }
         more
     }
 

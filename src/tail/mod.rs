@@ -15,7 +15,8 @@ pub mod file;
 pub mod input;
 pub mod stdin;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -23,21 +24,61 @@ use tokio::sync::Notify;
 
 use crate::checkpoint::{Checkpoint, FileCheckpoint};
 
-/// How an input is woken: by file events, with a note that the set of
-/// files may have changed.
+/// Most changed paths remembered between two reads; past it, the next
+/// read covers every file, as the timer's does.
+const MAX_CHANGED_PATHS: usize = 4096;
+
+/// How an input is woken: by file events naming the files whose data
+/// changed, or with a note that the set of files may have changed.
 #[derive(Debug, Default)]
 pub struct Wake {
     notify: Notify,
     rescan: AtomicBool,
+    changed: Mutex<Changed>,
+}
+
+/// Files whose data changed since the input last took them.
+#[derive(Debug, Default)]
+pub struct Changed {
+    /// Their paths, as the watcher reports them (absolute).
+    pub paths: HashSet<PathBuf>,
+    /// More than [`MAX_CHANGED_PATHS`]: read every file.
+    pub all: bool,
+}
+
+impl Changed {
+    /// Forgets every path, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.paths.clear();
+        self.all = false;
+    }
+
+    fn add(&mut self, path: &Path) {
+        if self.all || self.paths.contains(path) {
+            return;
+        }
+        if self.paths.len() < MAX_CHANGED_PATHS {
+            self.paths.insert(path.to_path_buf());
+        } else {
+            self.all = true;
+        }
+    }
 }
 
 impl Wake {
-    /// Wakes the input to read; `rescan` when files may have appeared,
-    /// moved or gone.
+    /// Wakes the input to read every file; `rescan` when files may have
+    /// appeared, moved or gone.
     pub fn wake(&self, rescan: bool) {
         if rescan {
             self.rescan.store(true, Ordering::Release);
         }
+        self.lock_changed().all = true;
+        self.notify.notify_one();
+    }
+
+    /// Wakes the input to read the file at `path`, whose data changed.
+    pub fn wake_file(&self, path: &Path) {
+        self.lock_changed().add(path);
         self.notify.notify_one();
     }
 
@@ -49,6 +90,26 @@ impl Wake {
     /// Takes the rescan request, if any.
     pub fn take_rescan(&self) -> bool {
         self.rescan.swap(false, Ordering::AcqRel)
+    }
+
+    /// Moves the files changed since the last call into `into`.
+    pub fn take_changed(&self, into: &mut Changed) {
+        let mut pending = self.lock_changed();
+        if pending.all {
+            into.all = true;
+        }
+        for path in pending.paths.drain() {
+            if into.paths.len() < MAX_CHANGED_PATHS {
+                into.paths.insert(path);
+            } else {
+                into.all = true;
+            }
+        }
+        pending.all = false;
+    }
+
+    fn lock_changed(&self) -> std::sync::MutexGuard<'_, Changed> {
+        self.changed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
