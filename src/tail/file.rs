@@ -106,6 +106,8 @@ pub struct FileTailer {
     /// Set when no matched path names this file any more: it is drained
     /// for a grace period, then closed.
     pub orphaned_since: Option<Instant>,
+    /// Marked by the input for closing at the end of its poll.
+    pub closing: bool,
 }
 
 impl FileTailer {
@@ -142,6 +144,7 @@ impl FileTailer {
             framer: LineFramer::starting_at(max_line_bytes, offset),
             size,
             orphaned_since: None,
+            closing: false,
         })
     }
 

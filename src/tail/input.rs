@@ -73,6 +73,10 @@ pub struct FileInput {
     first_scan_done: bool,
     /// Files a wake named since the last read (reused, not reallocated).
     changed: Changed,
+    /// Which tailer follows each path, for reads of just the changed files.
+    by_path: HashMap<PathBuf, usize>,
+    /// The tailers one poll reads (reused, not reallocated).
+    to_read: Vec<usize>,
 }
 
 /// Shared pieces an input is built from.
@@ -114,6 +118,8 @@ impl FileInput {
             warned: HashSet::new(),
             first_scan_done: false,
             changed: Changed::default(),
+            by_path: HashMap::new(),
+            to_read: Vec::new(),
         }
     }
 
@@ -200,16 +206,24 @@ impl FileInput {
             self.scan_paths();
         }
         let read_all = full || self.changed.all;
+        let mut to_read = std::mem::take(&mut self.to_read);
+        to_read.clear();
+        if read_all {
+            to_read.extend(0..self.tailers.len());
+        } else {
+            to_read.extend(
+                self.changed
+                    .paths
+                    .iter()
+                    .filter_map(|path| self.by_path.get(path).copied()),
+            );
+        }
         let mut more = false;
+        let mut closing = false;
         let now = Instant::now();
-        let mut index = 0;
-        while index < self.tailers.len() {
+        for &index in &to_read {
             if stop.load(Ordering::Acquire) {
                 break;
-            }
-            if !read_all && !self.changed.paths.contains(self.tailers[index].path()) {
-                index += 1;
-                continue;
             }
             let tailer = &mut self.tailers[index];
             let metrics = &mut self.metrics;
@@ -221,7 +235,6 @@ impl FileInput {
                 stop,
                 |tally| metrics.publish(tally),
             );
-            let mut close = false;
             match outcome {
                 Ok(outcome) if outcome.at_end => match tailer.check_truncation() {
                     Ok(true) => {
@@ -230,21 +243,30 @@ impl FileInput {
                         more = true;
                     }
                     Ok(false) => {
-                        close = tailer
+                        if tailer
                             .orphaned_since
-                            .is_some_and(|since| now.duration_since(since) >= self.orphan_grace);
+                            .is_some_and(|since| now.duration_since(since) >= self.orphan_grace)
+                        {
+                            tailer.closing = true;
+                            closing = true;
+                        }
                     }
                     Err(error) => self.read_failed(index, &error),
                 },
                 Ok(_) => more = true,
                 Err(error) => self.read_failed(index, &error),
             }
-            if close {
-                let tailer = self.tailers.swap_remove(index);
-                tracing::info!(input = %self.name, path = %tailer.path().display(), "closed file no longer matched");
-            } else {
-                index += 1;
-            }
+        }
+        self.to_read = to_read;
+        if closing {
+            let name = &self.name;
+            self.tailers.retain(|tailer| {
+                if tailer.closing {
+                    tracing::info!(input = %name, path = %tailer.path().display(), "closed file no longer matched");
+                }
+                !tailer.closing
+            });
+            self.reindex();
         }
         if !more {
             // Caught up: the read-ahead pool is needed only for a backlog.
@@ -371,6 +393,24 @@ impl FileInput {
             }
         }
         self.path_inodes = new_path_inodes;
+        self.reindex();
+    }
+
+    /// Rebuilds [`FileInput::by_path`] if the tailers changed.
+    fn reindex(&mut self) {
+        let current = self.by_path.len() == self.tailers.len()
+            && self
+                .tailers
+                .iter()
+                .enumerate()
+                .all(|(index, tailer)| self.by_path.get(tailer.path()) == Some(&index));
+        if current {
+            return;
+        }
+        self.by_path.clear();
+        for (index, tailer) in self.tailers.iter().enumerate() {
+            self.by_path.insert(tailer.path().to_path_buf(), index);
+        }
     }
 
     /// Where to start reading the file open at `path` as `identity` (the
