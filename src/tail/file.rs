@@ -108,6 +108,8 @@ pub struct FileTailer {
     pub orphaned_since: Option<Instant>,
     /// Marked by the input for closing at the end of its poll.
     pub closing: bool,
+    /// The size the input's last glob rescan listed for the file's path.
+    pub listed_size: Option<u64>,
 }
 
 impl FileTailer {
@@ -145,6 +147,7 @@ impl FileTailer {
             size,
             orphaned_since: None,
             closing: false,
+            listed_size: None,
         })
     }
 
@@ -284,12 +287,17 @@ impl FileTailer {
         })
     }
 
+    /// How far the file has been read: the offset plus a held partial line.
+    pub fn read_to(&self) -> u64 {
+        self.framer.offset() + self.framer.pending_bytes() as u64
+    }
+
     /// At end of file: looks at the file's size. Returns true when it shrank
     /// below what was read (copytruncate): reading restarts at 0 and the
     /// held partial line is dropped.
     pub fn check_truncation(&mut self) -> io::Result<bool> {
         let size = self.file.metadata()?.len();
-        let read_to = self.framer.offset() + self.framer.pending_bytes() as u64;
+        let read_to = self.read_to();
         self.size = size;
         if size >= read_to {
             if self.identity.is_partial() && size > 0 {

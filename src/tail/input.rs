@@ -208,7 +208,21 @@ impl FileInput {
         let read_all = full || self.changed.all;
         let mut to_read = std::mem::take(&mut self.to_read);
         to_read.clear();
-        if read_all {
+        if full {
+            // The glob rescan just listed every file's size: a quiet file
+            // (same size as read so far, still at its path) needs no read
+            // and no truncation check. Drained and new files are read.
+            to_read.extend(
+                self.tailers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, tailer)| {
+                        tailer.orphaned_since.is_some()
+                            || tailer.listed_size != Some(tailer.read_to())
+                    })
+                    .map(|(index, _)| index),
+            );
+        } else if read_all {
             to_read.extend(0..self.tailers.len());
         } else {
             to_read.extend(
@@ -291,7 +305,7 @@ impl FileInput {
     fn scan_paths(&mut self) {
         let first_scan = !self.first_scan_done;
         self.first_scan_done = true;
-        let mut matched: HashMap<Inode, PathBuf> = HashMap::new();
+        let mut matched: HashMap<Inode, (PathBuf, u64)> = HashMap::new();
         let mut new_path_inodes = HashMap::new();
         // Paths the globs still yield: warnings about the others are
         // forgotten, so the set stays bounded whatever the churn.
@@ -317,12 +331,14 @@ impl FileInput {
                         continue;
                     }
                 };
-                listed.insert(path.clone());
+                if !self.warned.is_empty() {
+                    listed.insert(path.clone());
+                }
                 match std::fs::metadata(&path) {
                     Ok(meta) if meta.is_file() => {
                         let inode = (meta.dev(), meta.ino());
                         new_path_inodes.insert(path.clone(), inode);
-                        matched.entry(inode).or_insert(path);
+                        matched.entry(inode).or_insert((path, meta.len()));
                     }
                     Ok(_) => {}
                     // A dangling symlink is a file nobody can read (yet).
@@ -341,12 +357,17 @@ impl FileInput {
         self.warned.retain(|path| listed.contains(path));
 
         let now = Instant::now();
+        let mut reindex = false;
         for tailer in &mut self.tailers {
             let identity = tailer.identity();
             match matched.remove(&(identity.dev, identity.ino)) {
-                Some(path) => {
-                    tailer.set_path(path);
+                Some((path, size)) => {
+                    if tailer.path() != path {
+                        reindex = true;
+                        tailer.set_path(path);
+                    }
                     tailer.orphaned_since = None;
+                    tailer.listed_size = Some(size);
                 }
                 None => {
                     tailer.orphaned_since.get_or_insert(now);
@@ -354,7 +375,10 @@ impl FileInput {
             }
         }
         // What is left in `matched` is not open yet.
-        let mut fresh: Vec<(Inode, PathBuf)> = matched.into_iter().collect();
+        let mut fresh: Vec<(Inode, PathBuf)> = matched
+            .into_iter()
+            .map(|(inode, (path, _))| (inode, path))
+            .collect();
         fresh.sort_by(|a, b| a.1.cmp(&b.1));
         for (inode, path) in fresh {
             let replaced = self.path_inodes.get(&path).is_some_and(|old| *old != inode);
@@ -372,6 +396,7 @@ impl FileInput {
                     tracing::debug!(input = %self.name, path = %path.display(), offset = tailer.offset(), "opened file");
                     self.warned.remove(&path);
                     self.tailers.push(tailer);
+                    reindex = true;
                 }
                 Err(error) => {
                     // Forget the path so the next scan tries again.
@@ -393,20 +418,14 @@ impl FileInput {
             }
         }
         self.path_inodes = new_path_inodes;
-        self.reindex();
+        if reindex {
+            self.reindex();
+        }
     }
 
-    /// Rebuilds [`FileInput::by_path`] if the tailers changed.
+    /// Rebuilds [`FileInput::by_path`] after the tailers or their paths
+    /// changed.
     fn reindex(&mut self) {
-        let current = self.by_path.len() == self.tailers.len()
-            && self
-                .tailers
-                .iter()
-                .enumerate()
-                .all(|(index, tailer)| self.by_path.get(tailer.path()) == Some(&index));
-        if current {
-            return;
-        }
         self.by_path.clear();
         for (index, tailer) in self.tailers.iter().enumerate() {
             self.by_path.insert(tailer.path().to_path_buf(), index);
