@@ -164,6 +164,10 @@ pub struct RunArgs {
     /// Address to serve /metrics on (overrides listen_address).
     #[arg(long = "web.listen-address", value_name = "ADDR")]
     pub listen_address: Option<SocketAddr>,
+    /// Serve on the socket systemd passes (socket activation, `errtally.socket`)
+    /// instead of binding one.
+    #[arg(long = "web.systemd-socket", conflicts_with = "listen_address")]
+    pub systemd_socket: bool,
     /// Also count lines from stdin (source label "stdin").
     #[arg(long)]
     pub stdin: bool,

@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub config_path: Option<PathBuf>,
     /// `--web.listen-address`, overriding the file.
     pub listen_address: Option<SocketAddr>,
+    /// `--web.systemd-socket`: serve on the listening socket systemd passes.
+    pub systemd_socket: bool,
     /// PATH/GLOB arguments: one input named `default`.
     pub paths: Vec<String>,
     /// `--stdin`: an input named `stdin`.
@@ -71,6 +73,9 @@ pub enum RunError {
         /// Why.
         source: std::io::Error,
     },
+    /// `--web.systemd-socket` without a usable socket from systemd.
+    #[error("no listening TCP socket from systemd (LISTEN_FDS): {0}")]
+    SystemdSocket(std::io::Error),
     /// The state directory cannot be used.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -129,12 +134,16 @@ pub async fn run(
     metrics.set_catalog(&catalog);
     metrics.set_reload_result(true);
 
-    let listener = TcpListener::bind(config.listen_address)
-        .await
-        .map_err(|source| RunError::Bind {
-            address: config.listen_address,
-            source,
-        })?;
+    let listener = if options.systemd_socket {
+        systemd_listener()?
+    } else {
+        TcpListener::bind(config.listen_address)
+            .await
+            .map_err(|source| RunError::Bind {
+                address: config.listen_address,
+                source,
+            })?
+    };
     let address = listener.local_addr().unwrap_or(config.listen_address);
     tracing::info!(%address, version = env!("CARGO_PKG_VERSION"), "listening");
 
@@ -172,6 +181,7 @@ pub async fn run(
     stdin.bind(&config, &catalog, &metrics);
     let mut pipeline = Pipeline::start(&config, &catalog, &metrics, &status, &board);
     status.set_ready(true);
+    notify_systemd(sd_notify::NotifyState::Ready);
 
     let checkpointer = store.as_ref().map(|store| {
         tokio::spawn(save_periodically(
@@ -242,6 +252,7 @@ pub async fn run(
     }
 
     tracing::info!("shutting down");
+    notify_systemd(sd_notify::NotifyState::Stopping);
     drop(config_watcher);
     pipeline.stop().await;
     // The periodic writer sees the shutdown between saves: wait for it to
@@ -268,6 +279,27 @@ pub async fn run(
         Ok(Ok(())) => {}
     }
     Ok(())
+}
+
+/// The listening socket systemd passed (socket activation).
+fn systemd_listener() -> Result<TcpListener, RunError> {
+    let missing = || std::io::Error::new(std::io::ErrorKind::NotFound, "none passed");
+    let listener = listenfd::ListenFd::from_env()
+        .take_tcp_listener(0)
+        .map_err(RunError::SystemdSocket)?
+        .ok_or_else(|| RunError::SystemdSocket(missing()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(RunError::SystemdSocket)?;
+    TcpListener::from_std(listener).map_err(RunError::SystemdSocket)
+}
+
+/// Tells systemd (`Type=notify`) where the daemon is; nothing without
+/// `NOTIFY_SOCKET`.
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(error) = sd_notify::notify(false, &[state]) {
+        tracing::warn!(%error, "cannot notify systemd");
+    }
 }
 
 /// Writes the checkpoint every `interval` when offsets moved.

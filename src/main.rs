@@ -76,6 +76,7 @@ fn run(args: &RunArgs) -> ExitCode {
     let options = RunOptions {
         config_path: args.config.clone(),
         listen_address: args.listen_address,
+        systemd_socket: args.systemd_socket,
         paths: args.paths.clone(),
         stdin: args.stdin,
         start_at: match args.start_at {

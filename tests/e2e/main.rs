@@ -7,6 +7,7 @@
 mod daemon;
 mod daemon_support;
 mod dashboards;
+mod deploy;
 mod scan;
 mod sdk;
 mod support;
