@@ -736,6 +736,59 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_periodic_writer_saves_on_its_interval_and_only_when_offsets_moved() {
+        use crate::checkpoint::{FileCheckpoint, FileIdentity};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(CheckpointStore::open(dir.path()).unwrap());
+        let board = Arc::new(OffsetBoard::default());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let writer = tokio::spawn(save_periodically(
+            Arc::clone(&store),
+            Arc::clone(&board),
+            Duration::from_secs(1),
+            shutdown_rx,
+        ));
+        let saved = dir.path().join("checkpoint.json");
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(!saved.exists(), "written although nothing moved");
+
+        board.publish(
+            "api",
+            vec![FileCheckpoint {
+                input: "api".to_string(),
+                path: PathBuf::from("/logs/a.log"),
+                identity: FileIdentity {
+                    dev: 1,
+                    ino: 2,
+                    head: "7b".to_string(),
+                },
+                offset: 10,
+            }],
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await; // t = 2.9 s
+        assert!(!saved.exists(), "written before the interval");
+        tokio::time::sleep(Duration::from_millis(200)).await; // t = 3.1 s: the tick at 3 s
+        // The save itself runs on a blocking thread, in real time: let the
+        // writer run and wait for it, bounded.
+        let mut written = false;
+        for _ in 0..2000 {
+            tokio::task::yield_now().await;
+            written = saved.exists();
+            if written {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(written, "not written at the interval");
+        let checkpoint = store.load().unwrap();
+        assert_eq!(checkpoint.files.len(), 1);
+        assert_eq!(checkpoint.files[0].offset, 10);
+
+        shutdown.send(true).unwrap();
+        writer.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_failed_input_is_restarted_with_backoff_and_shown_down_meanwhile() {
         use std::sync::atomic::AtomicUsize;
         let metrics = Metrics::new().unwrap();

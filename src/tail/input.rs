@@ -13,9 +13,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::file::{FileTailer, ReadBuffers, StartPosition};
 use super::{Changed, OffsetBoard, Wake};
@@ -136,10 +137,10 @@ impl FileInput {
     ) -> InputEnd {
         let input_name = self.name.clone();
         let mut rescan = true;
-        let mut next_full = tokio::time::Instant::now();
+        let mut next_full = Instant::now();
         let mut last_read;
         loop {
-            last_read = tokio::time::Instant::now();
+            last_read = Instant::now();
             let full = rescan || last_read >= next_full;
             if full {
                 next_full = last_read + poll_interval;
@@ -183,7 +184,7 @@ impl FileInput {
             // are spaced so that each takes in every write since the last
             // (one hand-off per batch, not per write).
             let batch_until = last_read + MIN_READ_SPACING;
-            if tokio::time::Instant::now() < batch_until {
+            if Instant::now() < batch_until {
                 tokio::select! {
                     _ = shutdown.changed() => {
                         self.publish_state();
@@ -554,6 +555,73 @@ mod tests {
             poll_interval: Duration::from_secs(1),
         };
         FileInput::new(&config, Vec::new(), parts)
+    }
+
+    /// An input named `api` following `pattern` from the beginning, and the
+    /// metrics it counts into.
+    fn fresh_input(pattern: &str) -> (FileInput, Metrics) {
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let metrics = Metrics::new().unwrap();
+        let config = InputConfig {
+            name: "api".to_string(),
+            paths: Vec::new(),
+            start_at: StartAt::Beginning,
+        };
+        let parts = InputParts {
+            scanner: Scanner::new(Arc::clone(&catalog)),
+            metrics: metrics.input("api", &catalog),
+            status: Arc::new(DaemonStatus::new(Arc::clone(&catalog))),
+            offsets: Arc::new(OffsetBoard::default()),
+            max_line_bytes: 1 << 20,
+            poll_interval: Duration::from_secs(1),
+        };
+        (
+            FileInput::new(&config, vec![pattern.to_string()], parts),
+            metrics,
+        )
+    }
+
+    fn lines_counted(metrics: &Metrics) -> String {
+        String::from_utf8(metrics.render().unwrap())
+            .unwrap()
+            .lines()
+            .find(|line| line.starts_with("errtally_lines_total{"))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renamed_file_is_drained_for_the_grace_period_then_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, "one\n").unwrap();
+        let (mut input, metrics) = fresh_input(&format!("{}/*.log", dir.path().display()));
+        let stop = AtomicBool::new(false);
+        input.poll(true, &stop);
+        assert_eq!(input.tailers.len(), 1);
+
+        // Rotated away; the writer has not reopened yet and writes once more.
+        let rotated = dir.path().join("a.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        std::fs::write(&rotated, "one\ntwo\n").unwrap();
+        input.poll(true, &stop);
+        assert_eq!(input.tailers.len(), 1, "drained, not closed at once");
+        assert_eq!(
+            lines_counted(&metrics),
+            r#"errtally_lines_total{source="api"} 2"#
+        );
+
+        // The grace period is 5 s (at least, and 2 x poll_interval).
+        tokio::time::advance(Duration::from_millis(4900)).await;
+        input.poll(true, &stop);
+        assert_eq!(
+            input.tailers.len(),
+            1,
+            "closed before the grace period ended"
+        );
+        tokio::time::advance(Duration::from_millis(200)).await;
+        input.poll(true, &stop);
+        assert_eq!(input.tailers.len(), 0, "still open after the grace period");
     }
 
     #[test]
