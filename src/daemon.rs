@@ -218,7 +218,7 @@ pub async fn run(
                 if new_config.listen_address != config.listen_address {
                     tracing::warn!("listen_address changes take effect at the next restart");
                 }
-                pipeline.stop().await;
+                pipeline.stop(Some(shutdown.clone())).await;
                 let keep: Vec<String> = new_config
                     .inputs
                     .iter()
@@ -254,7 +254,7 @@ pub async fn run(
     tracing::info!("shutting down");
     notify_systemd(sd_notify::NotifyState::Stopping);
     drop(config_watcher);
-    pipeline.stop().await;
+    pipeline.stop(None).await;
     // The periodic writer sees the shutdown between saves: wait for it to
     // finish any save under way, so the final save below is the only
     // writer of the state file (abort() cannot stop a blocking write).
@@ -454,12 +454,34 @@ impl Pipeline {
     }
 
     /// Stops the inputs after their current read and waits for them.
-    async fn stop(self) {
+    ///
+    /// At shutdown (`replacing` is `None`) each input gets [`STOP_TIMEOUT`]:
+    /// the process ends anyway. When the inputs are being replaced (a
+    /// reload), each is awaited to its end, however long a stuck read takes,
+    /// so that it cannot publish counts or offsets next to its successor;
+    /// only a shutdown ends that wait.
+    async fn stop(self, mut replacing: Option<watch::Receiver<bool>>) {
         self.stop.store(true, Ordering::Release);
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            if tokio::time::timeout(STOP_TIMEOUT, task).await.is_err() {
-                tracing::warn!("an input did not stop in time");
+        for mut task in self.tasks {
+            let Some(shutdown) = replacing.as_mut() else {
+                if tokio::time::timeout(STOP_TIMEOUT, task).await.is_err() {
+                    tracing::warn!("an input did not stop in time");
+                }
+                continue;
+            };
+            loop {
+                tokio::select! {
+                    _ = &mut task => break,
+                    () = tokio::time::sleep(STOP_TIMEOUT) => {
+                        tracing::warn!("an input is still stopping; the reloaded one waits for it");
+                    }
+                    changed = shutdown.changed() => {
+                        if changed.is_err() || *shutdown.borrow() {
+                            return;
+                        }
+                    }
+                }
             }
         }
     }
@@ -786,6 +808,49 @@ mod tests {
 
         shutdown.send(true).unwrap();
         writer.await.unwrap();
+    }
+
+    /// A pipeline of one input whose poll takes `busy` to notice the stop.
+    fn pipeline_stopping_after(busy: Duration) -> Pipeline {
+        let (shutdown, _) = watch::channel(false);
+        Pipeline {
+            stop: Arc::new(AtomicBool::new(false)),
+            shutdown,
+            tasks: vec![tokio::spawn(tokio::time::sleep(busy))],
+            _watcher: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replaced_input_is_awaited_to_its_end_and_shutdown_keeps_its_limit() {
+        let started = tokio::time::Instant::now();
+        let (_daemon_shutdown, watching) = watch::channel(false);
+        pipeline_stopping_after(Duration::from_secs(20))
+            .stop(Some(watching))
+            .await;
+        assert!(
+            started.elapsed() >= Duration::from_secs(20),
+            "reload did not wait"
+        );
+
+        let started = tokio::time::Instant::now();
+        pipeline_stopping_after(Duration::from_secs(20))
+            .stop(None)
+            .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "shutdown waited too long"
+        );
+
+        // A shutdown during a reload's wait ends the wait.
+        let started = tokio::time::Instant::now();
+        let (daemon_shutdown, watching) = watch::channel(false);
+        let stopping =
+            tokio::spawn(pipeline_stopping_after(Duration::from_secs(60)).stop(Some(watching)));
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        daemon_shutdown.send(true).unwrap();
+        stopping.await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(8));
     }
 
     #[tokio::test(start_paused = true)]
