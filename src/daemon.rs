@@ -183,12 +183,14 @@ pub async fn run(
     status.set_ready(true);
     notify_systemd(sd_notify::NotifyState::Ready);
 
+    // The one writer of the state file: periodic saves, then the final one.
+    let (finish_checkpoints, finishing) = watch::channel(false);
     let checkpointer = store.as_ref().map(|store| {
-        tokio::spawn(save_periodically(
+        tokio::spawn(write_checkpoints(
             Arc::clone(store),
             Arc::clone(&board),
             config.checkpoint_interval,
-            shutdown.clone(),
+            finishing,
         ))
     });
     let (changed_tx, mut config_changed) = mpsc::channel::<()>(1);
@@ -255,22 +257,12 @@ pub async fn run(
     notify_systemd(sd_notify::NotifyState::Stopping);
     drop(config_watcher);
     pipeline.stop(None).await;
-    // The periodic writer sees the shutdown between saves: wait for it to
-    // finish any save under way, so the final save below is the only
-    // writer of the state file (abort() cannot stop a blocking write).
+    // Inputs have stopped and published: the writer saves once more and ends.
+    let _ = finish_checkpoints.send(true);
     if let Some(checkpointer) = checkpointer
         && let Err(error) = checkpointer.await
     {
         tracing::error!(%error, "checkpoint task failed");
-    }
-    if let Some(store) = store {
-        let snapshot = board.snapshot();
-        let saved = tokio::task::spawn_blocking(move || store.save(&snapshot)).await;
-        match saved {
-            Ok(Ok(())) => tracing::info!("checkpoint written"),
-            Ok(Err(error)) => tracing::error!(%error, "cannot write the checkpoint"),
-            Err(error) => tracing::error!(%error, "checkpoint task failed"),
-        }
     }
     let _ = http_stop.send(());
     match server.await {
@@ -302,30 +294,42 @@ fn notify_systemd(state: sd_notify::NotifyState<'_>) {
     }
 }
 
-/// Writes the checkpoint every `interval` when offsets moved.
-async fn save_periodically(
+/// Owns the state file: writes the checkpoint every `interval` when offsets
+/// moved, and once more when `finish` turns true (the inputs have stopped),
+/// then returns. One task, so two saves never overlap.
+async fn write_checkpoints(
     store: Arc<CheckpointStore>,
     board: Arc<OffsetBoard>,
     interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    mut finish: watch::Receiver<bool>,
 ) {
     // Generation 0 is the state loaded from disk: anything later is news.
     let mut saved = 0;
     loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            () = tokio::time::sleep(interval) => {}
-        }
+        let finishing = tokio::select! {
+            changed = finish.changed() => changed.is_err() || *finish.borrow(),
+            () = tokio::time::sleep(interval) => false,
+        };
         let generation = board.generation();
-        if generation == saved {
-            continue;
+        if generation != saved || finishing {
+            let snapshot = board.snapshot();
+            let store = Arc::clone(&store);
+            match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
+                Ok(Ok(())) => {
+                    saved = generation;
+                    if finishing {
+                        tracing::info!("checkpoint written");
+                    }
+                }
+                Ok(Err(error)) if finishing => {
+                    tracing::error!(%error, "cannot write the final checkpoint");
+                }
+                Ok(Err(error)) => tracing::warn!(%error, "cannot write the checkpoint; will retry"),
+                Err(error) => tracing::warn!(%error, "checkpoint task failed; will retry"),
+            }
         }
-        let snapshot = board.snapshot();
-        let store = Arc::clone(&store);
-        match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
-            Ok(Ok(())) => saved = generation,
-            Ok(Err(error)) => tracing::warn!(%error, "cannot write the checkpoint; will retry"),
-            Err(error) => tracing::warn!(%error, "checkpoint task failed; will retry"),
+        if finishing {
+            return;
         }
     }
 }
@@ -758,17 +762,17 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_periodic_writer_saves_on_its_interval_and_only_when_offsets_moved() {
+    async fn the_checkpoint_writer_saves_on_its_interval_when_offsets_moved_and_once_at_the_end() {
         use crate::checkpoint::{FileCheckpoint, FileIdentity};
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(CheckpointStore::open(dir.path()).unwrap());
         let board = Arc::new(OffsetBoard::default());
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let writer = tokio::spawn(save_periodically(
+        let (finish, finishing) = watch::channel(false);
+        let writer = tokio::spawn(write_checkpoints(
             Arc::clone(&store),
             Arc::clone(&board),
             Duration::from_secs(1),
-            shutdown_rx,
+            finishing,
         ));
         let saved = dir.path().join("checkpoint.json");
         tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -806,8 +810,12 @@ mod tests {
         assert_eq!(checkpoint.files.len(), 1);
         assert_eq!(checkpoint.files[0].offset, 10);
 
-        shutdown.send(true).unwrap();
+        // The final save happens when asked, between ticks, and ends the task.
+        std::fs::remove_file(&saved).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await; // t = 3.4 s
+        finish.send(true).unwrap();
         writer.await.unwrap();
+        assert!(saved.exists(), "no final save");
     }
 
     /// A pipeline of one input whose poll takes `busy` to notice the stop.
