@@ -6,10 +6,12 @@
 //!   draining of rotated files, the wake/poll loop;
 //! - [`stdin`]: the stdin reader.
 //!
-//! Inputs are woken by inotify (through `notify`) and, as a safety net, by
-//! a `poll_interval` timer. Each wake reads what is new in a blocking task;
-//! counts go to the shared metrics once per read chunk, offsets to the
-//! [`OffsetBoard`] once per poll, and the checkpoint task persists them.
+//! Inputs are woken by inotify (through `notify`): a write wakes a read of
+//! just the file it names, and under a stream of writes reads are spaced
+//! so that each takes in a batch. Every `poll_interval` a full poll re-lists
+//! the globs (the safety net) and publishes offsets to the [`OffsetBoard`],
+//! which the checkpoint writer persists. Counts go to the shared metrics
+//! once per read chunk.
 
 pub mod file;
 pub mod input;
