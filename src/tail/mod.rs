@@ -44,7 +44,7 @@ pub struct Wake {
 pub struct Changed {
     /// Their paths, as the watcher reports them (absolute).
     pub paths: HashSet<PathBuf>,
-    /// More than [`MAX_CHANGED_PATHS`]: read every file.
+    /// Too many paths to remember (over 4,096): read every file.
     pub all: bool,
 }
 
