@@ -39,6 +39,23 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// several writes make one reload.
 const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// Longest a stream of config file changes can put off their reload.
+const MAX_RELOAD_DELAY: Duration = Duration::from_secs(2);
+
+/// Waits until config file changes have been quiet for [`RELOAD_DEBOUNCE`]
+/// (at most [`MAX_RELOAD_DELAY`]), taking every change meanwhile: one
+/// reload for an editor's several writes.
+async fn settle(changes: &mut mpsc::Receiver<()>) {
+    let give_up = tokio::time::Instant::now() + MAX_RELOAD_DELAY;
+    loop {
+        let quiet_until = (tokio::time::Instant::now() + RELOAD_DEBOUNCE).min(give_up);
+        match tokio::time::timeout_at(quiet_until, changes.recv()).await {
+            Ok(Some(())) if tokio::time::Instant::now() < give_up => {}
+            _ => return,
+        }
+    }
+}
+
 /// What `errtally run` was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -203,10 +220,7 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.changed() => {}
             Some(()) = reload.recv() => {}
-            Some(()) = config_changed.recv() => {
-                tokio::time::sleep(RELOAD_DEBOUNCE).await;
-                while config_changed.try_recv().is_ok() {}
-            }
+            Some(()) = config_changed.recv() => settle(&mut config_changed).await,
         }
         if *shutdown.borrow() {
             break;
@@ -816,6 +830,43 @@ mod tests {
         finish.send(true).unwrap();
         writer.await.unwrap();
         assert!(saved.exists(), "no final save");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn config_changes_settle_into_one_reload() {
+        let (changed, mut changes) = mpsc::channel::<()>(1);
+        let writer = tokio::spawn(async move {
+            // An editor's three writes, 150 ms apart.
+            for _ in 0..3 {
+                changed.send(()).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            changed
+        });
+        let started = tokio::time::Instant::now();
+        changes.recv().await.unwrap();
+        settle(&mut changes).await;
+        // The last write at 300 ms, then 200 ms of quiet.
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+        assert!(
+            changes.try_recv().is_err(),
+            "a change left for a second reload"
+        );
+
+        // A file that never stops changing is reloaded after at most 2 s.
+        let changed = writer.await.unwrap();
+        let _forever = tokio::spawn(async move {
+            loop {
+                if changed.send(()).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let started = tokio::time::Instant::now();
+        changes.recv().await.unwrap();
+        settle(&mut changes).await;
+        assert_eq!(started.elapsed(), MAX_RELOAD_DELAY);
     }
 
     /// A pipeline of one input whose poll takes `busy` to notice the stop.
