@@ -19,7 +19,8 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
@@ -396,9 +397,12 @@ impl StdinInput {
 
 /// The running file inputs of one configuration.
 struct Pipeline {
+    /// Seen by polls in progress (blocking code cannot await a token).
     stop: Arc<AtomicBool>,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Cancels every task of the pipeline.
+    cancel: CancellationToken,
+    /// Owns every task of the pipeline, so stopping can await them all.
+    tracker: TaskTracker,
     /// Keeps the inotify watches alive.
     _watcher: Option<notify::RecommendedWatcher>,
 }
@@ -414,9 +418,9 @@ impl Pipeline {
         board: &Arc<OffsetBoard>,
     ) -> Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
         let mut routes: Vec<Route> = Vec::new();
-        let mut tasks = Vec::new();
         for input in config.inputs.iter().filter(|input| !input.reads_stdin()) {
             let patterns: Vec<String> = input
                 .paths
@@ -437,7 +441,7 @@ impl Pipeline {
                     (input.clone(), Arc::clone(catalog), metrics.clone());
                 let (status, board) = (Arc::clone(status), Arc::clone(board));
                 let (max_line_bytes, poll_interval) = (config.max_line_bytes, config.poll_interval);
-                let (stop, shutdown_rx) = (Arc::clone(&stop), shutdown_rx.clone());
+                let (stop, cancel) = (Arc::clone(&stop), cancel.clone());
                 move || {
                     let parts = InputParts {
                         scanner: Scanner::new(Arc::clone(&catalog)),
@@ -451,7 +455,7 @@ impl Pipeline {
                         Arc::clone(&wake),
                         poll_interval,
                         Arc::clone(&stop),
-                        shutdown_rx.clone(),
+                        cancel.clone(),
                     )
                 }
             };
@@ -460,13 +464,14 @@ impl Pipeline {
                 up: metrics.input_up(&input.name),
                 status: Arc::clone(status),
             };
-            tasks.push(tokio::spawn(supervise(build, health, shutdown_rx.clone())));
+            tracker.spawn(supervise(build, health, cancel.clone()));
         }
+        tracker.close();
         let watcher = watch_inputs(routes, metrics);
         Pipeline {
             stop,
-            shutdown,
-            tasks,
+            cancel,
+            tracker,
             _watcher: watcher,
         }
     }
@@ -478,26 +483,27 @@ impl Pipeline {
     /// reload), each is awaited to its end, however long a stuck read takes,
     /// so that it cannot publish counts or offsets next to its successor;
     /// only a shutdown ends that wait.
-    async fn stop(self, mut replacing: Option<watch::Receiver<bool>>) {
+    async fn stop(self, replacing: Option<watch::Receiver<bool>>) {
         self.stop.store(true, Ordering::Release);
-        let _ = self.shutdown.send(true);
-        for mut task in self.tasks {
-            let Some(shutdown) = replacing.as_mut() else {
-                if tokio::time::timeout(STOP_TIMEOUT, task).await.is_err() {
-                    tracing::warn!("an input did not stop in time");
+        self.cancel.cancel();
+        let Some(mut shutdown) = replacing else {
+            if tokio::time::timeout(STOP_TIMEOUT, self.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("an input did not stop in time");
+            }
+            return;
+        };
+        loop {
+            tokio::select! {
+                () = self.tracker.wait() => return,
+                () = tokio::time::sleep(STOP_TIMEOUT) => {
+                    tracing::warn!("an input is still stopping; the reloaded one waits for it");
                 }
-                continue;
-            };
-            loop {
-                tokio::select! {
-                    _ = &mut task => break,
-                    () = tokio::time::sleep(STOP_TIMEOUT) => {
-                        tracing::warn!("an input is still stopping; the reloaded one waits for it");
-                    }
-                    changed = shutdown.changed() => {
-                        if changed.is_err() || *shutdown.borrow() {
-                            return;
-                        }
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return;
                     }
                 }
             }
@@ -531,7 +537,7 @@ impl InputHealth {
 
 /// Runs an input built by `build` until it stops; a failed one is logged,
 /// shown as down, and restarted with exponential backoff.
-async fn supervise<F, R>(build: F, health: InputHealth, mut shutdown: watch::Receiver<bool>)
+async fn supervise<F, R>(build: F, health: InputHealth, cancel: CancellationToken)
 where
     F: Fn() -> R,
     R: std::future::Future<Output = InputEnd>,
@@ -549,11 +555,8 @@ where
         }
         tracing::error!(input = %health.name, backoff = ?backoff, "input failed; restarting");
         tokio::select! {
-            _ = shutdown.changed() => return,
+            () = cancel.cancelled() => return,
             () = tokio::time::sleep(backoff) => {}
-        }
-        if *shutdown.borrow() {
-            return;
         }
         backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
     }
@@ -871,11 +874,13 @@ mod tests {
 
     /// A pipeline of one input whose poll takes `busy` to notice the stop.
     fn pipeline_stopping_after(busy: Duration) -> Pipeline {
-        let (shutdown, _) = watch::channel(false);
+        let tracker = TaskTracker::new();
+        tracker.spawn(tokio::time::sleep(busy));
+        tracker.close();
         Pipeline {
             stop: Arc::new(AtomicBool::new(false)),
-            shutdown,
-            tasks: vec![tokio::spawn(tokio::time::sleep(busy))],
+            cancel: CancellationToken::new(),
+            tracker,
             _watcher: None,
         }
     }
@@ -918,19 +923,19 @@ mod tests {
         let metrics = Metrics::new().unwrap();
         let status = Arc::new(DaemonStatus::new(Arc::new(Catalog::builtin().unwrap())));
         status.set_ready(true);
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let cancel = CancellationToken::new();
         let runs = Arc::new(AtomicUsize::new(0));
-        // Fails twice at once, then runs until shutdown.
+        // Fails twice at once, then runs until cancelled.
         let build = {
-            let (runs, shutdown_rx) = (Arc::clone(&runs), shutdown_rx.clone());
+            let (runs, cancel) = (Arc::clone(&runs), cancel.clone());
             move || {
                 let run = runs.fetch_add(1, Ordering::SeqCst);
-                let mut shutdown_rx = shutdown_rx.clone();
+                let cancel = cancel.clone();
                 async move {
                     if run < 2 {
                         return InputEnd::Failed;
                     }
-                    let _ = shutdown_rx.changed().await;
+                    cancel.cancelled().await;
                     InputEnd::Stopped
                 }
             }
@@ -941,7 +946,7 @@ mod tests {
             status: Arc::clone(&status),
         };
         let up = metrics.input_up("api");
-        let task = tokio::spawn(supervise(build, health, shutdown_rx));
+        let task = tokio::spawn(supervise(build, health, cancel.clone()));
         let at = |millis| tokio::time::sleep(Duration::from_millis(millis));
 
         at(500).await; // the first run failed; 1 s backoff
@@ -954,7 +959,7 @@ mod tests {
         at(1000).await; // t = 3.5 s: the third runs
         assert_eq!((runs.load(Ordering::SeqCst), up.get()), (3, 1));
         assert!(status.is_ready());
-        shutdown.send(true).unwrap();
+        cancel.cancel();
         task.await.unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 3);
     }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::file::{FileTailer, ReadBuffers, StartPosition};
 use super::{Changed, OffsetBoard, Wake};
@@ -124,7 +124,7 @@ impl FileInput {
         }
     }
 
-    /// Runs the input until `shutdown` turns true: a full poll at start and
+    /// Runs the input until `cancel` is cancelled: a full poll at start and
     /// every `poll_interval` (glob rescan, every file read, offsets and
     /// status published), and in between, on each wake, a read of just the
     /// files whose data changed.
@@ -133,7 +133,7 @@ impl FileInput {
         wake: Arc<Wake>,
         poll_interval: Duration,
         stop: Arc<AtomicBool>,
-        mut shutdown: watch::Receiver<bool>,
+        cancel: CancellationToken,
     ) -> InputEnd {
         let input_name = self.name.clone();
         let mut rescan = true;
@@ -159,7 +159,7 @@ impl FileInput {
                     return InputEnd::Failed;
                 }
             };
-            if *shutdown.borrow() {
+            if cancel.is_cancelled() {
                 self.publish_state();
                 return InputEnd::Stopped;
             }
@@ -173,7 +173,7 @@ impl FileInput {
                 continue;
             }
             tokio::select! {
-                _ = shutdown.changed() => {
+                () = cancel.cancelled() => {
                     self.publish_state();
                     return InputEnd::Stopped;
                 }
@@ -186,7 +186,7 @@ impl FileInput {
             let batch_until = last_read + MIN_READ_SPACING;
             if Instant::now() < batch_until {
                 tokio::select! {
-                    _ = shutdown.changed() => {
+                    () = cancel.cancelled() => {
                         self.publish_state();
                         return InputEnd::Stopped;
                     }
