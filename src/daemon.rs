@@ -11,12 +11,11 @@
 //! the checkpoint one last time.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +30,7 @@ use crate::scan::Scanner;
 use crate::status::DaemonStatus;
 use crate::tail::input::{FileInput, InputEnd, InputParts};
 use crate::tail::stdin::{self, StdinBinding, StdinControl};
+use crate::tail::watch::{Route, absolute_pattern, watch_dir, watch_files, watch_inputs};
 use crate::tail::{OffsetBoard, Wake};
 
 /// How long inputs get to finish their current read at shutdown.
@@ -459,6 +459,10 @@ impl Pipeline {
                     )
                 }
             };
+            // Not ready until its first poll has opened its files: a line
+            // written after `/-/ready` must not fall before a `start_at =
+            // "end"` offset.
+            status.set_input_down(&input.name, true);
             let health = InputHealth {
                 name: input.name.clone(),
                 up: metrics.input_up(&input.name),
@@ -529,9 +533,13 @@ struct InputHealth {
 }
 
 impl InputHealth {
+    /// Shows the input running (it turns ready itself once its first poll
+    /// has opened its files) or failed.
     fn set(&self, up: bool) {
         self.up.set(i64::from(up));
-        self.status.set_input_failed(&self.name, !up);
+        if !up {
+            self.status.set_input_down(&self.name, true);
+        }
     }
 }
 
@@ -562,104 +570,6 @@ where
     }
 }
 
-/// The directory to watch for a glob: its longest leading part without
-/// glob characters (for a plain path, its parent directory), made absolute
-/// against the working directory, since notify reports absolute paths.
-fn watch_dir(pattern: &str) -> PathBuf {
-    let mut dir = PathBuf::new();
-    let mut literal = true;
-    for component in Path::new(pattern).components() {
-        let text = component.as_os_str().to_string_lossy();
-        if text.contains(['*', '?', '[']) {
-            literal = false;
-            break;
-        }
-        dir.push(component);
-    }
-    if literal {
-        dir.pop();
-    }
-    if dir.as_os_str().is_empty() {
-        dir.push(".");
-    }
-    absolute(&dir)
-}
-
-/// A watched directory and the wake of the input that reads it.
-type Route = (PathBuf, Arc<Wake>);
-
-/// Watches the inputs' directories; events wake the input whose directory
-/// they are in. Without inotify (or past its limits) inputs still poll.
-fn watch_inputs(routes: Vec<Route>, metrics: &Metrics) -> Option<notify::RecommendedWatcher> {
-    if routes.is_empty() {
-        return None;
-    }
-    let dirs: Vec<PathBuf> = routes.iter().map(|(dir, _)| dir.clone()).collect();
-    let metrics = metrics.clone();
-    let handler = move |event: notify::Result<notify::Event>| route_event(event, &routes, &metrics);
-    let mut watcher = match notify::recommended_watcher(handler) {
-        Ok(watcher) => watcher,
-        Err(error) => {
-            tracing::warn!(%error, "file notifications unavailable; polling instead");
-            return None;
-        }
-    };
-    let mut failed = Vec::new();
-    for dir in dirs {
-        if let Err(error) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
-            failed.push((dir, error));
-        }
-    }
-    if let Some((dir, error)) = failed.first() {
-        tracing::warn!(dir = %dir.display(), %error, failed = failed.len(), "cannot watch some directories; polling them instead");
-    }
-    Some(watcher)
-}
-
-/// Wakes the inputs an event concerns. An error, or an event that says
-/// events were lost (inotify's queue overflow: notify's rescan flag, no
-/// path), wakes every input for a full rescan and is counted, since any of
-/// their files may have changed unseen.
-fn route_event(event: notify::Result<notify::Event>, routes: &[Route], metrics: &Metrics) {
-    let event = match event {
-        Ok(event) if !event.need_rescan() && !event.paths.is_empty() => event,
-        lost => {
-            match lost {
-                Err(error) => {
-                    tracing::warn!(%error, "file notification error; rescanning every input")
-                }
-                Ok(_) => tracing::warn!("file notifications were lost; rescanning every input"),
-            }
-            metrics.count_watch_error();
-            for (_, wake) in routes {
-                wake.wake(true);
-            }
-            return;
-        }
-    };
-    match event.kind {
-        EventKind::Access(_) => {}
-        // New data in a file: read that file, not all the input's.
-        EventKind::Modify(notify::event::ModifyKind::Data(_)) => {
-            for path in &event.paths {
-                for (dir, wake) in routes {
-                    if path.starts_with(dir) {
-                        wake.wake_file(path);
-                    }
-                }
-            }
-        }
-        // Files may have appeared, moved or gone.
-        _ => {
-            for (dir, wake) in routes {
-                if event.paths.iter().any(|path| path.starts_with(dir)) {
-                    wake.wake(true);
-                }
-            }
-        }
-    }
-}
-
 /// The config and catalogue files whose change triggers a reload.
 fn watched_files(options: &RunOptions, config: &Config) -> Vec<PathBuf> {
     options
@@ -670,113 +580,10 @@ fn watched_files(options: &RunOptions, config: &Config) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Watches `files` (through their directories, so editors that replace a
-/// file by renaming are seen) and sends on `changed` when one changes.
-fn watch_files(files: &[PathBuf], changed: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
-    if files.is_empty() {
-        return None;
-    }
-    let names: Vec<PathBuf> = files.iter().map(|file| absolute(file)).collect();
-    let targets = names.clone();
-    let handler = move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if matches!(event.kind, EventKind::Access(_)) {
-            return;
-        }
-        if event.paths.iter().any(|path| targets.contains(path)) {
-            let _ = changed.try_send(());
-        }
-    };
-    let mut watcher = match notify::recommended_watcher(handler) {
-        Ok(watcher) => watcher,
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch the config for changes; reload with SIGHUP");
-            return None;
-        }
-    };
-    for name in &names {
-        if let Some(dir) = name.parent()
-            && let Err(error) = watcher.watch(dir, RecursiveMode::NonRecursive)
-        {
-            tracing::warn!(dir = %dir.display(), %error, "cannot watch for config changes; reload with SIGHUP");
-        }
-    }
-    Some(watcher)
-}
-
-/// `pattern` made absolute against the working directory and written the
-/// way the watcher reports paths (no `.` components, single slashes), so
-/// that the files it matches compare equal to the paths of file events.
-fn absolute_pattern(pattern: &str) -> String {
-    let normal: PathBuf = absolute(Path::new(pattern)).components().collect();
-    normal.to_string_lossy().into_owned()
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn watch_dir_is_the_literal_prefix_of_a_glob() {
-        assert_eq!(
-            watch_dir("/var/log/api/*.log"),
-            PathBuf::from("/var/log/api")
-        );
-        assert_eq!(watch_dir("/var/log/*/app.log"), PathBuf::from("/var/log"));
-        assert_eq!(watch_dir("/var/log/app.log"), PathBuf::from("/var/log"));
-    }
-
-    fn watch_errors(metrics: &Metrics) -> String {
-        String::from_utf8(metrics.render().unwrap())
-            .unwrap()
-            .lines()
-            .find(|line| line.starts_with("errtally_watch_errors_total "))
-            .unwrap()
-            .to_string()
-    }
-
-    /// Two inputs' wakes, routed from `/logs/a` and `/logs/b`.
-    fn two_inputs() -> (Arc<Wake>, Arc<Wake>, Vec<Route>) {
-        let (a, b) = (Arc::new(Wake::default()), Arc::new(Wake::default()));
-        let routes = vec![
-            (PathBuf::from("/logs/a"), Arc::clone(&a)),
-            (PathBuf::from("/logs/b"), Arc::clone(&b)),
-        ];
-        (a, b, routes)
-    }
-
-    #[test]
-    fn an_event_wakes_only_the_input_of_its_directory() {
-        let metrics = Metrics::new().unwrap();
-        let (a, b, routes) = two_inputs();
-        let created = notify::Event::new(EventKind::Create(notify::event::CreateKind::File))
-            .add_path(PathBuf::from("/logs/a/new.log"));
-        route_event(Ok(created), &routes, &metrics);
-        assert!(a.take_rescan());
-        assert!(!b.take_rescan());
-        assert_eq!(watch_errors(&metrics), "errtally_watch_errors_total 0");
-    }
-
-    #[test]
-    fn lost_events_and_errors_rescan_every_input_and_are_counted() {
-        let metrics = Metrics::new().unwrap();
-        let (a, b, routes) = two_inputs();
-        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
-        route_event(Ok(overflow), &routes, &metrics);
-        assert!(a.take_rescan() && b.take_rescan());
-        route_event(
-            Err(notify::Error::generic("watch limit")),
-            &routes,
-            &metrics,
-        );
-        assert!(a.take_rescan() && b.take_rescan());
-        assert_eq!(watch_errors(&metrics), "errtally_watch_errors_total 2");
-    }
 
     #[tokio::test(start_paused = true)]
     async fn the_checkpoint_writer_saves_on_its_interval_when_offsets_moved_and_once_at_the_end() {
@@ -928,13 +735,17 @@ mod tests {
         // Fails twice at once, then runs until cancelled.
         let build = {
             let (runs, cancel) = (Arc::clone(&runs), cancel.clone());
+            let status = Arc::clone(&status);
             move || {
                 let run = runs.fetch_add(1, Ordering::SeqCst);
                 let cancel = cancel.clone();
+                let status_for_runs = Arc::clone(&status);
                 async move {
                     if run < 2 {
                         return InputEnd::Failed;
                     }
+                    // What the input's first poll does.
+                    status_for_runs.set_input_down("api", false);
                     cancel.cancelled().await;
                     InputEnd::Stopped
                 }
@@ -962,24 +773,5 @@ mod tests {
         cancel.cancel();
         task.await.unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 3);
-    }
-
-    #[test]
-    fn patterns_are_absolute_and_normal() {
-        let cwd = std::env::current_dir().unwrap();
-        assert_eq!(
-            absolute_pattern("./logs//*.log"),
-            cwd.join("logs/*.log").to_string_lossy()
-        );
-        assert_eq!(absolute_pattern("/var/./log/*.log"), "/var/log/*.log");
-    }
-
-    #[test]
-    fn relative_globs_are_watched_from_the_working_directory() {
-        let cwd = std::env::current_dir().unwrap();
-        assert_eq!(watch_dir("logs/a?.log"), cwd.join("logs"));
-        assert_eq!(watch_dir("./logs/*.log"), cwd.join("logs"));
-        assert_eq!(watch_dir("*.log"), cwd);
-        assert_eq!(watch_dir("app.log"), cwd);
     }
 }

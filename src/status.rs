@@ -43,8 +43,9 @@ pub struct InputStatus {
 #[derive(Debug)]
 pub struct DaemonStatus {
     ready: AtomicBool,
-    /// Inputs that failed and wait for their restart.
-    failed: Mutex<std::collections::BTreeSet<String>>,
+    /// Inputs not following their files: not opened yet, or failed and
+    /// waiting for their restart.
+    down: Mutex<std::collections::BTreeSet<String>>,
     started: SystemTime,
     inputs: Mutex<BTreeMap<String, InputStatus>>,
     catalog: Mutex<Arc<Catalog>>,
@@ -55,28 +56,28 @@ impl DaemonStatus {
     pub fn new(catalog: Arc<Catalog>) -> Self {
         Self {
             ready: AtomicBool::new(false),
-            failed: Mutex::new(std::collections::BTreeSet::new()),
+            down: Mutex::new(std::collections::BTreeSet::new()),
             started: SystemTime::now(),
             inputs: Mutex::new(BTreeMap::new()),
             catalog: Mutex::new(catalog),
         }
     }
 
-    /// True once the catalogue is loaded and the inputs are open, while no
-    /// input is down.
+    /// True once the catalogue is loaded and every input has opened its
+    /// files, while none is down.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
             && self
-                .failed
+                .down
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .is_empty()
     }
 
-    /// Marks an input as failed (waiting for its restart) or running.
-    pub fn set_input_failed(&self, name: &str, failed: bool) {
-        let mut inputs = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
-        if failed {
+    /// Marks an input as down (not opened yet, or failed) or following.
+    pub fn set_input_down(&self, name: &str, down: bool) {
+        let mut inputs = self.down.lock().unwrap_or_else(PoisonError::into_inner);
+        if down {
             inputs.insert(name.to_string());
         } else {
             inputs.remove(name);
@@ -103,8 +104,8 @@ impl DaemonStatus {
     pub fn retain_inputs(&self, keep: &[String]) {
         let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
         inputs.retain(|name, _| keep.contains(name));
-        let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
-        failed.retain(|name| keep.contains(name));
+        let mut down = self.down.lock().unwrap_or_else(PoisonError::into_inner);
+        down.retain(|name| keep.contains(name));
     }
 
     /// A copy of every input's status, by name.

@@ -163,6 +163,10 @@ impl FileInput {
                 self.publish_state();
                 return InputEnd::Stopped;
             }
+            if full {
+                // Its files are open: the input counts towards `/-/ready`.
+                self.status.set_input_down(&self.name, false);
+            }
             // Files with more to read stay in the set for the next round.
             if !more {
                 self.changed.clear();

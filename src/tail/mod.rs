@@ -4,7 +4,8 @@
 //! - [`file`](mod@file): one open file (resume, read whole lines, truncation);
 //! - [`input`]: one input's files: glob discovery, rotation by identity,
 //!   draining of rotated files, the wake/poll loop;
-//! - [`stdin`]: the stdin reader.
+//! - [`stdin`]: the stdin reader;
+//! - [`watch`]: the inotify watches and how a notification wakes an input.
 //!
 //! Inputs are woken by inotify (through `notify`): a write wakes a read of
 //! just the file it names, and under a stream of writes reads are spaced
@@ -16,6 +17,7 @@
 pub mod file;
 pub mod input;
 pub mod stdin;
+pub mod watch;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
