@@ -175,6 +175,21 @@ impl Metrics {
         self.input_up.with_label_values(&[source])
     }
 
+    /// The first exposition line starting with `prefix` (a series), for
+    /// tests; empty if there is none.
+    #[cfg(test)]
+    pub(crate) fn series_line(&self, prefix: &str) -> String {
+        self.render()
+            .ok()
+            .and_then(|text| String::from_utf8(text).ok())
+            .and_then(|text| {
+                text.lines()
+                    .find(|line| line.starts_with(prefix))
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+    }
+
     /// Counts a file notification error or queue overflow.
     pub fn count_watch_error(&self) {
         self.watch_errors.inc();

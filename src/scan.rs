@@ -217,8 +217,8 @@ pub struct Scanner {
     scratch: Vec<u8>,
 }
 
-pub(crate) const ERROR_TYPE: &[u8] = b"error_type";
-pub(crate) const STATUS_CODE: &[u8] = b"status_code";
+const ERROR_TYPE: &[u8] = b"error_type";
+const STATUS_CODE: &[u8] = b"status_code";
 
 /// Where an error's name was read from.
 #[derive(Debug, PartialEq, Eq)]
@@ -439,19 +439,38 @@ impl Scanner {
 
     /// The first valid `status_code` JSON key of `line` at quoting `level`.
     fn status_of(&self, line: &[u8], level: u32) -> Option<u16> {
-        let mut pos = 0;
-        while let Some(found) = self.status_code.find(&line[pos..]) {
-            let hit = pos + found;
-            if let Some((key_level, Separator::Colon, value_start)) =
-                key_at(line, hit, STATUS_CODE.len())
-                && key_level == level
-                && let Some(status) = read_status(line, value_start, level)
-            {
-                return Some(status);
-            }
-            pos = hit + 1;
+        first_status(line, &self.status_code, |line, at| {
+            key_status(line, at, level, Separator::Colon)
+        })
+    }
+}
+
+/// The first `status_code` literal of `record` from which `read` gets a
+/// status.
+fn first_status(
+    record: &[u8],
+    status_code: &Finder<'_>,
+    read: impl Fn(&[u8], usize) -> Option<u16>,
+) -> Option<u16> {
+    let mut pos = 0;
+    while let Some(found) = status_code.find(&record[pos..]) {
+        let at = pos + found;
+        if let Some(status) = read(record, at) {
+            return Some(status);
         }
-        None
+        pos = at + 1;
+    }
+    None
+}
+
+/// The valid status of a `status_code` key at `at`, quoted at `level` and
+/// followed by `separator`.
+fn key_status(record: &[u8], at: usize, level: u32, separator: Separator) -> Option<u16> {
+    match key_at(record, at, STATUS_CODE.len())? {
+        (key_level, key_separator, value) if key_level == level && key_separator == separator => {
+            read_status(record, value, level)
+        }
+        _ => None,
     }
 }
 

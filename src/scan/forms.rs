@@ -30,7 +30,7 @@
 
 use memchr::memmem::Finder;
 
-use super::{ERROR_TYPE, STATUS_CODE, Separator, key_at, read_status, three_digits};
+use super::{ERROR_TYPE, STATUS_CODE, Separator, first_status, key_status, three_digits};
 
 /// Longest SDK error type value.
 const MAX_SDK_NAME: usize = 64;
@@ -279,30 +279,14 @@ pub(super) fn kotlin_error_type(line: &[u8], at: usize) -> Option<std::ops::Rang
 /// one.
 pub(super) fn status_of(record: &[u8], form: Form, status_code: &Finder<'_>) -> Option<u16> {
     match form {
-        Form::Kotlin => return field_status(record, b"statusCode=", b'('),
-        Form::GoSyntax => return field_status(record, b"StatusCode:", b'{'),
-        _ => {}
+        Form::PythonAttr => first_status(record, status_code, python_attr_status),
+        Form::PythonDict => first_status(record, status_code, python_dict_status),
+        Form::Ruby(level) => first_status(record, status_code, |record, at| {
+            key_status(record, at, level, Separator::Arrow)
+        }),
+        Form::Kotlin => field_status(record, b"statusCode=", b'('),
+        Form::GoSyntax => field_status(record, b"StatusCode:", b'{'),
     }
-    let mut pos = 0;
-    while let Some(found) = status_code.find(&record[pos..]) {
-        let at = pos + found;
-        let status = match form {
-            Form::PythonAttr => python_attr_status(record, at),
-            Form::PythonDict => python_dict_status(record, at),
-            Form::Ruby(level) => match key_at(record, at, STATUS_CODE.len()) {
-                Some((key_level, Separator::Arrow, value)) if key_level == level => {
-                    read_status(record, value, level)
-                }
-                _ => None,
-            },
-            Form::Kotlin | Form::GoSyntax => None,
-        };
-        if status.is_some() {
-            return status;
-        }
-        pos = at + 1;
-    }
-    None
 }
 
 /// `status_code=DDD` at `at`, not preceded by a word character.

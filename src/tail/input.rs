@@ -531,10 +531,33 @@ mod tests {
         }
     }
 
-    /// An input named `api` whose checkpoint saved `/logs/a.log` (inode 7)
-    /// at offset 100.
-    fn resuming_input() -> FileInput {
+    /// An input named `api` following `patterns` from `start_at`, resuming
+    /// from `board`, and the metrics it counts into.
+    fn input_named_api(
+        patterns: Vec<String>,
+        start_at: StartAt,
+        board: OffsetBoard,
+    ) -> (FileInput, Metrics) {
         let catalog = Arc::new(Catalog::builtin().unwrap());
+        let metrics = Metrics::new().unwrap();
+        let config = InputConfig {
+            name: "api".to_string(),
+            paths: Vec::new(),
+            start_at,
+        };
+        let parts = InputParts {
+            scanner: Scanner::new(Arc::clone(&catalog)),
+            metrics: metrics.input("api", &catalog),
+            status: Arc::new(DaemonStatus::new(catalog)),
+            offsets: Arc::new(board),
+            max_line_bytes: 1 << 20,
+            poll_interval: Duration::from_secs(1),
+        };
+        (FileInput::new(&config, patterns, parts), metrics)
+    }
+
+    /// An input whose checkpoint saved `/logs/a.log` (inode 7) at offset 100.
+    fn resuming_input() -> FileInput {
         let saved = FileCheckpoint {
             input: "api".to_string(),
             path: PathBuf::from("/logs/a.log"),
@@ -545,53 +568,16 @@ mod tests {
             files: vec![saved],
             ..Checkpoint::default()
         });
-        let config = InputConfig {
-            name: "api".to_string(),
-            paths: Vec::new(),
-            start_at: StartAt::End,
-        };
-        let parts = InputParts {
-            scanner: Scanner::new(Arc::clone(&catalog)),
-            metrics: Metrics::new().unwrap().input("api", &catalog),
-            status: Arc::new(DaemonStatus::new(catalog)),
-            offsets: Arc::new(board),
-            max_line_bytes: 1 << 20,
-            poll_interval: Duration::from_secs(1),
-        };
-        FileInput::new(&config, Vec::new(), parts)
+        input_named_api(Vec::new(), StartAt::End, board).0
     }
 
-    /// An input named `api` following `pattern` from the beginning, and the
-    /// metrics it counts into.
+    /// An input following `pattern` from the beginning, without checkpoint.
     fn fresh_input(pattern: &str) -> (FileInput, Metrics) {
-        let catalog = Arc::new(Catalog::builtin().unwrap());
-        let metrics = Metrics::new().unwrap();
-        let config = InputConfig {
-            name: "api".to_string(),
-            paths: Vec::new(),
-            start_at: StartAt::Beginning,
-        };
-        let parts = InputParts {
-            scanner: Scanner::new(Arc::clone(&catalog)),
-            metrics: metrics.input("api", &catalog),
-            status: Arc::new(DaemonStatus::new(Arc::clone(&catalog))),
-            offsets: Arc::new(OffsetBoard::default()),
-            max_line_bytes: 1 << 20,
-            poll_interval: Duration::from_secs(1),
-        };
-        (
-            FileInput::new(&config, vec![pattern.to_string()], parts),
-            metrics,
+        input_named_api(
+            vec![pattern.to_string()],
+            StartAt::Beginning,
+            OffsetBoard::default(),
         )
-    }
-
-    fn lines_counted(metrics: &Metrics) -> String {
-        String::from_utf8(metrics.render().unwrap())
-            .unwrap()
-            .lines()
-            .find(|line| line.starts_with("errtally_lines_total{"))
-            .unwrap_or_default()
-            .to_string()
     }
 
     #[tokio::test(start_paused = true)]
@@ -611,7 +597,7 @@ mod tests {
         input.poll(true, &stop);
         assert_eq!(input.tailers.len(), 1, "drained, not closed at once");
         assert_eq!(
-            lines_counted(&metrics),
+            metrics.series_line("errtally_lines_total{"),
             r#"errtally_lines_total{source="api"} 2"#
         );
 

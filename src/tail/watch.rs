@@ -174,15 +174,6 @@ mod tests {
         assert_eq!(watch_dir("/var/log/app.log"), PathBuf::from("/var/log"));
     }
 
-    fn watch_errors(metrics: &Metrics) -> String {
-        String::from_utf8(metrics.render().unwrap())
-            .unwrap()
-            .lines()
-            .find(|line| line.starts_with("errtally_watch_errors_total "))
-            .unwrap()
-            .to_string()
-    }
-
     /// Two inputs' wakes, routed from `/logs/a` and `/logs/b`.
     fn two_inputs() -> (Arc<Wake>, Arc<Wake>, Vec<Route>) {
         let (a, b) = (Arc::new(Wake::default()), Arc::new(Wake::default()));
@@ -202,7 +193,10 @@ mod tests {
         route_event(Ok(created), &routes, &metrics);
         assert!(a.take_rescan());
         assert!(!b.take_rescan());
-        assert_eq!(watch_errors(&metrics), "errtally_watch_errors_total 0");
+        assert_eq!(
+            metrics.series_line("errtally_watch_errors_total "),
+            "errtally_watch_errors_total 0"
+        );
     }
 
     #[test]
@@ -218,7 +212,10 @@ mod tests {
             &metrics,
         );
         assert!(a.take_rescan() && b.take_rescan());
-        assert_eq!(watch_errors(&metrics), "errtally_watch_errors_total 2");
+        assert_eq!(
+            metrics.series_line("errtally_watch_errors_total "),
+            "errtally_watch_errors_total 2"
+        );
     }
 
     #[test]
