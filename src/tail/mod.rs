@@ -70,13 +70,10 @@ impl Changed {
 }
 
 impl Wake {
-    /// Wakes the input to read every file; `rescan` when files may have
-    /// appeared, moved or gone.
-    pub fn wake(&self, rescan: bool) {
-        if rescan {
-            self.rescan.store(true, Ordering::Release);
-        }
-        self.lock_changed().all = true;
+    /// Wakes the input for a full poll: files may have appeared, moved or
+    /// gone.
+    pub fn wake_for_rescan(&self) {
+        self.rescan.store(true, Ordering::Release);
         self.notify.notify_one();
     }
 

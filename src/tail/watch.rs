@@ -82,7 +82,7 @@ fn route_event(event: notify::Result<notify::Event>, routes: &[Route], metrics: 
             }
             metrics.count_watch_error();
             for (_, wake) in routes {
-                wake.wake(true);
+                wake.wake_for_rescan();
             }
             return;
         }
@@ -103,7 +103,7 @@ fn route_event(event: notify::Result<notify::Event>, routes: &[Route], metrics: 
         _ => {
             for (dir, wake) in routes {
                 if event.paths.iter().any(|path| path.starts_with(dir)) {
-                    wake.wake(true);
+                    wake.wake_for_rescan();
                 }
             }
         }
