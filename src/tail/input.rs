@@ -138,9 +138,8 @@ impl FileInput {
         let input_name = self.name.clone();
         let mut rescan = true;
         let mut next_full = Instant::now();
-        let mut last_read;
         loop {
-            last_read = Instant::now();
+            let last_read = Instant::now();
             let full = rescan || last_read >= next_full;
             if full {
                 next_full = last_read + poll_interval;
