@@ -10,7 +10,8 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use errtally::catalog::Catalog;
 use errtally::corpus::{self, CorpusConfig};
-use errtally::frame::{DEFAULT_MAX_LINE_BYTES, LineFramer};
+use errtally::read::LineReader;
+use errtally::read::frame::DEFAULT_MAX_LINE_BYTES;
 use errtally::scan::{Scanner, Tally};
 
 const CORPUS_BYTES: u64 = 64 << 20;
@@ -30,16 +31,14 @@ fn corpus(hostile: bool, error_percent: u32) -> (Vec<u8>, Vec<String>) {
     (bytes, types)
 }
 
-/// Frames `data` in place in 2 MiB buffers and scans every chunk, as
-/// `errtally scan` does with its pool buffers.
+/// Counts `data` in 2 MiB buffers through the read loop's counting step,
+/// as `errtally scan` does with its pool buffers.
 fn scan_all(scanner: &mut Scanner, data: &[u8], tally: &mut Tally) {
-    let mut framer = LineFramer::new(DEFAULT_MAX_LINE_BYTES);
+    let mut lines = LineReader::new(DEFAULT_MAX_LINE_BYTES);
     for buf in data.chunks(2 << 20) {
-        framer.frame(buf, |chunk| scanner.scan_chunk(chunk, tally));
+        lines.count(buf, scanner, tally);
     }
-    if let Some(last) = framer.finish() {
-        scanner.scan_record(last, tally);
-    }
+    lines.finish(scanner, tally);
 }
 
 /// Request logs where every line says `type` twice (a `type` key and a

@@ -2,10 +2,10 @@
 //! `catalog` (list the catalogue) and `gen` (write a synthetic corpus).
 //!
 //! `scan` reads a file on a second thread into a small pool of large
-//! buffers ([`crate::readahead`]) and frames and scans each one in place
-//! ([`LineFramer`]), so the kernel's copies overlap the scan and memory stays flat whatever the file
-//! size (no mmap: a truncated log would raise SIGBUS). Stdin is read with
-//! plain blocking reads into one buffer. A missing or unreadable input is
+//! buffers ([`crate::read::ahead`]) and frames and scans each one in place
+//! ([`LineReader`]), so the kernel's copies overlap the scan and memory
+//! stays flat whatever the file size (no mmap: a truncated log would raise
+//! SIGBUS). Stdin is read with plain blocking reads into one buffer. A missing or unreadable input is
 //! reported on stderr and the others are still scanned.
 
 use std::fs::File;
@@ -21,13 +21,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::catalog::Catalog;
 use crate::cli::{CatalogArgs, CatalogFormat, CatalogSelection, GenArgs, ScanArgs, ScanFormat};
 use crate::corpus::{self, CorpusConfig};
-use crate::frame::LineFramer;
-use crate::readahead::{Pool, read_ahead};
+use crate::read::ahead::Pool;
+use crate::read::{LineReader, READ_SIZE};
 use crate::report;
 use crate::scan::{Scanner, Tally};
-
-/// Size of one read: large enough that system calls cost nothing.
-pub const READ_SIZE: usize = 1 << 20;
 
 /// Inputs larger than this get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
@@ -113,32 +110,26 @@ pub fn scan_reader(
     tally: &mut Tally,
     progress: Option<&ProgressBar>,
 ) -> io::Result<()> {
-    let mut framer = LineFramer::new(max_line_bytes);
+    let mut lines = LineReader::new(max_line_bytes);
     let mut buf = vec![0; READ_SIZE];
     loop {
-        let read = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        framer.frame(&buf[..read], |chunk| scanner.scan_chunk(chunk, tally));
-        tally.bytes += read as u64;
+        let read = lines.read_once(&mut reader, &mut buf, scanner, tally)?;
+        if read == 0 {
+            break;
+        }
         if let Some(bar) = progress {
             bar.inc(read as u64);
         }
     }
-    if let Some(last) = framer.finish() {
-        scanner.scan_record(last, tally);
-    }
+    lines.finish(scanner, tally);
     Ok(())
 }
 
 /// Like [`scan_reader`], but the `read` calls run on a second thread
-/// ([`read_ahead`] with the default [`Pool`]), overlapping the kernel's copies
-/// with the scan; each filled buffer is framed and scanned in place, so
-/// memory stays at the pool plus one carried line. Records read before an
-/// error are counted (except an unfinished last line).
+/// ([`LineReader::read_ahead`] with the default [`Pool`]), overlapping the
+/// kernel's copies with the scan; each filled buffer is framed and scanned
+/// in place, so memory stays at the pool plus one carried line. Records
+/// read before an error are counted (except an unfinished last line).
 pub fn scan_reader_threaded(
     reader: impl Read + Send,
     max_line_bytes: usize,
@@ -164,26 +155,14 @@ fn scan_with_pool(
     tally: &mut Tally,
     progress: Option<&ProgressBar>,
 ) -> io::Result<()> {
-    let mut framer = LineFramer::new(max_line_bytes);
-    let mut ends_in_newline = true;
-    // Lines are the newlines the reader thread counted, plus an unfinished
-    // last line: the same records the framer hands out.
-    read_ahead(reader, &mut pool, |buf, newlines| {
-        framer.frame(buf, |chunk| scanner.find_errors(chunk, tally));
-        tally.lines += newlines;
-        tally.bytes += buf.len() as u64;
-        ends_in_newline = buf.last().is_none_or(|&last| last == b'\n');
+    let mut lines = LineReader::new(max_line_bytes);
+    lines.read_ahead(reader, &mut pool, scanner, tally, |_, read| {
         if let Some(bar) = progress {
-            bar.inc(buf.len() as u64);
+            bar.inc(read as u64);
         }
         ControlFlow::Continue(())
     })?;
-    if !ends_in_newline {
-        tally.lines += 1;
-    }
-    if let Some(last) = framer.finish() {
-        scanner.find_record_error(last, tally);
-    }
+    lines.finish(scanner, tally);
     Ok(())
 }
 
@@ -255,8 +234,8 @@ fn write_stdout(bytes: &[u8]) -> io::Result<()> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::frame::DEFAULT_MAX_LINE_BYTES;
-    use crate::readahead::tests::FailingReader;
+    use crate::read::ahead::tests::FailingReader;
+    use crate::read::frame::DEFAULT_MAX_LINE_BYTES;
 
     fn hostile_corpus(max_line_bytes: usize) -> Vec<u8> {
         let catalog = Catalog::builtin().unwrap();

@@ -50,7 +50,7 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub catalog: CatalogSelection,
     /// Lines longer than this are truncated to it (and counted as truncated).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::frame::DEFAULT_MAX_LINE_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::read::frame::DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
     /// Files to scan; `-` or none reads stdin.
     #[arg(value_name = "PATH")]
@@ -103,7 +103,7 @@ pub struct GenArgs {
     #[arg(long)]
     pub clean: bool,
     /// The max line length the expected tally assumes.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::frame::DEFAULT_MAX_LINE_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::read::frame::DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
     /// Where to write the corpus (`-` for stdout).
     #[arg(long, value_name = "FILE")]

@@ -37,8 +37,13 @@ pub fn start(rate: u32) -> anyhow::Result<Demo> {
     let log_path = dir.join("stytch-api.log");
     let mut file = File::create(&log_path)?;
     let types = Catalog::builtin()?.error_types();
-    let mut generator =
-        RecordGenerator::new(1, types, crate::frame::DEFAULT_MAX_LINE_BYTES, 10, false);
+    let mut generator = RecordGenerator::new(
+        1,
+        types,
+        crate::read::frame::DEFAULT_MAX_LINE_BYTES,
+        10,
+        false,
+    );
     let rate = rate.max(1);
     std::thread::Builder::new()
         .name("demo-writer".into())

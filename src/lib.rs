@@ -4,8 +4,8 @@
 //!
 //! # Data flow
 //!
-//! file or stdin -> read large chunks -> [`frame`] (complete lines, bounded
-//! memory) -> [`scan`] (each record's error type, no allocation on lines
+//! file or stdin -> [`read`] (large chunks, framed into complete lines in
+//! bounded memory) -> [`scan`] (each record's error type, no allocation on lines
 //! without one) -> [`scan::Tally`] (per-type counts, local to one reader) ->
 //! [`metrics`] (added to the shared counters once per chunk) -> `/metrics`.
 //! Offsets follow the counts: an input publishes them after each poll, and
@@ -14,8 +14,9 @@
 //! # Layout
 //!
 //! - [`catalog`]: the 46 catalogued error types, their hints, the dense index.
-//! - [`frame`], [`scan`]: the pure, synchronous core (no I/O);
-//!   [`readahead`] overlaps reading a large file with scanning it.
+//! - [`read`]: the one read loop (read, frame, scan, tally) that `scan`,
+//!   stdin and the file tailer share; [`read::frame`] and [`scan`] are the
+//!   pure, synchronous core (no I/O).
 //! - [`batch`], [`report`]: `errtally scan`, `catalog` and `gen`; [`corpus`]
 //!   is the deterministic synthetic log generator with a known tally.
 //! - [`daemon`]: `errtally run` ([`daemon::run`] takes its shutdown trigger as
@@ -54,11 +55,10 @@ pub mod config;
 pub mod corpus;
 pub mod daemon;
 pub mod demo;
-pub mod frame;
 pub mod http;
 pub mod logging;
 pub mod metrics;
-pub mod readahead;
+pub mod read;
 pub mod report;
 pub mod scan;
 pub mod status;

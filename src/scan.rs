@@ -23,7 +23,7 @@
 //! for values with escapes, through a streaming unescaper whose work is
 //! bounded by the value, not the line.
 //!
-//! No I/O here: callers hand in complete lines ([`crate::frame`]).
+//! No I/O here: callers hand in complete lines ([`crate::read::frame`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ mod forms;
 use anchor::{Anchor, AnchorKind, Anchors};
 
 use crate::catalog::Catalog;
-use crate::frame::Chunk;
+use crate::read::frame::Chunk;
 
 /// Deepest quoting level understood: JSON escaped twice (Docker json-file
 /// around an app that embeds the API's JSON body in a string).
@@ -276,18 +276,9 @@ impl Scanner {
         &self.catalog
     }
 
-    /// Counts the records of a framed chunk.
-    pub fn scan_chunk(&mut self, chunk: Chunk<'_>, tally: &mut Tally) {
-        tally.lines += match chunk {
-            Chunk::Lines(lines) => count_records(lines),
-            Chunk::Truncated(_) => 1,
-        };
-        self.find_errors(chunk, tally);
-    }
-
-    /// Like [`Scanner::scan_chunk`] but leaves `tally.lines` alone, for
-    /// callers that count newlines themselves: the read-ahead thread counts
-    /// them while the buffer is still hot, off the scanning thread.
+    /// Counts the errors of a framed chunk, leaving `tally.lines` alone:
+    /// the read loop counts newlines itself ([`crate::read::LineReader`]),
+    /// on the read-ahead thread while the buffer is still hot.
     pub fn find_errors(&mut self, chunk: Chunk<'_>, tally: &mut Tally) {
         match chunk {
             Chunk::Lines(lines) => self.find_errors_in_lines(lines, tally),

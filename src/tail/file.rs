@@ -8,12 +8,12 @@
 //!
 //! Reading has two speeds. A small append (the steady state) is one plain
 //! `read` into a buffer the input lends, framed in place by the tailer's
-//! [`LineFramer`]: no thread, no allocation. A large backlog (a file opened
+//! [`LineReader`]: no thread, no allocation. A large backlog (a file opened
 //! from its beginning, or a burst) is read like `errtally scan` reads:
-//! [`read_ahead`] fills a pool on a second thread while this one frames and
-//! scans, so catching up runs at `scan`'s speed. Both buffers belong to
+//! [`LineReader::read_ahead`] fills a pool on a second thread while this one
+//! frames and scans, so catching up runs at `scan`'s speed. Both buffers belong to
 //! the input ([`ReadBuffers`]), which frees the pool once caught up; the
-//! framer owns the only per-file memory: the unfinished last line, at most
+//! reader owns the only per-file memory: the unfinished last line, at most
 //! `max_line_bytes + 1`.
 
 use std::fs::File;
@@ -25,15 +25,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
 use crate::checkpoint::FileIdentity;
-use crate::frame::LineFramer;
-use crate::readahead::{Pool, read_ahead};
+use crate::read::ahead::Pool;
+use crate::read::{LineReader, READ_SIZE};
 use crate::scan::{Scanner, Tally};
 
-/// Size of one plain read.
-pub const READ_SIZE: usize = 1 << 20;
-
 /// Unread bytes from which a read continues on a reader thread
-/// ([`read_ahead`]) instead of with plain reads. Measured on 2 cores, file
+/// ([`LineReader::read_ahead`]) instead of with plain reads. Measured on 2 cores, file
 /// in page cache, median of 21: 8 to 16 MiB take the same time either way
 /// (about 0.2 ms/MiB; 2.5 ms more for read-ahead when its pool is first
 /// touched), 32 MiB 6.4 ms read ahead vs 8.0 ms plain, 64 MiB 12.7 vs 16.5.
@@ -101,7 +98,7 @@ pub struct FileTailer {
     path: PathBuf,
     file: File,
     identity: FileIdentity,
-    framer: LineFramer,
+    lines: LineReader,
     size: u64,
     /// Set when no matched path names this file any more: it is drained
     /// for a grace period, then closed.
@@ -143,7 +140,7 @@ impl FileTailer {
             path: path.to_path_buf(),
             file,
             identity,
-            framer: LineFramer::starting_at(max_line_bytes, offset),
+            lines: LineReader::starting_at(max_line_bytes, offset),
             size,
             orphaned_since: None,
             closing: false,
@@ -168,7 +165,7 @@ impl FileTailer {
 
     /// Offset just past the last line counted: what a checkpoint stores.
     pub fn offset(&self) -> u64 {
-        self.framer.offset()
+        self.lines.offset()
     }
 
     /// The file's size at the last look.
@@ -178,8 +175,7 @@ impl FileTailer {
 
     /// Bytes written but not yet read (a held partial line counts as read).
     pub fn lag(&self) -> u64 {
-        self.size
-            .saturating_sub(self.framer.offset() + self.framer.pending_bytes() as u64)
+        self.size.saturating_sub(self.lines.read_to())
     }
 
     /// Reads up to about `budget` bytes, counting every complete line into
@@ -204,20 +200,13 @@ impl FileTailer {
         let mut total = 0u64;
         let mut looked_ahead = false;
         loop {
-            let read = match self.file.read(buf) {
-                Ok(read) => read,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(error),
-            };
+            let read = self.lines.read_once(&mut self.file, buf, scanner, tally)?;
             if read == 0 {
                 return Ok(ReadOutcome {
                     bytes: total,
                     at_end: true,
                 });
             }
-            self.framer
-                .frame(&buf[..read], |chunk| scanner.scan_chunk(chunk, tally));
-            tally.bytes += read as u64;
             total += read as u64;
             publish(tally);
             if total >= budget {
@@ -249,7 +238,7 @@ impl FileTailer {
         }
     }
 
-    /// Reads up to `budget` bytes with [`read_ahead`], framing each pool
+    /// Reads up to `budget` bytes with [`LineReader::read_ahead`], framing each pool
     /// buffer in place and publishing after each.
     fn catch_up(
         &mut self,
@@ -260,24 +249,21 @@ impl FileTailer {
         stop: &AtomicBool,
         mut publish: impl FnMut(&mut Tally),
     ) -> io::Result<ReadOutcome> {
-        let framer = &mut self.framer;
         let mut stopped = false;
-        let result = read_ahead((&self.file).take(budget), pool, |buf, newlines| {
-            // A line counts when its newline is framed, as in plain reads.
-            framer.frame(buf, |chunk| scanner.find_errors(chunk, tally));
-            tally.lines += newlines;
-            tally.bytes += buf.len() as u64;
-            publish(tally);
-            if stop.load(Ordering::Acquire) {
-                stopped = true;
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        });
+        let file = (&self.file).take(budget);
+        let result = self
+            .lines
+            .read_ahead(file, pool, scanner, tally, |tally, _| {
+                publish(tally);
+                if stop.load(Ordering::Acquire) {
+                    stopped = true;
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            });
         // After a stop or an error the reader thread may have read past
         // what was framed: continue from what was.
-        let framed = self.framer.offset() + self.framer.pending_bytes() as u64;
-        let repositioned = self.file.seek(SeekFrom::Start(framed));
+        let repositioned = self.file.seek(SeekFrom::Start(self.lines.read_to()));
         let bytes = result?;
         repositioned?;
         Ok(ReadOutcome {
@@ -289,7 +275,7 @@ impl FileTailer {
 
     /// How far the file has been read: the offset plus a held partial line.
     pub fn read_to(&self) -> u64 {
-        self.framer.offset() + self.framer.pending_bytes() as u64
+        self.lines.read_to()
     }
 
     /// At end of file: looks at the file's size. Returns true when it shrank
@@ -306,7 +292,7 @@ impl FileTailer {
             return Ok(false);
         }
         self.file.seek(SeekFrom::Start(0))?;
-        self.framer = LineFramer::starting_at(self.framer.max_line_bytes(), 0);
+        self.lines.restart();
         self.refresh_identity()?;
         Ok(true)
     }

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 
 use crate::catalog::Catalog;
-use crate::frame::LineFramer;
 use crate::metrics::InputMetrics;
+use crate::read::LineReader;
 use crate::scan::{Scanner, Tally};
 use crate::status::{DaemonStatus, InputStatus};
 
@@ -67,7 +67,7 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("stdin".into())
         .spawn(move || {
-            let mut framer = LineFramer::new(max_line_bytes);
+            let mut lines = LineReader::new(max_line_bytes);
             let mut buf = vec![0; STDIN_READ_SIZE];
             let mut stdin = io::stdin().lock();
             let mut bound: Option<Bound> = None;
@@ -85,6 +85,8 @@ pub fn spawn(
                         break;
                     }
                 };
+                // A reload while the read blocked counts these bytes with
+                // the new binding: the old one's series may be gone.
                 rebind(&control, &mut bound, &status, false);
                 match &mut bound {
                     Some(Bound {
@@ -93,16 +95,14 @@ pub fn spawn(
                         tally,
                         ..
                     }) => {
-                        framer.frame(&buf[..read], |chunk| scanner.scan_chunk(chunk, tally));
-                        tally.bytes += read as u64;
+                        lines.count(&buf[..read], scanner, tally);
                         metrics.publish(tally);
                     }
                     // Unbound: keep framing so that a later binding starts
                     // at a line boundary, count nothing.
-                    None => framer.frame(&buf[..read], |_| {}),
+                    None => lines.skip(&buf[..read]),
                 }
             }
-            let last = framer.finish();
             if let Some(Bound {
                 scanner,
                 metrics,
@@ -110,9 +110,7 @@ pub fn spawn(
                 ..
             }) = &mut bound
             {
-                if let Some(last) = last {
-                    scanner.scan_record(last, tally);
-                }
+                lines.finish(scanner, tally);
                 metrics.publish(tally);
             }
             rebind(&control, &mut bound, &status, true);

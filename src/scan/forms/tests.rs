@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
-use crate::frame::LineFramer;
+use crate::read::LineReader;
 use crate::scan::{Finding, Scanner, Tally, status_slot};
 
 fn catalog() -> Catalog {
@@ -477,11 +477,12 @@ proptest::proptest! {
         }
         let mut scanner = Scanner::new(Arc::clone(&catalog));
         let mut tally = Tally::new(catalog.len());
-        let mut framer = LineFramer::new(1 << 20);
+        expected_tally.bytes = stream.len() as u64;
+        let mut lines = LineReader::new(1 << 20);
         for piece in stream.as_bytes().chunks(buffer) {
-            framer.frame(piece, |chunk| scanner.scan_chunk(chunk, &mut tally));
+            lines.count(piece, &mut scanner, &mut tally);
         }
-        proptest::prop_assert!(framer.finish().is_none());
+        proptest::prop_assert_eq!(lines.read_to(), lines.offset(), "a line is left unfinished");
         proptest::prop_assert!(tally == expected_tally, "stream: {}", stream);
     }
 }

@@ -1,7 +1,7 @@
 //! Line framing: raw bytes in, complete records out.
 //!
 //! [`LineFramer`] frames buffers it does not own (a caller's read buffer, or
-//! a pool filled by a reader thread, see [`crate::readahead`]), in place: it
+//! a pool filled by a reader thread, see [`crate::read::ahead`]), in place: it
 //! hands out [`Chunk`]s that point into the caller's buffer: runs of
 //! complete lines (each ending in `\n`), or the head of a line longer than
 //! the maximum. It tracks the absolute byte offset just past the last byte

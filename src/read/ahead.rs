@@ -9,9 +9,9 @@
 //! it when its catch-up is over.
 //!
 //! It does no framing: the caller hands each buffer to its own
-//! [`crate::frame::LineFramer`], which keeps the line that straddles two
+//! [`crate::read::frame::LineFramer`], which keeps the line that straddles two
 //! buffers. It does not decide when a stream ends for good either: `scan`
-//! calls [`crate::frame::LineFramer::finish`] at end of input, the daemon
+//! calls [`crate::read::frame::LineFramer::finish`] at end of input, the daemon
 //! never does (a followed file can still grow). No mmap: a file truncated
 //! under a mapping raises SIGBUS.
 

@@ -1,0 +1,279 @@
+//! Reading: bytes in, counted records out. The one read loop that `scan`,
+//! the stdin input and the file tailer share.
+//!
+//! A [`LineReader`] owns one stream's [`LineFramer`] and runs the data flow
+//! read -> frame -> scan -> tally on each buffer: [`LineReader::read_once`]
+//! with a plain `read` into a buffer the caller lends (the steady state of a
+//! followed file, stdin, small files), [`LineReader::read_ahead`] with a
+//! reader thread filling a pool ([`ahead`]), for a large file or backlog.
+//! Both count the same records the same way, so a stream can switch between
+//! them at any buffer: a line counts when its newline is read (the reader
+//! thread counts newlines while the bytes are hot), and an unfinished last
+//! line only when the caller says the stream has ended
+//! ([`LineReader::finish`]; a followed file never does).
+//!
+//! What it does not do: decide when to read, how much, or where counts go.
+//! Those belong to the callers (a budget and a stop flag for the tailer,
+//! rebinding for stdin, a progress bar for `scan`).
+
+pub mod ahead;
+pub mod frame;
+
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+
+use crate::scan::{Scanner, Tally};
+use ahead::Pool;
+use frame::LineFramer;
+
+/// Size of one plain read.
+pub const READ_SIZE: usize = 1 << 20;
+
+/// One stream's framing state, and the read loop around it.
+#[derive(Debug)]
+pub struct LineReader {
+    framer: LineFramer,
+    /// Whether the last byte read was a newline (or nothing was read): at
+    /// the end of input, an unfinished last line is one more record.
+    ends_in_newline: bool,
+}
+
+impl LineReader {
+    /// A reader at the start of a stream, with records of at most
+    /// `max_line_bytes`.
+    pub fn new(max_line_bytes: usize) -> Self {
+        Self::starting_at(max_line_bytes, 0)
+    }
+
+    /// A reader resuming a stream at `offset` (the start of a line).
+    pub fn starting_at(max_line_bytes: usize, offset: u64) -> Self {
+        Self {
+            framer: LineFramer::starting_at(max_line_bytes, offset),
+            ends_in_newline: true,
+        }
+    }
+
+    /// One plain `read` into `buf`, counted into `tally`. Returns the bytes
+    /// read: 0 at end of input. Interrupted reads are retried.
+    pub fn read_once(
+        &mut self,
+        reader: &mut impl Read,
+        buf: &mut [u8],
+        scanner: &mut Scanner,
+        tally: &mut Tally,
+    ) -> io::Result<usize> {
+        let read = read_retrying(reader, buf)?;
+        self.count(&buf[..read], scanner, tally);
+        Ok(read)
+    }
+
+    /// Counts the next bytes of the stream, read by the caller.
+    pub fn count(&mut self, buf: &[u8], scanner: &mut Scanner, tally: &mut Tally) {
+        let newlines = memchr::memchr_iter(b'\n', buf).count() as u64;
+        self.count_framed(buf, newlines, scanner, tally);
+    }
+
+    /// Frames the next bytes of the stream but counts them nowhere: a
+    /// stream nobody counts (stdin after a reload removed its input) keeps
+    /// its line boundaries for a later reader.
+    pub fn skip(&mut self, buf: &[u8]) {
+        self.framer.frame(buf, |_| {});
+        self.note_last_byte(buf);
+    }
+
+    /// Reads `reader` to its end (or until `after_buffer` breaks) on a
+    /// second thread into `pool`, counting each buffer into `tally` and
+    /// then calling `after_buffer` with its length. Returns the bytes
+    /// counted.
+    ///
+    /// After a break or an error the reader thread may have read past what
+    /// was counted: a caller that goes on reading the same descriptor seeks
+    /// to [`LineReader::read_to`] first.
+    pub fn read_ahead(
+        &mut self,
+        reader: impl Read + Send,
+        pool: &mut Pool,
+        scanner: &mut Scanner,
+        tally: &mut Tally,
+        mut after_buffer: impl FnMut(&mut Tally, usize) -> ControlFlow<()>,
+    ) -> io::Result<u64> {
+        ahead::read_ahead(reader, pool, |buf, newlines| {
+            self.count_framed(buf, newlines, scanner, tally);
+            after_buffer(tally, buf.len())
+        })
+    }
+
+    /// The end of the input: counts an unfinished last line as a record.
+    pub fn finish(&mut self, scanner: &mut Scanner, tally: &mut Tally) {
+        if !self.ends_in_newline {
+            tally.lines += 1;
+            self.ends_in_newline = true;
+        }
+        if let Some(last) = self.framer.finish() {
+            scanner.find_record_error(last, tally);
+        }
+    }
+
+    /// Offset just past the last record counted: where a restarted reader
+    /// continues without counting a record twice.
+    pub fn offset(&self) -> u64 {
+        self.framer.offset()
+    }
+
+    /// How far the stream has been read: [`LineReader::offset`] plus the
+    /// unfinished line held for the next read.
+    pub fn read_to(&self) -> u64 {
+        self.framer.offset() + self.framer.pending_bytes() as u64
+    }
+
+    /// Starts over at offset 0 (the file was truncated): the held partial
+    /// line is dropped.
+    pub fn restart(&mut self) {
+        *self = Self::new(self.framer.max_line_bytes());
+    }
+
+    fn count_framed(
+        &mut self,
+        buf: &[u8],
+        newlines: u64,
+        scanner: &mut Scanner,
+        tally: &mut Tally,
+    ) {
+        self.framer
+            .frame(buf, |chunk| scanner.find_errors(chunk, tally));
+        tally.lines += newlines;
+        tally.bytes += buf.len() as u64;
+        self.note_last_byte(buf);
+    }
+
+    fn note_last_byte(&mut self, buf: &[u8]) {
+        if let Some(&last) = buf.last() {
+            self.ends_in_newline = last == b'\n';
+        }
+    }
+}
+
+/// `read`, retried while interrupted by a signal.
+fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::catalog::Catalog;
+
+    /// Lines of every kind a reader must count the same way whichever path
+    /// reads them: errors, plain lines, an over-long line, an unfinished one.
+    fn stream(max_line_bytes: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for i in 0..500 {
+            match i % 5 {
+                0 => bytes.extend_from_slice(
+                    b"{\"status_code\":404,\"error_type\":\"session_not_found\"}\n",
+                ),
+                1 => bytes.extend_from_slice(b"{\"error_type\":\"not_in_catalogue\"}\n"),
+                2 => {
+                    bytes.extend_from_slice(b"{\"error_type\":\"email_not_found\",\"pad\":\"");
+                    bytes.extend(std::iter::repeat_n(b'x', max_line_bytes));
+                    bytes.extend_from_slice(b"\"}\n");
+                }
+                _ => bytes.extend_from_slice(b"{\"level\":\"info\"}\n"),
+            }
+        }
+        bytes.extend_from_slice(b"{\"error_type\":\"organization_not_found\"}");
+        bytes
+    }
+
+    fn plain(input: &[u8], buf_len: usize, max_line_bytes: usize) -> Tally {
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let mut scanner = Scanner::new(Arc::clone(&catalog));
+        let mut tally = Tally::new(catalog.len());
+        let mut reader = LineReader::new(max_line_bytes);
+        let mut buf = vec![0; buf_len];
+        let mut source = input;
+        while reader
+            .read_once(&mut source, &mut buf, &mut scanner, &mut tally)
+            .unwrap()
+            > 0
+        {}
+        reader.finish(&mut scanner, &mut tally);
+        tally
+    }
+
+    fn pooled(input: &[u8], buffer_bytes: usize, max_line_bytes: usize) -> Tally {
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let mut scanner = Scanner::new(Arc::clone(&catalog));
+        let mut tally = Tally::new(catalog.len());
+        let mut reader = LineReader::new(max_line_bytes);
+        let mut pool = Pool::new(3, buffer_bytes);
+        reader
+            .read_ahead(input, &mut pool, &mut scanner, &mut tally, |_, _| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        reader.finish(&mut scanner, &mut tally);
+        tally
+    }
+
+    #[test]
+    fn plain_and_read_ahead_count_the_same_records_at_any_buffer_size() {
+        let max_line_bytes = 200;
+        let input = stream(max_line_bytes);
+        let catalog = Catalog::builtin().unwrap();
+        let session = catalog.index_of(b"session_not_found").unwrap();
+        let email = catalog.index_of(b"email_not_found").unwrap();
+        let organization = catalog.index_of(b"organization_not_found").unwrap();
+        for buf_len in [1, 7, 64, 199, 200, 201, 4096, 1 << 20] {
+            for tally in [
+                plain(&input, buf_len, max_line_bytes),
+                pooled(&input, buf_len, max_line_bytes),
+            ] {
+                assert_eq!(tally.lines, 501, "buffer {buf_len}");
+                assert_eq!(tally.bytes, input.len() as u64);
+                assert_eq!(tally.truncated_lines, 100);
+                assert_eq!(tally.errors[session], 100);
+                assert_eq!(tally.errors[email], 100);
+                assert_eq!(tally.errors[organization], 1);
+                assert_eq!(tally.uncatalogued.iter().sum::<u64>(), 100);
+            }
+        }
+    }
+
+    #[test]
+    fn an_unfinished_over_long_last_line_is_one_record() {
+        let mut input = b"{\"error_type\":\"email_not_found\"}\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 500));
+        for buf_len in [3, 100, 4096] {
+            assert_eq!(plain(&input, buf_len, 100).lines, 2);
+            assert_eq!(pooled(&input, buf_len, 100).lines, 2);
+        }
+    }
+
+    #[test]
+    fn a_line_begun_in_skipped_bytes_counts_with_the_bytes_that_end_it() {
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let mut scanner = Scanner::new(Arc::clone(&catalog));
+        let mut tally = Tally::new(catalog.len());
+        let mut reader = LineReader::new(1024);
+        let input = b"{\"error_type\":\"email_not_fo";
+        let rest = b"und\"}\n{\"error_type\":\"session_not_found\"}\n";
+        reader.skip(input);
+        reader.count(rest, &mut scanner, &mut tally);
+        let email = catalog.index_of(b"email_not_found").unwrap();
+        let session = catalog.index_of(b"session_not_found").unwrap();
+        // A line counts when its newline is read, like any line split
+        // between two reads.
+        assert_eq!(tally.errors[email], 1);
+        assert_eq!(tally.errors[session], 1);
+        assert_eq!(tally.lines, 2);
+    }
+}
