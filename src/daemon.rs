@@ -1,5 +1,7 @@
-//! The daemon, `errtally run`: start-up order, the pipeline of inputs,
-//! checkpoints, reloads and shutdown.
+//! The daemon, `errtally run`: the orchestration of start-up, reloads and
+//! shutdown. What runs lives elsewhere: inputs in [`crate::tail`], the
+//! checkpoint writer in [`crate::checkpoint::writer`], the endpoints in
+//! [`crate::http`].
 //!
 //! Start-up: config and catalogue (a mistake ends here, exit 2), metrics,
 //! the listener (a bind failure ends here, exit 1), the checkpoint, then the
@@ -7,13 +9,12 @@
 //! change of the config or catalogue file) loads both anew; if either is
 //! invalid the running pipeline is kept and
 //! `errtally_config_last_reload_successful` drops to 0. Shutdown stops the
-//! inputs after their current read, publishes what they counted and writes
-//! the checkpoint one last time.
+//! inputs after their current read, publishes what they counted, writes
+//! the checkpoint one last time and stops the HTTP server, within 5 s.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -22,19 +23,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::{Catalog, CatalogError};
-use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use crate::config::{Config, ConfigError, InputPath, StartAt};
+use crate::checkpoint::writer::write_checkpoints;
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, OffsetBoard};
+use crate::config::{Config, ConfigError, StartAt};
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
-use crate::scan::Scanner;
 use crate::status::DaemonStatus;
-use crate::tail::input::{FileInput, InputEnd, InputParts};
-use crate::tail::stdin::{self, StdinBinding, StdinControl};
-use crate::tail::watch::{Route, absolute_pattern, watch_dir, watch_files, watch_inputs};
-use crate::tail::{OffsetBoard, Wake};
-
-/// How long inputs get to finish their current read at shutdown.
-const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+use crate::tail::pipeline::{Pipeline, STOP_TIMEOUT};
+use crate::tail::stdin::StdinInput;
+use crate::tail::watch::watch_files;
 
 /// Quiet time after a config file event before reloading, so an editor's
 /// several writes make one reload.
@@ -147,73 +144,8 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
     mut reload: mpsc::Receiver<()>,
 ) -> Result<(), RunError> {
-    let (mut config, mut catalog) = load(&options)?;
-    let metrics = Metrics::new()?;
-    metrics.set_catalog(&catalog);
-    metrics.set_reload_result(true);
-
-    let listener = if options.systemd_socket {
-        systemd_listener()?
-    } else {
-        TcpListener::bind(config.listen_address)
-            .await
-            .map_err(|source| RunError::Bind {
-                address: config.listen_address,
-                source,
-            })?
-    };
-    let address = listener.local_addr().unwrap_or(config.listen_address);
-    tracing::info!(%address, version = env!("CARGO_PKG_VERSION"), "listening");
-
-    let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
-    let state = Arc::new(HttpState {
-        metrics: metrics.clone(),
-        status: Arc::clone(&status),
-    });
-    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(listener, state, async {
-        let _ = http_stopped.await;
-    }));
-
-    let store = match &config.state_dir {
-        Some(dir) => Some(Arc::new(CheckpointStore::open(dir)?)),
-        None => None,
-    };
-    let checkpoint = match &store {
-        Some(store) => match store.load() {
-            Ok(checkpoint) => checkpoint,
-            // Moved aside already: nothing in it can be trusted.
-            Err(error @ CheckpointError::Corrupt { .. }) => {
-                tracing::warn!(%error, "starting without the checkpoint");
-                Checkpoint::default()
-            }
-            // Unreadable (permissions, a directory in its place): starting
-            // fresh would overwrite every file's position at the next save.
-            Err(error) => return Err(error.into()),
-        },
-        None => Checkpoint::default(),
-    };
-    let board = Arc::new(OffsetBoard::from_checkpoint(checkpoint));
-
-    let stdin = StdinInput::new(Arc::clone(&status), config.max_line_bytes);
-    stdin.bind(&config, &catalog, &metrics);
-    let mut pipeline = Pipeline::start(&config, &catalog, &metrics, &status, &board);
-    status.set_ready(true);
-    notify_systemd(sd_notify::NotifyState::Ready);
-
-    // The one writer of the state file: periodic saves, then the final one.
-    let (finish_checkpoints, finishing) = watch::channel(false);
-    let checkpointer = store.as_ref().map(|store| {
-        tokio::spawn(write_checkpoints(
-            Arc::clone(store),
-            Arc::clone(&board),
-            config.checkpoint_interval,
-            finishing,
-        ))
-    });
-    let (changed_tx, mut config_changed) = mpsc::channel::<()>(1);
-    let mut config_watcher = watch_files(&watched_files(&options, &config), changed_tx.clone());
-
+    let (config_changes, mut config_changed) = mpsc::channel::<()>(1);
+    let mut daemon = Daemon::start(options, config_changes).await?;
     loop {
         if *shutdown.borrow() {
             break;
@@ -226,66 +158,222 @@ pub async fn run(
         if *shutdown.borrow() {
             break;
         }
-        match load(&options) {
-            Err(error) => {
-                metrics.set_reload_result(false);
-                tracing::error!(%error, "reload failed; keeping the running configuration");
-            }
-            Ok((new_config, new_catalog)) => {
-                if new_config.listen_address != config.listen_address {
-                    tracing::warn!("listen_address changes take effect at the next restart");
-                }
-                pipeline.stop(Some(shutdown.clone())).await;
-                let keep: Vec<String> = new_config
-                    .inputs
-                    .iter()
-                    .map(|input| input.name.clone())
-                    .collect();
-                for input in &config.inputs {
-                    if keep.contains(&input.name) {
-                        metrics.forget_types(&input.name, &catalog, &new_catalog);
-                    } else {
-                        metrics.forget_input(&input.name, &catalog);
-                    }
-                }
-                // stdin first: it must not count into series forgotten next.
-                stdin.bind(&new_config, &new_catalog, &metrics);
-                status.retain_inputs(&keep);
-                board.retain(&keep);
-                metrics.set_catalog(&new_catalog);
-                status.set_catalog(Arc::clone(&new_catalog));
-                pipeline = Pipeline::start(&new_config, &new_catalog, &metrics, &status, &board);
-                config = new_config;
-                catalog = new_catalog;
-                config_watcher = watch_files(&watched_files(&options, &config), changed_tx.clone());
-                metrics.set_reload_result(true);
-                tracing::info!(
-                    inputs = config.inputs.len(),
-                    types = catalog.len(),
-                    "configuration reloaded"
-                );
-            }
+        daemon.reload(&shutdown).await;
+    }
+    daemon.shut_down().await;
+    Ok(())
+}
+
+/// Everything `errtally run` has running. One cancellation token and one
+/// task tracker own the long-lived tasks (the HTTP server, the checkpoint
+/// writer); each pipeline of inputs runs under a child token and its own
+/// tracker, so a reload can stop and await just the inputs. The stdin
+/// reader is a thread outside both: a blocking read of stdin cannot be
+/// cancelled, and it ends with the process.
+struct Daemon {
+    options: RunOptions,
+    config: Config,
+    catalog: Arc<Catalog>,
+    metrics: Metrics,
+    status: Arc<DaemonStatus>,
+    board: Arc<OffsetBoard>,
+    stdin: StdinInput,
+    pipeline: Pipeline,
+    /// Cancelled last, once everything has stopped in order.
+    lifetime: CancellationToken,
+    tasks: TaskTracker,
+    /// Asks the checkpoint writer for its final save.
+    final_checkpoint: CancellationToken,
+    /// Stops the HTTP server.
+    stop_serving: CancellationToken,
+    config_changes: mpsc::Sender<()>,
+    config_watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl Daemon {
+    /// Start-up, in order: config and catalogue, metrics, the listener, the
+    /// checkpoint, the inputs; then readiness.
+    async fn start(
+        options: RunOptions,
+        config_changes: mpsc::Sender<()>,
+    ) -> Result<Self, RunError> {
+        let (config, catalog) = load(&options)?;
+        let metrics = Metrics::new()?;
+        metrics.set_catalog(&catalog);
+        metrics.set_reload_result(true);
+        let listener = listen(&options, &config).await?;
+        let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
+
+        let lifetime = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let stop_serving = lifetime.child_token();
+        let state = Arc::new(HttpState {
+            metrics: metrics.clone(),
+            status: Arc::clone(&status),
+        });
+        tasks.spawn(serve(listener, state, stop_serving.clone()));
+
+        let store = match &config.state_dir {
+            Some(dir) => Some(Arc::new(CheckpointStore::open(dir)?)),
+            None => None,
+        };
+        let board = Arc::new(OffsetBoard::from_checkpoint(load_checkpoint(
+            store.as_deref(),
+        )?));
+        let stdin = StdinInput::new(Arc::clone(&status), config.max_line_bytes);
+        stdin.bind(&config, &catalog, &metrics);
+        let pipeline = Pipeline::start(&lifetime, &config, &catalog, &metrics, &status, &board);
+        status.set_ready(true);
+        notify_systemd(sd_notify::NotifyState::Ready);
+
+        let final_checkpoint = lifetime.child_token();
+        if let Some(store) = store {
+            tasks.spawn(write_checkpoints(
+                store,
+                Arc::clone(&board),
+                config.checkpoint_interval,
+                metrics.clone(),
+                final_checkpoint.clone(),
+            ));
         }
+        tasks.close();
+        let config_watcher = watch_files(&watched_files(&options, &config), config_changes.clone());
+        Ok(Self {
+            options,
+            config,
+            catalog,
+            metrics,
+            status,
+            board,
+            stdin,
+            pipeline,
+            lifetime,
+            tasks,
+            final_checkpoint,
+            stop_serving,
+            config_changes,
+            config_watcher,
+        })
     }
 
-    tracing::info!("shutting down");
-    notify_systemd(sd_notify::NotifyState::Stopping);
-    drop(config_watcher);
-    pipeline.stop(None).await;
-    // Inputs have stopped and published: the writer saves once more and ends.
-    let _ = finish_checkpoints.send(true);
-    if let Some(checkpointer) = checkpointer
-        && let Err(error) = checkpointer.await
-    {
-        tracing::error!(%error, "checkpoint task failed");
+    /// Loads the config and catalogue anew and swaps them in: the running
+    /// inputs are stopped and awaited, series of removed inputs and types
+    /// go, and every input (stdin too) counts with the new catalogue. An
+    /// invalid config keeps everything as it is.
+    async fn reload(&mut self, shutdown: &watch::Receiver<bool>) {
+        let (config, catalog) = match load(&self.options) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                self.metrics.set_reload_result(false);
+                tracing::error!(%error, "reload failed; keeping the running configuration");
+                return;
+            }
+        };
+        if config.listen_address != self.config.listen_address {
+            tracing::warn!("listen_address changes take effect at the next restart");
+        }
+        let stopped = std::mem::replace(&mut self.pipeline, Pipeline::idle());
+        stopped.stop(Some(shutdown.clone())).await;
+        let keep: Vec<String> = config
+            .inputs
+            .iter()
+            .map(|input| input.name.clone())
+            .collect();
+        for input in &self.config.inputs {
+            if keep.contains(&input.name) {
+                self.metrics
+                    .forget_types(&input.name, &self.catalog, &catalog);
+            } else {
+                self.metrics.forget_input(&input.name, &self.catalog);
+            }
+        }
+        // stdin first: it must not count into series forgotten next.
+        self.stdin.bind(&config, &catalog, &self.metrics);
+        self.status.retain_inputs(&keep);
+        self.board.retain(&keep);
+        self.metrics.set_catalog(&catalog);
+        self.status.set_catalog(Arc::clone(&catalog));
+        self.pipeline = Pipeline::start(
+            &self.lifetime,
+            &config,
+            &catalog,
+            &self.metrics,
+            &self.status,
+            &self.board,
+        );
+        self.config_watcher = watch_files(
+            &watched_files(&self.options, &config),
+            self.config_changes.clone(),
+        );
+        self.metrics.set_reload_result(true);
+        tracing::info!(
+            inputs = config.inputs.len(),
+            types = catalog.len(),
+            "configuration reloaded"
+        );
+        self.config = config;
+        self.catalog = catalog;
     }
-    let _ = http_stop.send(());
-    match server.await {
-        Ok(Err(error)) => tracing::error!(%error, "http server failed"),
-        Err(error) => tracing::error!(%error, "http server task failed"),
-        Ok(Ok(())) => {}
+
+    /// Shutdown, in order: stop reading (inputs publish what they counted),
+    /// the final checkpoint, then the HTTP server.
+    async fn shut_down(self) {
+        tracing::info!("shutting down");
+        notify_systemd(sd_notify::NotifyState::Stopping);
+        drop(self.config_watcher);
+        self.pipeline.stop(None).await;
+        self.final_checkpoint.cancel();
+        self.stop_serving.cancel();
+        if tokio::time::timeout(STOP_TIMEOUT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the checkpoint writer or the http server did not stop in time");
+        }
+        self.lifetime.cancel();
     }
-    Ok(())
+}
+
+/// Binds the listen address, or takes systemd's socket.
+async fn listen(options: &RunOptions, config: &Config) -> Result<TcpListener, RunError> {
+    let listener = if options.systemd_socket {
+        systemd_listener()?
+    } else {
+        TcpListener::bind(config.listen_address)
+            .await
+            .map_err(|source| RunError::Bind {
+                address: config.listen_address,
+                source,
+            })?
+    };
+    let address = listener.local_addr().unwrap_or(config.listen_address);
+    tracing::info!(%address, version = env!("CARGO_PKG_VERSION"), "listening");
+    Ok(listener)
+}
+
+/// Serves HTTP until `stop` is cancelled.
+async fn serve(listener: TcpListener, state: Arc<HttpState>, stop: CancellationToken) {
+    if let Err(error) = http::serve(listener, state, stop.cancelled_owned()).await {
+        tracing::error!(%error, "http server failed");
+    }
+}
+
+/// The checkpoint to resume from: the stored one, or none.
+fn load_checkpoint(store: Option<&CheckpointStore>) -> Result<Checkpoint, RunError> {
+    let Some(store) = store else {
+        return Ok(Checkpoint::default());
+    };
+    match store.load() {
+        Ok(checkpoint) => Ok(checkpoint),
+        // Moved aside already: nothing in it can be trusted.
+        Err(error @ CheckpointError::Corrupt { .. }) => {
+            tracing::warn!(%error, "starting without the checkpoint");
+            Ok(Checkpoint::default())
+        }
+        // Unreadable (permissions, a directory in its place): starting
+        // fresh would overwrite every file's position at the next save.
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The listening socket systemd passed (socket activation).
@@ -309,267 +397,6 @@ fn notify_systemd(state: sd_notify::NotifyState<'_>) {
     }
 }
 
-/// Owns the state file: writes the checkpoint every `interval` when offsets
-/// moved, and once more when `finish` turns true (the inputs have stopped),
-/// then returns. One task, so two saves never overlap.
-async fn write_checkpoints(
-    store: Arc<CheckpointStore>,
-    board: Arc<OffsetBoard>,
-    interval: Duration,
-    mut finish: watch::Receiver<bool>,
-) {
-    // Generation 0 is the state loaded from disk: anything later is news.
-    let mut saved = 0;
-    loop {
-        let finishing = tokio::select! {
-            changed = finish.changed() => changed.is_err() || *finish.borrow(),
-            () = tokio::time::sleep(interval) => false,
-        };
-        let generation = board.generation();
-        if generation != saved || finishing {
-            let snapshot = board.snapshot();
-            let store = Arc::clone(&store);
-            match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
-                Ok(Ok(())) => {
-                    saved = generation;
-                    if finishing {
-                        tracing::info!("checkpoint written");
-                    }
-                }
-                Ok(Err(error)) if finishing => {
-                    tracing::error!(%error, "cannot write the final checkpoint");
-                }
-                Ok(Err(error)) => tracing::warn!(%error, "cannot write the checkpoint; will retry"),
-                Err(error) => tracing::warn!(%error, "checkpoint task failed; will retry"),
-            }
-        }
-        if finishing {
-            return;
-        }
-    }
-}
-
-/// The stdin input: one reader thread for the process's life (stdin cannot
-/// be reopened), bound at each (re)load to the current catalogue and
-/// handles, or to nothing when no input reads stdin.
-struct StdinInput {
-    control: Arc<StdinControl>,
-    status: Arc<DaemonStatus>,
-    max_line_bytes: usize,
-    started: AtomicBool,
-}
-
-impl StdinInput {
-    fn new(status: Arc<DaemonStatus>, max_line_bytes: usize) -> Self {
-        Self {
-            control: Arc::new(StdinControl::empty()),
-            status,
-            max_line_bytes,
-            started: AtomicBool::new(false),
-        }
-    }
-
-    /// Binds stdin to `config`'s stdin input, if any, starting the reader
-    /// the first time one exists.
-    fn bind(&self, config: &Config, catalog: &Arc<Catalog>, metrics: &Metrics) {
-        let Some(input) = config.inputs.iter().find(|input| input.reads_stdin()) else {
-            self.control.store(None);
-            return;
-        };
-        self.control.store(Some(Arc::new(StdinBinding {
-            name: input.name.clone(),
-            catalog: Arc::clone(catalog),
-            metrics: metrics.input(&input.name, catalog),
-        })));
-        if self.started.load(Ordering::Acquire) {
-            return;
-        }
-        match stdin::spawn(
-            Arc::clone(&self.control),
-            Arc::clone(&self.status),
-            self.max_line_bytes,
-        ) {
-            Ok(_) => self.started.store(true, Ordering::Release),
-            Err(error) => tracing::error!(%error, "cannot start the stdin reader"),
-        }
-    }
-}
-
-/// The running file inputs of one configuration.
-struct Pipeline {
-    /// Seen by polls in progress (blocking code cannot await a token).
-    stop: Arc<AtomicBool>,
-    /// Cancels every task of the pipeline.
-    cancel: CancellationToken,
-    /// Owns every task of the pipeline, so stopping can await them all.
-    tracker: TaskTracker,
-    /// Keeps the inotify watches alive.
-    _watcher: Option<notify::RecommendedWatcher>,
-}
-
-impl Pipeline {
-    /// Starts one task per file input of `config` (stdin is started once,
-    /// by [`run`], since it cannot be reopened).
-    fn start(
-        config: &Config,
-        catalog: &Arc<Catalog>,
-        metrics: &Metrics,
-        status: &Arc<DaemonStatus>,
-        board: &Arc<OffsetBoard>,
-    ) -> Pipeline {
-        let stop = Arc::new(AtomicBool::new(false));
-        let cancel = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let mut routes: Vec<Route> = Vec::new();
-        for input in config.inputs.iter().filter(|input| !input.reads_stdin()) {
-            let patterns: Vec<String> = input
-                .paths
-                .iter()
-                .filter_map(|path| match path {
-                    InputPath::Glob(pattern) => Some(absolute_pattern(pattern)),
-                    InputPath::Stdin => None,
-                })
-                .collect();
-            let wake = Arc::new(Wake::default());
-            for pattern in &patterns {
-                routes.push((watch_dir(pattern), Arc::clone(&wake)));
-            }
-            // A restarted input is built afresh and resumes from the
-            // offsets it last published.
-            let build = {
-                let (input, catalog, metrics) =
-                    (input.clone(), Arc::clone(catalog), metrics.clone());
-                let (status, board) = (Arc::clone(status), Arc::clone(board));
-                let (max_line_bytes, poll_interval) = (config.max_line_bytes, config.poll_interval);
-                let (stop, cancel) = (Arc::clone(&stop), cancel.clone());
-                move || {
-                    let parts = InputParts {
-                        scanner: Scanner::new(Arc::clone(&catalog)),
-                        metrics: metrics.input(&input.name, &catalog),
-                        status: Arc::clone(&status),
-                        offsets: Arc::clone(&board),
-                        max_line_bytes,
-                        poll_interval,
-                    };
-                    FileInput::new(&input, patterns.clone(), parts).run(
-                        Arc::clone(&wake),
-                        poll_interval,
-                        Arc::clone(&stop),
-                        cancel.clone(),
-                    )
-                }
-            };
-            // Not ready until its first poll has opened its files: a line
-            // written after `/-/ready` must not fall before a `start_at =
-            // "end"` offset.
-            status.set_input_down(&input.name, true);
-            let health = InputHealth {
-                name: input.name.clone(),
-                up: metrics.input_up(&input.name),
-                status: Arc::clone(status),
-            };
-            tracker.spawn(supervise(build, health, cancel.clone()));
-        }
-        tracker.close();
-        let watcher = watch_inputs(routes, metrics);
-        Pipeline {
-            stop,
-            cancel,
-            tracker,
-            _watcher: watcher,
-        }
-    }
-
-    /// Stops the inputs after their current read and waits for them.
-    ///
-    /// At shutdown (`replacing` is `None`) each input gets [`STOP_TIMEOUT`]:
-    /// the process ends anyway. When the inputs are being replaced (a
-    /// reload), each is awaited to its end, however long a stuck read takes,
-    /// so that it cannot publish counts or offsets next to its successor;
-    /// only a shutdown ends that wait.
-    async fn stop(self, replacing: Option<watch::Receiver<bool>>) {
-        self.stop.store(true, Ordering::Release);
-        self.cancel.cancel();
-        let Some(mut shutdown) = replacing else {
-            if tokio::time::timeout(STOP_TIMEOUT, self.tracker.wait())
-                .await
-                .is_err()
-            {
-                tracing::warn!("an input did not stop in time");
-            }
-            return;
-        };
-        loop {
-            tokio::select! {
-                () = self.tracker.wait() => return,
-                () = tokio::time::sleep(STOP_TIMEOUT) => {
-                    tracing::warn!("an input is still stopping; the reloaded one waits for it");
-                }
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// First wait before restarting a failed input; doubled per failure in a
-/// row, up to [`MAX_RESTART_BACKOFF`].
-const FIRST_RESTART_BACKOFF: Duration = Duration::from_secs(1);
-
-/// Longest wait before restarting a failed input.
-const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
-
-/// How long an input must run to count as recovered (its backoff resets).
-const HEALTHY_RUN: Duration = Duration::from_secs(60);
-
-/// Where an input's health shows: `errtally_input_up` and `/-/ready`.
-struct InputHealth {
-    name: String,
-    up: prometheus::IntGauge,
-    status: Arc<DaemonStatus>,
-}
-
-impl InputHealth {
-    /// Shows the input running (it turns ready itself once its first poll
-    /// has opened its files) or failed.
-    fn set(&self, up: bool) {
-        self.up.set(i64::from(up));
-        if !up {
-            self.status.set_input_down(&self.name, true);
-        }
-    }
-}
-
-/// Runs an input built by `build` until it stops; a failed one is logged,
-/// shown as down, and restarted with exponential backoff.
-async fn supervise<F, R>(build: F, health: InputHealth, cancel: CancellationToken)
-where
-    F: Fn() -> R,
-    R: std::future::Future<Output = InputEnd>,
-{
-    let mut backoff = FIRST_RESTART_BACKOFF;
-    loop {
-        health.set(true);
-        let started = tokio::time::Instant::now();
-        if build().await == InputEnd::Stopped {
-            return;
-        }
-        health.set(false);
-        if started.elapsed() >= HEALTHY_RUN {
-            backoff = FIRST_RESTART_BACKOFF;
-        }
-        tracing::error!(input = %health.name, backoff = ?backoff, "input failed; restarting");
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
-    }
-}
-
 /// The config and catalogue files whose change triggers a reload.
 fn watched_files(options: &RunOptions, config: &Config) -> Vec<PathBuf> {
     options
@@ -584,63 +411,6 @@ fn watched_files(options: &RunOptions, config: &Config) -> Vec<PathBuf> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn the_checkpoint_writer_saves_on_its_interval_when_offsets_moved_and_once_at_the_end() {
-        use crate::checkpoint::{FileCheckpoint, FileIdentity};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(CheckpointStore::open(dir.path()).unwrap());
-        let board = Arc::new(OffsetBoard::default());
-        let (finish, finishing) = watch::channel(false);
-        let writer = tokio::spawn(write_checkpoints(
-            Arc::clone(&store),
-            Arc::clone(&board),
-            Duration::from_secs(1),
-            finishing,
-        ));
-        let saved = dir.path().join("checkpoint.json");
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-        assert!(!saved.exists(), "written although nothing moved");
-
-        board.publish(
-            "api",
-            vec![FileCheckpoint {
-                input: "api".to_string(),
-                path: PathBuf::from("/logs/a.log"),
-                identity: FileIdentity {
-                    dev: 1,
-                    ino: 2,
-                    head: "7b".to_string(),
-                },
-                offset: 10,
-            }],
-        );
-        tokio::time::sleep(Duration::from_millis(400)).await; // t = 2.9 s
-        assert!(!saved.exists(), "written before the interval");
-        tokio::time::sleep(Duration::from_millis(200)).await; // t = 3.1 s: the tick at 3 s
-        // The save itself runs on a blocking thread, in real time: let the
-        // writer run and wait for it, bounded.
-        let mut written = false;
-        for _ in 0..2000 {
-            tokio::task::yield_now().await;
-            written = saved.exists();
-            if written {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert!(written, "not written at the interval");
-        let checkpoint = store.load().unwrap();
-        assert_eq!(checkpoint.files.len(), 1);
-        assert_eq!(checkpoint.files[0].offset, 10);
-
-        // The final save happens when asked, between ticks, and ends the task.
-        std::fs::remove_file(&saved).unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await; // t = 3.4 s
-        finish.send(true).unwrap();
-        writer.await.unwrap();
-        assert!(saved.exists(), "no final save");
-    }
 
     #[tokio::test(start_paused = true)]
     async fn config_changes_settle_into_one_reload() {
@@ -677,101 +447,5 @@ mod tests {
         changes.recv().await.unwrap();
         settle(&mut changes).await;
         assert_eq!(started.elapsed(), MAX_RELOAD_DELAY);
-    }
-
-    /// A pipeline of one input whose poll takes `busy` to notice the stop.
-    fn pipeline_stopping_after(busy: Duration) -> Pipeline {
-        let tracker = TaskTracker::new();
-        tracker.spawn(tokio::time::sleep(busy));
-        tracker.close();
-        Pipeline {
-            stop: Arc::new(AtomicBool::new(false)),
-            cancel: CancellationToken::new(),
-            tracker,
-            _watcher: None,
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_replaced_input_is_awaited_to_its_end_and_shutdown_keeps_its_limit() {
-        let started = tokio::time::Instant::now();
-        let (_daemon_shutdown, watching) = watch::channel(false);
-        pipeline_stopping_after(Duration::from_secs(20))
-            .stop(Some(watching))
-            .await;
-        assert!(
-            started.elapsed() >= Duration::from_secs(20),
-            "reload did not wait"
-        );
-
-        let started = tokio::time::Instant::now();
-        pipeline_stopping_after(Duration::from_secs(20))
-            .stop(None)
-            .await;
-        assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "shutdown waited too long"
-        );
-
-        // A shutdown during a reload's wait ends the wait.
-        let started = tokio::time::Instant::now();
-        let (daemon_shutdown, watching) = watch::channel(false);
-        let stopping =
-            tokio::spawn(pipeline_stopping_after(Duration::from_secs(60)).stop(Some(watching)));
-        tokio::time::sleep(Duration::from_secs(7)).await;
-        daemon_shutdown.send(true).unwrap();
-        stopping.await.unwrap();
-        assert!(started.elapsed() < Duration::from_secs(8));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_failed_input_is_restarted_with_backoff_and_shown_down_meanwhile() {
-        use std::sync::atomic::AtomicUsize;
-        let metrics = Metrics::new().unwrap();
-        let status = Arc::new(DaemonStatus::new(Arc::new(Catalog::builtin().unwrap())));
-        status.set_ready(true);
-        let cancel = CancellationToken::new();
-        let runs = Arc::new(AtomicUsize::new(0));
-        // Fails twice at once, then runs until cancelled.
-        let build = {
-            let (runs, cancel) = (Arc::clone(&runs), cancel.clone());
-            let status = Arc::clone(&status);
-            move || {
-                let run = runs.fetch_add(1, Ordering::SeqCst);
-                let cancel = cancel.clone();
-                let status_for_runs = Arc::clone(&status);
-                async move {
-                    if run < 2 {
-                        return InputEnd::Failed;
-                    }
-                    // What the input's first poll does.
-                    status_for_runs.set_input_down("api", false);
-                    cancel.cancelled().await;
-                    InputEnd::Stopped
-                }
-            }
-        };
-        let health = InputHealth {
-            name: "api".to_string(),
-            up: metrics.input_up("api"),
-            status: Arc::clone(&status),
-        };
-        let up = metrics.input_up("api");
-        let task = tokio::spawn(supervise(build, health, cancel.clone()));
-        let at = |millis| tokio::time::sleep(Duration::from_millis(millis));
-
-        at(500).await; // the first run failed; 1 s backoff
-        assert_eq!((runs.load(Ordering::SeqCst), up.get()), (1, 0));
-        assert!(!status.is_ready());
-        at(1000).await; // t = 1.5 s: the second failed; 2 s backoff
-        assert_eq!((runs.load(Ordering::SeqCst), up.get()), (2, 0));
-        at(1000).await; // t = 2.5 s: still waiting
-        assert_eq!(runs.load(Ordering::SeqCst), 2);
-        at(1000).await; // t = 3.5 s: the third runs
-        assert_eq!((runs.load(Ordering::SeqCst), up.get()), (3, 1));
-        assert!(status.is_ready());
-        cancel.cancel();
-        task.await.unwrap();
-        assert_eq!(runs.load(Ordering::SeqCst), 3);
     }
 }

@@ -22,7 +22,8 @@
 //! - [`daemon`]: `errtally run` ([`daemon::run`] takes its shutdown trigger as
 //!   a parameter, so tests and `main` can fire it); [`config`] its TOML file;
 //!   [`tail`] one task per input (files: discovery, rotation, truncation;
-//!   stdin); [`checkpoint`] the only writer of the state file; [`http`] the
+//!   stdin; the supervised pipeline of inputs); [`checkpoint`] the state
+//!   file, the offset board inputs publish to and its one writer; [`http`] the
 //!   endpoints and status page; [`status`] what the page shows.
 //! - [`cli`], [`logging`], [`demo`]: the edges the binary uses.
 

@@ -57,6 +57,8 @@ pub struct Metrics {
     reload_successful: IntGauge,
     reload_timestamp: Gauge,
     watch_errors: IntCounter,
+    checkpoint_errors: IntCounter,
+    checkpoint_timestamp: Gauge,
 }
 
 impl Metrics {
@@ -131,11 +133,25 @@ impl Metrics {
                 "errtally_watch_errors_total",
                 "File notification errors and queue overflows; each triggers a rescan of every input.",
             )?,
+            checkpoint_errors: IntCounter::new(
+                "errtally_checkpoint_errors_total",
+                "Failed saves of the checkpoint (retried at the next interval).",
+            )?,
+            checkpoint_timestamp: Gauge::new(
+                "errtally_checkpoint_last_success_timestamp_seconds",
+                "Time of the last successful checkpoint save (0 before the first).",
+            )?,
             registry,
         };
         metrics
             .registry
             .register(Box::new(metrics.watch_errors.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.checkpoint_errors.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.checkpoint_timestamp.clone()))?;
         metrics
             .registry
             .register(Box::new(metrics.reload_successful.clone()))?;
@@ -154,6 +170,15 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         Ok(metrics)
+    }
+
+    /// Records a checkpoint save: its time, or one more failure.
+    pub fn record_checkpoint(&self, saved: bool) {
+        if saved {
+            self.checkpoint_timestamp.set(unix_seconds());
+        } else {
+            self.checkpoint_errors.inc();
+        }
     }
 
     /// Exports one `errtally_error_hint_info` series per catalogued type,
@@ -199,11 +224,7 @@ impl Metrics {
     pub fn set_reload_result(&self, ok: bool) {
         self.reload_successful.set(i64::from(ok));
         if ok {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
-            self.reload_timestamp.set(now);
+            self.reload_timestamp.set(unix_seconds());
         }
     }
 
@@ -353,6 +374,13 @@ impl InputMetrics {
 /// needs the `prometheus` crate's encoder types.
 pub fn content_type() -> &'static str {
     prometheus::TEXT_FORMAT
+}
+
+/// Now, in seconds since the Unix epoch (0 if the clock is before it).
+fn unix_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::file::{FileTailer, ReadBuffers, StartPosition};
-use super::{Changed, OffsetBoard, Wake};
+use super::{Changed, Wake};
+use crate::checkpoint::OffsetBoard;
 use crate::checkpoint::{FileCheckpoint, FileIdentity};
 use crate::config::{InputConfig, StartAt};
 use crate::metrics::InputMetrics;

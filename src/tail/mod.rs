@@ -5,28 +5,30 @@
 //! - [`input`]: one input's files: glob discovery, rotation by identity,
 //!   draining of rotated files, the wake/poll loop;
 //! - [`stdin`]: the stdin reader;
+//! - [`pipeline`]: the running file inputs of one configuration, each
+//!   supervised (restarted with backoff when it fails);
 //! - [`watch`]: the inotify watches and how a notification wakes an input.
 //!
 //! Inputs are woken by inotify (through `notify`): a write wakes a read of
 //! just the file it names, and under a stream of writes reads are spaced
 //! so that each takes in a batch. Every `poll_interval` a full poll re-lists
-//! the globs (the safety net) and publishes offsets to the [`OffsetBoard`],
+//! the globs (the safety net) and publishes offsets to the
+//! [`crate::checkpoint::OffsetBoard`],
 //! which the checkpoint writer persists. Counts go to the shared metrics
 //! once per read chunk.
 
 pub mod file;
 pub mod input;
+pub mod pipeline;
 pub mod stdin;
 pub mod watch;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::Notify;
-
-use crate::checkpoint::{Checkpoint, FileCheckpoint};
 
 /// Most changed paths remembered between two reads; past it, the next
 /// read covers every file, as the timer's does.
@@ -111,67 +113,5 @@ impl Wake {
 
     fn lock_changed(&self) -> std::sync::MutexGuard<'_, Changed> {
         self.changed.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The latest offsets of every input's files, as the checkpoint will store
-/// them. Inputs replace their part once per poll; the checkpoint task saves
-/// a snapshot when the generation moved.
-#[derive(Debug, Default)]
-pub struct OffsetBoard {
-    files: Mutex<BTreeMap<String, Vec<FileCheckpoint>>>,
-    generation: AtomicU64,
-}
-
-impl OffsetBoard {
-    /// A board holding a loaded checkpoint, so inputs can resume from it.
-    pub fn from_checkpoint(checkpoint: Checkpoint) -> Self {
-        let mut files: BTreeMap<String, Vec<FileCheckpoint>> = BTreeMap::new();
-        for file in checkpoint.files {
-            files.entry(file.input.clone()).or_default().push(file);
-        }
-        Self {
-            files: Mutex::new(files),
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    /// The offsets last published for `input`.
-    pub fn input(&self, input: &str) -> Vec<FileCheckpoint> {
-        let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
-        files.get(input).cloned().unwrap_or_default()
-    }
-
-    /// Replaces `input`'s offsets, if they changed.
-    pub fn publish(&self, input: &str, offsets: Vec<FileCheckpoint>) {
-        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
-        if files.get(input) != Some(&offsets) {
-            files.insert(input.to_string(), offsets);
-            self.generation.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
-    /// Keeps only the inputs named in `keep` (after a reload).
-    pub fn retain(&self, keep: &[String]) {
-        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
-        let before = files.len();
-        files.retain(|name, _| keep.contains(name));
-        if files.len() != before {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
-    /// Changes so far; a checkpoint is due when this moved.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Everything, as a checkpoint.
-    pub fn snapshot(&self) -> Checkpoint {
-        let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
-        Checkpoint {
-            files: files.values().flatten().cloned().collect(),
-            ..Checkpoint::default()
-        }
     }
 }

@@ -12,11 +12,13 @@
 
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwapOption;
 
 use crate::catalog::Catalog;
-use crate::metrics::InputMetrics;
+use crate::config::Config;
+use crate::metrics::{InputMetrics, Metrics};
 use crate::read::LineReader;
 use crate::scan::{Scanner, Tally};
 use crate::status::{DaemonStatus, InputStatus};
@@ -26,17 +28,65 @@ use crate::status::{DaemonStatus, InputStatus};
 const STDIN_READ_SIZE: usize = 256 << 10;
 
 /// What the stdin input counts with, as of the last (re)load.
-pub struct StdinBinding {
+struct StdinBinding {
     /// The input's name (the `source` label).
-    pub name: String,
+    name: String,
     /// The catalogue to classify against.
-    pub catalog: Arc<Catalog>,
+    catalog: Arc<Catalog>,
     /// The input's counter handles.
-    pub metrics: InputMetrics,
+    metrics: InputMetrics,
 }
 
 /// The binding the stdin thread follows; `None` when no input reads stdin.
-pub type StdinControl = ArcSwapOption<StdinBinding>;
+type StdinControl = ArcSwapOption<StdinBinding>;
+
+/// The stdin input: one reader thread for the process's life (stdin cannot
+/// be reopened), bound at each (re)load to the current catalogue and
+/// handles, or to nothing when no input reads stdin.
+pub struct StdinInput {
+    control: Arc<StdinControl>,
+    status: Arc<DaemonStatus>,
+    max_line_bytes: usize,
+    started: AtomicBool,
+}
+
+impl StdinInput {
+    /// No binding yet; the reader starts at the first [`StdinInput::bind`]
+    /// that finds a stdin input.
+    pub fn new(status: Arc<DaemonStatus>, max_line_bytes: usize) -> Self {
+        Self {
+            control: Arc::new(StdinControl::empty()),
+            status,
+            max_line_bytes,
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Binds stdin to `config`'s stdin input, if any, starting the reader
+    /// the first time one exists.
+    pub fn bind(&self, config: &Config, catalog: &Arc<Catalog>, metrics: &Metrics) {
+        let Some(input) = config.inputs.iter().find(|input| input.reads_stdin()) else {
+            self.control.store(None);
+            return;
+        };
+        self.control.store(Some(Arc::new(StdinBinding {
+            name: input.name.clone(),
+            catalog: Arc::clone(catalog),
+            metrics: metrics.input(&input.name, catalog),
+        })));
+        if self.started.load(Ordering::Acquire) {
+            return;
+        }
+        match spawn(
+            Arc::clone(&self.control),
+            Arc::clone(&self.status),
+            self.max_line_bytes,
+        ) {
+            Ok(_) => self.started.store(true, Ordering::Release),
+            Err(error) => tracing::error!(%error, "cannot start the stdin reader"),
+        }
+    }
+}
 
 /// The thread's working copy of a binding.
 struct Bound {
@@ -59,7 +109,7 @@ impl Bound {
 
 /// Starts reading stdin on its own thread, counting with whatever `control`
 /// holds at each chunk.
-pub fn spawn(
+fn spawn(
     control: Arc<StdinControl>,
     status: Arc<DaemonStatus>,
     max_line_bytes: usize,

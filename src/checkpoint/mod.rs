@@ -17,11 +17,19 @@
 //!   deleted, so an operator can inspect it) and reported as
 //!   [`CheckpointError::Corrupt`]; the caller logs it and starts fresh.
 //!
-//! What it deliberately does not do: no timers or background tasks (the
-//! daemon decides when to save: when something changed, and at shutdown), no
-//! locking against other processes (one daemon per state directory), and no
-//! tailing, rotation or truncation logic (that belongs to the tailer, which
-//! compares identities and offsets it gets from here). Linux only.
+//! Beside them, the two halves of saving: [`OffsetBoard`], where inputs
+//! publish their offsets once per poll, and [`writer`], the one task that
+//! saves the board (when it moved, and once more at shutdown).
+//!
+//! What it deliberately does not do: no locking against other processes
+//! (one daemon per state directory), and no tailing, rotation or truncation
+//! logic (that belongs to the tailer, which compares identities and offsets
+//! it gets from here). Linux only.
+
+mod board;
+pub mod writer;
+
+pub use board::OffsetBoard;
 
 use std::fmt::Write as _;
 use std::fs::{self, File};

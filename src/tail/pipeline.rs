@@ -1,0 +1,320 @@
+//! The running file inputs of one configuration: one supervised task per
+//! input, under one cancellation token and one task tracker.
+//!
+//! A reload replaces the whole pipeline: the old one is stopped and awaited
+//! before its successor starts, so two inputs never publish counts or
+//! offsets for the same files. An input that fails (its task ends with
+//! [`InputEnd::Failed`]) is restarted with exponential backoff, and shows as
+//! down in `errtally_input_up` and `/-/ready` meanwhile.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::Wake;
+use super::input::{FileInput, InputEnd, InputParts};
+use super::watch::{Route, absolute_pattern, watch_dir, watch_inputs};
+use crate::catalog::Catalog;
+use crate::checkpoint::OffsetBoard;
+use crate::config::{Config, InputPath};
+use crate::metrics::Metrics;
+use crate::scan::Scanner;
+use crate::status::DaemonStatus;
+
+/// How long inputs get to finish their current read at shutdown.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The running file inputs of one configuration.
+pub struct Pipeline {
+    /// Seen by polls in progress (blocking code cannot await a token).
+    stop: Arc<AtomicBool>,
+    /// Cancels every task of the pipeline.
+    cancel: CancellationToken,
+    /// Owns every task of the pipeline, so stopping can await them all.
+    tracker: TaskTracker,
+    /// Keeps the inotify watches alive.
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl Pipeline {
+    /// Starts one task per file input of `config` (stdin is started once,
+    /// by the daemon, since it cannot be reopened). The inputs stop when
+    /// `daemon` is cancelled, or when [`Pipeline::stop`] is called.
+    pub fn start(
+        daemon: &CancellationToken,
+        config: &Config,
+        catalog: &Arc<Catalog>,
+        metrics: &Metrics,
+        status: &Arc<DaemonStatus>,
+        board: &Arc<OffsetBoard>,
+    ) -> Pipeline {
+        let stop = Arc::new(AtomicBool::new(false));
+        let cancel = daemon.child_token();
+        let tracker = TaskTracker::new();
+        let mut routes: Vec<Route> = Vec::new();
+        for input in config.inputs.iter().filter(|input| !input.reads_stdin()) {
+            let patterns: Vec<String> = input
+                .paths
+                .iter()
+                .filter_map(|path| match path {
+                    InputPath::Glob(pattern) => Some(absolute_pattern(pattern)),
+                    InputPath::Stdin => None,
+                })
+                .collect();
+            let wake = Arc::new(Wake::default());
+            for pattern in &patterns {
+                routes.push((watch_dir(pattern), Arc::clone(&wake)));
+            }
+            // A restarted input is built afresh and resumes from the
+            // offsets it last published.
+            let build = {
+                let (input, catalog, metrics) =
+                    (input.clone(), Arc::clone(catalog), metrics.clone());
+                let (status, board) = (Arc::clone(status), Arc::clone(board));
+                let (max_line_bytes, poll_interval) = (config.max_line_bytes, config.poll_interval);
+                let (stop, cancel) = (Arc::clone(&stop), cancel.clone());
+                move || {
+                    let parts = InputParts {
+                        scanner: Scanner::new(Arc::clone(&catalog)),
+                        metrics: metrics.input(&input.name, &catalog),
+                        status: Arc::clone(&status),
+                        offsets: Arc::clone(&board),
+                        max_line_bytes,
+                        poll_interval,
+                    };
+                    FileInput::new(&input, patterns.clone(), parts).run(
+                        Arc::clone(&wake),
+                        poll_interval,
+                        Arc::clone(&stop),
+                        cancel.clone(),
+                    )
+                }
+            };
+            // Not ready until its first poll has opened its files: a line
+            // written after `/-/ready` must not fall before a `start_at =
+            // "end"` offset.
+            status.set_input_down(&input.name, true);
+            let health = InputHealth {
+                name: input.name.clone(),
+                up: metrics.input_up(&input.name),
+                status: Arc::clone(status),
+            };
+            tracker.spawn(supervise(build, health, cancel.clone()));
+        }
+        tracker.close();
+        let watcher = watch_inputs(routes, metrics);
+        Pipeline {
+            stop,
+            cancel,
+            tracker,
+            _watcher: watcher,
+        }
+    }
+
+    /// A pipeline with no inputs (a placeholder while one is replaced).
+    pub fn idle() -> Pipeline {
+        let tracker = TaskTracker::new();
+        tracker.close();
+        Pipeline {
+            stop: Arc::new(AtomicBool::new(false)),
+            cancel: CancellationToken::new(),
+            tracker,
+            _watcher: None,
+        }
+    }
+
+    /// Stops the inputs after their current read and waits for them.
+    ///
+    /// At shutdown (`replacing` is `None`) each input gets [`STOP_TIMEOUT`]:
+    /// the process ends anyway. When the inputs are being replaced (a
+    /// reload), each is awaited to its end, however long a stuck read takes,
+    /// so that it cannot publish counts or offsets next to its successor;
+    /// only a shutdown ends that wait.
+    pub async fn stop(self, replacing: Option<watch::Receiver<bool>>) {
+        self.stop.store(true, Ordering::Release);
+        self.cancel.cancel();
+        let Some(mut shutdown) = replacing else {
+            if tokio::time::timeout(STOP_TIMEOUT, self.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("an input did not stop in time");
+            }
+            return;
+        };
+        loop {
+            tokio::select! {
+                () = self.tracker.wait() => return,
+                () = tokio::time::sleep(STOP_TIMEOUT) => {
+                    tracing::warn!("an input is still stopping; the reloaded one waits for it");
+                }
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// First wait before restarting a failed input; doubled per failure in a
+/// row, up to [`MAX_RESTART_BACKOFF`].
+const FIRST_RESTART_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Longest wait before restarting a failed input.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How long an input must run to count as recovered (its backoff resets).
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
+/// Where an input's health shows: `errtally_input_up` and `/-/ready`.
+struct InputHealth {
+    name: String,
+    up: prometheus::IntGauge,
+    status: Arc<DaemonStatus>,
+}
+
+impl InputHealth {
+    /// Shows the input running (it turns ready itself once its first poll
+    /// has opened its files) or failed.
+    fn set(&self, up: bool) {
+        self.up.set(i64::from(up));
+        if !up {
+            self.status.set_input_down(&self.name, true);
+        }
+    }
+}
+
+/// Runs an input built by `build` until it stops; a failed one is logged,
+/// shown as down, and restarted with exponential backoff.
+async fn supervise<F, R>(build: F, health: InputHealth, cancel: CancellationToken)
+where
+    F: Fn() -> R,
+    R: std::future::Future<Output = InputEnd>,
+{
+    let mut backoff = FIRST_RESTART_BACKOFF;
+    loop {
+        health.set(true);
+        let started = tokio::time::Instant::now();
+        if build().await == InputEnd::Stopped {
+            return;
+        }
+        health.set(false);
+        if started.elapsed() >= HEALTHY_RUN {
+            backoff = FIRST_RESTART_BACKOFF;
+        }
+        tracing::error!(input = %health.name, backoff = ?backoff, "input failed; restarting");
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A pipeline of one input whose poll takes `busy` to notice the stop.
+    fn pipeline_stopping_after(busy: Duration) -> Pipeline {
+        let tracker = TaskTracker::new();
+        tracker.spawn(tokio::time::sleep(busy));
+        tracker.close();
+        Pipeline {
+            stop: Arc::new(AtomicBool::new(false)),
+            cancel: CancellationToken::new(),
+            tracker,
+            _watcher: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replaced_input_is_awaited_to_its_end_and_shutdown_keeps_its_limit() {
+        let started = tokio::time::Instant::now();
+        let (_daemon_shutdown, watching) = watch::channel(false);
+        pipeline_stopping_after(Duration::from_secs(20))
+            .stop(Some(watching))
+            .await;
+        assert!(
+            started.elapsed() >= Duration::from_secs(20),
+            "reload did not wait"
+        );
+
+        let started = tokio::time::Instant::now();
+        pipeline_stopping_after(Duration::from_secs(20))
+            .stop(None)
+            .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "shutdown waited too long"
+        );
+
+        // A shutdown during a reload's wait ends the wait.
+        let started = tokio::time::Instant::now();
+        let (daemon_shutdown, watching) = watch::channel(false);
+        let stopping =
+            tokio::spawn(pipeline_stopping_after(Duration::from_secs(60)).stop(Some(watching)));
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        daemon_shutdown.send(true).unwrap();
+        stopping.await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_input_is_restarted_with_backoff_and_shown_down_meanwhile() {
+        use std::sync::atomic::AtomicUsize;
+        let metrics = Metrics::new().unwrap();
+        let status = Arc::new(DaemonStatus::new(Arc::new(Catalog::builtin().unwrap())));
+        status.set_ready(true);
+        let cancel = CancellationToken::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        // Fails twice at once, then runs until cancelled.
+        let build = {
+            let (runs, cancel) = (Arc::clone(&runs), cancel.clone());
+            let status = Arc::clone(&status);
+            move || {
+                let run = runs.fetch_add(1, Ordering::SeqCst);
+                let cancel = cancel.clone();
+                let status_for_runs = Arc::clone(&status);
+                async move {
+                    if run < 2 {
+                        return InputEnd::Failed;
+                    }
+                    // What the input's first poll does.
+                    status_for_runs.set_input_down("api", false);
+                    cancel.cancelled().await;
+                    InputEnd::Stopped
+                }
+            }
+        };
+        let health = InputHealth {
+            name: "api".to_string(),
+            up: metrics.input_up("api"),
+            status: Arc::clone(&status),
+        };
+        let up = metrics.input_up("api");
+        let task = tokio::spawn(supervise(build, health, cancel.clone()));
+        let at = |millis| tokio::time::sleep(Duration::from_millis(millis));
+
+        at(500).await; // the first run failed; 1 s backoff
+        assert_eq!((runs.load(Ordering::SeqCst), up.get()), (1, 0));
+        assert!(!status.is_ready());
+        at(1000).await; // t = 1.5 s: the second failed; 2 s backoff
+        assert_eq!((runs.load(Ordering::SeqCst), up.get()), (2, 0));
+        at(1000).await; // t = 2.5 s: still waiting
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        at(1000).await; // t = 3.5 s: the third runs
+        assert_eq!((runs.load(Ordering::SeqCst), up.get()), (3, 1));
+        assert!(status.is_ready());
+        cancel.cancel();
+        task.await.unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
+}
