@@ -173,6 +173,12 @@ impl FileTailer {
         self.size
     }
 
+    /// Looks at the file's size through its descriptor (no path lookup).
+    pub fn stat(&mut self) -> io::Result<u64> {
+        self.size = self.file.metadata()?.len();
+        Ok(self.size)
+    }
+
     /// Bytes written but not yet read (a held partial line counts as read).
     pub fn lag(&self) -> u64 {
         self.size.saturating_sub(self.lines.read_to())

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::file::{FileTailer, ReadBuffers, StartPosition};
+use super::watch::{DirWatches, watch_dir};
 use super::{Changed, Wake};
 use crate::checkpoint::OffsetBoard;
 use crate::checkpoint::{FileCheckpoint, FileIdentity};
@@ -35,11 +36,28 @@ const READ_BUDGET: u64 = 64 << 20;
 /// under a stream of writes, well inside the 250 ms append-to-visible target.
 const MIN_READ_SPACING: Duration = Duration::from_millis(50);
 
+/// With every directory of an input watched, its globs are re-listed every
+/// this many `poll_interval`s (and on every create, rename or delete event);
+/// in between, the safety net only looks at the open descriptors.
+const WATCHED_RESCAN_FACTOR: u32 = 10;
+
 /// How long a file that no path names any more is still read.
 const MIN_ORPHAN_GRACE: Duration = Duration::from_secs(5);
 
 /// Device and inode: which file, while we hold it open.
 type Inode = (u64, u64);
+
+/// What one poll looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    /// The files a wake named (or all, after too many events).
+    Changed,
+    /// Every open file, by descriptor (`fstat`): reads those whose size
+    /// moved; publishes offsets and status.
+    Stat,
+    /// Lists the globs afresh (new, rotated, gone files), then as `Stat`.
+    Rescan,
+}
 
 /// Why [`FileInput::run`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +97,22 @@ pub struct FileInput {
     by_path: HashMap<PathBuf, usize>,
     /// The tailers one poll reads (reused, not reallocated).
     to_read: Vec<usize>,
+    /// The literal prefix directory of each glob.
+    roots: Vec<PathBuf>,
+    /// The directories this input watches, with the rescan that last
+    /// wanted each.
+    watches: Arc<DirWatches>,
+    watched: HashMap<PathBuf, u64>,
+    rescans: u64,
+    /// Every directory the input's files are in is watched: the globs need
+    /// re-listing only on events (and rarely, as a safety net).
+    fully_watched: bool,
+    /// A rescan added watches: list once more, since a file created in a
+    /// new directory before its watch was added raised no event.
+    rescan_again: bool,
+    /// Something offsets, status or gauges show moved since they were last
+    /// published.
+    dirty: bool,
 }
 
 /// Shared pieces an input is built from.
@@ -91,6 +125,8 @@ pub struct InputParts {
     pub status: Arc<DaemonStatus>,
     /// Where offsets are published for checkpoints.
     pub offsets: Arc<OffsetBoard>,
+    /// The pipeline's inotify watches.
+    pub watches: Arc<DirWatches>,
     /// Longest line.
     pub max_line_bytes: usize,
     /// Safety-net poll period.
@@ -102,9 +138,9 @@ impl FileInput {
     /// offsets on the board.
     pub fn new(config: &InputConfig, patterns: Vec<String>, parts: InputParts) -> Self {
         let types = parts.scanner.catalog().len();
+        let roots = patterns.iter().map(|pattern| watch_dir(pattern)).collect();
         Self {
             name: config.name.clone(),
-            patterns,
             start_at: config.start_at,
             max_line_bytes: parts.max_line_bytes,
             orphan_grace: MIN_ORPHAN_GRACE.max(parts.poll_interval * 2),
@@ -122,6 +158,14 @@ impl FileInput {
             changed: Changed::default(),
             by_path: HashMap::new(),
             to_read: Vec::new(),
+            patterns,
+            roots,
+            watches: parts.watches,
+            watched: HashMap::new(),
+            rescans: 0,
+            fully_watched: false,
+            rescan_again: false,
+            dirty: true,
         }
     }
 
@@ -138,16 +182,23 @@ impl FileInput {
     ) -> InputEnd {
         let input_name = self.name.clone();
         let mut rescan = true;
-        let mut next_full = Instant::now();
+        let mut next_rescan = Instant::now();
+        let mut next_sweep = Instant::now();
         loop {
             let last_read = Instant::now();
-            let full = rescan || last_read >= next_full;
-            if full {
-                next_full = last_read + poll_interval;
+            let sweep = if rescan || last_read >= next_rescan {
+                Sweep::Rescan
+            } else if last_read >= next_sweep {
+                Sweep::Stat
+            } else {
+                Sweep::Changed
+            };
+            if sweep != Sweep::Changed {
+                next_sweep = last_read + poll_interval;
             }
             let stop_flag = Arc::clone(&stop);
             let joined = tokio::task::spawn_blocking(move || {
-                let more = self.poll(full, &stop_flag);
+                let more = self.poll(sweep, &stop_flag);
                 (self, more)
             })
             .await;
@@ -163,7 +214,13 @@ impl FileInput {
                 self.publish_state();
                 return InputEnd::Stopped;
             }
-            if full {
+            if sweep == Sweep::Rescan {
+                let factor = if self.fully_watched {
+                    WATCHED_RESCAN_FACTOR
+                } else {
+                    1
+                };
+                next_rescan = last_read + poll_interval * factor;
                 // Its files are open: the input counts towards `/-/ready`.
                 self.status.set_input_down(&self.name, false);
             }
@@ -171,9 +228,9 @@ impl FileInput {
             if !more {
                 self.changed.clear();
             }
-            rescan = wake.take_rescan();
+            rescan = wake.take_rescan() || std::mem::take(&mut self.rescan_again);
             wake.take_changed(&mut self.changed);
-            if more {
+            if more || rescan {
                 continue;
             }
             tokio::select! {
@@ -182,7 +239,7 @@ impl FileInput {
                     return InputEnd::Stopped;
                 }
                 () = wake.woken() => {}
-                () = tokio::time::sleep_until(next_full) => {}
+                () = tokio::time::sleep_until(next_sweep.min(next_rescan)) => {}
             }
             // A lone event is read at once; under a stream of them, reads
             // are spaced so that each takes in every write since the last
@@ -202,18 +259,20 @@ impl FileInput {
         }
     }
 
-    /// Reads what is new and publishes the counts. A `full` poll also finds
-    /// files (glob rescan), reads every file and publishes offsets and
-    /// status; otherwise only the files in `self.changed` are read. Returns
+    /// Reads what is new and publishes the counts. A [`Sweep::Changed`]
+    /// poll reads the files in `self.changed`; the others look at every
+    /// file (a [`Sweep::Rescan`] lists the globs first), read those whose
+    /// size moved, and publish offsets and status if anything did. Returns
     /// true when a file has more to read right away.
-    pub fn poll(&mut self, full: bool, stop: &AtomicBool) -> bool {
-        if full || !self.first_scan_done {
+    pub fn poll(&mut self, sweep: Sweep, stop: &AtomicBool) -> bool {
+        let rescan = sweep == Sweep::Rescan || !self.first_scan_done;
+        if rescan {
             self.scan_paths();
         }
-        let read_all = full || self.changed.all;
+        let read_all = sweep != Sweep::Changed || self.changed.all;
         let mut to_read = std::mem::take(&mut self.to_read);
         to_read.clear();
-        if full {
+        if rescan {
             // The glob rescan just listed every file's size: a quiet file
             // (same size as read so far, still at its path) needs no read
             // and no truncation check. Drained and new files are read.
@@ -227,6 +286,20 @@ impl FileInput {
                     })
                     .map(|(index, _)| index),
             );
+        } else if sweep == Sweep::Stat {
+            for (index, tailer) in self.tailers.iter_mut().enumerate() {
+                let before = tailer.size();
+                match tailer.stat() {
+                    Ok(size) => {
+                        self.dirty |= size != before;
+                        if size != tailer.read_to() || tailer.orphaned_since.is_some() {
+                            to_read.push(index);
+                        }
+                    }
+                    // The read reports it.
+                    Err(_) => to_read.push(index),
+                }
+            }
         } else if read_all {
             to_read.extend(0..self.tailers.len());
         } else {
@@ -254,6 +327,7 @@ impl FileInput {
                 stop,
                 |tally| metrics.publish(tally),
             );
+            self.dirty |= outcome.as_ref().is_ok_and(|outcome| outcome.bytes > 0);
             match outcome {
                 Ok(outcome) if outcome.at_end => match tailer.check_truncation() {
                     Ok(true) => {
@@ -278,6 +352,7 @@ impl FileInput {
         }
         self.to_read = to_read;
         if closing {
+            self.dirty = true;
             let name = &self.name;
             self.tailers.retain(|tailer| {
                 if tailer.closing {
@@ -292,7 +367,7 @@ impl FileInput {
             self.read_buffers.release_pool();
         }
         self.metrics.publish(&mut self.tally);
-        if read_all {
+        if read_all && self.dirty {
             self.publish_state();
         }
         more
@@ -300,6 +375,7 @@ impl FileInput {
 
     fn read_failed(&mut self, index: usize, error: &std::io::Error) {
         self.metrics.read_errors.inc();
+        self.dirty = true;
         let path = self.tailers[index].path().to_path_buf();
         if self.warned.insert(path.clone()) {
             tracing::warn!(input = %self.name, path = %path.display(), %error, "cannot read file; will retry");
@@ -336,26 +412,30 @@ impl FileInput {
                         continue;
                     }
                 };
-                if !self.warned.is_empty() {
-                    listed.insert(path.clone());
-                }
-                match std::fs::metadata(&path) {
-                    Ok(meta) if meta.is_file() => {
-                        let inode = (meta.dev(), meta.ino());
-                        new_path_inodes.insert(path.clone(), inode);
-                        matched.entry(inode).or_insert((path, meta.len()));
-                    }
-                    Ok(_) => {}
+                let found = match std::fs::metadata(&path) {
+                    Ok(meta) if meta.is_file() => Some(((meta.dev(), meta.ino()), meta.len())),
+                    Ok(_) => None,
                     // A dangling symlink is a file nobody can read (yet).
                     Err(error)
                         if error.kind() == std::io::ErrorKind::NotFound
                             && std::fs::symlink_metadata(&path).is_ok() =>
                     {
-                        self.open_failed(&path, &error)
+                        self.open_failed(&path, &error);
+                        None
                     }
                     // Gone between listing and stat: the next scan settles it.
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(error) => self.open_failed(&path, &error),
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(error) => {
+                        self.open_failed(&path, &error);
+                        None
+                    }
+                };
+                if !self.warned.is_empty() {
+                    listed.insert(path.clone());
+                }
+                if let Some((inode, size)) = found {
+                    new_path_inodes.insert(path.clone(), inode);
+                    matched.entry(inode).or_insert((path, size));
                 }
             }
         }
@@ -424,8 +504,61 @@ impl FileInput {
         }
         self.path_inodes = new_path_inodes;
         if reindex {
+            self.dirty = true;
             self.reindex();
         }
+        self.update_watches();
+    }
+
+    /// Watches the globs' literal prefixes and every directory between
+    /// them and the open files (a glob like `pods/*/*/*.log` spans many),
+    /// and drops the watches no longer needed.
+    fn update_watches(&mut self) {
+        self.rescans += 1;
+        let rescan = self.rescans;
+        let mut complete = true;
+        let mut added = false;
+        let mut want = |dir: &Path, watched: &mut HashMap<PathBuf, u64>| match watched.get_mut(dir)
+        {
+            Some(seen) => *seen = rescan,
+            None if self.watches.add(dir) => {
+                watched.insert(dir.to_path_buf(), rescan);
+                added = true;
+            }
+            None => complete = false,
+        };
+        for root in &self.roots {
+            want(root, &mut self.watched);
+        }
+        for tailer in self
+            .tailers
+            .iter()
+            .filter(|tailer| tailer.orphaned_since.is_none())
+        {
+            let Some(root) = self
+                .roots
+                .iter()
+                .find(|root| tailer.path().starts_with(root))
+            else {
+                continue;
+            };
+            for dir in tailer.path().ancestors().skip(1) {
+                if dir == root.as_path() || !dir.starts_with(root) {
+                    break;
+                }
+                want(dir, &mut self.watched);
+            }
+        }
+        let watches = &self.watches;
+        self.watched.retain(|dir, seen| {
+            let keep = *seen == rescan;
+            if !keep {
+                watches.remove(dir);
+            }
+            keep
+        });
+        self.rescan_again = added;
+        self.fully_watched = complete;
     }
 
     /// Rebuilds [`FileInput::by_path`] after the tailers or their paths
@@ -476,8 +609,9 @@ impl FileInput {
         }
     }
 
-    /// Publishes gauges, status and offsets: once per poll.
+    /// Publishes gauges, status and offsets.
     fn publish_state(&mut self) {
+        self.dirty = false;
         self.metrics.publish(&mut self.tally);
         let files: Vec<FileStatus> = self
             .tailers
@@ -512,6 +646,16 @@ impl FileInput {
                 finished: false,
             },
         );
+    }
+}
+
+impl Drop for FileInput {
+    /// Gives back its watches, however the input ends (a failed poll
+    /// included), so the pipeline's shared watches stay counted right.
+    fn drop(&mut self) {
+        for dir in self.watched.keys() {
+            self.watches.remove(dir);
+        }
     }
 }
 
@@ -550,6 +694,7 @@ mod tests {
             metrics: metrics.input("api", &catalog),
             status: Arc::new(DaemonStatus::new(catalog)),
             offsets: Arc::new(board),
+            watches: DirWatches::new(Vec::new(), &metrics),
             max_line_bytes: 1 << 20,
             poll_interval: Duration::from_secs(1),
         };
@@ -587,14 +732,14 @@ mod tests {
         std::fs::write(&path, "one\n").unwrap();
         let (mut input, metrics) = fresh_input(&format!("{}/*.log", dir.path().display()));
         let stop = AtomicBool::new(false);
-        input.poll(true, &stop);
+        input.poll(Sweep::Rescan, &stop);
         assert_eq!(input.tailers.len(), 1);
 
         // Rotated away; the writer has not reopened yet and writes once more.
         let rotated = dir.path().join("a.log.1");
         std::fs::rename(&path, &rotated).unwrap();
         std::fs::write(&rotated, "one\ntwo\n").unwrap();
-        input.poll(true, &stop);
+        input.poll(Sweep::Rescan, &stop);
         assert_eq!(input.tailers.len(), 1, "drained, not closed at once");
         assert_eq!(
             metrics.series_line("errtally_lines_total{"),
@@ -603,14 +748,14 @@ mod tests {
 
         // The grace period is 5 s (at least, and 2 x poll_interval).
         tokio::time::advance(Duration::from_millis(4900)).await;
-        input.poll(true, &stop);
+        input.poll(Sweep::Rescan, &stop);
         assert_eq!(
             input.tailers.len(),
             1,
             "closed before the grace period ended"
         );
         tokio::time::advance(Duration::from_millis(200)).await;
-        input.poll(true, &stop);
+        input.poll(Sweep::Rescan, &stop);
         assert_eq!(input.tailers.len(), 0, "still open after the grace period");
     }
 

@@ -17,10 +17,10 @@ use tokio_util::task::TaskTracker;
 
 use super::Wake;
 use super::input::{FileInput, InputEnd, InputParts};
-use super::watch::{Route, absolute_pattern, watch_dir, watch_inputs};
+use super::watch::{DirWatches, Route, absolute_pattern, watch_dir};
 use crate::catalog::Catalog;
 use crate::checkpoint::OffsetBoard;
-use crate::config::{Config, InputPath};
+use crate::config::{Config, InputConfig, InputPath};
 use crate::metrics::Metrics;
 use crate::scan::Scanner;
 use crate::status::DaemonStatus;
@@ -36,8 +36,8 @@ pub struct Pipeline {
     cancel: CancellationToken,
     /// Owns every task of the pipeline, so stopping can await them all.
     tracker: TaskTracker,
-    /// Keeps the inotify watches alive.
-    _watcher: Option<notify::RecommendedWatcher>,
+    /// Keeps the inotify watches alive (the inputs hold it too).
+    _watches: Option<Arc<DirWatches>>,
 }
 
 impl Pipeline {
@@ -55,26 +55,39 @@ impl Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let cancel = daemon.child_token();
         let tracker = TaskTracker::new();
-        let mut routes: Vec<Route> = Vec::new();
-        for input in config.inputs.iter().filter(|input| !input.reads_stdin()) {
-            let patterns: Vec<String> = input
-                .paths
-                .iter()
-                .filter_map(|path| match path {
-                    InputPath::Glob(pattern) => Some(absolute_pattern(pattern)),
-                    InputPath::Stdin => None,
-                })
-                .collect();
-            let wake = Arc::new(Wake::default());
-            for pattern in &patterns {
-                routes.push((watch_dir(pattern), Arc::clone(&wake)));
-            }
+        let inputs: Vec<(&InputConfig, Vec<String>, Arc<Wake>)> = config
+            .inputs
+            .iter()
+            .filter(|input| !input.reads_stdin())
+            .map(|input| {
+                let patterns = input
+                    .paths
+                    .iter()
+                    .filter_map(|path| match path {
+                        InputPath::Glob(pattern) => Some(absolute_pattern(pattern)),
+                        InputPath::Stdin => None,
+                    })
+                    .collect();
+                (input, patterns, Arc::new(Wake::default()))
+            })
+            .collect();
+        let routes: Vec<Route> = inputs
+            .iter()
+            .flat_map(|(_, patterns, wake)| {
+                patterns
+                    .iter()
+                    .map(|pattern| (watch_dir(pattern), Arc::clone(wake)))
+            })
+            .collect();
+        let watches = DirWatches::new(routes, metrics);
+        for (input, patterns, wake) in inputs {
             // A restarted input is built afresh and resumes from the
             // offsets it last published.
             let build = {
                 let (input, catalog, metrics) =
                     (input.clone(), Arc::clone(catalog), metrics.clone());
                 let (status, board) = (Arc::clone(status), Arc::clone(board));
+                let watches = Arc::clone(&watches);
                 let (max_line_bytes, poll_interval) = (config.max_line_bytes, config.poll_interval);
                 let (stop, cancel) = (Arc::clone(&stop), cancel.clone());
                 move || {
@@ -83,6 +96,7 @@ impl Pipeline {
                         metrics: metrics.input(&input.name, &catalog),
                         status: Arc::clone(&status),
                         offsets: Arc::clone(&board),
+                        watches: Arc::clone(&watches),
                         max_line_bytes,
                         poll_interval,
                     };
@@ -106,12 +120,11 @@ impl Pipeline {
             tracker.spawn(supervise(build, health, cancel.clone()));
         }
         tracker.close();
-        let watcher = watch_inputs(routes, metrics);
         Pipeline {
             stop,
             cancel,
             tracker,
-            _watcher: watcher,
+            _watches: Some(watches),
         }
     }
 
@@ -123,7 +136,7 @@ impl Pipeline {
             stop: Arc::new(AtomicBool::new(false)),
             cancel: CancellationToken::new(),
             tracker,
-            _watcher: None,
+            _watches: None,
         }
     }
 
@@ -231,7 +244,7 @@ mod tests {
             stop: Arc::new(AtomicBool::new(false)),
             cancel: CancellationToken::new(),
             tracker,
-            _watcher: None,
+            _watches: None,
         }
     }
 

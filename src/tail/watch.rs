@@ -1,10 +1,12 @@
 //! Watching files for the inputs and the config: which directories to
-//! watch for each glob, and how a notification wakes an input (a write
-//! reads just that file; anything else, a rescan; an error or lost events,
-//! a rescan of every input).
+//! watch for each glob (its literal prefix, and every directory its files
+//! are in), and how a notification wakes an input (a write reads just that
+//! file; anything else, a rescan; an error or lost events, a rescan of
+//! every input).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
@@ -38,32 +40,99 @@ pub fn watch_dir(pattern: &str) -> PathBuf {
 /// A watched directory and the wake of the input that reads it.
 pub type Route = (PathBuf, Arc<Wake>);
 
-/// Watches the inputs' directories; events wake the input whose directory
-/// they are in. Without inotify (or past its limits) inputs still poll.
-pub fn watch_inputs(routes: Vec<Route>, metrics: &Metrics) -> Option<notify::RecommendedWatcher> {
-    if routes.is_empty() {
-        return None;
+/// The inotify watches of one pipeline of inputs, shared by its inputs.
+///
+/// Each input asks for the directories its files are in (a glob such as
+/// `/var/log/pods/*/*/*.log` spans many) after each rescan, and drops the
+/// ones it no longer needs; a directory two inputs need is watched once
+/// and dropped when neither needs it. Events wake the input whose glob's
+/// literal prefix ([`watch_dir`]) holds the event's path.
+pub struct DirWatches {
+    inner: Mutex<WatchSet>,
+}
+
+struct WatchSet {
+    /// None when inotify is unavailable: every input polls.
+    watcher: Option<notify::RecommendedWatcher>,
+    /// How many inputs want each watched directory.
+    wanted_by: HashMap<PathBuf, usize>,
+    /// Whether a failed watch was logged already (once per pipeline).
+    warned: bool,
+}
+
+impl DirWatches {
+    /// A watcher routing events to the inputs' wakes by `routes`. Without
+    /// inotify (or past its limits) inputs still poll.
+    pub fn new(routes: Vec<Route>, metrics: &Metrics) -> Arc<Self> {
+        let watcher = if routes.is_empty() {
+            None
+        } else {
+            let metrics = metrics.clone();
+            let handler =
+                move |event: notify::Result<notify::Event>| route_event(event, &routes, &metrics);
+            match notify::recommended_watcher(handler) {
+                Ok(watcher) => Some(watcher),
+                Err(error) => {
+                    tracing::warn!(%error, "file notifications unavailable; polling instead");
+                    None
+                }
+            }
+        };
+        Arc::new(Self {
+            inner: Mutex::new(WatchSet {
+                watcher,
+                wanted_by: HashMap::new(),
+                warned: false,
+            }),
+        })
     }
-    let dirs: Vec<PathBuf> = routes.iter().map(|(dir, _)| dir.clone()).collect();
-    let metrics = metrics.clone();
-    let handler = move |event: notify::Result<notify::Event>| route_event(event, &routes, &metrics);
-    let mut watcher = match notify::recommended_watcher(handler) {
-        Ok(watcher) => watcher,
-        Err(error) => {
-            tracing::warn!(%error, "file notifications unavailable; polling instead");
-            return None;
+
+    /// Watches `dir` for one more input. False when it cannot be watched
+    /// (missing, no inotify, past `max_user_watches`): the input then
+    /// keeps rescanning every `poll_interval`.
+    pub fn add(&self, dir: &Path) -> bool {
+        let mut set = self.lock();
+        if let Some(count) = set.wanted_by.get_mut(dir) {
+            *count += 1;
+            return true;
         }
-    };
-    let mut failed = Vec::new();
-    for dir in dirs {
-        if let Err(error) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
-            failed.push((dir, error));
+        let Some(watcher) = set.watcher.as_mut() else {
+            return false;
+        };
+        match watcher.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                set.wanted_by.insert(dir.to_path_buf(), 1);
+                true
+            }
+            Err(error) => {
+                if !set.warned {
+                    set.warned = true;
+                    tracing::warn!(dir = %dir.display(), %error, "cannot watch some directories; polling them instead (a missing one is looked for every poll_interval; past fs.inotify.max_user_watches, raise it)");
+                }
+                false
+            }
         }
     }
-    if let Some((dir, error)) = failed.first() {
-        tracing::warn!(dir = %dir.display(), %error, failed = failed.len(), "cannot watch some directories; polling them instead");
+
+    /// Drops one input's interest in `dir`; the watch goes with the last.
+    pub fn remove(&self, dir: &Path) {
+        let mut set = self.lock();
+        let Some(count) = set.wanted_by.get_mut(dir) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            set.wanted_by.remove(dir);
+            if let Some(watcher) = set.watcher.as_mut() {
+                // Gone with its directory already, most of the time.
+                let _ = watcher.unwatch(dir);
+            }
+        }
     }
-    Some(watcher)
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WatchSet> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Wakes the inputs an event concerns. An error, or an event that says

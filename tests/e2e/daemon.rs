@@ -747,6 +747,41 @@ fn relative_globs_are_watched_not_only_polled() {
 }
 
 #[test]
+fn files_in_nested_directories_are_watched_not_only_polled() {
+    // Kubernetes' layout, pods/<namespace>_<pod>_<uid>/<container>/0.log,
+    // under a glob that spans three levels. With an hour's poll, only
+    // watches on every directory of it show these lines before the deadline.
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods");
+    let first = pods.join("shop_api-1_u1").join("app");
+    std::fs::create_dir_all(&first).unwrap();
+    append(&first.join("0.log"), "");
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "poll_interval = \"1h\"\n[[input]]\nname = \"pods\"\npaths = [\"{}/*/*/*.log\"]\n",
+            pods.display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
+    daemon.wait_for(&metric("errtally_files_watched", "pods"), 1.0);
+    append(&first.join("0.log"), &error_line("email_not_found"));
+    daemon.wait_for(&errors("pods", "email_not_found"), 1.0);
+
+    // A pod scheduled later: its directories and file appear while the
+    // daemon runs, and its lines count from the first.
+    let second = pods.join("shop_api-2_u2").join("app");
+    std::fs::create_dir_all(&second).unwrap();
+    append(&second.join("0.log"), &error_line("member_not_found"));
+    daemon.wait_for(&errors("pods", "member_not_found"), 1.0);
+    append(&second.join("0.log"), &error_line("member_not_found"));
+    daemon.wait_for(&errors("pods", "member_not_found"), 2.0);
+    daemon.wait_for(&metric("errtally_files_watched", "pods"), 2.0);
+}
+
+#[test]
 fn the_open_file_limit_is_raised_to_the_hard_limit() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = crate::support::ChildGuard(
