@@ -39,7 +39,7 @@ const MIN_READ_SPACING: Duration = Duration::from_millis(50);
 /// With every directory of an input watched, its globs are re-listed every
 /// this many `poll_interval`s (and on every create, rename or delete event);
 /// in between, the safety net only looks at the open descriptors.
-const WATCHED_RESCAN_FACTOR: u32 = 10;
+const WATCHED_RESCAN_FACTOR: u32 = 30;
 
 /// How long a file that no path names any more is still read.
 const MIN_ORPHAN_GRACE: Duration = Duration::from_secs(5);
