@@ -9,6 +9,7 @@ mod daemon;
 mod daemon_support;
 mod dashboards;
 mod deploy;
+mod kubernetes;
 mod scan;
 mod sdk;
 mod support;
