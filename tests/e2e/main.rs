@@ -4,10 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod container;
 mod daemon;
 mod daemon_support;
 mod dashboards;
 mod deploy;
+mod kubernetes;
 mod scan;
 mod sdk;
 mod support;
