@@ -22,6 +22,8 @@ const METRICS: &[&str] = &[
     "errtally_read_errors_total",
     "errtally_files_watched",
     "errtally_input_lag_bytes",
+    "errtally_input_up",
+    "errtally_watch_errors_total",
     "errtally_build_info",
     "errtally_config_last_reload_successful",
     "errtally_config_last_reload_success_timestamp_seconds",
@@ -53,7 +55,13 @@ fn promtool(args: &[&str]) -> String {
     stdout
 }
 
-/// The `errtally_[a-z_]+` names in `text`.
+/// A character of a metric name, recorded names' colons included.
+fn is_name_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b':'
+}
+
+/// The `errtally_[a-z_]+` names in `text` (not the `errtally_` inside a
+/// recorded name such as `job:errtally_errors:rate5m`).
 fn metric_names(text: &str) -> BTreeSet<String> {
     let bytes = text.as_bytes();
     let mut names = BTreeSet::new();
@@ -64,8 +72,7 @@ fn metric_names(text: &str) -> BTreeSet<String> {
         while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end] == b'_') {
             end += 1;
         }
-        let word_start =
-            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let word_start = start == 0 || !is_name_char(bytes[start - 1]);
         if word_start && end > start + "errtally_".len() {
             names.insert(text[start..end].to_string());
         }
@@ -78,6 +85,38 @@ fn unknown_names(text: &str) -> Vec<String> {
     metric_names(text)
         .into_iter()
         .filter(|name| !METRICS.contains(&name.as_str()))
+        .collect()
+}
+
+/// The recorded names (`level:metric:operations`) in `text`.
+fn recorded_names(text: &str) -> BTreeSet<String> {
+    let bytes = text.as_bytes();
+    let mut names = BTreeSet::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        if !is_name_char(bytes[start]) {
+            start += 1;
+            continue;
+        }
+        let mut end = start;
+        while end < bytes.len() && is_name_char(bytes[end]) {
+            end += 1;
+        }
+        let word = &text[start..end];
+        if word.split(':').count() == 3 && word.split(':').all(|part| !part.is_empty()) {
+            names.insert(word.to_string());
+        }
+        start = end;
+    }
+    names
+}
+
+/// The names recording.yml defines.
+fn defined_recordings() -> BTreeSet<String> {
+    read("recording.yml")
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- record:"))
+        .map(|name| name.trim().to_string())
         .collect()
 }
 
@@ -125,36 +164,102 @@ fn alert_names(rules: &str) -> Vec<String> {
         .collect()
 }
 
+/// The Stytch alerts that join the catalogue's hints.
+const STYTCH_ALERTS: &[&str] = &[
+    "Stytch404Spike",
+    "StytchOAuthTokenReused",
+    "StytchSessionNotFoundSpike",
+    "StytchOTPCodeNotFoundSpike",
+    "StytchEmailNotFoundSpike",
+];
+
+/// The text of one rule of alerts.yml, from its `- alert:` line to the next.
+fn rule_text<'a>(rules: &'a str, name: &str) -> &'a str {
+    let start = rules
+        .find(&format!("- alert: {name}\n"))
+        .unwrap_or_else(|| panic!("no alert {name}"));
+    let rest = &rules[start + 1..];
+    let end = rest
+        .find("- alert: ")
+        .map_or(rules.len(), |end| start + 1 + end);
+    &rules[start..end]
+}
+
 #[test]
 fn dashboards_alert_rules_pass_promtool_check() {
-    let out = promtool(&["check", "rules", "alerts.yml"]);
-    assert!(out.contains("SUCCESS"), "{out}");
+    let out = promtool(&["check", "rules", "recording.yml", "alerts.yml"]);
+    assert_eq!(out.matches("SUCCESS").count(), 2, "{out}");
     let rules = read("alerts.yml");
     let names = alert_names(&rules);
-    for expected in [
-        "Stytch404Spike",
-        "StytchOAuthTokenReused",
-        "StytchSessionNotFoundSpike",
-        "StytchOTPCodeNotFoundSpike",
-        "StytchEmailNotFoundSpike",
+    let mut expected: Vec<&str> = STYTCH_ALERTS.to_vec();
+    expected.extend([
+        "Stytch404Uncatalogued",
         "ErrtallyDown",
+        "ErrtallyInputDown",
         "ErrtallyReadErrors",
         "ErrtallyInputLagGrowing",
         "ErrtallyConfigReloadFailed",
         "ErrtallyNoLinesRead",
-    ] {
-        assert!(names.iter().any(|n| n == expected), "no alert {expected}");
+        "ErrtallyRecordingRulesMissing",
+    ]);
+    assert_eq!(names, expected);
+    // Every Stytch alert carries the catalogue's whole knowledge, and has a
+    // fixed threshold that needs no history beside its baseline.
+    for name in STYTCH_ALERTS {
+        let rule = rule_text(&rules, name);
+        assert!(
+            rule.contains(
+                "* on (error_type) group_left (hint, summary, doc_url, causes, troubleshooting)\n            topk by (error_type) (1, errtally_error_hint_info)"
+            ),
+            "{name} does not join the hints"
+        );
+        for annotation in [
+            "hint: '{{ $labels.hint }}'",
+            "causes: '{{ $labels.causes }}'",
+            "troubleshooting: '{{ $labels.troubleshooting }}'",
+            "runbook_url: '{{ $labels.doc_url }}'",
+            "Common causes: {{ $labels.causes }}",
+            "What to do: {{ $labels.troubleshooting }}",
+        ] {
+            assert!(rule.contains(annotation), "{name} lacks {annotation}");
+        }
+        if rule.contains("baseline_rate5m") {
+            assert!(
+                rule.contains(
+                    "unless\n                  job_error_type:errtally_errors:baseline_rate5m"
+                ),
+                "{name} has no floor for when there is no baseline"
+            );
+        }
     }
-    assert!(rules.contains("group_left (hint, summary, doc_url)"));
-    assert!(rules.contains("{{ $labels.hint }}"));
-    assert!(rules.contains("{{ $labels.doc_url }}"));
     assert_eq!(unknown_names(&rules), Vec::<String>::new(), "alerts.yml");
+    let recording = read("recording.yml");
+    assert_eq!(
+        unknown_names(&recording),
+        Vec::<String>::new(),
+        "recording.yml"
+    );
+    // The alerts read only series the recording rules define.
+    let defined = defined_recordings();
+    for name in recorded_names(&rules) {
+        assert!(defined.contains(&name), "alerts.yml reads undefined {name}");
+    }
+    // level:metric:operations, the level being the labels kept.
+    for name in &defined {
+        let parts: Vec<&str> = name.split(':').collect();
+        assert!(
+            parts[0].split('_').next() == Some("job") && parts[1].starts_with("errtally_"),
+            "{name}"
+        );
+        assert!(!parts[1].ends_with("_total"), "{name}");
+    }
 }
 
 #[test]
 fn dashboards_alert_rules_pass_their_unit_tests() {
     let out = promtool(&["test", "rules", "alerts_test.yml"]);
     assert!(out.contains("SUCCESS"), "{out}");
+    assert!(!out.contains("FAILED"), "{out}");
     // Every alert is exercised, and the spike test checks the joined hint.
     let tests = read("alerts_test.yml");
     for name in alert_names(&read("alerts.yml")) {
@@ -168,6 +273,24 @@ fn dashboards_alert_rules_pass_their_unit_tests() {
             "hint: \"Calling a /send instead of a login_or_create endpoint for a new user;"
         )
     );
+    // The steps an on-call person needs for session_not_found are the
+    // whole list, not only the first.
+    assert!(tests.contains(
+        "troubleshooting: \"1. You can pull all of a user’s active sessions using the get sessions endpoint. 2. In most cases, a session_not_found error should prompt your app to re-authenticate the user;"
+    ));
+    // Each Stytch rule fires in the test without history (the first
+    // alert-testing group starts from nothing).
+    let fresh = &tests[..tests
+        .find("  # With history.")
+        .expect("alerts_test.yml has a group with history")];
+    for name in STYTCH_ALERTS {
+        assert!(
+            fresh.contains(&format!(
+                "alertname: {name}\n        exp_alerts:\n          - exp_labels:"
+            )),
+            "{name} is not shown firing without history"
+        );
+    }
 }
 
 #[test]
