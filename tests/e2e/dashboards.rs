@@ -1,6 +1,10 @@
-//! `dashboards/`: the alerting rules pass `promtool check rules` and their
-//! unit tests, and the Grafana dashboard's queries are valid PromQL that
-//! names only metrics errtally serves.
+//! `dashboards/`: the recording and alerting rules pass `promtool check
+//! rules` and their unit tests, the example prometheus.yml passes `promtool
+//! check config`, and the Grafana dashboard follows dashboard-linter's
+//! conventions (the linter is a Go tool no registry here ships, so these
+//! tests check them on the JSON) with queries that are valid PromQL naming
+//! only metrics errtally serves. `prometheus_live.rs` runs them all on a
+//! real Prometheus.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -29,18 +33,18 @@ const METRICS: &[&str] = &[
     "errtally_config_last_reload_success_timestamp_seconds",
 ];
 
-fn dashboards() -> PathBuf {
+pub(crate) fn dashboards() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
 }
 
-fn read(name: &str) -> String {
+pub(crate) fn read(name: &str) -> String {
     std::fs::read_to_string(dashboards().join(name))
         .unwrap_or_else(|e| panic!("dashboards/{name}: {e}"))
 }
 
 /// Runs promtool in `dashboards/` and asserts it succeeds; returns stdout.
 /// A missing promtool fails the test.
-fn promtool(args: &[&str]) -> String {
+pub(crate) fn promtool(args: &[&str]) -> String {
     let output = Command::new("promtool")
         .args(args)
         .current_dir(dashboards())
@@ -112,7 +116,7 @@ fn recorded_names(text: &str) -> BTreeSet<String> {
 }
 
 /// The names recording.yml defines.
-fn defined_recordings() -> BTreeSet<String> {
+pub(crate) fn defined_recordings() -> BTreeSet<String> {
     read("recording.yml")
         .lines()
         .filter_map(|line| line.trim().strip_prefix("- record:"))
@@ -121,7 +125,7 @@ fn defined_recordings() -> BTreeSet<String> {
 }
 
 /// Every panel, rows' nested panels included.
-fn panels(dashboard: &Value) -> Vec<&Value> {
+pub(crate) fn panels(dashboard: &Value) -> Vec<&Value> {
     fn walk<'a>(list: &'a Value, out: &mut Vec<&'a Value>) {
         for panel in list.as_array().into_iter().flatten() {
             out.push(panel);
@@ -133,30 +137,259 @@ fn panels(dashboard: &Value) -> Vec<&Value> {
     out
 }
 
-/// `(panel title, refId, expr)` of every query target.
-fn targets(dashboard: &Value) -> Vec<(String, String, String)> {
+/// One query of a dashboard panel.
+#[derive(Debug, Clone)]
+pub(crate) struct Query {
+    /// The panel's title.
+    pub panel: String,
+    /// The target's refId.
+    pub ref_id: String,
+    /// The PromQL, with Grafana's variables still in it.
+    pub expr: String,
+    /// Whether Grafana runs it as an instant query (else as a range query).
+    pub instant: bool,
+}
+
+/// Every query target of every panel.
+pub(crate) fn queries(dashboard: &Value) -> Vec<Query> {
     let mut out = Vec::new();
     for panel in panels(dashboard) {
         for target in panel["targets"].as_array().into_iter().flatten() {
             let expr = target["expr"]
                 .as_str()
                 .unwrap_or_else(|| panic!("a target of {} has no expr", panel["title"]));
-            out.push((
-                panel["title"].as_str().unwrap_or_default().to_string(),
-                target["refId"].as_str().unwrap_or_default().to_string(),
-                expr.to_string(),
-            ));
+            out.push(Query {
+                panel: panel["title"].as_str().unwrap_or_default().to_string(),
+                ref_id: target["refId"].as_str().unwrap_or_default().to_string(),
+                expr: expr.to_string(),
+                instant: target["instant"] == true,
+            });
         }
     }
     out
 }
 
-fn dashboard() -> Value {
+/// `expr` with Grafana's variables replaced by `values` (`("job",
+/// "errtally")` replaces `$job`), longest names first so that `$__range`
+/// does not eat into `$__range_s`.
+pub(crate) fn substitute(expr: &str, values: &[(&str, &str)]) -> String {
+    let mut values = values.to_vec();
+    values.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+    let mut expr = expr.to_string();
+    for (name, value) in values {
+        expr = expr.replace(&format!("${name}"), value);
+    }
+    assert!(!expr.contains('$'), "a variable is left in {expr}");
+    expr
+}
+
+/// A metric selector of a PromQL expression, found by [`selectors`].
+#[derive(Debug, PartialEq)]
+pub(crate) struct Selector {
+    /// The metric name (empty for `{__name__=...}`).
+    pub name: String,
+    /// What stands between the braces, white space removed.
+    pub matchers: String,
+    /// The range of a range vector selector (`5m`, `$__rate_interval`).
+    pub range: Option<String>,
+    /// The innermost function or aggregation around it ("" when none).
+    pub function: String,
+}
+
+/// Aggregation operators: their `by`/`without` clause may stand between
+/// the name and the parenthesis.
+const AGGREGATIONS: &[&str] = &[
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+];
+
+/// Keywords followed by a parenthesised label list.
+const LABEL_LISTS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+
+/// Keywords that are neither selectors nor calls.
+const KEYWORDS: &[&str] = &["and", "or", "unless", "offset", "bool", "atan2"];
+
+/// The index just past the bracket that closes the one at `open`, skipping
+/// quoted strings.
+fn past_closing(bytes: &[u8], open: usize) -> usize {
+    let (opening, closing) = (
+        bytes[open],
+        match bytes[open] {
+            b'(' => b')',
+            b'{' => b'}',
+            _ => b']',
+        },
+    );
+    let mut depth = 0;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' | b'`' => {
+                i = past_string(bytes, i);
+                continue;
+            }
+            b if b == opening => depth += 1,
+            b if b == closing => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    panic!(
+        "unbalanced {} in {}",
+        opening as char,
+        String::from_utf8_lossy(bytes)
+    );
+}
+
+/// The index just past the string literal starting at `open`.
+fn past_string(bytes: &[u8], open: usize) -> usize {
+    let quote = bytes[open];
+    let mut i = open + 1;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && quote != b'`' {
+            i += 2;
+            continue;
+        }
+        if bytes[i] == quote {
+            return i + 1;
+        }
+        i += 1;
+    }
+    panic!("unterminated string in {}", String::from_utf8_lossy(bytes));
+}
+
+/// Every metric selector of `expr`: a small PromQL lexer, enough for the
+/// linter's selector rules (which matchers, which range, inside which
+/// function). Grafana's variables may stand in strings and ranges.
+pub(crate) fn selectors(expr: &str) -> Vec<Selector> {
+    let bytes = expr.as_bytes();
+    let skip_space = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let mut out = Vec::new();
+    let mut calls: Vec<String> = Vec::new();
+    let mut callee: Option<String> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if byte.is_ascii_whitespace() {
+            i += 1;
+        } else if matches!(byte, b'"' | b'\'' | b'`') {
+            i = past_string(bytes, i);
+        } else if byte.is_ascii_digit() || byte == b'.' {
+            // A number or a duration (`offset 1h`).
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.') {
+                i += 1;
+            }
+        } else if byte == b'(' {
+            calls.push(callee.take().unwrap_or_default());
+            i += 1;
+        } else if byte == b')' {
+            calls.pop();
+            i += 1;
+        } else if byte == b'{' || byte.is_ascii_alphabetic() || byte == b'_' || byte == b':' {
+            let start = i;
+            while i < bytes.len() && is_name_char(bytes[i]) {
+                i += 1;
+            }
+            let name = &expr[start..i];
+            let next = skip_space(i);
+            let opens = next < bytes.len() && bytes[next] == b'(';
+            if LABEL_LISTS.contains(&name) {
+                if opens {
+                    i = past_closing(bytes, next);
+                }
+            } else if KEYWORDS.contains(&name) {
+            } else if AGGREGATIONS.contains(&name) || (opens && !name.is_empty()) {
+                callee = Some(name.to_string());
+            } else {
+                let mut at = next;
+                let mut matchers = String::new();
+                if at < bytes.len() && bytes[at] == b'{' {
+                    let end = past_closing(bytes, at);
+                    matchers = expr[at + 1..end - 1]
+                        .chars()
+                        .filter(|c| !c.is_whitespace())
+                        .collect();
+                    at = skip_space(end);
+                }
+                let mut range = None;
+                if at < bytes.len() && bytes[at] == b'[' {
+                    let end = past_closing(bytes, at);
+                    range = Some(expr[at + 1..end - 1].trim().to_string());
+                    at = end;
+                }
+                out.push(Selector {
+                    name: name.to_string(),
+                    matchers,
+                    range,
+                    function: calls.last().cloned().unwrap_or_default(),
+                });
+                i = at.max(i);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The panels dashboards/.lint exempts from `rule` (the dashboard-linter's
+/// exclusion file; JSON is valid YAML, so serde_json reads it).
+pub(crate) fn lint_exclusions(rule: &str) -> BTreeSet<String> {
+    let lint: Value = serde_json::from_str(&read(".lint")).expect(".lint is JSON");
+    let exclusion = &lint["exclusions"][rule];
+    if exclusion.is_null() {
+        return BTreeSet::new();
+    }
+    assert!(
+        exclusion["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        ".lint: {rule} needs a reason"
+    );
+    let title = dashboard()["title"].as_str().unwrap().to_string();
+    exclusion["entries"]
+        .as_array()
+        .expect(".lint: excluding a whole rule hides too much; name the panels")
+        .iter()
+        .map(|entry| {
+            // The linter matches an entry only when its dashboard matches.
+            assert_eq!(entry["dashboard"], title.as_str(), ".lint entry {entry}");
+            entry["panel"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+pub(crate) fn dashboard() -> Value {
     serde_json::from_str(&read("errtally.json")).expect("errtally.json is not JSON")
 }
 
 /// The alert names defined in alerts.yml.
-fn alert_names(rules: &str) -> Vec<String> {
+pub(crate) fn alert_names(rules: &str) -> Vec<String> {
     rules
         .lines()
         .filter_map(|line| line.trim().strip_prefix("- alert:"))
@@ -165,7 +398,7 @@ fn alert_names(rules: &str) -> Vec<String> {
 }
 
 /// The Stytch alerts that join the catalogue's hints.
-const STYTCH_ALERTS: &[&str] = &[
+pub(crate) const STYTCH_ALERTS: &[&str] = &[
     "Stytch404Spike",
     "StytchOAuthTokenReused",
     "StytchSessionNotFoundSpike",
@@ -350,8 +583,22 @@ fn dashboards_rule_tests_use_the_daemons_metrics_and_hints() {
     );
 }
 
+/// Units the panels may use: a subset of those dashboard-linter accepts.
+const UNITS: &[&str] = &[
+    "none",
+    "short",
+    "percent",
+    "percentunit",
+    "bytes",
+    "Bps",
+    "reqps",
+    "cps",
+    "s",
+    "dateTimeFromNow",
+];
+
 #[test]
-fn dashboards_grafana_dashboard_queries_only_served_metrics() {
+fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
     let dashboard = dashboard();
     assert!(dashboard["schemaVersion"].as_u64().unwrap() >= 36);
     let variables = dashboard["templating"]["list"].as_array().unwrap();
@@ -361,41 +608,177 @@ fn dashboards_grafana_dashboard_queries_only_served_metrics() {
             .find(|v| v["name"] == name)
             .unwrap_or_else(|| panic!("no ${name} variable"))
     };
+    // template-datasource-rule
     let datasource = variable("datasource");
     assert_eq!(datasource["type"], "datasource");
     assert_eq!(datasource["query"], "prometheus");
-    let source = variable("source");
-    assert_eq!(
-        source["definition"],
-        "label_values(errtally_lines_total, source)"
-    );
-    assert_eq!(source["multi"], true);
-    assert_eq!(source["includeAll"], true);
+    assert_eq!(datasource["label"], "Data source");
+    // template-job-rule, template-instance-rule, and the same shape for
+    // the other filters.
+    for (name, label, definition) in [
+        ("job", "Job", "label_values(errtally_build_info, job)"),
+        (
+            "instance",
+            "Instance",
+            "label_values(errtally_build_info{job=~\"$job\"}, instance)",
+        ),
+        (
+            "source",
+            "Source",
+            "label_values(errtally_lines_total{job=~\"$job\",instance=~\"$instance\"}, source)",
+        ),
+        (
+            "error_type",
+            "Error type",
+            "label_values(errtally_errors_total{job=~\"$job\",instance=~\"$instance\",source=~\"$source\"}, error_type)",
+        ),
+    ] {
+        let v = variable(name);
+        assert_eq!(v["type"], "query", "{name}");
+        assert_eq!(v["label"], label, "{name}");
+        assert_eq!(v["definition"], definition, "{name}");
+        assert_eq!(v["query"]["query"], definition, "{name}");
+        assert_eq!(v["datasource"]["uid"], "${datasource}", "{name}");
+        assert_eq!(v["multi"], true, "{name}");
+        assert_eq!(v["includeAll"], true, "{name}");
+        assert_eq!(v["allValue"], ".+", "{name}");
+    }
+    assert_eq!(variables.len(), 5, "a new variable needs its checks here");
+    for v in variables.iter().filter(|v| v["type"] == "query") {
+        // template-on-time-change-reload
+        assert_eq!(v["refresh"], 2, "{}", v["name"]);
+    }
 
+    let excluded = lint_exclusions("target-instance-rule");
+    let recorded = defined_recordings();
     let mut ids = BTreeSet::new();
+    let mut titles = BTreeSet::new();
     for panel in panels(&dashboard) {
+        let title = panel["title"].as_str().unwrap_or_default();
         assert!(
             ids.insert(panel["id"].as_u64().unwrap()),
             "duplicate panel id {}",
             panel["id"]
         );
-        if panel["type"] != "row" {
-            assert_eq!(
-                panel["datasource"]["uid"], "${datasource}",
-                "{}",
-                panel["title"]
-            );
+        assert!(!title.is_empty(), "panel {} has no title", panel["id"]);
+        assert!(titles.insert(title.to_string()), "duplicate title {title}");
+        if panel["type"] == "row" {
+            continue;
+        }
+        // panel-title-description-rule, panel-datasource-rule,
+        // panel-units-rule
+        assert!(
+            panel["description"].as_str().is_some_and(|d| d.len() > 20),
+            "{title} has no description"
+        );
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
+        let unit = panel["fieldConfig"]["defaults"]["unit"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{title} has no unit"));
+        assert!(UNITS.contains(&unit), "{title}: unit {unit}");
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{title} has no query");
+        for target in targets {
+            assert_eq!(target["datasource"]["uid"], "${datasource}", "{title}");
         }
     }
+    for panel in &excluded {
+        assert!(titles.contains(panel), ".lint names no panel {panel:?}");
+    }
 
-    let targets = targets(&dashboard);
-    assert!(targets.len() >= 15, "only {} queries", targets.len());
+    let queries = queries(&dashboard);
+    for query in &queries {
+        let Query {
+            panel,
+            expr,
+            instant,
+            ..
+        } = query;
+        let found = selectors(expr);
+        assert!(!found.is_empty(), "{panel}: no selector in {expr}");
+        for selector in found {
+            let name = &selector.name;
+            // target-job-rule, target-instance-rule
+            assert!(
+                selector.matchers.contains("job=~\"$job\""),
+                "{panel}: {name} has no job matcher in {expr}"
+            );
+            if excluded.contains(panel) {
+                // Exempt only because it reads series without instance.
+                assert!(
+                    recorded.contains(name),
+                    "{panel}: {name} is not a recorded series, so it needs $instance"
+                );
+            } else {
+                assert!(
+                    selector.matchers.contains("instance=~\"$instance\""),
+                    "{panel}: {name} has no instance matcher in {expr}"
+                );
+            }
+            // target-rate-interval-rule; increase may also sum the whole
+            // time range in an instant query.
+            if let Some(range) = &selector.range {
+                match selector.function.as_str() {
+                    "rate" | "irate" => assert_eq!(range, "$__rate_interval", "{panel}: {expr}"),
+                    "increase" => assert!(
+                        range == "$__rate_interval" || (range == "$__range" && *instant),
+                        "{panel}: {expr}"
+                    ),
+                    other => panic!("{panel}: a range inside {other:?}: {expr}"),
+                }
+            }
+            // target-counter-agg-rule
+            if name.ends_with("_total") {
+                assert!(
+                    selector.range.is_some()
+                        && matches!(selector.function.as_str(), "rate" | "irate" | "increase"),
+                    "{panel}: counter {name} is not in rate or increase: {expr}"
+                );
+            }
+        }
+    }
+    // template-unused: every filter narrows some query.
+    for name in ["job", "instance", "source", "error_type"] {
+        assert!(
+            queries
+                .iter()
+                .any(|q| q.expr.contains(&format!("=~\"${name}\""))),
+            "no query uses ${name}"
+        );
+    }
+    // The recording rules are used where they fit: the fleet row, and
+    // only recorded names the rules define.
+    let mut used_recorded = BTreeSet::new();
+    for query in &queries {
+        for name in recorded_names(&query.expr) {
+            assert!(
+                recorded.contains(&name),
+                "{}: undefined {name}",
+                query.panel
+            );
+            used_recorded.insert(name);
+        }
+    }
+    assert_eq!(used_recorded, recorded, "a recording rule no panel shows");
+}
+
+#[test]
+fn dashboards_grafana_dashboard_queries_only_served_metrics() {
+    let dashboard = dashboard();
+    let queries = queries(&dashboard);
+    assert!(queries.len() >= 25, "only {} queries", queries.len());
     let mut used = BTreeSet::new();
-    for (title, ref_id, expr) in &targets {
+    for Query {
+        panel,
+        ref_id,
+        expr,
+        ..
+    } in &queries
+    {
         let unknown = unknown_names(expr);
         assert!(
             unknown.is_empty(),
-            "panel {title:?} {ref_id} uses unknown metrics {unknown:?}: {expr}"
+            "panel {panel:?} {ref_id} uses unknown metrics {unknown:?}: {expr}"
         );
         used.extend(metric_names(expr));
     }
@@ -403,13 +786,26 @@ fn dashboards_grafana_dashboard_queries_only_served_metrics() {
     for name in METRICS {
         assert!(used.contains(*name), "no panel shows {name}");
     }
-    assert!(targets.iter().any(|(_, _, e)| e.contains(
-        "sum by (error_type) (rate(errtally_errors_total{source=~\"$source\"}[$__rate_interval]))"
+    assert!(queries.iter().any(|q| q.expr.contains(
+        "sum by (error_type) (rate(errtally_errors_total{job=~\"$job\",instance=~\"$instance\",source=~\"$source\",error_type=~\"$error_type\"}[$__rate_interval]))"
     )));
-    assert!(targets.iter().any(|(_, _, e)| {
-        e.contains("group_left (hint, doc_url)") && e.contains("errtally_error_hint_info")
+    assert!(queries.iter().any(|q| {
+        q.expr
+            .contains("group_left (hint, causes, troubleshooting, doc_url)")
+            && q.expr.contains("errtally_error_hint_info")
     }));
 }
+
+/// What the tests put in place of Grafana's variables: everything selected
+/// (the `allValue`), a rate interval of 1m and a time range of 1h.
+pub(crate) const ALL_SELECTED: &[(&str, &str)] = &[
+    ("job", ".+"),
+    ("instance", ".+"),
+    ("source", ".+"),
+    ("error_type", ".+"),
+    ("__rate_interval", "1m"),
+    ("__range", "1h"),
+];
 
 #[test]
 fn dashboards_grafana_queries_are_valid_promql() {
@@ -417,11 +813,24 @@ fn dashboards_grafana_queries_are_valid_promql() {
     // variables replaced by what Grafana would put there.
     let dashboard = dashboard();
     let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
-    for (i, (_, _, expr)) in targets(&dashboard).iter().enumerate() {
-        let expr = expr
-            .replace("$__rate_interval", "1m")
-            .replace("$__range", "6h")
-            .replace("$source", ".*");
+    let mut variables: Vec<String> = Vec::new();
+    for v in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(definition) = v["definition"].as_str() {
+            // label_values(SELECTOR, label): the selector is PromQL too.
+            let selector = definition
+                .strip_prefix("label_values(")
+                .and_then(|rest| rest.rsplit_once(','))
+                .map(|(selector, _)| selector)
+                .unwrap_or_else(|| panic!("not label_values(...): {definition}"));
+            variables.push(selector.to_string());
+        }
+    }
+    let exprs = queries(&dashboard)
+        .into_iter()
+        .map(|q| q.expr)
+        .chain(variables);
+    for (i, expr) in exprs.enumerate() {
+        let expr = substitute(&expr, ALL_SELECTED);
         rules.push_str(&format!(
             "      - record: dashboard:query_{i}\n        expr: {}\n",
             serde_json::to_string(&expr).unwrap()
@@ -431,6 +840,51 @@ fn dashboards_grafana_queries_are_valid_promql() {
     let file = dir.path().join("queries.yml");
     std::fs::write(&file, rules).unwrap();
     promtool(&["check", "rules", file.to_str().unwrap()]);
+}
+
+#[test]
+fn dashboards_example_prometheus_config_passes_promtool_and_loads_the_rules() {
+    let out = promtool(&["check", "config", "prometheus.yml"]);
+    assert!(out.contains("SUCCESS: 2 rule files found"), "{out}");
+    let config = read("prometheus.yml");
+    assert!(config.contains("rule_files:\n  - recording.yml\n  - alerts.yml\n"));
+    assert!(config.contains("  - job_name: errtally\n"));
+}
+
+#[test]
+fn dashboards_selector_lexer_finds_matchers_ranges_and_functions() {
+    let found = selectors(
+        "sum by (a) (rate(errtally_errors_total{job=~\"$job\", x=\"}{[\"}[$__rate_interval])) \
+         * on (error_type) group_left (hint) topk by (error_type) (1, errtally_error_hint_info) \
+         / job:errtally_lines:rate5m offset 1h > 0.5 or vector(0)",
+    );
+    assert_eq!(
+        found,
+        [
+            Selector {
+                name: "errtally_errors_total".into(),
+                matchers: "job=~\"$job\",x=\"}{[\"".into(),
+                range: Some("$__rate_interval".into()),
+                function: "rate".into(),
+            },
+            Selector {
+                name: "errtally_error_hint_info".into(),
+                matchers: String::new(),
+                range: None,
+                function: "topk".into(),
+            },
+            Selector {
+                name: "job:errtally_lines:rate5m".into(),
+                matchers: String::new(),
+                range: None,
+                function: String::new(),
+            },
+        ]
+    );
+    assert_eq!(
+        substitute("x{a=~\"$job\"}[$__range] $__rate_interval", ALL_SELECTED),
+        "x{a=~\".+\"}[1h] 1m"
+    );
 }
 
 #[test]
