@@ -8,6 +8,7 @@ mod daemon;
 mod daemon_support;
 mod dashboards;
 mod deploy;
+mod prometheus_live;
 mod scan;
 mod sdk;
 mod support;
