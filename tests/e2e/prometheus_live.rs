@@ -494,9 +494,28 @@ fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
     }
 
     // Every query of every panel evaluates, and has data where the traffic
-    // implies it: everything but the baseline.
-    let end = now();
-    let (start, end) = (format!("{}", burst_start - 5.0), format!("{end}"));
+    // implies it: everything but the baseline. A series that appeared with
+    // the burst (uncatalogued errors) needs a second scrape and a rule
+    // evaluation before it has a rate, so each query may take a few polls.
+    let start = format!("{}", burst_start - 5.0);
+    let evaluate = |p: &Prometheus, promql: &str, instant: bool| -> Vec<Value> {
+        if instant {
+            return p.query(promql);
+        }
+        let end = format!("{}", now());
+        p.api(
+            "/api/v1/query_range",
+            &[
+                ("query", promql),
+                ("start", &start),
+                ("end", &end),
+                ("step", "1"),
+            ],
+        )["result"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
     let mut checked = 0;
     for Query {
         panel,
@@ -506,31 +525,19 @@ fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
     } in queries(&dashboard())
     {
         let promql = substitute(&expr, &selected);
-        let result = if instant {
-            prometheus.query(&promql)
-        } else {
-            prometheus.api(
-                "/api/v1/query_range",
-                &[
-                    ("query", &promql),
-                    ("start", &start),
-                    ("end", &end),
-                    ("step", "1"),
-                ],
-            )["result"]
-                .as_array()
-                .unwrap()
-                .clone()
-        };
         let empty_expected = EXPECTED_EMPTY
             .iter()
             .any(|(p, r, _)| *p == panel && *r == ref_id);
-        assert_eq!(
-            result.is_empty(),
-            empty_expected,
-            "{panel} {ref_id}: {} series from {promql}",
-            result.len()
-        );
+        let mut result = Vec::new();
+        if empty_expected {
+            result = evaluate(&prometheus, &promql, instant);
+            assert_eq!(result, Vec::<Value>::new(), "{panel} {ref_id}: {promql}");
+        } else {
+            prometheus.wait_until(&format!("data for {panel} {ref_id}: {promql}"), |p| {
+                result = evaluate(p, &promql, instant);
+                !result.is_empty()
+            });
+        }
         // Per-instance panels see both instances through the regex.
         if promql.contains("errtally_config_last_reload_successful") {
             let mut got: Vec<&str> = result.iter().map(|s| label(s, "instance")).collect();
@@ -581,13 +588,18 @@ fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
         .collect();
     expected_table.sort();
     assert_eq!(table, expected_table);
-    let fleet = instant("404 rate per error_type, whole fleet");
-    let mut fleet_types: Vec<&str> = fleet.iter().map(|s| label(s, "error_type")).collect();
-    fleet_types.sort();
     let mut burst_types: Vec<&str> = BURST.iter().map(|(t, _)| *t).collect();
-    burst_types.sort();
-    assert_eq!(fleet_types, burst_types);
-
+    burst_types.sort_unstable();
+    let mut fleet_types = Vec::new();
+    // The recording rule's next evaluation after the last scrape.
+    prometheus.wait_until("the fleet rate of every burst type", |_| {
+        fleet_types = instant("404 rate per error_type, whole fleet")
+            .iter()
+            .map(|s| label(s, "error_type").to_string())
+            .collect();
+        fleet_types.sort();
+        fleet_types == burst_types
+    });
     // Still nothing without cause at the end.
     let alerts = prometheus.alerts();
     assert_eq!(alerts.len(), EXPECTED_FIRING.len(), "{alerts:#?}");
