@@ -67,6 +67,30 @@ impl CatalogEntry {
             .or_else(|| self.common_causes.first())
             .map_or(self.description.as_str(), String::as_str)
     }
+
+    /// Every common cause in one line, `1. … 2. …`; empty when there is none.
+    /// Alerts and the status page show the whole list, not only the hint.
+    pub fn causes_numbered(&self) -> String {
+        numbered(&self.common_causes)
+    }
+
+    /// Every troubleshooting step in one line, `1. … 2. …`; empty when there
+    /// is none.
+    pub fn troubleshooting_numbered(&self) -> String {
+        numbered(&self.troubleshooting)
+    }
+}
+
+/// `items` as `1. first 2. second`: one line, so it fits a label value.
+fn numbered(items: &[String]) -> String {
+    let mut out = String::new();
+    for (position, item) in items.iter().enumerate() {
+        if position > 0 {
+            out.push(' ');
+        }
+        out.push_str(&format!("{}. {item}", position + 1));
+    }
+    out
 }
 
 /// The loaded, validated catalogue: maps `error_type` bytes to a dense index.
@@ -815,6 +839,21 @@ mod tests {
             "Calling a /send instead of a login_or_create endpoint for a new user; /send will \
              only succeed given a phone number which is already attached to an existing User."
         );
+    }
+
+    #[test]
+    fn numbered_lists_join_every_item_in_order() {
+        let e = builtin_entry("email_not_found");
+        assert_eq!(
+            e.troubleshooting_numbered(),
+            "1. Prompt the user to check their inputted email, and try again \
+             2. Consider using a loginOrCreate method if you would like new users to be able \
+             to authenticate"
+        );
+        assert_eq!(e.causes_numbered(), format!("1. {}", e.common_causes[0]));
+        let e = builtin_entry("billing_info_not_found");
+        assert_eq!(e.causes_numbered(), "");
+        assert_eq!(e.troubleshooting_numbered(), "");
     }
 
     #[test]

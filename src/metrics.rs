@@ -30,11 +30,43 @@ use prometheus::{
     Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogEntry};
 use crate::scan::{STATUS_SLOTS, Tally, status_label};
 
-/// Longest hint or summary put into a label of `errtally_error_hint_info`.
-const MAX_HINT_LABEL_CHARS: usize = 300;
+/// Longest text put into a label of `errtally_error_hint_info`. The longest
+/// in the shipped catalogue (session_not_found's two troubleshooting steps,
+/// 290 characters) fits whole many times over; the bound only keeps a user
+/// catalogue's essay from bloating every scrape.
+pub const MAX_HINT_LABEL_CHARS: usize = 2048;
+
+/// The labels of `errtally_error_hint_info`, in the order
+/// [`hint_label_values`] fills them.
+pub const HINT_LABELS: [&str; 7] = [
+    "error_type",
+    "status_code",
+    "summary",
+    "hint",
+    "causes",
+    "troubleshooting",
+    "doc_url",
+];
+
+/// The values of [`HINT_LABELS`] for one entry: all from the catalogue,
+/// never from log content. `summary` is the description, `hint` the entry's
+/// hint, `causes` and `troubleshooting` the whole lists as `1. … 2. …`
+/// (empty when the entry has none).
+pub fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
+    let text = |value: &str| crate::report::shorten(value, MAX_HINT_LABEL_CHARS);
+    [
+        entry.error_type.clone(),
+        entry.status_code.to_string(),
+        text(&entry.description),
+        text(entry.hint()),
+        text(&entry.causes_numbered()),
+        text(&entry.troubleshooting_numbered()),
+        entry.doc_url.clone(),
+    ]
+}
 
 /// The daemon's metric families, registered once.
 ///
@@ -90,8 +122,8 @@ impl Metrics {
             )?,
             hint_info: gauge_vec(
                 "errtally_error_hint_info",
-                "What a catalogued error usually means and what to check first (always 1).",
-                &["error_type", "status_code", "summary", "hint", "doc_url"],
+                "What a catalogued error means, what to check first, its common causes and troubleshooting steps (always 1).",
+                &HINT_LABELS,
             )?,
             lines: counter_vec(names::LINES, names::LINES_HELP, &["source"])?,
             bytes: counter_vec(names::BYTES, names::BYTES_HELP, &["source"])?,
@@ -186,12 +218,9 @@ impl Metrics {
     pub fn set_catalog(&self, catalog: &Catalog) {
         self.hint_info.reset();
         for entry in catalog.entries() {
-            let summary = crate::report::shorten(&entry.description, MAX_HINT_LABEL_CHARS);
-            let hint = crate::report::shorten(entry.hint(), MAX_HINT_LABEL_CHARS);
-            let status = entry.status_code.to_string();
-            self.hint_info
-                .with_label_values(&[&entry.error_type, &status, &summary, &hint, &entry.doc_url])
-                .set(1);
+            let values = hint_label_values(entry);
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            self.hint_info.with_label_values(&values).set(1);
         }
     }
 
@@ -397,6 +426,98 @@ mod tests {
             .filter(|line| !line.starts_with('#') && line.contains(&needle))
             .map(str::to_string)
             .collect()
+    }
+
+    /// `1. a 2. b`, built here from the JSON rather than by the code under test.
+    fn joined(list: &serde_json::Value) -> String {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, item)| format!("{}. {}", i + 1, item.as_str().unwrap()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn escaped(value: &str) -> String {
+        value.replace('\\', "\\\\").replace('"', "\\\"")
+    }
+
+    #[test]
+    fn hint_info_carries_every_cause_and_step_of_the_catalogue_whole() {
+        // The shipped catalogue, read as plain JSON: the expected series are
+        // derived from the file, not from Catalog.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/catalog/stytch-b2b-404.json"
+        );
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let metrics = Metrics::new().unwrap();
+        metrics.set_catalog(&Catalog::builtin().unwrap());
+        let exposition = String::from_utf8(metrics.render().unwrap()).unwrap();
+        let mut with_knowledge = Vec::new();
+        let mut longest = 0;
+        let entries = file["errors"].as_array().unwrap();
+        for entry in entries {
+            let text = |key: &str| entry[key].as_str().unwrap().to_string();
+            let causes = joined(&entry["common_causes"]);
+            let steps = joined(&entry["troubleshooting"]);
+            let first = |key: &str| {
+                entry[key]
+                    .get(0)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            };
+            let hint = first("troubleshooting")
+                .or_else(|| first("common_causes"))
+                .unwrap_or_else(|| text("description"));
+            if !causes.is_empty() || !steps.is_empty() {
+                with_knowledge.push(text("error_type"));
+            }
+            longest = longest
+                .max(causes.chars().count())
+                .max(steps.chars().count());
+            let expected = format!(
+                "errtally_error_hint_info{{causes=\"{}\",doc_url=\"{}\",error_type=\"{}\",hint=\"{}\",\
+                 status_code=\"{}\",summary=\"{}\",troubleshooting=\"{}\"}} 1",
+                escaped(&causes),
+                escaped(&text("doc_url")),
+                escaped(&text("error_type")),
+                escaped(&hint),
+                entry["status_code"],
+                escaped(&text("description")),
+                escaped(&steps),
+            );
+            assert!(
+                exposition.lines().any(|line| line == expected),
+                "missing or cut:\n{expected}\nexported:\n{}",
+                exposition
+                    .lines()
+                    .filter(|l| l.contains(&format!("error_type=\"{}\"", text("error_type"))))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        assert_eq!(
+            with_knowledge,
+            [
+                "email_not_found",
+                "oauth_token_not_found",
+                "otp_code_not_found",
+                "phone_number_not_found",
+                "session_not_found"
+            ]
+        );
+        assert_eq!(longest, 290, "session_not_found's two steps");
+        assert!(longest < MAX_HINT_LABEL_CHARS);
+        assert_eq!(
+            exposition
+                .lines()
+                .filter(|l| l.starts_with("errtally_error_hint_info{"))
+                .count(),
+            entries.len()
+        );
     }
 
     #[test]

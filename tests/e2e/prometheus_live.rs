@@ -1,0 +1,607 @@
+//! The shipped rules and dashboard on a live Prometheus: the Debian
+//! package's `prometheus` on loopback scrapes two real errtally daemons
+//! every second and evaluates `dashboards/recording.yml` and
+//! `dashboards/alerts.yml` every second. The test writes a known burst of
+//! log lines and works through Prometheus' HTTP API only.
+//!
+//! The rule files are loaded from a copy in which every `for:` duration is
+//! replaced by `for: 1s` (a text substitution of each `for: …` line, counted
+//! against the number of alerts); nothing else changes. The rate windows
+//! stay as shipped (5m): the burst is sized so that its 5-minute rate passes
+//! the no-history floors at once, which is what a fresh install sees.
+//! Prometheus starts empty, so there is no baseline: the Stytch alerts can
+//! only fire on their floors here.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::daemon_support::{Daemon, append, error_line};
+use crate::dashboards::{self, Query, dashboard, queries, substitute};
+use crate::support::ChildGuard;
+
+/// How long any one wait on Prometheus may take.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The burst, per daemon: (error_type, lines). Its 5m rate summed over both
+/// daemons is about 3/s session_not_found (over StytchSessionNotFoundSpike's
+/// 2/s floor), 2/s phone_number_not_found (over Stytch404Spike's 1/s floor)
+/// and 0.1/s member_not_found (under it).
+const BURST: &[(&str, usize)] = &[
+    ("session_not_found", 450),
+    ("phone_number_not_found", 300),
+    ("member_not_found", 15),
+];
+
+/// Uncatalogued 404s and plain lines per daemon, so that every panel has
+/// data.
+const UNCATALOGUED_404S: usize = 3;
+const PLAIN_LINES: usize = 50;
+
+/// The alerts the burst must fire, with the type each is about.
+const EXPECTED_FIRING: &[(&str, &str)] = &[
+    ("Stytch404Spike", "phone_number_not_found"),
+    ("StytchSessionNotFoundSpike", "session_not_found"),
+];
+
+/// Queries that must return nothing, and why.
+const EXPECTED_EMPTY: &[(&str, &str, &str)] = &[(
+    "Rate against the alerts' baseline, whole fleet",
+    "B",
+    "a baseline needs an hour of history; this Prometheus is seconds old",
+)];
+
+/// A Prometheus server for one test, killed when dropped.
+struct Prometheus {
+    child: RefCell<ChildGuard>,
+    base: String,
+    agent: ureq::Agent,
+    log: PathBuf,
+}
+
+impl Prometheus {
+    /// Starts Prometheus in `dir` on a free loopback port, scraping
+    /// `targets` as job `errtally` and loading the shortened rule copies.
+    fn start(dir: &Path, targets: &[SocketAddr]) -> Prometheus {
+        let rules = dashboards::dashboards();
+        std::fs::copy(rules.join("recording.yml"), dir.join("recording.yml")).unwrap();
+        let alerts = dashboards::read("alerts.yml");
+        let (alerts, shortened) = shorten_for(&alerts);
+        assert_eq!(shortened, dashboards::alert_names(&alerts).len());
+        std::fs::write(dir.join("alerts.yml"), alerts).unwrap();
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 rule_files:\n  - recording.yml\n  - alerts.yml\n\
+                 scrape_configs:\n  - job_name: errtally\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join("prometheus.log");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("prometheus (Debian package prometheus) is needed");
+        let prometheus = Prometheus {
+            child: RefCell::new(ChildGuard(child)),
+            base: format!("http://127.0.0.1:{port}"),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .into(),
+            log,
+        };
+        prometheus.wait_until("Prometheus ready", |p| {
+            p.agent
+                .get(&format!("{}/-/ready", p.base))
+                .call()
+                .is_ok_and(|r| r.status() == 200)
+        });
+        prometheus
+    }
+
+    /// The `data` of a successful API answer; any other answer fails the
+    /// test with Prometheus' error.
+    fn api(&self, path: &str, params: &[(&str, &str)]) -> Value {
+        let mut request = self.agent.get(&format!("{}{path}", self.base));
+        for (key, value) in params {
+            request = request.query(*key, *value);
+        }
+        let mut response = request
+            .call()
+            .unwrap_or_else(|e| panic!("{path}: {e}\n{}", self.log()));
+        let body = response.body_mut().read_to_string().unwrap();
+        let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(answer["status"], "success", "{path} {params:?}: {body}");
+        answer["data"].clone()
+    }
+
+    /// The result of an instant query.
+    fn query(&self, expr: &str) -> Vec<Value> {
+        self.api("/api/v1/query", &[("query", expr)])["result"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Active alerts (pending or firing).
+    fn alerts(&self) -> Vec<Value> {
+        self.api("/api/v1/alerts", &[])["alerts"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Polls `condition` until it holds, failing after [`DEADLINE`] or if
+    /// Prometheus exits.
+    fn wait_until(&self, what: &str, mut condition: impl FnMut(&Prometheus) -> bool) {
+        let deadline = Instant::now() + DEADLINE;
+        while !condition(self) {
+            assert!(
+                self.child.borrow_mut().0.try_wait().unwrap().is_none(),
+                "{}",
+                self.log()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Prometheus' log so far; says if it has exited.
+    fn log(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let exited = self.child.borrow_mut().0.try_wait().ok().flatten();
+        format!(
+            "prometheus log{}:\n{log}",
+            exited
+                .map(|s| format!(" (it exited: {s})"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// `alerts` with every `for: …` line set to `for: 1s`, and how many there
+/// were.
+fn shorten_for(alerts: &str) -> (String, usize) {
+    let mut count = 0;
+    let mut out = String::with_capacity(alerts.len());
+    for line in alerts.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("for: ") {
+            out.push_str(&line[..line.len() - trimmed.len()]);
+            out.push_str("for: 1s");
+            count += 1;
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    (out, count)
+}
+
+/// A catalogue entry's labels as errtally_error_hint_info carries them,
+/// built from the shipped JSON (not from errtally's code): the list labels
+/// as `1. … 2. …`. Empty values are absent, as in Prometheus.
+fn catalogue_labels(error_type: &str) -> Vec<(&'static str, String)> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/catalog/stytch-b2b-404.json"
+    ))
+    .unwrap();
+    let file: Value = serde_json::from_str(&text).unwrap();
+    let entry = file["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["error_type"] == error_type)
+        .unwrap();
+    let joined = |key: &str| {
+        entry[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, item)| format!("{}. {}", i + 1, item.as_str().unwrap()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let first = |key: &str| entry[key].get(0).and_then(Value::as_str).map(String::from);
+    let hint = first("troubleshooting")
+        .or_else(|| first("common_causes"))
+        .unwrap_or_else(|| entry["description"].as_str().unwrap().to_string());
+    [
+        ("hint", hint),
+        (
+            "summary",
+            entry["description"].as_str().unwrap().to_string(),
+        ),
+        ("doc_url", entry["doc_url"].as_str().unwrap().to_string()),
+        ("causes", joined("common_causes")),
+        ("troubleshooting", joined("troubleshooting")),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .collect()
+}
+
+/// Grafana's rendering of a multi-value selection in a regex matcher:
+/// regex-escaped values in a group, inside a PromQL string.
+fn grafana_regex(values: &[String]) -> String {
+    let escaped: Vec<String> = values.iter().map(|v| v.replace('.', "\\\\.")).collect();
+    format!("({})", escaped.join("|"))
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn label<'a>(series: &'a Value, name: &str) -> &'a str {
+    series["metric"][name].as_str().unwrap_or_default()
+}
+
+#[test]
+fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = Vec::new();
+    let mut logs = Vec::new();
+    for name in ["a", "b"] {
+        let logs_dir = dir.path().join(name);
+        std::fs::create_dir(&logs_dir).unwrap();
+        let log = logs_dir.join("app.log");
+        std::fs::write(&log, "").unwrap();
+        daemons.push(Daemon::start(&[&format!("{}/*.log", logs_dir.display())]));
+        logs.push(log);
+    }
+    let instances: Vec<String> = daemons.iter().map(|d| d.address.to_string()).collect();
+    let prometheus_dir = dir.path().join("prometheus");
+    std::fs::create_dir(&prometheus_dir).unwrap();
+    let prometheus = Prometheus::start(
+        &prometheus_dir,
+        &daemons.iter().map(|d| d.address).collect::<Vec<_>>(),
+    );
+
+    // The shipped rule groups are loaded (their health is checked below).
+    let groups = prometheus.api("/api/v1/rules", &[])["groups"].clone();
+    let mut names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "errtally-recording",
+            "errtally-self-health",
+            "errtally-stytch-404"
+        ]
+    );
+
+    // Both daemons scraped once with every counter at 0, so the burst
+    // shows as an increase.
+    prometheus.wait_until("both daemons scraped", |p| {
+        p.query("errtally_errors_total{job=\"errtally\",error_type=\"session_not_found\"} == 0")
+            .len()
+            == 2
+    });
+    let burst_start = now();
+    for log in &logs {
+        let mut text = String::new();
+        for (error_type, lines) in BURST {
+            text.push_str(&error_line(error_type).repeat(*lines));
+        }
+        text.push_str(
+            &"{\"status_code\":404,\"error_type\":\"brand_new_not_found\"}\n"
+                .repeat(UNCATALOGUED_404S),
+        );
+        text.push_str(&"{\"level\":\"info\",\"msg\":\"ok\"}\n".repeat(PLAIN_LINES));
+        append(log, &text);
+    }
+    let lines_per_daemon =
+        BURST.iter().map(|(_, n)| n).sum::<usize>() + UNCATALOGUED_404S + PLAIN_LINES;
+    prometheus.wait_until("the burst scraped from both daemons", |p| {
+        p.query(&format!(
+            "errtally_lines_total{{job=\"errtally\",source=\"default\"}} == {lines_per_daemon}"
+        ))
+        .len()
+            == 2
+    });
+    // The counts arrived exactly.
+    let totals =
+        prometheus.query("sum by (error_type) (errtally_errors_total{job=\"errtally\"}) > 0");
+    let mut seen: Vec<(String, String)> = totals
+        .iter()
+        .map(|s| {
+            (
+                label(s, "error_type").to_string(),
+                s["value"][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut expected: Vec<(String, String)> = BURST
+        .iter()
+        .map(|(t, n)| (t.to_string(), (2 * n).to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    // The burst fires its alerts, with the catalogue's knowledge; nothing
+    // else is pending or firing at any point, self-health least of all.
+    let mut unexpected = BTreeSet::new();
+    prometheus.wait_until("the burst's alerts firing", |p| {
+        let alerts = p.alerts();
+        for alert in &alerts {
+            let key = (
+                alert["labels"]["alertname"].as_str().unwrap_or_default(),
+                alert["labels"]["error_type"].as_str().unwrap_or_default(),
+            );
+            if !EXPECTED_FIRING.contains(&key) {
+                unexpected.insert(format!("{} {}", alert["state"], alert["labels"]));
+            }
+        }
+        EXPECTED_FIRING.iter().all(|(name, error_type)| {
+            alerts.iter().any(|a| {
+                a["state"] == "firing"
+                    && a["labels"]["alertname"] == *name
+                    && a["labels"]["error_type"] == *error_type
+            })
+        })
+    });
+    assert_eq!(unexpected, BTreeSet::new(), "alerts without cause");
+    let alerts = prometheus.alerts();
+    assert_eq!(alerts.len(), EXPECTED_FIRING.len(), "{alerts:#?}");
+    for (name, error_type) in EXPECTED_FIRING {
+        let alert = alerts
+            .iter()
+            .find(|a| a["labels"]["alertname"] == *name)
+            .unwrap();
+        let labels = alert["labels"].as_object().unwrap();
+        let annotations = &alert["annotations"];
+        let knowledge = catalogue_labels(error_type);
+        let mut expected_labels: Vec<(&str, String)> = vec![
+            ("alertname", name.to_string()),
+            ("error_type", error_type.to_string()),
+            ("job", "errtally".to_string()),
+            ("severity", "warning".to_string()),
+        ];
+        expected_labels.extend(knowledge.iter().cloned());
+        expected_labels.sort();
+        let mut got: Vec<(&str, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str().unwrap().to_string()))
+            .collect();
+        got.sort();
+        assert_eq!(got, expected_labels, "{name}");
+        let description = annotations["description"].as_str().unwrap();
+        for (key, value) in &knowledge {
+            match *key {
+                "causes" => {
+                    assert!(description.contains(&format!("\nCommon causes: {value}\n")));
+                }
+                "troubleshooting" => {
+                    assert!(description.contains(&format!("\nWhat to do: {value}\n")));
+                }
+                "summary" => {
+                    assert!(description.contains(&format!("\nWhat it means: {value}")));
+                    continue;
+                }
+                "doc_url" => {
+                    assert_eq!(annotations["runbook_url"], value.as_str());
+                    continue;
+                }
+                _ => {}
+            }
+            assert_eq!(annotations[*key], value.as_str(), "{name} annotation {key}");
+        }
+    }
+    // session_not_found's second step is the one on-call needs.
+    assert!(
+        catalogue_labels("session_not_found")
+            .iter()
+            .any(|(k, v)| *k == "troubleshooting" && v.contains("2. In most cases, a session_not_found error should prompt your app to re-authenticate the user"))
+    );
+
+    // Every rule evaluated without error.
+    let groups = prometheus.api("/api/v1/rules", &[])["groups"].clone();
+    let mut rules = 0;
+    for group in groups.as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            assert_eq!(rule["health"], "ok", "{rule}");
+            assert_eq!(rule["lastError"].as_str().unwrap_or_default(), "", "{rule}");
+            rules += 1;
+        }
+    }
+    assert_eq!(
+        rules,
+        dashboards::defined_recordings().len()
+            + dashboards::alert_names(&dashboards::read("alerts.yml")).len()
+    );
+
+    // The dashboard's variables list what the daemons serve.
+    let values = |name: &str, selector: &str| -> Vec<String> {
+        let mut values: Vec<String> = prometheus
+            .api(
+                &format!("/api/v1/label/{name}/values"),
+                &[("match[]", selector)],
+            )
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        values.sort();
+        values
+    };
+    let mut sorted_instances = instances.clone();
+    sorted_instances.sort();
+    let instance_regex = grafana_regex(&instances);
+    let selected: Vec<(&str, &str)> = vec![
+        ("job", "errtally"),
+        ("instance", &instance_regex),
+        ("source", ".+"),
+        ("error_type", ".+"),
+        ("__rate_interval", "1m"),
+        ("__range", "1h"),
+    ];
+    for v in dashboard()["templating"]["list"].as_array().unwrap() {
+        let Some(definition) = v["definition"].as_str() else {
+            continue;
+        };
+        let (selector, label_name) = definition
+            .strip_prefix("label_values(")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .and_then(|rest| rest.rsplit_once(", "))
+            .unwrap();
+        let got = values(label_name, &substitute(selector, &selected));
+        match label_name {
+            "job" => assert_eq!(got, ["errtally"]),
+            "instance" => assert_eq!(got, sorted_instances),
+            "source" => assert_eq!(got, ["default"]),
+            "error_type" => assert_eq!(got.len(), 46, "{got:?}"),
+            other => panic!("unchecked variable {other}"),
+        }
+    }
+
+    // Every query of every panel evaluates, and has data where the traffic
+    // implies it: everything but the baseline. A series that appeared with
+    // the burst (uncatalogued errors) needs a second scrape and a rule
+    // evaluation before it has a rate, so each query may take a few polls.
+    let start = format!("{}", burst_start - 5.0);
+    let evaluate = |p: &Prometheus, promql: &str, instant: bool| -> Vec<Value> {
+        if instant {
+            return p.query(promql);
+        }
+        let end = format!("{}", now());
+        p.api(
+            "/api/v1/query_range",
+            &[
+                ("query", promql),
+                ("start", &start),
+                ("end", &end),
+                ("step", "1"),
+            ],
+        )["result"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let mut checked = 0;
+    for Query {
+        panel,
+        ref_id,
+        expr,
+        instant,
+    } in queries(&dashboard())
+    {
+        let promql = substitute(&expr, &selected);
+        let empty_expected = EXPECTED_EMPTY
+            .iter()
+            .any(|(p, r, _)| *p == panel && *r == ref_id);
+        let mut result = Vec::new();
+        if empty_expected {
+            result = evaluate(&prometheus, &promql, instant);
+            assert_eq!(result, Vec::<Value>::new(), "{panel} {ref_id}: {promql}");
+        } else {
+            prometheus.wait_until(&format!("data for {panel} {ref_id}: {promql}"), |p| {
+                result = evaluate(p, &promql, instant);
+                !result.is_empty()
+            });
+        }
+        // Per-instance panels see both instances through the regex.
+        if promql.contains("errtally_config_last_reload_successful") {
+            let mut got: Vec<&str> = result.iter().map(|s| label(s, "instance")).collect();
+            got.sort();
+            assert_eq!(got, sorted_instances, "{panel}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, queries(&dashboard()).len());
+
+    // Exact answers where the dashboard counts.
+    let instant = |title: &str| -> Vec<Value> {
+        let query = queries(&dashboard())
+            .into_iter()
+            .find(|q| q.panel == title)
+            .unwrap();
+        prometheus.query(&substitute(&query.expr, &selected))
+    };
+    let types_seen = instant("Error types seen in range");
+    assert_eq!(types_seen[0]["value"][1], BURST.len().to_string());
+    let mut table: Vec<(String, Vec<(String, String)>)> =
+        instant("Top error types in range, with causes and what to do")
+            .iter()
+            .map(|s| {
+                let mut labels: Vec<(String, String)> = s["metric"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .filter(|(k, _)| *k != "error_type")
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect();
+                labels.sort();
+                (label(s, "error_type").to_string(), labels)
+            })
+            .collect();
+    table.sort();
+    let mut expected_table: Vec<(String, Vec<(String, String)>)> = BURST
+        .iter()
+        .map(|(error_type, _)| {
+            let mut labels: Vec<(String, String)> = catalogue_labels(error_type)
+                .into_iter()
+                .filter(|(k, _)| *k != "summary")
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            labels.sort();
+            (error_type.to_string(), labels)
+        })
+        .collect();
+    expected_table.sort();
+    assert_eq!(table, expected_table);
+    let mut burst_types: Vec<&str> = BURST.iter().map(|(t, _)| *t).collect();
+    burst_types.sort_unstable();
+    let mut fleet_types = Vec::new();
+    // The recording rule's next evaluation after the last scrape.
+    prometheus.wait_until("the fleet rate of every burst type", |_| {
+        fleet_types = instant("404 rate per error_type, whole fleet")
+            .iter()
+            .map(|s| label(s, "error_type").to_string())
+            .collect();
+        fleet_types.sort();
+        fleet_types == burst_types
+    });
+    // Still nothing without cause at the end.
+    let alerts = prometheus.alerts();
+    assert_eq!(alerts.len(), EXPECTED_FIRING.len(), "{alerts:#?}");
+    drop(prometheus);
+}
