@@ -41,8 +41,10 @@ script; every daemon and scan below uses it.
             beside `errtally scan --format json` child CPU (getrusage,
             median of 3 after a warm-up) on one file of the same bytes.
             Targets: <= 1.5 CPU-s/GB for each N, and CPU-s/GB growing at
-            most 1.5x from the smallest to the largest N. (mtail is not
-            measured.) The script raises its RLIMIT_NOFILE soft limit to
+            most 1.5x from the smallest to the largest N. Then Debian's
+            mtail (when installed; --no-mtail skips it) on the same files
+            and writes, with a program counting lines and error types,
+            timed the same way. The script raises its RLIMIT_NOFILE soft limit to
             the hard limit, as it holds N files open.
 
 The machine is shared: before each measurement the script waits (at most 2
@@ -59,6 +61,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -270,6 +273,12 @@ class Daemon:
         rest = stat[stat.rindex(")") + 2:].split()
         return int(rest[11]) + int(rest[12])  # fields 14 and 15: utime, stime
 
+    def lines(self, samples):
+        return default_value(samples, "errtally_lines_total")
+
+    def errors(self, samples):
+        return series_value(samples, *LIVE_SERIES)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -281,6 +290,58 @@ class Daemon:
                 self.proc.wait(timeout=10)
         self._reader.join(timeout=5)
         return self.proc.returncode
+
+
+MTAIL_PROGRAM = r"""# errtally's live workload, counted the way an mtail user would.
+counter bench_lines_total
+counter bench_errors_total by error_type
+
+/"error_type":"(?P<error_type>[a-z_]+)"/ {
+  bench_errors_total[$error_type]++
+}
+/$/ {
+  bench_lines_total++
+}
+"""
+MTAIL_PROG = "bench.mtail"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Mtail(Daemon):
+    """Debian's mtail on the same files, with a program that counts lines
+    and error types; same interface as Daemon."""
+
+    def __init__(self, pattern, progs_dir):
+        with open(os.path.join(progs_dir, MTAIL_PROG), "w") as f:
+            f.write(MTAIL_PROGRAM)
+        self.address = f"127.0.0.1:{free_port()}"
+        self.argv = ["mtail", "--progs", progs_dir, "--logs", pattern, "--address", "127.0.0.1",
+                     "--port", self.address.rsplit(":", 1)[1], "--logtostderr"]
+        self.stderr = []
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+
+    def _read_stderr(self):
+        for raw in self.proc.stderr:
+            self.stderr.append(raw.decode("utf-8", errors="replace").rstrip("\n"))
+
+    def wait_listening(self, timeout=10.0):
+        self.wait_for("mtail's /metrics", lambda s: self.lines(s) is not None, timeout, interval=0.1)
+        return self.address
+
+    def lines(self, samples):
+        return series_value(samples, "bench_lines_total", {"prog": MTAIL_PROG})
+
+    def errors(self, samples):
+        return series_value(samples, "bench_errors_total", {"error_type": "session_not_found", "prog": MTAIL_PROG})
 
 
 def fmt_list(values):
@@ -702,9 +763,10 @@ def live_scan(block, writes, lines, errors):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def live_one(nfiles, block, writes, rate, settle=2.0):
-    """Follows nfiles empty files, appends block `writes` times round-robin at
-    `rate` bytes/s, returns the daemon's CPU and timings."""
+def live_one(nfiles, block, writes, rate, settle=2.0, peer="errtally"):
+    """Follows nfiles empty files with errtally (or mtail: `peer`), appends
+    block `writes` times round-robin at `rate` bytes/s, returns the
+    follower's CPU and timings."""
     tmp = tempfile.mkdtemp(prefix=f"errtally-live-{nfiles}-")
     fds = []
     d = None
@@ -714,14 +776,20 @@ def live_one(nfiles, block, writes, rate, settle=2.0):
             open(p, "wb").close()
         fds = [os.open(p, os.O_WRONLY | os.O_APPEND) for p in paths]
         wait_quiet(f"live N={nfiles}")
-        d = Daemon([os.path.join(tmp, "*.log")])
-        d.wait_listening()
-        d.wait_for(f"files_watched {nfiles}",
-                   lambda s: default_value(s, "errtally_files_watched") == nfiles, 60, interval=0.1)
+        if peer == "mtail":
+            progs = os.path.join(tmp, "progs")
+            os.mkdir(progs)
+            d = Mtail(os.path.join(tmp, "*.log"), progs)
+            d.wait_listening()
+        else:
+            d = Daemon([os.path.join(tmp, "*.log")])
+            d.wait_listening()
+            d.wait_for(f"files_watched {nfiles}",
+                       lambda s: default_value(s, "errtally_files_watched") == nfiles, 60, interval=0.1)
         time.sleep(settle)
         samples = scrape_samples(d.address)
-        base_lines = int(default_value(samples, "errtally_lines_total") or 0)
-        base_errors = int(series_value(samples, *LIVE_SERIES) or 0)
+        base_lines = int(d.lines(samples) or 0)
+        base_errors = int(d.errors(samples) or 0)
         want_lines = base_lines + writes * block[1]
         want_errors = base_errors + writes * block[2]
         data, step = block[0], len(block[0]) / rate
@@ -747,7 +815,7 @@ def live_one(nfiles, block, writes, rate, settle=2.0):
                     raise RuntimeError(f"daemon exited ({d.proc.returncode}); stderr tail: {d.stderr[-5:]}")
                 try:
                     samples = scrape_samples(d.address)
-                    lines = int(default_value(samples, "errtally_lines_total") or 0)
+                    lines = int(d.lines(samples) or 0)
                 except OSError:
                     samples, lines = None, None
                 if lines is not None and lines >= want_lines:
@@ -758,7 +826,7 @@ def live_one(nfiles, block, writes, rate, settle=2.0):
                     raise TimeoutError(f"lines_total {lines}, expected {want_lines}, "
                                        f"still short 120 s after the last write")
                 time.sleep(0.05)
-        errors = int(series_value(samples, *LIVE_SERIES) or 0)
+        errors = int(d.errors(samples) or 0)
         if lines != want_lines:
             NOTES.append(f"live N={nfiles}: lines_total {lines}, expected {want_lines}")
         if errors != want_errors:
@@ -843,6 +911,29 @@ def bench_live(args, rows):
 
 # ---------------------------------------------------------------- main
 
+    if not args.mtail:
+        return
+    if shutil.which("mtail") is None:
+        NOTES.append("live: mtail not installed (apt-get install mtail); not measured")
+        return
+    for n in counts:
+        label = f"5. Live cost, {n} file{'s' if n != 1 else ''}: mtail side by side"
+        try:
+            r = live_one(n, block, writes, rate, peer="mtail")
+        except Exception as error:
+            log(f"live mtail N={n}: {type(error).__name__}: {error}")
+            rows.append((label, "", f"**FAILED**: {type(error).__name__}: {error}", "(peer)", "-"))
+            continue
+        cpu_gb = r["cpu_s"] / (total / 1e9)
+        ratio = f"; errtally {per_gb[n]:.2f} CPU-s/GB = {cpu_gb / per_gb[n]:.0f}x less" if per_gb.get(n) else ""
+        log(f"live mtail N={n}: {r['cpu_s']:.2f} CPU-s, caught up {r['catch_up_s']:.2f} s after the last write")
+        cmd = (f"`{' '.join(r['argv'][:1])} --progs DIR --logs 'TMPDIR/*.log'` (Debian's mtail; a program counting "
+               f"lines and error types by regex, benches/daemon.py MTAIL_PROGRAM), same files, writes and pacing as the row above")
+        result = (f"**{cpu_gb:.2f} CPU-s/GB** ({r['cpu_s']:.2f} CPU-s, caught up {r['catch_up_s']:.2f} s after the last write; "
+                  f"counts {'match' if r['counts_ok'] else 'DIFFER'}){ratio}")
+        rows.append((label, cmd, result, "(peer)", "-"))
+
+
 def main():
     global BIN
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -856,6 +947,8 @@ def main():
                         help="live: comma-separated numbers of files to follow")
     parser.add_argument("--live-mib", type=int, default=400, help="live: MiB appended per file count")
     parser.add_argument("--live-rate-mbs", type=float, default=20, help="live: append rate, MB/s (10^6 bytes)")
+    parser.add_argument("--no-mtail", dest="mtail", action="store_false",
+                        help="live: skip the side-by-side mtail runs")
     parser.add_argument("--bin", default=BIN, metavar="PATH",
                         help="the errtally binary to measure (default target/release/errtally)")
     parser.add_argument("--only", default="ingest,latency,idle,live",
