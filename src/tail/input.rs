@@ -334,6 +334,7 @@ impl FileInput {
                         tracing::info!(input = %self.name, path = %tailer.path().display(), "file truncated, reading from the start");
                         self.metrics.rotations.inc();
                         more = true;
+                        self.changed.add(tailer.path());
                     }
                     Ok(false) => {
                         if tailer
@@ -346,7 +347,12 @@ impl FileInput {
                     }
                     Err(error) => self.read_failed(index, &error),
                 },
-                Ok(_) => more = true,
+                // Budget spent: the next round, a read of changed files,
+                // goes on with this one.
+                Ok(_) => {
+                    more = true;
+                    self.changed.add(tailer.path());
+                }
                 Err(error) => self.read_failed(index, &error),
             }
         }
