@@ -5,9 +5,12 @@
 //! Plain HTTP and TLS share everything but the handshake. Abuse limits:
 //! at most `max_connections` connections at once (past that the loop stops
 //! accepting, so new connections wait in the kernel's accept queue instead
-//! of being refused), a TLS handshake and a request head must each arrive
-//! within [`HANDSHAKE_TIMEOUT`] and [`HEADER_READ_TIMEOUT`], a request head
-//! is bounded by [`MAX_BUF_BYTES`], and request bodies are dropped unread.
+//! of being refused, and responses close their connection rather than keep
+//! it alive, so the queue moves), a TLS handshake and each request head
+//! must arrive within [`HANDSHAKE_TIMEOUT`] and [`HEADER_READ_TIMEOUT`] (the
+//! latter also closes connections idle that long, before or between
+//! requests), a request head is bounded by [`MAX_BUF_BYTES`], and request
+//! bodies are dropped unread.
 //!
 //! Reloads: the web config file and the certificate, key and CA files it
 //! names are polled every [`RELOAD_POLL_INTERVAL`] (device, inode, size,
@@ -22,6 +25,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
@@ -115,11 +119,14 @@ pub async fn serve(
             stop.clone(),
         ));
     }
+    let max_connections = options.max_connections.max(1);
+    let permits = Arc::new(Semaphore::new(max_connections));
     let handler = Arc::new(Handler {
         router: super::router(state),
         web: Arc::clone(&current),
+        open: Arc::new(AtomicUsize::new(0)),
+        max_connections,
     });
-    let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let shutdown = std::pin::pin!(shutdown);
     let mut shutdown = shutdown;
     loop {
@@ -146,13 +153,14 @@ pub async fn serve(
             },
         };
         let tls = current.load().as_ref().and_then(|web| web.tls().cloned());
+        let slot = Slot::take(permit, Arc::clone(&handler.open));
         tasks.spawn(connection(
             stream,
             peer,
             tls,
             Arc::clone(&handler),
             stop.clone(),
-            permit,
+            slot,
         ));
     }
     drop(listener);
@@ -177,14 +185,38 @@ fn is_connection_error(error: &std::io::Error) -> bool {
     )
 }
 
-/// One connection from accept to close; holds its permit throughout.
+/// One open connection's place under the cap, given back on drop. The
+/// count is kept apart from the semaphore because the accept loop holds a
+/// permit while it waits for the next connection.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    open: Arc<AtomicUsize>,
+}
+
+impl Slot {
+    fn take(permit: OwnedSemaphorePermit, open: Arc<AtomicUsize>) -> Slot {
+        open.fetch_add(1, Ordering::Relaxed);
+        Slot {
+            _permit: permit,
+            open,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One connection from accept to close; holds its slot throughout.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<Arc<rustls::ServerConfig>>,
     handler: Arc<Handler>,
     stop: CancellationToken,
-    _permit: OwnedSemaphorePermit,
+    _slot: Slot,
 ) {
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
@@ -241,6 +273,9 @@ where
 struct Handler {
     router: Router,
     web: Arc<ArcSwapOption<WebConfig>>,
+    /// Connections open now, to tell when all slots are taken.
+    open: Arc<AtomicUsize>,
+    max_connections: usize,
 }
 
 impl Handler {
@@ -264,6 +299,13 @@ impl Handler {
             for (name, value) in web.headers() {
                 response.headers_mut().insert(name.clone(), value.clone());
             }
+        }
+        // At the cap, a connection kept alive for a next request would hold
+        // its slot idle while others wait to be accepted: close it instead.
+        if self.open.load(Ordering::Relaxed) >= self.max_connections {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
@@ -530,6 +572,68 @@ mod tests {
         server.stop().await;
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn connections_idle_before_or_between_requests_are_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let server = start(ServeOptions::default()).await;
+        let mut silent = TcpStream::connect(server.addr).await.unwrap();
+        let mut buf = Vec::new();
+        tokio::time::timeout(HEADER_READ_TIMEOUT * 2, silent.read_to_end(&mut buf))
+            .await
+            .expect("a connection that never sent a byte was kept open")
+            .unwrap();
+
+        let mut kept = TcpStream::connect(server.addr).await.unwrap();
+        kept.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        tokio::time::timeout(HEADER_READ_TIMEOUT * 2, kept.read_to_end(&mut buf))
+            .await
+            .expect("an idle keep-alive connection was kept open")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(
+            !text.to_ascii_lowercase().contains("connection: close"),
+            "{text}"
+        );
+        server.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_the_cap_responses_close_their_connection() {
+        for (cap, closes) in [(1, true), (2, false)] {
+            let server = start(ServeOptions {
+                web_config: None,
+                max_connections: cap,
+            })
+            .await;
+            let addr = server.addr;
+            let head = tokio::task::spawn_blocking(move || {
+                let mut stream = StdTcpStream::connect(addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                stream
+                    .write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap();
+                String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase()
+            })
+            .await
+            .unwrap();
+            assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+            assert_eq!(
+                head.contains("\r\nconnection: close\r\n"),
+                closes,
+                "cap {cap}: {head}"
+            );
+            server.stop().await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn request_bodies_are_not_read_and_routes_still_answer() {
         let server = start(ServeOptions::default()).await;
@@ -638,8 +742,9 @@ mod tests {
                 .find_map(|l| l.strip_prefix("errtally_web_config_last_reload_successful "))
                 .map(str::to_string)
         };
-        assert_eq!(gauge().as_deref(), Some("1"));
+        // Answered, so serving has started and registered the gauge.
         assert!(healthy().await.unwrap().starts_with("HTTP/1.1 200 "));
+        assert_eq!(gauge().as_deref(), Some("1"));
 
         std::fs::write(
             &path,
