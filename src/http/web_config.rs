@@ -1156,6 +1156,20 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../../config/web-config.example.yml");
+        let settings = parse(text).unwrap();
+        let tls = settings.tls.unwrap();
+        assert_eq!(
+            tls.cert.source,
+            PemSource::File(PathBuf::from("/etc/errtally/tls/server.crt"))
+        );
+        assert_eq!(tls.client_auth, ClientAuth::RequireAndVerify);
+        assert_eq!(settings.users.len(), 1);
+        assert_eq!(settings.headers.len(), 3);
+    }
+
+    #[test]
     fn a_missing_file_is_an_io_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("absent.yml");
