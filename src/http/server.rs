@@ -127,8 +127,7 @@ pub async fn serve(
         open: Arc::new(AtomicUsize::new(0)),
         max_connections,
     });
-    let shutdown = std::pin::pin!(shutdown);
-    let mut shutdown = shutdown;
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // A permit first: at the cap nothing is accepted, and connections
         // queue in the kernel until one closes.

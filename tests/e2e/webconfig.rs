@@ -336,6 +336,22 @@ fn a_client_certificate_is_required_when_configured() {
     let trusted = https(&pki, &daemon, "/metrics", &with_cert);
     assert_eq!(trusted.status, 200, "{trusted:?}");
     assert!(trusted.body.contains("errtally_build_info{"), "{trusted:?}");
+    drop(daemon);
+
+    // RequireAnyClientCert wants a certificate but not a trusted one.
+    let web = pki.web_config(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAnyClientCert\n",
+    );
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    let any_cert = ["--cert", other_cert.as_str(), "--key", other_key.as_str()];
+    wait_ready(&pki, &daemon, &any_cert);
+    let without = https(&pki, &daemon, "/metrics", &[]);
+    assert!(
+        without.stderr.contains("alert certificate required"),
+        "{without:?}"
+    );
+    assert_eq!(https(&pki, &daemon, "/metrics", &any_cert).status, 200);
 }
 
 #[test]
