@@ -168,6 +168,8 @@ pub struct RunArgs {
     /// instead of binding one.
     #[arg(long = "web.systemd-socket", conflicts_with = "listen_address")]
     pub systemd_socket: bool,
+    #[command(flatten)]
+    pub web: WebArgs,
     /// Also count lines from stdin (source label "stdin").
     #[arg(long)]
     pub stdin: bool,
@@ -181,12 +183,43 @@ pub struct RunArgs {
     pub paths: Vec<String>,
 }
 
+/// How the endpoint is protected and how much it serves at once.
+#[derive(Debug, Clone, Args)]
+pub struct WebArgs {
+    /// Web config file in the Prometheus exporter-toolkit format: TLS,
+    /// client certificates, basic auth, response headers. Re-read when it
+    /// or its certificate files change.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Connections served at once; past it, new connections wait in the
+    /// accept queue.
+    #[arg(
+        long = "web.max-connections",
+        value_name = "N",
+        default_value_t = crate::http::DEFAULT_MAX_CONNECTIONS,
+        value_parser = parse_max_connections
+    )]
+    pub max_connections: usize,
+}
+
+fn parse_max_connections(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// `errtally check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Config file to validate.
-    #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "web_config_file")]
+    pub config: Option<PathBuf>,
+    /// Web config file (exporter-toolkit format) to validate, with the
+    /// certificate and key files it names.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// `errtally demo`.
@@ -199,6 +232,8 @@ pub struct DemoArgs {
         default_value = "127.0.0.1:10404"
     )]
     pub listen_address: SocketAddr,
+    #[command(flatten)]
+    pub web: WebArgs,
     /// Log lines written per second.
     #[arg(long, default_value_t = 200)]
     pub rate: u32,

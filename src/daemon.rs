@@ -69,6 +69,10 @@ pub struct RunOptions {
     pub stdin: bool,
     /// Where command-line inputs start in files present at start.
     pub start_at: StartAt,
+    /// `--web.config.file`: TLS, basic auth and headers (exporter-toolkit).
+    pub web_config_file: Option<PathBuf>,
+    /// `--web.max-connections`; `None` is [`http::DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: Option<usize>,
 }
 
 /// Why the daemon could not start (or stopped).
@@ -80,6 +84,9 @@ pub enum RunError {
     /// A catalogue file is invalid.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The web config file (`--web.config.file`) is invalid.
+    #[error(transparent)]
+    WebConfig(#[from] http::WebConfigError),
     /// The listen address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -106,7 +113,7 @@ impl RunError {
     /// The process exit code: 2 for configuration mistakes, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Config(_) | RunError::Catalog(_) => 2,
+            RunError::Config(_) | RunError::Catalog(_) | RunError::WebConfig(_) => 2,
             _ => 1,
         }
     }
@@ -198,6 +205,10 @@ impl Daemon {
         config_changes: mpsc::Sender<()>,
     ) -> Result<Self, RunError> {
         let (config, catalog) = load(&options)?;
+        let web_config = match &options.web_config_file {
+            Some(path) => Some(http::WebConfig::load(path)?),
+            None => None,
+        };
         let metrics = Metrics::new()?;
         metrics.set_catalog(&catalog);
         metrics.set_reload_result(true);
@@ -211,7 +222,13 @@ impl Daemon {
             metrics: metrics.clone(),
             status: Arc::clone(&status),
         });
-        tasks.spawn(serve(listener, state, stop_serving.clone()));
+        let serving = http::ServeOptions {
+            web_config,
+            max_connections: options
+                .max_connections
+                .unwrap_or(http::DEFAULT_MAX_CONNECTIONS),
+        };
+        tasks.spawn(serve(listener, state, serving, stop_serving.clone()));
 
         let store = match &config.state_dir {
             Some(dir) => Some(Arc::new(CheckpointStore::open(dir)?)),
@@ -352,8 +369,13 @@ async fn listen(options: &RunOptions, config: &Config) -> Result<TcpListener, Ru
 }
 
 /// Serves HTTP until `stop` is cancelled.
-async fn serve(listener: TcpListener, state: Arc<HttpState>, stop: CancellationToken) {
-    if let Err(error) = http::serve(listener, state, stop.cancelled_owned()).await {
+async fn serve(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    options: http::ServeOptions,
+    stop: CancellationToken,
+) {
+    if let Err(error) = http::serve(listener, state, options, stop.cancelled_owned()).await {
         tracing::error!(%error, "http server failed");
     }
 }

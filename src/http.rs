@@ -8,9 +8,13 @@
 //! HTML with inline CSS and no scripts or external assets, and every piece of
 //! text that comes from a file path, a pattern or the catalogue is escaped.
 //!
-//! Deliberately not here: TLS, authentication, the OpenMetrics or protobuf
-//! formats, and any endpoint that changes state (reloads are driven by
-//! signals). Every response carries `Cache-Control: no-cache`.
+//! Serving them is [`server`]'s: the accept loop, TLS, basic auth and the
+//! headers of the web config ([`web_config`], `--web.config.file`) sit in
+//! front of [`router`] for every connection, plain or TLS, on every path.
+//!
+//! Deliberately not here: the OpenMetrics or protobuf formats, and any
+//! endpoint that changes state (reloads are driven by signals). Every
+//! response carries `Cache-Control: no-cache`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,6 +29,14 @@ use axum::routing::get;
 
 use crate::metrics::{Metrics, names};
 use crate::status::{DaemonStatus, InputStatus};
+
+pub mod auth;
+pub mod server;
+pub mod tls;
+pub mod web_config;
+
+pub use server::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve};
+pub use web_config::{WebConfig, WebConfigError};
 
 /// What the handlers read: the metric families and the daemon's status.
 pub struct HttpState {
@@ -45,23 +57,6 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::map_response(no_cache))
         .with_state(state)
-}
-
-/// Serves [`router`] on `listener` until `shutdown` resolves, then stops
-/// accepting and lets requests in flight finish. The caller binds, so a
-/// failed bind is reported where the address is known and tests can use
-/// port 0.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<HttpState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "http listening");
-    }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Scrapes must never be served from a cache, nor status pages.
@@ -367,9 +362,14 @@ mod tests {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let (shutdown, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(serve(listener, Arc::clone(&state), async move {
-                let _ = stopped.await;
-            }));
+            let task = tokio::spawn(serve(
+                listener,
+                Arc::clone(&state),
+                ServeOptions::default(),
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
             Self {
                 addr,
                 state,

@@ -24,7 +24,8 @@
 //!   [`tail`] one task per input (files: discovery, rotation, truncation;
 //!   stdin; the supervised pipeline of inputs); [`checkpoint`] the state
 //!   file, the offset board inputs publish to and its one writer; [`http`] the
-//!   endpoints and status page; [`status`] what the page shows.
+//!   endpoints and status page, and serving them (TLS, basic auth and
+//!   headers from `--web.config.file`); [`status`] what the page shows.
 //! - [`cli`], [`logging`], [`demo`]: the edges the binary uses.
 
 //! # Example

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => errtally::batch::scan(&args),
         Command::Catalog(args) => errtally::batch::print_catalog(&args),
         Command::Gen(args) => errtally::batch::generate(&args),
-        Command::Check(args) => check(&args.config),
+        Command::Check(args) => check(args.config.as_deref(), args.web_config_file.as_deref()),
         Command::Run(args) => return run(&args),
         Command::Demo(args) => {
             errtally::logging::init(&args.log);
@@ -27,10 +27,18 @@ fn main() -> ExitCode {
                         listen_address: Some(args.listen_address),
                         paths: vec![demo.log_path().display().to_string()],
                         start_at: StartAt::Beginning,
+                        web_config_file: args.web.config_file.clone(),
+                        max_connections: Some(args.web.max_connections),
                         ..RunOptions::default()
                     };
+                    // With a web config the scheme may be https.
+                    let scheme = if args.web.config_file.is_some() {
+                        "http(s)"
+                    } else {
+                        "http"
+                    };
                     eprintln!(
-                        "errtally demo: writing {} synthetic Stytch log lines/s to {}\n  metrics:     http://{}/metrics\n  status page: http://{}/",
+                        "errtally demo: writing {} synthetic Stytch log lines/s to {}\n  metrics:     {scheme}://{}/metrics\n  status page: {scheme}://{}/",
                         args.rate,
                         demo.log_path().display(),
                         args.listen_address,
@@ -56,17 +64,33 @@ fn main() -> ExitCode {
     }
 }
 
-/// `errtally check`: loads the config and its catalogues, prints a summary.
-fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let config = Config::load(path)?;
-    let catalog = daemon::load_catalog(&config)?;
-    println!(
-        "{}: ok ({} inputs, {} error types, listen_address {})",
-        path.display(),
-        config.inputs.len(),
-        catalog.len(),
-        config.listen_address
-    );
+/// `errtally check`: loads the config and its catalogues, and the web
+/// config with the files it names; prints a summary of each.
+fn check(
+    path: Option<&std::path::Path>,
+    web_config: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    if let Some(path) = path {
+        let config = Config::load(path)?;
+        let catalog = daemon::load_catalog(&config)?;
+        println!(
+            "{}: ok ({} inputs, {} error types, listen_address {})",
+            path.display(),
+            config.inputs.len(),
+            catalog.len(),
+            config.listen_address
+        );
+    }
+    if let Some(path) = web_config {
+        let web = errtally::http::WebConfig::load(path)?;
+        println!(
+            "{}: ok (tls {}, {} basic auth users, {} headers)",
+            path.display(),
+            if web.tls().is_some() { "on" } else { "off" },
+            web.auth().map_or(0, |auth| auth.len()),
+            web.headers().len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -83,6 +107,8 @@ fn run(args: &RunArgs) -> ExitCode {
             StartAtArg::Beginning => StartAt::Beginning,
             StartAtArg::End => StartAt::End,
         },
+        web_config_file: args.web.config_file.clone(),
+        max_connections: Some(args.web.max_connections),
     };
     serve(options)
 }

@@ -35,6 +35,12 @@ impl Daemon {
         Self::spawn_in(Some(dir), "run", args, false)
     }
 
+    /// Like [`Daemon::start`], without waiting for `/-/ready` over plain
+    /// HTTP: for a daemon that serves TLS or asks for credentials.
+    pub fn start_unchecked(args: &[&str]) -> Daemon {
+        Self::spawn_unchecked(None, "run", args, false)
+    }
+
     /// Starts `errtally demo` on a free loopback port.
     pub fn start_demo() -> Daemon {
         Self::spawn("demo", &["--rate", "500"], false)
@@ -50,6 +56,17 @@ impl Daemon {
     }
 
     fn spawn_in(dir: Option<&Path>, subcommand: &str, args: &[&str], piped_stdin: bool) -> Daemon {
+        let daemon = Self::spawn_unchecked(dir, subcommand, args, piped_stdin);
+        daemon.wait_until("ready", || daemon.get("/-/ready").0 == 200);
+        daemon
+    }
+
+    fn spawn_unchecked(
+        dir: Option<&Path>,
+        subcommand: &str,
+        args: &[&str],
+        piped_stdin: bool,
+    ) -> Daemon {
         let mut command = errtally();
         if let Some(dir) = dir {
             command.current_dir(dir);
@@ -96,14 +113,12 @@ impl Daemon {
                 );
             }
         };
-        let daemon = Daemon {
+        Daemon {
             child,
             address,
             log,
             stdin,
-        };
-        daemon.wait_until("ready", || daemon.get("/-/ready").0 == 200);
-        daemon
+        }
     }
 
     /// Status and body of a GET.

@@ -14,3 +14,4 @@ mod prometheus_live;
 mod scan;
 mod sdk;
 mod support;
+mod webconfig;

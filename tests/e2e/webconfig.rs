@@ -1,0 +1,552 @@
+//! `--web.config.file` end to end: a CA, server and client certificates made
+//! by the `openssl` CLI, the real binary serving TLS, and real `curl` and
+//! `openssl s_client` as the clients. Every check is against something the
+//! test made itself: the certificate serials, the passwords (hashed by
+//! `htpasswd`), the lines written to the log.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+use crate::daemon_support::{DEADLINE, Daemon, append, error_line, errors, value_in};
+use crate::support::run;
+
+/// `htpasswd -nbBC 10 alice 'correct horse'`.
+const ALICE_HASH: &str = "$2y$10$V5Hj1mie8SbPmX0q.c207Oc/wmJdkiAlLrAGvxW6THTKIg49ROMWC";
+const ALICE: &str = "alice:correct horse";
+
+/// A test CA and the certificates it signs, in a temporary directory.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let pki = Pki {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        openssl(
+            pki.path(),
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=errtally test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+        );
+        pki
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.path().join(name).display().to_string()
+    }
+
+    /// `NAME.crt` and `NAME.key`, signed by the CA, with `serial` and
+    /// `CN=cn`: a server certificate for 127.0.0.1, or a client one.
+    fn issue(&self, name: &str, cn: &str, serial: &str, client: bool) {
+        let usage = if client { "clientAuth" } else { "serverAuth" };
+        let ext = self.path().join(format!("{name}.ext"));
+        std::fs::write(
+            &ext,
+            format!(
+                "basicConstraints=CA:FALSE\nextendedKeyUsage={usage}\n\
+                 subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+            ),
+        )
+        .unwrap();
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        openssl(
+            self.path(),
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+            ],
+        );
+        openssl(
+            self.path(),
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                serial,
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &crt,
+            ],
+        );
+    }
+
+    /// Writes `web.yml` and returns its path.
+    fn web_config(&self, text: &str) -> String {
+        let path = self.path().join("web.yml");
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl is needed (Debian package openssl)");
+    assert!(output.status.success(), "openssl {args:?}: {output:?}");
+}
+
+/// What `curl -i` got.
+#[derive(Debug)]
+struct Fetched {
+    /// curl's exit code: 0 when an HTTP response came back.
+    exit: i32,
+    /// The HTTP status, 0 without a response.
+    status: u16,
+    /// Response headers, lower-cased, one `name: value` per line.
+    headers: String,
+    body: String,
+    stderr: String,
+}
+
+fn curl(args: &[&str]) -> Fetched {
+    let output = Command::new("curl")
+        .args(["-sS", "-i", "--noproxy", "*", "--max-time", "10"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl is needed");
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Fetched {
+        exit: output.status.code().unwrap_or(-1),
+        status,
+        headers: head.to_ascii_lowercase().replace("\r\n", "\n"),
+        body: body.to_string(),
+        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+    }
+}
+
+/// `curl` over TLS to the daemon, trusting the test CA.
+fn https(pki: &Pki, daemon: &Daemon, path: &str, extra: &[&str]) -> Fetched {
+    let url = format!("https://{}{path}", daemon.address);
+    let ca = pki.file("ca.crt");
+    let mut args = vec!["--cacert", &ca];
+    args.extend_from_slice(extra);
+    args.push(&url);
+    curl(&args)
+}
+
+/// Waits until `/-/ready` answers 200 over TLS with `extra` curl arguments.
+fn wait_ready(pki: &Pki, daemon: &Daemon, extra: &[&str]) {
+    daemon.wait_until("ready over TLS", || {
+        https(pki, daemon, "/-/ready", extra).status == 200
+    });
+}
+
+/// The serial and subject of the certificate the daemon serves now.
+fn served_certificate(daemon: &Daemon) -> String {
+    let connect = daemon.address.to_string();
+    let handshake = Command::new("openssl")
+        .args(["s_client", "-connect", &connect, "-servername", "localhost"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let mut x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-serial", "-subject"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    x509.stdin
+        .take()
+        .unwrap()
+        .write_all(&handshake.stdout)
+        .unwrap();
+    let output = x509.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+#[test]
+fn tls_with_basic_auth_lets_only_the_right_password_in_and_adds_the_headers() {
+    let pki = Pki::new();
+    pki.issue("server", "errtally-a", "0x1001", false);
+    let web = pki.web_config(&format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         basic_auth_users:\n  alice: {ALICE_HASH}\n\
+         http_server_config:\n  headers:\n    X-Frame-Options: deny\n    \
+         X-Content-Type-Options: nosniff\n"
+    ));
+    let log = pki.path().join("app.log");
+    append(&log, &error_line("session_not_found").repeat(3));
+    let daemon = Daemon::start_unchecked(&[
+        "--web.config.file",
+        &web,
+        "--start-at",
+        "beginning",
+        log.to_str().unwrap(),
+    ]);
+    wait_ready(&pki, &daemon, &["-u", ALICE]);
+
+    // Plain HTTP to the TLS port gets a TLS alert, not an HTTP response.
+    let plain = curl(&[&format!("http://{}/metrics", daemon.address)]);
+    assert_ne!(plain.exit, 0, "{plain:?}");
+    assert_eq!(plain.status, 0, "{plain:?}");
+    assert!(!plain.stderr.is_empty(), "{plain:?}");
+
+    for path in ["/metrics", "/-/healthy", "/"] {
+        let anonymous = https(&pki, &daemon, path, &[]);
+        assert_eq!(anonymous.status, 401, "{path}: {anonymous:?}");
+        assert!(
+            anonymous.headers.contains("\nwww-authenticate: basic\n"),
+            "{anonymous:?}"
+        );
+        assert!(anonymous.headers.contains("\nx-frame-options: deny\n"));
+        assert_eq!(anonymous.body, "Unauthorized\n");
+    }
+    let wrong = https(&pki, &daemon, "/metrics", &["-u", "alice:battery staple"]);
+    assert_eq!(wrong.status, 401, "{wrong:?}");
+    let unknown = https(&pki, &daemon, "/metrics", &["-u", "bob:correct horse"]);
+    assert_eq!(unknown.status, 401, "{unknown:?}");
+
+    let series = errors("default", "session_not_found");
+    let deadline = Instant::now() + DEADLINE;
+    let scrape = loop {
+        let scrape = https(&pki, &daemon, "/metrics", &["-u", ALICE]);
+        assert_eq!(scrape.status, 200, "{scrape:?}");
+        if value_in(&scrape.body, &series) == Some(3.0) {
+            break scrape;
+        }
+        assert!(Instant::now() < deadline, "{series} never reached 3");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        scrape.headers.contains("\nx-frame-options: deny\n"),
+        "{scrape:?}"
+    );
+    assert!(
+        scrape
+            .headers
+            .contains("\nx-content-type-options: nosniff\n")
+    );
+    assert!(
+        scrape
+            .headers
+            .contains("\ncontent-type: text/plain; version=0.0.4")
+    );
+    assert_eq!(
+        value_in(&scrape.body, "errtally_web_config_last_reload_successful"),
+        Some(1.0)
+    );
+    crate::support::promtool_check(&scrape.body);
+    let (status, _) = daemon.stop();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_client_certificate_is_required_when_configured() {
+    let pki = Pki::new();
+    pki.issue("server", "errtally-a", "0x1001", false);
+    pki.issue("client", "prometheus", "0x2001", true);
+    // A client certificate from a CA the daemon does not trust, though its
+    // name is the same: the signature check must catch it.
+    let stranger = Pki::new();
+    stranger.issue("client", "prometheus", "0x3001", true);
+    let web = pki.web_config(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_ca_file: ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n",
+    );
+    let log = pki.path().join("app.log");
+    append(&log, "");
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    let (cert, key) = (pki.file("client.crt"), pki.file("client.key"));
+    let with_cert = ["--cert", cert.as_str(), "--key", key.as_str()];
+    wait_ready(&pki, &daemon, &with_cert);
+
+    let without = https(&pki, &daemon, "/metrics", &[]);
+    assert_ne!(without.exit, 0, "{without:?}");
+    assert_eq!(without.status, 0, "{without:?}");
+    assert!(
+        without.stderr.contains("alert certificate required"),
+        "{without:?}"
+    );
+
+    let (other_cert, other_key) = (stranger.file("client.crt"), stranger.file("client.key"));
+    let untrusted = https(
+        &pki,
+        &daemon,
+        "/metrics",
+        &["--cert", &other_cert, "--key", &other_key],
+    );
+    assert_ne!(untrusted.exit, 0, "{untrusted:?}");
+    assert_eq!(untrusted.status, 0, "{untrusted:?}");
+    assert!(
+        untrusted.stderr.contains("alert decrypt error"),
+        "{untrusted:?}"
+    );
+
+    let trusted = https(&pki, &daemon, "/metrics", &with_cert);
+    assert_eq!(trusted.status, 200, "{trusted:?}");
+    assert!(trusted.body.contains("errtally_build_info{"), "{trusted:?}");
+    drop(daemon);
+
+    // RequireAnyClientCert wants a certificate but not a trusted one.
+    let web = pki.web_config(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAnyClientCert\n",
+    );
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    let any_cert = ["--cert", other_cert.as_str(), "--key", other_key.as_str()];
+    wait_ready(&pki, &daemon, &any_cert);
+    let without = https(&pki, &daemon, "/metrics", &[]);
+    assert!(
+        without.stderr.contains("alert certificate required"),
+        "{without:?}"
+    );
+    assert_eq!(https(&pki, &daemon, "/metrics", &any_cert).status, 200);
+}
+
+#[test]
+fn a_rotated_certificate_is_served_without_a_restart_and_a_bad_reload_keeps_it() {
+    let pki = Pki::new();
+    pki.issue("a", "errtally-a", "0x1001", false);
+    pki.issue("b", "errtally-b", "0x1002", false);
+    // Kubernetes Secret volumes rotate by swapping a directory symlink.
+    let version = |name: &str, from: &str| {
+        let dir = pki.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        for ext in ["crt", "key"] {
+            std::fs::copy(
+                pki.path().join(format!("{from}.{ext}")),
+                dir.join(format!("tls.{ext}")),
+            )
+            .unwrap();
+        }
+    };
+    version("v1", "a");
+    version("v2", "b");
+    let live = pki.path().join("live");
+    std::os::unix::fs::symlink("v1", &live).unwrap();
+    let web =
+        pki.web_config("tls_server_config:\n  cert_file: live/tls.crt\n  key_file: live/tls.key\n");
+    let log = pki.path().join("app.log");
+    append(&log, "");
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    wait_ready(&pki, &daemon, &[]);
+    assert_eq!(
+        served_certificate(&daemon),
+        "serial=1001\nsubject=CN = errtally-a"
+    );
+
+    let next = pki.path().join("live.next");
+    std::os::unix::fs::symlink("v2", &next).unwrap();
+    std::fs::rename(&next, &live).unwrap();
+    daemon.wait_until("the rotated certificate", || {
+        served_certificate(&daemon) == "serial=1002\nsubject=CN = errtally-b"
+    });
+    let gauge = || {
+        value_in(
+            &https(&pki, &daemon, "/metrics", &[]).body,
+            "errtally_web_config_last_reload_successful",
+        )
+    };
+    assert_eq!(gauge(), Some(1.0));
+
+    // A web config rustls cannot honour is not applied while serving either.
+    pki.web_config(
+        "tls_server_config:\n  cert_file: live/tls.crt\n  key_file: live/tls.key\n  \
+         min_version: TLS10\n",
+    );
+    daemon.wait_until("the failed reload", || gauge() == Some(0.0));
+    let logged =
+        format!("{web}:4:16: tls_server_config.min_version: rustls supports TLS12 and TLS13 only");
+    daemon.wait_until("the reload error in the log", || {
+        daemon.log().contains(&logged)
+    });
+    assert_eq!(
+        served_certificate(&daemon),
+        "serial=1002\nsubject=CN = errtally-b"
+    );
+}
+
+/// `errtally run` and `errtally check` on `text`, a web config they must
+/// refuse.
+fn run_and_check(pki: &Pki, text: &str) -> (Output, Output) {
+    let web = pki.web_config(text);
+    let log = pki.path().join("app.log");
+    append(&log, "");
+    let ran = run(
+        &[
+            "run",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.config.file",
+            &web,
+            log.to_str().unwrap(),
+        ],
+        None,
+    );
+    (ran, check(&web))
+}
+
+fn check(web: &str) -> Output {
+    run(&["check", "--web.config.file", web], None)
+}
+
+#[test]
+fn a_bad_web_config_stops_the_start_with_exit_2_naming_the_key_and_position() {
+    let pki = Pki::new();
+    pki.issue("server", "errtally-a", "0x1001", false);
+    let base = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+    let web = pki.file("web.yml");
+    for (text, expected) in [
+        (
+            format!("{base}  cipher_suites:\n    - TLS_AES_128_GCM_SHA256\n"),
+            format!("{web}:5:5: tls_server_config.cipher_suites: rustls cannot honour this"),
+        ),
+        (
+            format!("{base}  curve_preferences: [X25519]\n"),
+            format!("{web}:4:22: tls_server_config.curve_preferences: rustls cannot honour"),
+        ),
+        (
+            format!("{base}  min_version: TLS11\n"),
+            format!("{web}:4:16: tls_server_config.min_version: rustls supports TLS12"),
+        ),
+        (
+            format!("{base}  client_auth: RequireAndVerifyClientCert\n"),
+            format!("{web}:4:3: tls_server_config.client_auth: unknown key; expected one of"),
+        ),
+        (
+            "basic_auth_users:\n  alice: hunter2\n".to_string(),
+            format!("{web}:2:10: basic_auth_users.alice: not a bcrypt hash"),
+        ),
+        (
+            "tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key\n".to_string(),
+            format!(
+                "{web}:2:14: tls_server_config.cert_file: cannot read {}",
+                pki.file("missing.crt")
+            ),
+        ),
+    ] {
+        let (ran, checked) = run_and_check(&pki, &text);
+        assert_eq!(ran.status.code(), Some(2), "{text}\n{}", stderr(&ran));
+        assert!(
+            stderr(&ran).contains(&format!("errtally: {expected}")),
+            "{text}\n{}",
+            stderr(&ran)
+        );
+        assert_eq!(checked.status.code(), Some(2), "{}", stderr(&checked));
+        assert!(
+            stderr(&checked).contains(&format!("errtally: {expected}")),
+            "{}",
+            stderr(&checked)
+        );
+    }
+
+    pki.web_config(&format!("{base}basic_auth_users:\n  alice: {ALICE_HASH}\n"));
+    let checked = check(&web);
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+    assert_eq!(
+        String::from_utf8_lossy(&checked.stdout),
+        format!("{web}: ok (tls on, 1 basic auth users, 0 headers)\n")
+    );
+}
+
+/// `n` transfers of `url` at once with `curl --parallel`; the status codes.
+fn parallel_scrapes(url: &str, n: usize, extra: &[&str]) -> Vec<String> {
+    let mut command = Command::new("curl");
+    command
+        .args(["-sS", "--noproxy", "*", "--max-time", "30"])
+        .args(["--parallel", "--parallel-immediate", "--parallel-max"])
+        .arg(n.to_string())
+        .args(["-w", "%{http_code}\\n"])
+        .args(extra);
+    for _ in 0..n {
+        command.args(["-o", "/dev/null", url]);
+    }
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn two_hundred_concurrent_scrapes_all_succeed_over_tls_and_past_a_small_cap() {
+    let pki = Pki::new();
+    pki.issue("server", "errtally-a", "0x1001", false);
+    let web = pki.web_config(&format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         basic_auth_users:\n  alice: {ALICE_HASH}\n"
+    ));
+    let log = pki.path().join("app.log");
+    append(&log, "");
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    wait_ready(&pki, &daemon, &["-u", ALICE]);
+    let ca = pki.file("ca.crt");
+    let codes = parallel_scrapes(
+        &format!("https://{}/metrics", daemon.address),
+        200,
+        &["--cacert", &ca, "-u", ALICE],
+    );
+    assert_eq!(codes, vec!["200".to_string(); 200]);
+
+    // Plain HTTP with room for 8 connections: the other 192 wait their turn.
+    let capped = Daemon::start(&["--web.max-connections", "8", log.to_str().unwrap()]);
+    let codes = parallel_scrapes(&format!("http://{}/metrics", capped.address), 200, &[]);
+    assert_eq!(codes, vec!["200".to_string(); 200]);
+    assert!(
+        capped.log().contains("max_connections=8"),
+        "{}",
+        capped.log()
+    );
+}
