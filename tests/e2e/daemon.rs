@@ -747,6 +747,26 @@ fn relative_globs_are_watched_not_only_polled() {
 }
 
 #[test]
+fn a_backlog_larger_than_one_read_budget_is_read_to_its_end_at_once() {
+    // One poll reads at most 64 MiB of a file; the rest must follow right
+    // away, not at the next hourly sweep.
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = crate::support::corpus(dir.path(), "big.log", 11, 200 << 20, &[]);
+    let size = std::fs::metadata(&log).unwrap().len() as f64;
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "poll_interval = \"1h\"\n[[input]]\nname = \"big\"\npaths = [\"{}\"]\nstart_at = \"beginning\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
+    daemon.wait_for(&metric("errtally_bytes_total", "big"), size);
+}
+
+#[test]
 fn files_in_nested_directories_are_watched_not_only_polled() {
     // Kubernetes' layout, pods/<namespace>_<pod>_<uid>/<container>/0.log,
     // under a glob that spans three levels. With an hour's poll, only
