@@ -195,7 +195,11 @@ pub fn watch_files(
         if matches!(event.kind, EventKind::Access(_)) {
             return;
         }
-        if event.paths.iter().any(|path| targets.contains(path)) {
+        if event
+            .paths
+            .iter()
+            .any(|path| is_config_change(path, &targets))
+        {
             let _ = changed.try_send(());
         }
     };
@@ -214,6 +218,18 @@ pub fn watch_files(
         }
     }
     Some(watcher)
+}
+
+/// Whether an event at `path` changes one of the watched `files`: the file
+/// itself, or the `..data` link beside it that a Kubernetes ConfigMap
+/// volume swaps to update every file at once (the files are links through
+/// it, so the swap raises no event at their own paths).
+fn is_config_change(path: &Path, files: &[PathBuf]) -> bool {
+    files.iter().any(|file| {
+        path == file
+            || (path.file_name() == Some(std::ffi::OsStr::new("..data"))
+                && path.parent() == file.parent())
+    })
 }
 
 /// `pattern` made absolute against the working directory and written the

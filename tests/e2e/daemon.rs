@@ -767,6 +767,39 @@ fn a_backlog_larger_than_one_read_budget_is_read_to_its_end_at_once() {
 }
 
 #[test]
+fn a_config_map_update_is_reloaded() {
+    // A Kubernetes ConfigMap volume: the file is a link through `..data`,
+    // which the kubelet swaps atomically to a new timestamped directory.
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("config");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let version = |name: &str, input: &str| {
+        let data = mount.join(name);
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(
+            data.join("errtally.toml"),
+            format!(
+                "[[input]]\nname = \"{input}\"\npaths = [\"{}\"]\n",
+                glob(&logs)
+            ),
+        )
+        .unwrap();
+    };
+    version("..2026_11_29_01", "before");
+    std::os::unix::fs::symlink("..2026_11_29_01", mount.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/errtally.toml", mount.join("errtally.toml")).unwrap();
+    let daemon = Daemon::start(&["--config", mount.join("errtally.toml").to_str().unwrap()]);
+    daemon.wait_for(&metric("errtally_input_up", "before"), 1.0);
+
+    version("..2026_11_29_02", "after");
+    std::os::unix::fs::symlink("..2026_11_29_02", mount.join("..data_tmp")).unwrap();
+    std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    daemon.wait_for(&metric("errtally_input_up", "after"), 1.0);
+    assert_eq!(daemon.value(&metric("errtally_input_up", "before")), None);
+}
+
+#[test]
 fn files_in_nested_directories_are_watched_not_only_polled() {
     // Kubernetes' layout, pods/<namespace>_<pod>_<uid>/<container>/0.log,
     // under a glob that spans three levels. With an hour's poll, only
