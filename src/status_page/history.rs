@@ -254,8 +254,22 @@ pub struct Snapshot {
     pub covered: usize,
     /// Increments per series ([`SLOTS`] in the daemon).
     pub slots: usize,
+    /// False before the first sample: there are no rates yet.
+    pub sampled: bool,
     /// Every series whose live value is above 0.
     pub series: BTreeMap<SeriesKey, Recent>,
+}
+
+impl Snapshot {
+    /// A series that counted nothing: rates of 0 once there is a sample.
+    pub fn zero(&self) -> Recent {
+        let rate = self.sampled.then_some(0.0);
+        Recent {
+            rate_short: rate,
+            rate_long: rate,
+            ..Recent::zero(self.slots)
+        }
+    }
 }
 
 impl History {
@@ -351,6 +365,7 @@ impl History {
         Snapshot {
             covered: times.len().saturating_sub(1),
             slots,
+            sampled: !times.is_empty(),
             series,
         }
     }

@@ -135,7 +135,7 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
              <th>5 min /s</th><th>Last hour</th><th>Total</th><th>Uncatalogued 1 min /s</th>\
              <th>Files</th><th>Lag</th><th>Types seen</th></tr>\n",
         );
-        let none = InputRates::zero(snapshot.slots);
+        let none = InputRates::zero(&snapshot);
         for source in &sources {
             let input_rates = rates.by_input.get(source).unwrap_or(&none);
             write_input_rates(
@@ -193,11 +193,11 @@ struct InputRates<'a> {
 }
 
 impl InputRates<'_> {
-    fn zero(slots: usize) -> Self {
+    fn zero(snapshot: &Snapshot) -> Self {
         Self {
-            lines: Recent::zero(slots),
-            catalogued: Recent::zero(slots),
-            uncatalogued: Recent::zero(slots),
+            lines: snapshot.zero(),
+            catalogued: snapshot.zero(),
+            uncatalogued: snapshot.zero(),
             types: BTreeMap::new(),
         }
     }
@@ -205,7 +205,6 @@ impl InputRates<'_> {
 
 impl<'a> Rates<'a> {
     fn sum(snapshot: &'a Snapshot) -> Self {
-        let slots = snapshot.slots;
         let mut rates = Rates {
             by_type: BTreeMap::new(),
             by_input: BTreeMap::new(),
@@ -216,13 +215,13 @@ impl<'a> Rates<'a> {
             let input = rates
                 .by_input
                 .entry(key.source.as_str())
-                .or_insert_with(|| InputRates::zero(slots));
+                .or_insert_with(|| InputRates::zero(snapshot));
             match &key.counter {
                 Counter::Errors(error_type) => {
                     rates
                         .by_type
                         .entry(error_type.as_str())
-                        .or_insert_with(|| Recent::zero(slots))
+                        .or_insert_with(|| snapshot.zero())
                         .add(recent);
                     input.catalogued.add(recent);
                     input.types.insert(error_type.as_str(), recent);

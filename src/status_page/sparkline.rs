@@ -23,18 +23,18 @@ pub fn write_sparkline(page: &mut String, increments: &[u64], covered: usize, in
     let total = data.iter().fold(0u64, |sum, v| sum.saturating_add(*v));
     let peak = data.iter().copied().max().unwrap_or(0);
     let step = humantime::format_duration(interval);
-    let span = if covered == slots {
-        "in the last hour".to_string()
-    } else {
-        format!(
-            "since start ({})",
+    let title = match covered {
+        0 => format!("no sample yet (one every {step})"),
+        _ if covered == slots => format!("{total} in the last hour, at most {peak} per {step}"),
+        _ => format!(
+            "{total} since start ({}), at most {peak} per {step}",
             humantime::format_duration(interval.saturating_mul(covered as u32))
-        )
+        ),
     };
     let _ = write!(
         page,
         "<svg class=\"spark\" width=\"{WIDTH_PX}\" height=\"{HEIGHT}\" viewBox=\"0 0 {slots} {HEIGHT}\" \
-         preserveAspectRatio=\"none\" role=\"img\"><title>{total} {span}, at most {peak} per {step}</title>"
+         preserveAspectRatio=\"none\" role=\"img\"><title>{title}</title>"
     );
     if start > 0 {
         let _ = write!(
@@ -137,5 +137,19 @@ mod tests {
         );
         assert!(!page.contains("<path"), "{page}");
         assert!(page.contains("<title>0 in the last hour, at most 0 per 10s</title>"));
+    }
+
+    #[test]
+    fn before_the_first_sample_everything_is_shaded() {
+        let page = svg(&[0; 4], 0);
+        assert!(
+            page.contains("<title>no sample yet (one every 10s)</title>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<rect class=\"nodata\" width=\"4\""),
+            "{page}"
+        );
+        assert!(!page.contains("<path"), "{page}");
     }
 }
