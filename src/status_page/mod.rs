@@ -2,11 +2,12 @@
 //!
 //! Per catalogued type seen, its rate over the last minute and the last
 //! five minutes, a sparkline of the last hour, its hint and doc link, and
-//! its whole causes and troubleshooting steps one click away (`<details>`);
-//! the same per input; then the inputs' files, at most [`MAX_FILES_SHOWN`]
-//! per input, those with the most lag first. The counts are read live from
-//! the registry `/metrics` exposes, so the two cannot disagree; the rates
-//! and sparklines come from [`history`], which the sampler task fills.
+//! its whole causes and troubleshooting steps one click away (`<details>`,
+//! open for the busiest type now); the same per input; then the inputs'
+//! files, at most [`MAX_FILES_SHOWN`] per input, those with the most lag
+//! first. The counts are read live from the registry `/metrics` exposes,
+//! so the two cannot disagree; the rates and sparklines come from
+//! [`history`], which the sampler task fills.
 //!
 //! The page is plain HTML with inline CSS and SVG, no script and no
 //! external asset, and every piece of text that comes from a file path, a
@@ -38,7 +39,7 @@ pub const MAX_FILES_SHOWN: usize = 50;
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222}\
 h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;margin:1.2em 0 .4em}\
 table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.2em .6em;text-align:left;vertical-align:top}\
-th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
+th{background:#f2f2f2;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
 td.hot{font-weight:600}code{font-size:.95em}.muted{color:#666}a{color:#1a5fb4}\
 svg.spark{display:block;background:#fafafa;border-bottom:1px solid #bbb}svg.spark path{fill:#1a5fb4}\
 svg.spark .nodata{fill:#e8e8e8}details{margin-top:.3em}summary{cursor:pointer;color:#1a5fb4}\
@@ -90,7 +91,7 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
         humantime::format_duration(SAMPLE_INTERVAL),
     );
 
-    page.push_str("<h2>Catalogued errors seen</h2>\n");
+    page.push_str("<h2 id=\"errors\">Catalogued errors seen</h2>\n");
     if rates.by_type.is_empty() {
         page.push_str("<p class=\"muted\">no catalogued errors seen yet</p>\n");
     } else {
@@ -98,7 +99,11 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
             "<table><tr><th>Error type</th><th>Status</th><th>1 min /s</th><th>5 min /s</th>\
              <th>Last hour</th><th>Total</th><th>Hint</th></tr>\n",
         );
-        for (error_type, recent) in sorted_by_rate(&rates.by_type) {
+        for (position, (error_type, recent)) in
+            sorted_by_rate(&rates.by_type).into_iter().enumerate()
+        {
+            // The busiest type now has its causes and steps open.
+            let open = position == 0 && recent.rate_now() > 0.0;
             let entry = catalog
                 .index_of(error_type.as_bytes())
                 .and_then(|index| catalog.entry(index));
@@ -110,10 +115,10 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
                 "</td><td class=\"n\">{}</td>",
                 status_code.as_deref().unwrap_or("")
             );
-            write_rate_cells(&mut page, recent, snapshot.covered);
+            write_rate_cells(&mut page, recent, snapshot.covered, Detail::Full);
             let _ = write!(page, "<td class=\"n\">{}</td><td>", recent.total);
             match entry {
-                Some(entry) => write_knowledge(&mut page, entry),
+                Some(entry) => write_knowledge(&mut page, entry, open),
                 None => page.push_str("<span class=\"muted\">not in the current catalogue</span>"),
             }
             page.push_str("</td></tr>\n");
@@ -121,7 +126,7 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
         page.push_str("</table>\n");
     }
 
-    page.push_str("<h2>Inputs</h2>\n");
+    page.push_str("<h2 id=\"inputs\">Inputs</h2>\n");
     let sources: BTreeSet<&str> = inputs
         .keys()
         .map(String::as_str)
@@ -133,7 +138,7 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
         page.push_str(
             "<table><tr><th>Input</th><th>Lines 1 min /s</th><th>Catalogued 1 min /s</th>\
              <th>5 min /s</th><th>Last hour</th><th>Total</th><th>Uncatalogued 1 min /s</th>\
-             <th>Files</th><th>Lag</th><th>Types seen</th></tr>\n",
+             <th>Files</th><th>Lag</th></tr>\n",
         );
         let none = InputRates::zero(&snapshot);
         for source in &sources {
@@ -154,7 +159,7 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
         rates.uncatalogued, rates.lines
     );
 
-    page.push_str("<h2>Files</h2>\n");
+    page.push_str("<h2 id=\"files\">Files</h2>\n");
     if inputs.is_empty() {
         page.push_str("<p class=\"muted\">no inputs</p>\n");
     } else {
@@ -280,8 +285,17 @@ fn write_type_name(page: &mut String, error_type: &str, entry: Option<&CatalogEn
     }
 }
 
+/// Increments summed into a sparkline step: 10 s where a sparkline stands for
+/// a type or an input, 1 min in the per-input breakdowns, of which a page
+/// may hold hundreds.
+#[derive(Debug, Clone, Copy)]
+enum Detail {
+    Full = 1,
+    Minutes = 6,
+}
+
 /// 1 min, 5 min and the sparkline cells.
-fn write_rate_cells(page: &mut String, recent: &Recent, covered: usize) {
+fn write_rate_cells(page: &mut String, recent: &Recent, covered: usize, detail: Detail) {
     let hot = if recent.rate_now() > 0.0 { " hot" } else { "" };
     let _ = write!(
         page,
@@ -289,25 +303,42 @@ fn write_rate_cells(page: &mut String, recent: &Recent, covered: usize) {
         format_rate(recent.rate_short),
         format_rate(recent.rate_long),
     );
-    write_sparkline(page, &recent.increments, covered, SAMPLE_INTERVAL);
+    write_sparkline(
+        page,
+        &recent.increments,
+        covered,
+        SAMPLE_INTERVAL,
+        detail as usize,
+    );
     page.push_str("</td>");
 }
 
-/// The hint, then the description, every cause and every step, one click
-/// away.
-fn write_knowledge(page: &mut String, entry: &CatalogEntry) {
-    let _ = write!(page, "{}", Escaped(entry.hint()));
+/// The hint, then what the catalogue says beyond it (the description,
+/// every cause, every step, the API's message) one click away; open when
+/// `open` and there are causes or steps. Nothing to click when the
+/// catalogue says nothing beyond the hint.
+fn write_knowledge(page: &mut String, entry: &CatalogEntry, open: bool) {
+    let hint = entry.hint();
+    let _ = write!(page, "{}", Escaped(hint));
     let has_lists = !entry.common_causes.is_empty() || !entry.troubleshooting.is_empty();
+    let describes = entry.description != hint;
+    let has_message = entry.error_message != entry.description && entry.error_message != hint;
+    if !has_lists && !describes && !has_message {
+        return;
+    }
     let _ = write!(
         page,
-        "<details><summary>{}</summary><p>{}</p>",
+        "<details{}><summary>{}</summary>",
+        if open && has_lists { " open" } else { "" },
         if has_lists {
             "causes and steps"
         } else {
-            "details"
+            "more"
         },
-        Escaped(&entry.description),
     );
+    if describes {
+        let _ = write!(page, "<p>{}</p>", Escaped(&entry.description));
+    }
     for (heading, items) in [
         ("Common causes", &entry.common_causes),
         ("Troubleshooting", &entry.troubleshooting),
@@ -321,15 +352,21 @@ fn write_knowledge(page: &mut String, entry: &CatalogEntry) {
         }
         page.push_str("</ol>");
     }
-    let _ = write!(
-        page,
-        "<p class=\"muted\">API message: <code>{}</code></p></details>",
-        Escaped(&entry.error_message)
-    );
+    if has_message {
+        let _ = write!(
+            page,
+            "<p class=\"muted\">API message: <code>{}</code></p>",
+            Escaped(&entry.error_message)
+        );
+    }
+    page.push_str("</details>");
 }
 
+/// Columns of the inputs table.
+const INPUT_COLUMNS: usize = 9;
+
 /// One input's row: its lines, catalogued and uncatalogued rates, its files
-/// and lag, and each type it has seen one click away.
+/// and lag; then each type it has seen, one click away.
 fn write_input_rates(
     page: &mut String,
     source: &str,
@@ -343,7 +380,7 @@ fn write_input_rates(
         Escaped(source),
         format_rate(rates.lines.rate_short),
     );
-    write_rate_cells(page, &rates.catalogued, covered);
+    write_rate_cells(page, &rates.catalogued, covered, Detail::Full);
     let _ = write!(
         page,
         "<td class=\"n\">{}</td><td class=\"n\">{}</td>",
@@ -362,25 +399,26 @@ fn write_input_rates(
         }
         None => page.push_str("<td></td><td></td>"),
     }
-    page.push_str("<td>");
-    if rates.types.is_empty() {
-        page.push_str("<span class=\"muted\">none</span>");
-    } else {
+    page.push_str("</tr>");
+    // Each type it has seen, in a full-width row below: a table in a cell
+    // of its own would squeeze the row.
+    if !rates.types.is_empty() {
         let _ = write!(
             page,
-            "<details><summary>{} type{}</summary><table class=\"sub\">\
-             <tr><th>Error type</th><th>1 min /s</th><th>5 min /s</th><th>Last hour</th><th>Total</th></tr>",
+            "<tr><td colspan=\"{INPUT_COLUMNS}\"><details><summary>{} type{} seen</summary>\
+             <table class=\"sub\"><tr><th>Error type</th><th>1 min /s</th><th>5 min /s</th>\
+             <th>Last hour (1 min steps)</th><th>Total</th></tr>",
             rates.types.len(),
             if rates.types.len() == 1 { "" } else { "s" },
         );
         for (error_type, recent) in sorted_by_rate(&rates.types) {
             let _ = write!(page, "<tr><td><code>{}</code></td>", Escaped(error_type));
-            write_rate_cells(page, recent, covered);
+            write_rate_cells(page, recent, covered, Detail::Minutes);
             let _ = write!(page, "<td class=\"n\">{}</td></tr>", recent.total);
         }
-        page.push_str("</table></details>");
+        page.push_str("</table></details></td></tr>");
     }
-    page.push_str("</td></tr>\n");
+    page.push('\n');
 }
 
 /// The listed files of one input, then a row counting the others; the
@@ -636,10 +674,13 @@ mod tests {
                 "{row}"
             );
             assert!(
-                row.contains(&format!("<td>{}<details>", html(entry.hint()))),
+                row.contains(&format!("<td>{}<details", html(entry.hint()))),
                 "{row}"
             );
-            assert!(row.contains("<summary>causes and steps</summary>"), "{row}");
+            assert!(
+                row.contains("><summary>causes and steps</summary>"),
+                "{row}"
+            );
             let causes: String = entry
                 .common_causes
                 .iter()
@@ -664,9 +705,22 @@ mod tests {
                 "{row}"
             );
         }
-        // No lists in the catalogue: the description, behind "details".
-        assert!(magic.contains("<summary>details</summary>"), "{magic}");
-        assert!(!magic.contains("<ol>"), "{magic}");
+        // The busiest now is open; the others are one click away.
+        assert!(email.contains("<details open><summary>"), "{email}");
+        assert!(session.contains("<details><summary>"), "{session}");
+        // Nothing in the catalogue beyond the hint: nothing to click.
+        let entry = fixture
+            .catalog
+            .entry(fixture.catalog.index_of(b"magic_link_not_found").unwrap())
+            .unwrap();
+        assert_eq!(
+            (entry.hint(), entry.error_message.as_str()),
+            (entry.description.as_str(), entry.description.as_str())
+        );
+        assert!(
+            magic.ends_with(&format!("<td>{}</td></tr>", html(&entry.description))),
+            "{magic}"
+        );
 
         // Per input: web is busy now, api was busy earlier.
         let input_row = |source: &str| {
@@ -682,7 +736,7 @@ mod tests {
             ),
             "{web}"
         );
-        assert!(web.contains("<summary>2 types</summary>"), "{web}");
+        assert!(web.contains("<summary>2 types seen</summary>"), "{web}");
         let api = input_row("api");
         assert!(
             api.starts_with(
@@ -691,7 +745,7 @@ mod tests {
             ),
             "{api}"
         );
-        assert!(api.contains("<summary>1 type</summary>"), "{api}");
+        assert!(api.contains("<summary>1 type seen</summary>"), "{api}");
         assert!(page.contains("<p>Uncatalogued errors: 0 · lines read: 1040</p>"));
     }
 

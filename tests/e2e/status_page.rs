@@ -102,8 +102,9 @@ fn a_burst_shows_at_once_with_its_rate_sparkline_and_causes_and_steps() {
             .map(|item| format!("<li>{}</li>", html(item.as_str().unwrap())))
             .collect()
     };
+    // The busiest type now: its causes and steps are open.
     assert!(
-        row.contains("<details><summary>causes and steps</summary>"),
+        row.contains("<details open><summary>causes and steps</summary>"),
         "{row}"
     );
     assert!(
@@ -134,7 +135,7 @@ fn a_burst_shows_at_once_with_its_rate_sparkline_and_causes_and_steps() {
         (burst as f64, 0.0, 1.0),
         "{input}"
     );
-    assert!(input.contains("<summary>1 type</summary>"), "{input}");
+    assert!(input.contains("<summary>1 type seen</summary>"), "{input}");
     assert!(page.contains("lines read: 26"), "{page}");
     assert!(!page.contains("<script"), "{page}");
 
