@@ -29,6 +29,7 @@ use crate::config::{Config, ConfigError, StartAt};
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::status::DaemonStatus;
+use crate::status_page::history::sample_counters;
 use crate::tail::pipeline::{Pipeline, STOP_TIMEOUT};
 use crate::tail::stdin::StdinInput;
 use crate::tail::watch::watch_files;
@@ -229,6 +230,12 @@ impl Daemon {
                 .unwrap_or(http::DEFAULT_MAX_CONNECTIONS),
         };
         tasks.spawn(serve(listener, state, serving, stop_serving.clone()));
+        // The status page's history stops with the page it feeds.
+        tasks.spawn(sample_counters(
+            metrics.clone(),
+            Arc::clone(&status),
+            stop_serving.clone(),
+        ));
 
         let store = match &config.state_dir {
             Some(dir) => Some(Arc::new(CheckpointStore::open(dir)?)),

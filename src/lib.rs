@@ -24,8 +24,10 @@
 //!   [`tail`] one task per input (files: discovery, rotation, truncation;
 //!   stdin; the supervised pipeline of inputs); [`checkpoint`] the state
 //!   file, the offset board inputs publish to and its one writer; [`http`] the
-//!   endpoints and status page, and serving them (TLS, basic auth and
-//!   headers from `--web.config.file`); [`status`] what the page shows.
+//!   endpoints, and serving them (TLS, basic auth and headers from
+//!   `--web.config.file`); [`status_page`] the page at `/` (rates,
+//!   sparklines from its sampled last hour, the catalogue's causes and
+//!   steps); [`status`] the inputs, files and readiness it shows.
 //! - [`cli`], [`logging`], [`demo`]: the edges the binary uses.
 
 //! # Example
@@ -64,4 +66,5 @@ pub mod read;
 pub mod report;
 pub mod scan;
 pub mod status;
+pub mod status_page;
 pub mod tail;

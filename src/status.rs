@@ -1,6 +1,7 @@
-//! What the daemon is doing, for people: inputs, their files and lag, and
-//! readiness. Written by the input tasks once per poll (never per line),
-//! read by the HTTP status page and `/-/ready`.
+//! What the daemon is doing, for people: inputs, their files and lag,
+//! readiness, and the last hour of counts. Written by the input tasks once
+//! per poll (never per line) and by the status page's sampler every 10 s;
+//! read by the status page and `/-/ready`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use crate::catalog::Catalog;
+use crate::status_page::history::{History, SLOTS};
 
 /// One open file of an input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,24 @@ pub struct InputStatus {
     pub finished: bool,
 }
 
+/// One input as the status page lists it: totals over all its files, and
+/// only the few files worth a look, so a page stays small at thousands of
+/// files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputSummary {
+    /// Paths or globs it follows (`-` for stdin).
+    pub patterns: Vec<String>,
+    /// How many files it has open.
+    pub file_count: usize,
+    /// Bytes written but not read yet, over all its files.
+    pub lag: u64,
+    /// At most the requested number of files: the most lag first, then by
+    /// path.
+    pub files: Vec<FileStatus>,
+    /// True once stdin reached its end.
+    pub finished: bool,
+}
+
 /// Shared daemon state for the HTTP layer.
 #[derive(Debug)]
 pub struct DaemonStatus {
@@ -49,6 +69,7 @@ pub struct DaemonStatus {
     started: SystemTime,
     inputs: Mutex<BTreeMap<String, InputStatus>>,
     catalog: Mutex<Arc<Catalog>>,
+    history: History,
 }
 
 impl DaemonStatus {
@@ -60,6 +81,7 @@ impl DaemonStatus {
             started: SystemTime::now(),
             inputs: Mutex::new(BTreeMap::new()),
             catalog: Mutex::new(catalog),
+            history: History::new(SLOTS),
         }
     }
 
@@ -116,6 +138,42 @@ impl DaemonStatus {
             .clone()
     }
 
+    /// Every input with its totals and at most `limit` of its files, those
+    /// with the most lag first. Copies only what it returns.
+    pub fn input_summaries(&self, limit: usize) -> BTreeMap<String, InputSummary> {
+        let inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
+        inputs
+            .iter()
+            .map(|(name, input)| {
+                let most_lag_first = |a: &&FileStatus, b: &&FileStatus| {
+                    b.lag().cmp(&a.lag()).then_with(|| a.path.cmp(&b.path))
+                };
+                let mut files: Vec<&FileStatus> = input.files.iter().collect();
+                if files.len() > limit && limit > 0 {
+                    files.select_nth_unstable_by(limit - 1, most_lag_first);
+                }
+                files.truncate(limit);
+                files.sort_by(most_lag_first);
+                let summary = InputSummary {
+                    patterns: input.patterns.clone(),
+                    file_count: input.files.len(),
+                    lag: input
+                        .files
+                        .iter()
+                        .fold(0u64, |sum, file| sum.saturating_add(file.lag())),
+                    files: files.into_iter().cloned().collect(),
+                    finished: input.finished,
+                };
+                (name.clone(), summary)
+            })
+            .collect()
+    }
+
+    /// The last hour of counts, for the status page.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
     /// The catalogue in effect.
     pub fn catalog(&self) -> Arc<Catalog> {
         Arc::clone(&self.catalog.lock().unwrap_or_else(PoisonError::into_inner))
@@ -124,5 +182,48 @@ impl DaemonStatus {
     /// Swaps in a reloaded catalogue.
     pub fn set_catalog(&self, catalog: Arc<Catalog>) {
         *self.catalog.lock().unwrap_or_else(PoisonError::into_inner) = catalog;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, offset: u64, size: u64) -> FileStatus {
+        FileStatus {
+            path: PathBuf::from(path),
+            offset,
+            size,
+        }
+    }
+
+    #[test]
+    fn summaries_keep_the_files_with_the_most_lag_and_total_them_all() {
+        let status = DaemonStatus::new(Arc::new(Catalog::builtin().unwrap()));
+        let files = vec![
+            file("/d", 0, 5),
+            file("/a", 10, 10),
+            file("/c", 0, 7),
+            file("/b", 3, 10),
+        ];
+        status.set_input(
+            "api",
+            InputStatus {
+                patterns: vec!["/*".to_string()],
+                files,
+                finished: false,
+            },
+        );
+        let summary = |limit| status.input_summaries(limit).remove("api").unwrap();
+        let two = summary(2);
+        assert_eq!((two.file_count, two.lag), (4, 19));
+        assert_eq!(two.files, [file("/b", 3, 10), file("/c", 0, 7)]);
+        // Equal lag: by path.
+        let all = summary(10);
+        let paths: Vec<_> = all.files.iter().map(|f| f.path.clone()).collect();
+        assert_eq!(paths, ["/b", "/c", "/d", "/a"].map(PathBuf::from));
+        let none = summary(0);
+        assert_eq!((none.file_count, none.files.len()), (4, 0));
     }
 }

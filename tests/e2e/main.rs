@@ -13,5 +13,6 @@ mod kubernetes;
 mod prometheus_live;
 mod scan;
 mod sdk;
+mod status_page;
 mod support;
 mod webconfig;
