@@ -694,6 +694,7 @@ mod tests {
             name: "api".to_string(),
             paths: Vec::new(),
             start_at,
+            path_labels: None,
         };
         let parts = InputParts {
             scanner: Scanner::new(Arc::clone(&catalog)),
