@@ -1,5 +1,36 @@
 //! Metric names and help texts: one place, so `scan --format prometheus`
-//! and the daemon's `/metrics` cannot drift apart.
+//! and the daemon's `/metrics` cannot drift apart. The daemon's families,
+//! each input's counter handles, and the label sets taken from file paths.
+//!
+//! # Path labels
+//!
+//! An input with `path_labels` adds the labels its regular expression
+//! captures from a file's path to the file's `errtally_errors_total`,
+//! `errtally_uncatalogued_errors_total` and `errtally_lines_total` series;
+//! every other family stays per `source`. Each distinct tuple of captured
+//! values is a *label set* with counter handles of its own, resolved when
+//! its first file opens (its catalogued series appear at 0 then), so
+//! counting stays one `inc_by` per counter per read chunk: no lock, no
+//! lookup and no allocation per line. A file is attributed to its set once,
+//! at open ([`InputMetrics::attach`]); the input publishes each read's tally
+//! into that set ([`InputMetrics::publish_to`]). A set whose files have all
+//! been closed for `path_labels_ttl` is removed with its series
+//! ([`InputMetrics::expire`]); past `max_label_sets` live sets, new files
+//! count into the set whose values are all [`OVERFLOW_VALUE`], and
+//! `errtally_label_sets_dropped_total` rises.
+//!
+//! A Prometheus client family has fixed label names, but inputs need not
+//! share theirs: an input without `path_labels` must keep exactly the
+//! series it has always had (no empty extra labels), whatever another input
+//! configures. So each of the three families is one [`IntCounterVec`] per
+//! list of label names (the plain one, and one per distinct `path_labels`
+//! name list), gathered as one family by a single collector
+//! ([`LabelledFamilies`]). The exposition format and Prometheus accept
+//! series of one family with different label names; PromQL's `sum by
+//! (namespace)` treats a missing label as empty. A reload that changes an
+//! input's `path_labels` drops that input's series of these families (its
+//! counters restart from 0, which `rate()` handles as a reset): old and new
+//! label sets do not describe the same files.
 
 /// Prometheus metric names (one `errtally_` prefix, `_total` on counters).
 pub mod names {
@@ -24,14 +55,31 @@ pub mod names {
     /// Help text of [`TRUNCATED`].
     pub const TRUNCATED_HELP: &str =
         "Log records longer than max_line_bytes; only their first max_line_bytes were scanned.";
+    /// Files counted into the overflow label set.
+    pub const LABEL_SETS_DROPPED: &str = "errtally_label_sets_dropped_total";
+    /// Help text of [`LABEL_SETS_DROPPED`].
+    pub const LABEL_SETS_DROPPED_HELP: &str = "Files whose path labels would have made a label set past max_label_sets; \
+         their counts went to the set whose path labels are all __overflow__.";
 }
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
+use tokio::time::Instant;
 
 use crate::catalog::{Catalog, CatalogEntry};
+use crate::config::PathLabels;
 use crate::scan::{STATUS_SLOTS, Tally, status_label};
+
+/// The value of every path label of the set that counts files past
+/// `max_label_sets`.
+pub const OVERFLOW_VALUE: &str = "__overflow__";
 
 /// Longest text put into a label of `errtally_error_hint_info`. The longest
 /// in the shipped catalogue (session_not_found's two troubleshooting steps,
@@ -71,14 +119,16 @@ pub fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
 /// The daemon's metric families, registered once.
 ///
 /// Per-line counting never touches these: each input counts into its own
-/// [`Tally`] and [`InputMetrics::publish`] adds it here once per read chunk.
+/// [`Tally`] and [`InputMetrics::publish_to`] adds it here once per read chunk.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    errors: IntCounterVec,
-    uncatalogued: IntCounterVec,
+    labelled: LabelledFamilies,
+    /// The `path_labels` expression each source's labelled series were
+    /// made with (`None`: no path labels), to notice a reload changing it.
+    bound: Arc<Mutex<HashMap<String, Option<String>>>>,
+    label_sets_dropped: IntCounterVec,
     hint_info: IntGaugeVec,
-    lines: IntCounterVec,
     bytes: IntCounterVec,
     truncated: IntCounterVec,
     rotations: IntCounterVec,
@@ -91,6 +141,137 @@ pub struct Metrics {
     watch_errors: IntCounter,
     checkpoint_errors: IntCounter,
     checkpoint_timestamp: Gauge,
+}
+
+/// The three families that may carry path labels, for one list of label
+/// names.
+#[derive(Clone)]
+struct Families {
+    errors: IntCounterVec,
+    uncatalogued: IntCounterVec,
+    lines: IntCounterVec,
+}
+
+impl Families {
+    /// The families with errtally's labels followed by `extra`.
+    fn new(extra: &[String]) -> Result<Self, prometheus::Error> {
+        let vec = |name: &str, help: &str, own: &[&str]| {
+            let labels: Vec<&str> = own
+                .iter()
+                .copied()
+                .chain(extra.iter().map(String::as_str))
+                .collect();
+            IntCounterVec::new(Opts::new(name, help), &labels)
+        };
+        Ok(Self {
+            errors: vec(
+                names::ERRORS,
+                names::ERRORS_HELP,
+                &["source", "status_code", "error_type"],
+            )?,
+            uncatalogued: vec(
+                names::UNCATALOGUED,
+                names::UNCATALOGUED_HELP,
+                &["source", "status_code"],
+            )?,
+            lines: vec(names::LINES, names::LINES_HELP, &["source"])?,
+        })
+    }
+
+    fn all(&self) -> [&IntCounterVec; 3] {
+        [&self.errors, &self.uncatalogued, &self.lines]
+    }
+}
+
+/// `errtally_errors_total`, `errtally_uncatalogued_errors_total` and
+/// `errtally_lines_total`: one [`Families`] per list of label names,
+/// gathered together (see the module docs for why).
+#[derive(Clone)]
+struct LabelledFamilies {
+    /// Without path labels; its descriptors stand for the families.
+    plain: Families,
+    /// Per `path_labels` name list. Locked only when an input starts,
+    /// at a reload, and by a scrape; never by counting.
+    extra: Arc<RwLock<BTreeMap<Vec<String>, Families>>>,
+}
+
+impl LabelledFamilies {
+    fn new() -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            plain: Families::new(&[])?,
+            extra: Arc::default(),
+        })
+    }
+
+    /// The families for inputs whose path labels are `names`.
+    fn for_names(&self, names: &[String]) -> Result<Families, prometheus::Error> {
+        if names.is_empty() {
+            return Ok(self.plain.clone());
+        }
+        let mut extra = self.extra.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(families) = extra.get(names) {
+            return Ok(families.clone());
+        }
+        let families = Families::new(names)?;
+        extra.insert(names.to_vec(), families.clone());
+        Ok(families)
+    }
+
+    /// Every [`Families`], the plain one first.
+    fn every(&self) -> Vec<Families> {
+        let extra = self.extra.read().unwrap_or_else(PoisonError::into_inner);
+        std::iter::once(self.plain.clone())
+            .chain(extra.values().cloned())
+            .collect()
+    }
+
+    /// Removes, from every list of label names, the series of `source`
+    /// that `doomed` picks (given the series' labels).
+    fn remove_where(&self, source: &str, doomed: impl Fn(&HashMap<&str, &str>) -> bool) {
+        for families in self.every() {
+            for vec in families.all() {
+                remove_where(vec, |labels| {
+                    labels.get("source") == Some(&source) && doomed(labels)
+                });
+            }
+        }
+    }
+}
+
+impl Collector for LabelledFamilies {
+    fn desc(&self) -> Vec<&Desc> {
+        self.plain
+            .all()
+            .into_iter()
+            .flat_map(|vec| vec.desc())
+            .collect()
+    }
+
+    /// One family per list of label names; the registry merges those of
+    /// one name into one family.
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.every()
+            .iter()
+            .flat_map(|families| families.all().map(|vec| vec.collect()))
+            .flatten()
+            .collect()
+    }
+}
+
+/// Removes the series of `vec` whose labels `doomed` picks.
+fn remove_where(vec: &IntCounterVec, doomed: impl Fn(&HashMap<&str, &str>) -> bool) {
+    for family in vec.collect() {
+        for metric in family.get_metric() {
+            let labels: HashMap<&str, &str> = metric
+                .get_label()
+                .iter()
+                .map(|label| (label.name(), label.value()))
+                .collect();
+            if doomed(&labels) {
+                let _ = vec.remove(&labels);
+            }
+        }
+    }
 }
 
 impl Metrics {
@@ -109,23 +290,21 @@ impl Metrics {
                 registry.register(Box::new(vec.clone()))?;
                 Ok(vec)
             };
+        let labelled = LabelledFamilies::new()?;
+        registry.register(Box::new(labelled.clone()))?;
         let metrics = Self {
-            errors: counter_vec(
-                names::ERRORS,
-                names::ERRORS_HELP,
-                &["source", "status_code", "error_type"],
-            )?,
-            uncatalogued: counter_vec(
-                names::UNCATALOGUED,
-                names::UNCATALOGUED_HELP,
-                &["source", "status_code"],
+            labelled,
+            bound: Arc::default(),
+            label_sets_dropped: counter_vec(
+                names::LABEL_SETS_DROPPED,
+                names::LABEL_SETS_DROPPED_HELP,
+                &["source"],
             )?,
             hint_info: gauge_vec(
                 "errtally_error_hint_info",
                 "What a catalogued error means, what to check first, its common causes and troubleshooting steps (always 1).",
                 &HINT_LABELS,
             )?,
-            lines: counter_vec(names::LINES, names::LINES_HELP, &["source"])?,
             bytes: counter_vec(names::BYTES, names::BYTES_HELP, &["source"])?,
             truncated: counter_vec(names::TRUNCATED, names::TRUNCATED_HELP, &["source"])?,
             rotations: counter_vec(
@@ -257,46 +436,96 @@ impl Metrics {
         }
     }
 
-    /// Counter handles for one input, resolved once; every catalogued type
+    /// Counter handles for an input without path labels (stdin, or files
+    /// counted under `source` alone), resolved once; every catalogued type
     /// is exported at 0 from now on.
     pub fn input(&self, source: &str, catalog: &Catalog) -> InputMetrics {
-        let errors = catalog
+        self.file_input(source, catalog, None)
+    }
+
+    /// Counter handles for an input, resolved once. Without `path_labels`
+    /// as [`Metrics::input`]. With them, label sets are made as files open
+    /// ([`InputMetrics::attach`]); those the source's series already show
+    /// (from before a restart or a reload with the same `path_labels`) are
+    /// taken over, idle, so they expire unless a file of theirs opens
+    /// again. If the source's series were made with other `path_labels`,
+    /// they are dropped first.
+    pub fn file_input(
+        &self,
+        source: &str,
+        catalog: &Catalog,
+        path_labels: Option<&PathLabels>,
+    ) -> InputMetrics {
+        let pattern = path_labels.map(|labels| labels.pattern().to_owned());
+        let previous = self
+            .bound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(source.to_owned(), pattern.clone());
+        if previous.is_some_and(|previous| previous != pattern) {
+            self.forget_labelled(source);
+        }
+        let (families, path_labels) = match path_labels {
+            None => (self.labelled.plain.clone(), None),
+            Some(labels) => match self.labelled.for_names(labels.names()) {
+                Ok(families) => (families, Some(labels.clone())),
+                // Config validation makes this unreachable; counting
+                // without the labels beats not counting.
+                Err(error) => {
+                    tracing::error!(input = %source, %error, "cannot make the path label families; counting without path labels");
+                    (self.labelled.plain.clone(), None)
+                }
+            },
+        };
+        let types = catalog
             .entries()
             .iter()
-            .map(|entry| {
-                self.errors.with_label_values(&[
-                    source,
-                    &entry.status_code.to_string(),
-                    &entry.error_type,
-                ])
-            })
+            .map(|entry| [entry.status_code.to_string(), entry.error_type.clone()])
             .collect();
-        InputMetrics {
+        let mut input = InputMetrics {
             source: source.to_string(),
-            errors,
-            uncatalogued_family: self.uncatalogued.clone(),
-            uncatalogued: vec![None; STATUS_SLOTS],
-            lines: self.lines.with_label_values(&[source]),
+            types,
+            dropped: path_labels
+                .as_ref()
+                .map(|_| self.label_sets_dropped.with_label_values(&[source])),
+            families,
+            path_labels,
+            sets: Vec::new(),
+            by_values: HashMap::new(),
+            live: 0,
+            idle: 0,
+            overflow: None,
             bytes: self.bytes.with_label_values(&[source]),
             truncated: self.truncated.with_label_values(&[source]),
             rotations: self.rotations.with_label_values(&[source]),
             read_errors: self.read_errors.with_label_values(&[source]),
             files_watched: self.files_watched.with_label_values(&[source]),
             input_lag: self.input_lag.with_label_values(&[source]),
+        };
+        if input.path_labels.is_some() {
+            input.adopt_existing(Instant::now());
+        } else {
+            input.add_set(Vec::new());
         }
+        input
     }
 
-    /// Drops the series of an input that a reload removed.
-    pub fn forget_input(&self, source: &str, catalog: &Catalog) {
-        for entry in catalog.entries() {
-            let _ = self.errors.remove_label_values(&[
-                source,
-                &entry.status_code.to_string(),
-                &entry.error_type,
-            ]);
-        }
+    /// Drops a source's series of the families path labels apply to, and
+    /// its dropped-sets counter.
+    fn forget_labelled(&self, source: &str) {
+        self.labelled.remove_where(source, |_| true);
+        let _ = self.label_sets_dropped.remove_label_values(&[source]);
+    }
+
+    /// Drops the series of an input that a reload removed (of every label
+    /// set and type, so the catalogue is not needed).
+    pub fn forget_input(&self, source: &str, _catalog: &Catalog) {
+        self.forget_labelled(source);
+        self.bound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(source);
         for vec in [
-            &self.lines,
             &self.bytes,
             &self.truncated,
             &self.rotations,
@@ -307,28 +536,35 @@ impl Metrics {
         for vec in [&self.files_watched, &self.input_lag, &self.input_up] {
             let _ = vec.remove_label_values(&[source]);
         }
-        for slot in 0..STATUS_SLOTS {
-            let _ = self
-                .uncatalogued
-                .remove_label_values(&[source, &status_label(slot)]);
-        }
     }
 
-    /// Drops an input's series of types that `new` no longer catalogues;
-    /// the others keep their values across a reload.
+    /// Drops an input's series (of every label set) of types that `new` no
+    /// longer catalogues; the others keep their values across a reload.
     pub fn forget_types(&self, source: &str, old: &Catalog, new: &Catalog) {
-        for entry in old.entries() {
-            let kept = new
-                .index_of(entry.error_type.as_bytes())
-                .and_then(|index| new.entry(index))
-                .is_some_and(|kept| kept.status_code == entry.status_code);
-            if !kept {
-                let _ = self.errors.remove_label_values(&[
-                    source,
-                    &entry.status_code.to_string(),
-                    &entry.error_type,
-                ]);
-            }
+        let gone: HashSet<(String, String)> = old
+            .entries()
+            .iter()
+            .filter(|entry| {
+                new.index_of(entry.error_type.as_bytes())
+                    .and_then(|index| new.entry(index))
+                    .is_none_or(|kept| kept.status_code != entry.status_code)
+            })
+            .map(|entry| (entry.status_code.to_string(), entry.error_type.clone()))
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let errors_of = |families: &Families| families.errors.clone();
+        for errors in self.labelled.every().iter().map(errors_of) {
+            remove_where(&errors, |labels| {
+                labels.get("source") == Some(&source)
+                    && match (labels.get("status_code"), labels.get("error_type")) {
+                        (Some(status), Some(error_type)) => {
+                            gone.contains(&((*status).to_owned(), (*error_type).to_owned()))
+                        }
+                        _ => false,
+                    }
+            });
         }
     }
 
@@ -345,16 +581,48 @@ impl Metrics {
     }
 }
 
-/// One input's counter handles.
+/// Which label set of its input a file counts into; handed out by
+/// [`InputMetrics::attach`] and valid until the matching
+/// [`InputMetrics::detach`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabelSetId(usize);
+
+/// One label set's handles and how many open files count into it.
 #[derive(Clone)]
-pub struct InputMetrics {
-    source: String,
+struct LabelSet {
+    /// The path label values, in the order of the input's names.
+    values: Vec<String>,
     errors: Vec<IntCounter>,
-    uncatalogued_family: IntCounterVec,
     /// Resolved on first use: statuses are bounded (100..=599 and unknown)
     /// but exporting all 501 at 0 would be noise.
     uncatalogued: Vec<Option<IntCounter>>,
     lines: IntCounter,
+    /// Open files attached to the set.
+    files: usize,
+    /// Since when no file is attached.
+    idle_since: Option<Instant>,
+}
+
+/// One input's counter handles: the per-source ones, and those of each of
+/// its label sets (one set, without extra labels, for an input without
+/// `path_labels`). Owned by the input's task; nothing here locks.
+#[derive(Clone)]
+pub struct InputMetrics {
+    source: String,
+    /// `status_code` and `error_type` of each catalogued type, by index.
+    types: Arc<[[String; 2]]>,
+    families: Families,
+    path_labels: Option<PathLabels>,
+    /// By [`LabelSetId`]; a removed set leaves `None` for the next one.
+    sets: Vec<Option<LabelSet>>,
+    by_values: HashMap<Vec<String>, usize>,
+    /// Sets other than the overflow set.
+    live: usize,
+    /// Sets without files, which [`InputMetrics::expire`] looks at.
+    idle: usize,
+    overflow: Option<usize>,
+    /// `errtally_label_sets_dropped_total` (inputs with path labels).
+    dropped: Option<IntCounter>,
     bytes: IntCounter,
     truncated: IntCounter,
     /// Rotations seen.
@@ -373,29 +641,252 @@ impl InputMetrics {
         &self.source
     }
 
-    /// Adds `tally` to the shared counters and clears it.
+    /// Attaches the file at `path` to the label set its path labels name,
+    /// making the set (its catalogued series at 0) if it is new; past
+    /// `max_label_sets` live sets, to the overflow set. Without path labels,
+    /// the input's one set.
+    pub fn attach(&mut self, path: &Path) -> LabelSetId {
+        let Some(labels) = &self.path_labels else {
+            return LabelSetId(0);
+        };
+        let values = labels.values(path);
+        let max = labels.max_label_sets;
+        let slot = match self.by_values.get(&values) {
+            Some(&slot) => slot,
+            None if self.live >= max => {
+                if let Some(dropped) = &self.dropped {
+                    dropped.inc();
+                }
+                match self.overflow {
+                    Some(slot) => slot,
+                    None => {
+                        tracing::warn!(
+                            input = %self.source,
+                            path = %path.display(),
+                            max_label_sets = max,
+                            "too many path label sets; counting new ones under {OVERFLOW_VALUE}"
+                        );
+                        self.add_set(vec![OVERFLOW_VALUE.to_owned(); values.len()])
+                    }
+                }
+            }
+            None => self.add_set(values),
+        };
+        if let Some(Some(set)) = self.sets.get_mut(slot) {
+            set.files += 1;
+            if set.idle_since.take().is_some() {
+                self.idle -= 1;
+            }
+        }
+        LabelSetId(slot)
+    }
+
+    /// Detaches a closed file from its label set; the set's TTL starts
+    /// when its last file goes.
+    pub fn detach(&mut self, id: LabelSetId, now: Instant) {
+        if self.path_labels.is_none() {
+            return;
+        }
+        if let Some(Some(set)) = self.sets.get_mut(id.0) {
+            set.files = set.files.saturating_sub(1);
+            if set.files == 0 && set.idle_since.is_none() {
+                set.idle_since = Some(now);
+                self.idle += 1;
+            }
+        }
+    }
+
+    /// Removes, with their series, the label sets that have had no file
+    /// for `path_labels_ttl`.
+    pub fn expire(&mut self, now: Instant) {
+        let Some(ttl) = self.path_labels.as_ref().map(|labels| labels.ttl) else {
+            return;
+        };
+        if self.idle == 0 {
+            return;
+        }
+        for slot in 0..self.sets.len() {
+            let expired = self.sets[slot].as_ref().is_some_and(|set| {
+                set.idle_since
+                    .is_some_and(|since| now.saturating_duration_since(since) >= ttl)
+            });
+            if expired {
+                self.remove_set(slot);
+            }
+        }
+    }
+
+    /// Live label sets, the overflow set included.
+    pub fn label_sets(&self) -> usize {
+        self.live + usize::from(self.overflow.is_some())
+    }
+
+    /// Adds `tally` to the shared counters of the input's (first) label
+    /// set and clears it: for inputs without path labels.
     pub fn publish(&mut self, tally: &mut Tally) {
+        self.publish_to(LabelSetId::default(), tally);
+    }
+
+    /// Adds `tally` to the shared counters, its records to label set `id`,
+    /// and clears it.
+    pub fn publish_to(&mut self, id: LabelSetId, tally: &mut Tally) {
         if tally.is_empty() {
             return;
         }
-        for (counter, count) in self.errors.iter().zip(&tally.errors) {
+        self.bytes.inc_by(tally.bytes);
+        self.truncated.inc_by(tally.truncated_lines);
+        let Some(Some(set)) = self.sets.get_mut(id.0) else {
+            debug_assert!(false, "publish to a removed label set");
+            tracing::error!(input = %self.source, "counts for a removed label set were lost");
+            tally.clear();
+            return;
+        };
+        for (counter, count) in set.errors.iter().zip(&tally.errors) {
             if *count > 0 {
                 counter.inc_by(*count);
             }
         }
         for (slot, count) in tally.uncatalogued.iter().enumerate() {
             if *count > 0 {
-                let counter = self.uncatalogued[slot].get_or_insert_with(|| {
-                    self.uncatalogued_family
-                        .with_label_values(&[&self.source, &status_label(slot)])
+                let counter = set.uncatalogued[slot].get_or_insert_with(|| {
+                    let status = status_label(slot);
+                    let mut values = vec![self.source.as_str(), status.as_str()];
+                    values.extend(set.values.iter().map(String::as_str));
+                    self.families.uncatalogued.with_label_values(&values)
                 });
                 counter.inc_by(*count);
             }
         }
-        self.lines.inc_by(tally.lines);
-        self.bytes.inc_by(tally.bytes);
-        self.truncated.inc_by(tally.truncated_lines);
+        set.lines.inc_by(tally.lines);
         tally.clear();
+    }
+
+    /// Makes a label set, its catalogued series and lines at 0, with no
+    /// file yet; returns its slot.
+    fn add_set(&mut self, values: Vec<String>) -> usize {
+        let with_values = |own: &[&str]| -> Vec<String> {
+            own.iter()
+                .map(|value| (*value).to_owned())
+                .chain(values.iter().cloned())
+                .collect()
+        };
+        let errors = self
+            .types
+            .iter()
+            .map(|[status, error_type]| {
+                self.families.errors.with_label_values(&with_values(&[
+                    &self.source,
+                    status,
+                    error_type,
+                ]))
+            })
+            .collect();
+        let set = LabelSet {
+            errors,
+            uncatalogued: vec![None; STATUS_SLOTS],
+            lines: self
+                .families
+                .lines
+                .with_label_values(&with_values(&[&self.source])),
+            files: 0,
+            idle_since: None,
+            values: values.clone(),
+        };
+        let slot = match self.sets.iter().position(Option::is_none) {
+            Some(free) => {
+                self.sets[free] = Some(set);
+                free
+            }
+            None => {
+                self.sets.push(Some(set));
+                self.sets.len() - 1
+            }
+        };
+        if !values.is_empty() && values.iter().all(|value| value == OVERFLOW_VALUE) {
+            self.overflow = Some(slot);
+        } else {
+            self.live += 1;
+        }
+        self.by_values.insert(values, slot);
+        slot
+    }
+
+    /// Removes label set `slot` and all its series.
+    fn remove_set(&mut self, slot: usize) {
+        let Some(set) = self.sets.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let with_values = |own: &[&str]| -> Vec<String> {
+            own.iter()
+                .map(|value| (*value).to_owned())
+                .chain(set.values.iter().cloned())
+                .collect()
+        };
+        for [status, error_type] in self.types.iter() {
+            let _ = self.families.errors.remove_label_values(&with_values(&[
+                &self.source,
+                status,
+                error_type,
+            ]));
+        }
+        // Every status, not only those resolved here: a set taken over
+        // after a restart has counts under statuses it never resolved.
+        for status in 0..STATUS_SLOTS {
+            let _ = self
+                .families
+                .uncatalogued
+                .remove_label_values(&with_values(&[&self.source, &status_label(status)]));
+        }
+        let _ = self
+            .families
+            .lines
+            .remove_label_values(&with_values(&[&self.source]));
+        self.by_values.remove(&set.values);
+        if self.overflow == Some(slot) {
+            self.overflow = None;
+        } else {
+            self.live -= 1;
+        }
+        if set.idle_since.is_some() {
+            self.idle -= 1;
+        }
+        tracing::debug!(input = %self.source, labels = ?set.values, "label set expired");
+    }
+
+    /// Takes over, idle, the label sets this source's series show (each set
+    /// has an `errtally_lines_total` series).
+    fn adopt_existing(&mut self, now: Instant) {
+        let Some(names) = self.path_labels.as_ref().map(|l| l.names().to_vec()) else {
+            return;
+        };
+        let mut found = Vec::new();
+        for family in self.families.lines.collect() {
+            for metric in family.get_metric() {
+                let labels: HashMap<&str, &str> = metric
+                    .get_label()
+                    .iter()
+                    .map(|label| (label.name(), label.value()))
+                    .collect();
+                if labels.get("source") != Some(&self.source.as_str()) {
+                    continue;
+                }
+                let values: Vec<String> = names
+                    .iter()
+                    .map(|name| labels.get(name.as_str()).copied().unwrap_or("").to_owned())
+                    .collect();
+                found.push(values);
+            }
+        }
+        for values in found {
+            if self.by_values.contains_key(&values) {
+                continue;
+            }
+            let slot = self.add_set(values);
+            if let Some(Some(set)) = self.sets.get_mut(slot) {
+                set.idle_since = Some(now);
+                self.idle += 1;
+            }
+        }
     }
 }
 
@@ -417,6 +908,7 @@ fn unix_seconds() -> f64 {
 mod tests {
     use super::*;
     use crate::scan::status_slot;
+    use std::time::Duration;
 
     fn series_of(metrics: &Metrics, source: &str) -> Vec<String> {
         let needle = format!("source=\"{source}\"");
@@ -517,6 +1009,337 @@ mod tests {
                 .filter(|l| l.starts_with("errtally_error_hint_info{"))
                 .count(),
             entries.len()
+        );
+    }
+
+    const PODS: &str = r"^/pods/(?P<namespace>[^_/]+)_(?P<pod>[^_/]+)/(?P<container>[^/]+)/";
+
+    fn pod_labels(max_label_sets: usize) -> PathLabels {
+        PathLabels::new(PODS, Duration::from_secs(60), max_label_sets).unwrap()
+    }
+
+    /// Exposition lines of `family` (exactly that name) with `labels`
+    /// (`name="value"` pairs, in the exposition's order) and any value.
+    fn lines_of(metrics: &Metrics, family: &str, labels: &str) -> Vec<String> {
+        let prefix = format!("{family}{{{labels}");
+        String::from_utf8(metrics.render().unwrap())
+            .unwrap()
+            .lines()
+            .filter(|line| line.starts_with(&prefix))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn sample(metrics: &Metrics, series: &str) -> Option<String> {
+        String::from_utf8(metrics.render().unwrap())
+            .unwrap()
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(series)?
+                    .strip_prefix(' ')
+                    .map(str::to_string)
+            })
+    }
+
+    /// A tally of `lines` lines, `errors` of them of the type at index 0
+    /// and one uncatalogued 404.
+    fn tally(catalog: &Catalog, lines: u64, errors: u64) -> Tally {
+        let mut tally = Tally::new(catalog.len());
+        tally.lines = lines;
+        tally.bytes = lines * 10;
+        tally.errors[0] = errors;
+        tally.uncatalogued[status_slot(Some(404))] = 1;
+        tally
+    }
+
+    #[test]
+    fn path_labels_label_only_their_inputs_series() {
+        let catalog = Catalog::builtin().unwrap();
+        let first = &catalog.entries()[0].error_type;
+        let metrics = Metrics::new().unwrap();
+        let mut plain = metrics.input("plain", &catalog);
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        plain.publish(&mut tally(&catalog, 5, 2));
+        let api = pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        let web = pods.attach(Path::new("/pods/shop_web-2/app/0.log"));
+        let odd = pods.attach(Path::new("/elsewhere/x.log"));
+        assert_eq!(
+            pods.attach(Path::new("/pods/shop_api-1/app/1.log")),
+            api,
+            "same labels, same set"
+        );
+        pods.publish_to(api, &mut tally(&catalog, 7, 3));
+        pods.publish_to(odd, &mut tally(&catalog, 1, 1));
+
+        // The plain input's series are exactly as without path labels.
+        assert_eq!(
+            lines_of(&metrics, "errtally_errors_total", "error_type").len(),
+            catalog.len(),
+            "only the plain input's series start with error_type"
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                &format!(
+                    r#"errtally_errors_total{{error_type="{first}",source="plain",status_code="404"}}"#
+                )
+            ),
+            Some("2".into())
+        );
+        assert_eq!(
+            sample(&metrics, r#"errtally_lines_total{source="plain"}"#),
+            Some("5".into())
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_uncatalogued_errors_total{source="plain",status_code="404"}"#
+            ),
+            Some("1".into())
+        );
+        // Each label set has every catalogued type (at 0 until counted).
+        for (container, namespace, pod, count) in [
+            ("app", "shop", "api-1", "3"),
+            ("app", "shop", "web-2", "0"),
+            ("", "", "", "1"),
+        ] {
+            let labels = format!(r#"container="{container}",error_type="#);
+            let set: Vec<String> = lines_of(&metrics, "errtally_errors_total", &labels)
+                .into_iter()
+                .filter(|line| {
+                    line.contains(&format!(
+                        r#",namespace="{namespace}",pod="{pod}",source="pods","#
+                    ))
+                })
+                .collect();
+            assert_eq!(set.len(), catalog.len(), "{pod}: {set:?}");
+            assert_eq!(
+                sample(
+                    &metrics,
+                    &format!(
+                        r#"errtally_errors_total{{container="{container}",error_type="{first}",namespace="{namespace}",pod="{pod}",source="pods",status_code="404"}}"#
+                    )
+                ),
+                Some(count.into())
+            );
+        }
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_lines_total{container="app",namespace="shop",pod="api-1",source="pods"}"#
+            ),
+            Some("7".into())
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_lines_total{container="app",namespace="shop",pod="web-2",source="pods"}"#
+            ),
+            Some("0".into())
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_uncatalogued_errors_total{container="",namespace="",pod="",source="pods",status_code="404"}"#
+            ),
+            Some("1".into())
+        );
+        // Self-metrics stay per source.
+        assert_eq!(
+            sample(&metrics, r#"errtally_bytes_total{source="pods"}"#),
+            Some("80".into())
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_label_sets_dropped_total{source="pods"}"#
+            ),
+            Some("0".into())
+        );
+        assert_eq!(
+            lines_of(&metrics, "errtally_label_sets_dropped_total", "").len(),
+            1,
+            "no dropped-sets counter for an input without path labels"
+        );
+        assert_eq!((pods.label_sets(), web), (3, LabelSetId(1)));
+    }
+
+    #[test]
+    fn a_label_set_expires_a_ttl_after_its_last_file_closed() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        let api = Path::new("/pods/shop_api-1/app/0.log");
+        let set = pods.attach(api);
+        assert_eq!(pods.attach(api), set);
+        pods.publish_to(set, &mut tally(&catalog, 4, 1));
+        let api_series = "errtally_lines_total{container=\"app\",namespace=\"shop\",pod=\"api-1\",source=\"pods\"}";
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(60);
+        pods.detach(set, t0);
+        pods.expire(t0 + ttl * 2);
+        assert_eq!(
+            sample(&metrics, api_series),
+            Some("4".into()),
+            "one file is still open"
+        );
+        pods.detach(set, t0);
+        pods.expire(t0 + ttl - Duration::from_millis(1));
+        assert_eq!(
+            sample(&metrics, api_series),
+            Some("4".into()),
+            "expired early"
+        );
+        pods.expire(t0 + ttl);
+        assert_eq!(
+            lines_of(&metrics, "errtally_errors_total", "container=").len(),
+            0
+        );
+        assert_eq!(
+            lines_of(&metrics, "errtally_uncatalogued_errors_total", "container=").len(),
+            0
+        );
+        assert_eq!(
+            lines_of(&metrics, "errtally_lines_total", "container=").len(),
+            0
+        );
+        assert_eq!(pods.label_sets(), 0);
+
+        // A file reopening before the TTL keeps the set.
+        let set = pods.attach(api);
+        pods.detach(set, t0);
+        assert_eq!(pods.attach(api), set);
+        pods.expire(t0 + ttl * 2);
+        assert_eq!(
+            sample(&metrics, api_series),
+            Some("0".into()),
+            "a new set starts at 0"
+        );
+    }
+
+    #[test]
+    fn past_max_label_sets_new_files_count_into_the_overflow_set() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(2)));
+        let a = pods.attach(Path::new("/pods/ns_a/c/0.log"));
+        let b = pods.attach(Path::new("/pods/ns_b/c/0.log"));
+        let over = pods.attach(Path::new("/pods/ns_c/c/0.log"));
+        assert_eq!(pods.attach(Path::new("/pods/ns_d/c/0.log")), over);
+        assert_eq!(
+            pods.attach(Path::new("/pods/ns_a/c/1.log")),
+            a,
+            "known sets stay"
+        );
+        assert!(over != a && over != b);
+        pods.publish_to(over, &mut tally(&catalog, 6, 2));
+        let overflow =
+            r#"container="__overflow__",namespace="__overflow__",pod="__overflow__",source="pods""#;
+        assert_eq!(
+            sample(&metrics, &format!("errtally_lines_total{{{overflow}}}")),
+            Some("6".into())
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_label_sets_dropped_total{source="pods"}"#
+            ),
+            Some("2".into()),
+            "one per file that overflowed"
+        );
+        assert_eq!(pods.label_sets(), 3);
+        // Once a set expires, a new one fits again.
+        let t0 = Instant::now();
+        pods.detach(b, t0);
+        pods.expire(t0 + Duration::from_secs(60));
+        let e = pods.attach(Path::new("/pods/ns_e/c/0.log"));
+        assert!(e != over);
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_lines_total{container="c",namespace="ns",pod="e",source="pods"}"#
+            ),
+            Some("0".into())
+        );
+    }
+
+    #[test]
+    fn a_restart_takes_over_the_sets_and_changed_path_labels_drop_them() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        let set = pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        pods.publish_to(set, &mut tally(&catalog, 4, 1));
+        let api_series = "errtally_lines_total{container=\"app\",namespace=\"shop\",pod=\"api-1\",source=\"pods\"}";
+
+        // The same path labels (a restarted input, or a reload keeping
+        // them): the set goes on counting, idle until a file opens.
+        let mut again = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        assert_eq!(again.label_sets(), 1);
+        let set = again.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        again.publish_to(set, &mut tally(&catalog, 1, 0));
+        assert_eq!(sample(&metrics, api_series), Some("5".into()));
+        let mut idle = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        idle.expire(Instant::now() + Duration::from_secs(60));
+        assert_eq!(sample(&metrics, api_series), None, "taken-over sets expire");
+
+        // Other path labels: the old sets' series go at once.
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        let set = pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        pods.publish_to(set, &mut tally(&catalog, 4, 1));
+        let by_service =
+            PathLabels::new("^/pods/(?P<service>[^/]+)/", Duration::from_secs(60), 10).unwrap();
+        let mut service = metrics.file_input("pods", &catalog, Some(&by_service));
+        assert_eq!(service.label_sets(), 0);
+        assert_eq!(
+            lines_of(&metrics, "errtally_errors_total", "container=").len(),
+            0
+        );
+        assert_eq!(
+            lines_of(&metrics, "errtally_uncatalogued_errors_total", "container=").len(),
+            0
+        );
+        let set = service.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        service.publish_to(set, &mut tally(&catalog, 2, 0));
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_lines_total{service="shop_api-1",source="pods"}"#
+            ),
+            Some("2".into())
+        );
+        // And dropping the path labels drops the labelled series too.
+        let _plain = metrics.input("pods", &catalog);
+        assert_eq!(
+            lines_of(&metrics, "errtally_lines_total", "service=").len(),
+            0
+        );
+        assert_eq!(
+            sample(&metrics, r#"errtally_lines_total{source="pods"}"#),
+            Some("0".into())
+        );
+        assert_eq!(
+            lines_of(&metrics, "errtally_label_sets_dropped_total", "").len(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_reload_drops_removed_types_from_every_label_set() {
+        let catalog = Catalog::builtin().unwrap();
+        let first = catalog.entries()[0].error_type.clone();
+        let metrics = Metrics::new().unwrap();
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        pods.attach(Path::new("/pods/shop_web-1/app/0.log"));
+        let smaller =
+            Catalog::from_entries(vec![("test".to_owned(), catalog.entries()[0].clone())]).unwrap();
+        metrics.forget_types("pods", &catalog, &smaller);
+        let left = lines_of(&metrics, "errtally_errors_total", "container=");
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(
+            left.iter()
+                .all(|line| line.contains(&format!("error_type=\"{first}\"")))
         );
     }
 
