@@ -53,10 +53,14 @@ impl Pods {
         dir.join("0.log")
     }
 
-    /// The README's Kubernetes expression, anchored at this tree.
+    /// The shipped ConfigMap's expression, anchored at this tree instead
+    /// of `/var/log/pods`.
     fn kubernetes_labels(&self) -> String {
+        let config = crate::kubernetes::config_table();
+        let shipped = config["input"][0]["path_labels"].as_str().unwrap();
+        let relative = shipped.strip_prefix("^/var/log/pods/").unwrap();
         format!(
-            "^{}/(?P<namespace>[^_]+)_(?P<pod>[^_]+)_[^/]+/(?P<container>[^/]+)/",
+            "^{}/{relative}",
             regex::escape(&self.root().display().to_string())
         )
     }
@@ -312,4 +316,16 @@ fn a_reload_that_changes_path_labels_drops_the_old_label_sets() {
         None
     );
     crate::support::promtool_check(&daemon.metrics());
+}
+
+#[test]
+fn the_readme_and_the_example_config_show_the_shipped_kubernetes_expression() {
+    let config = crate::kubernetes::config_table();
+    let shipped = config["input"][0]["path_labels"].as_str().unwrap();
+    let line = format!("path_labels = '{shipped}'");
+    for doc in ["README.md", "config/errtally.toml"] {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(doc)).unwrap();
+        assert!(text.contains(&line), "{doc} lacks {line}");
+    }
 }
