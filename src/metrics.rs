@@ -19,18 +19,16 @@
 //! count into the set whose values are all [`OVERFLOW_VALUE`], and
 //! `errtally_label_sets_dropped_total` rises.
 //!
-//! A Prometheus client family has fixed label names, but inputs need not
+//! A `prometheus` crate family has fixed label names, but inputs need not
 //! share theirs: an input without `path_labels` must keep exactly the
 //! series it has always had (no empty extra labels), whatever another input
-//! configures. So each of the three families is one [`IntCounterVec`] per
-//! list of label names (the plain one, and one per distinct `path_labels`
-//! name list), gathered as one family by a single collector
-//! ([`LabelledFamilies`]). The exposition format and Prometheus accept
-//! series of one family with different label names; PromQL's `sum by
-//! (namespace)` treats a missing label as empty. A reload that changes an
-//! input's `path_labels` drops that input's series of these families (its
-//! counters restart from 0, which `rate()` handles as a reset): old and new
-//! label sets do not describe the same files.
+//! configures, and thousands of label sets must fit a small memory limit.
+//! So these three families live in [`labelled`], outside the crate's
+//! vectors (its module docs say why and what that saves); the other
+//! families are the crate's, in the same registry for `gather`, and
+//! `/metrics` joins both. A reload that changes an input's `path_labels`
+//! drops that input's series of these families: old and new label sets do
+//! not describe the same files.
 
 /// Prometheus metric names (one `errtally_` prefix, `_total` on counters).
 pub mod names {
@@ -62,20 +60,25 @@ pub mod names {
          their counts went to the set whose path labels are all __overflow__.";
 }
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+mod labelled;
 
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 use tokio::time::Instant;
 
+pub use labelled::Totals;
+use labelled::{Count, SeriesStore, TypeKey};
+
 use crate::catalog::{Catalog, CatalogEntry};
 use crate::config::PathLabels;
-use crate::scan::{STATUS_SLOTS, Tally, status_label};
+use crate::scan::Tally;
 
 /// The value of every path label of the set that counts files past
 /// `max_label_sets`.
@@ -122,11 +125,13 @@ pub fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
 /// [`Tally`] and [`InputMetrics::publish_to`] adds it here once per read chunk.
 #[derive(Clone)]
 pub struct Metrics {
+    /// Every family, for `gather` (the status page).
     registry: Registry,
-    labelled: LabelledFamilies,
-    /// The `path_labels` expression each source's labelled series were
-    /// made with (`None`: no path labels), to notice a reload changing it.
-    bound: Arc<Mutex<HashMap<String, Option<String>>>>,
+    /// Every family but the labelled ones, which `/metrics` writes itself.
+    exposition: Registry,
+    /// `errtally_errors_total`, `errtally_uncatalogued_errors_total` and
+    /// `errtally_lines_total`.
+    series: SeriesStore,
     label_sets_dropped: IntCounterVec,
     hint_info: IntGaugeVec,
     bytes: IntCounterVec,
@@ -143,158 +148,33 @@ pub struct Metrics {
     checkpoint_timestamp: Gauge,
 }
 
-/// The three families that may carry path labels, for one list of label
-/// names.
-#[derive(Clone)]
-struct Families {
-    errors: IntCounterVec,
-    uncatalogued: IntCounterVec,
-    lines: IntCounterVec,
-}
-
-impl Families {
-    /// The families with errtally's labels followed by `extra`.
-    fn new(extra: &[String]) -> Result<Self, prometheus::Error> {
-        let vec = |name: &str, help: &str, own: &[&str]| {
-            let labels: Vec<&str> = own
-                .iter()
-                .copied()
-                .chain(extra.iter().map(String::as_str))
-                .collect();
-            IntCounterVec::new(Opts::new(name, help), &labels)
-        };
-        Ok(Self {
-            errors: vec(
-                names::ERRORS,
-                names::ERRORS_HELP,
-                &["source", "status_code", "error_type"],
-            )?,
-            uncatalogued: vec(
-                names::UNCATALOGUED,
-                names::UNCATALOGUED_HELP,
-                &["source", "status_code"],
-            )?,
-            lines: vec(names::LINES, names::LINES_HELP, &["source"])?,
-        })
-    }
-
-    fn all(&self) -> [&IntCounterVec; 3] {
-        [&self.errors, &self.uncatalogued, &self.lines]
-    }
-}
-
-/// `errtally_errors_total`, `errtally_uncatalogued_errors_total` and
-/// `errtally_lines_total`: one [`Families`] per list of label names,
-/// gathered together (see the module docs for why).
-#[derive(Clone)]
-struct LabelledFamilies {
-    /// Without path labels; its descriptors stand for the families.
-    plain: Families,
-    /// Per `path_labels` name list. Locked only when an input starts,
-    /// at a reload, and by a scrape; never by counting.
-    extra: Arc<RwLock<BTreeMap<Vec<String>, Families>>>,
-}
-
-impl LabelledFamilies {
-    fn new() -> Result<Self, prometheus::Error> {
-        Ok(Self {
-            plain: Families::new(&[])?,
-            extra: Arc::default(),
-        })
-    }
-
-    /// The families for inputs whose path labels are `names`.
-    fn for_names(&self, names: &[String]) -> Result<Families, prometheus::Error> {
-        if names.is_empty() {
-            return Ok(self.plain.clone());
-        }
-        let mut extra = self.extra.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(families) = extra.get(names) {
-            return Ok(families.clone());
-        }
-        let families = Families::new(names)?;
-        extra.insert(names.to_vec(), families.clone());
-        Ok(families)
-    }
-
-    /// Every [`Families`], the plain one first.
-    fn every(&self) -> Vec<Families> {
-        let extra = self.extra.read().unwrap_or_else(PoisonError::into_inner);
-        std::iter::once(self.plain.clone())
-            .chain(extra.values().cloned())
-            .collect()
-    }
-
-    /// Removes, from every list of label names, the series of `source`
-    /// that `doomed` picks (given the series' labels).
-    fn remove_where(&self, source: &str, doomed: impl Fn(&HashMap<&str, &str>) -> bool) {
-        for families in self.every() {
-            for vec in families.all() {
-                remove_where(vec, |labels| {
-                    labels.get("source") == Some(&source) && doomed(labels)
-                });
-            }
-        }
-    }
-}
-
-impl Collector for LabelledFamilies {
-    fn desc(&self) -> Vec<&Desc> {
-        self.plain
-            .all()
-            .into_iter()
-            .flat_map(|vec| vec.desc())
-            .collect()
-    }
-
-    /// One family per list of label names; the registry merges those of
-    /// one name into one family.
-    fn collect(&self) -> Vec<MetricFamily> {
-        self.every()
-            .iter()
-            .flat_map(|families| families.all().map(|vec| vec.collect()))
-            .flatten()
-            .collect()
-    }
-}
-
-/// Removes the series of `vec` whose labels `doomed` picks.
-fn remove_where(vec: &IntCounterVec, doomed: impl Fn(&HashMap<&str, &str>) -> bool) {
-    for family in vec.collect() {
-        for metric in family.get_metric() {
-            let labels: HashMap<&str, &str> = metric
-                .get_label()
-                .iter()
-                .map(|label| (label.name(), label.value()))
-                .collect();
-            if doomed(&labels) {
-                let _ = vec.remove(&labels);
-            }
-        }
-    }
-}
-
 impl Metrics {
     /// Registers every family, the build info and the process collector.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
+        let exposition = Registry::new();
+        let register = |collector: Box<dyn Collector>, copy: Box<dyn Collector>| {
+            registry.register(collector)?;
+            exposition.register(copy)
+        };
         let counter_vec =
             |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
                 let vec = IntCounterVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(vec.clone()))?;
+                register(Box::new(vec.clone()), Box::new(vec.clone()))?;
                 Ok(vec)
             };
         let gauge_vec =
             |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
                 let vec = IntGaugeVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(vec.clone()))?;
+                register(Box::new(vec.clone()), Box::new(vec.clone()))?;
                 Ok(vec)
             };
-        let labelled = LabelledFamilies::new()?;
-        registry.register(Box::new(labelled.clone()))?;
+        let series = SeriesStore::new()?;
+        registry.register(Box::new(series.clone()))?;
         let metrics = Self {
-            labelled,
-            bound: Arc::default(),
+            registry: registry.clone(),
+            exposition: exposition.clone(),
+            series,
             label_sets_dropped: counter_vec(
                 names::LABEL_SETS_DROPPED,
                 names::LABEL_SETS_DROPPED_HELP,
@@ -352,23 +232,27 @@ impl Metrics {
                 "errtally_checkpoint_last_success_timestamp_seconds",
                 "Time of the last successful checkpoint save (0 before the first).",
             )?,
-            registry,
         };
-        metrics
-            .registry
-            .register(Box::new(metrics.watch_errors.clone()))?;
-        metrics
-            .registry
-            .register(Box::new(metrics.checkpoint_errors.clone()))?;
-        metrics
-            .registry
-            .register(Box::new(metrics.checkpoint_timestamp.clone()))?;
-        metrics
-            .registry
-            .register(Box::new(metrics.reload_successful.clone()))?;
-        metrics
-            .registry
-            .register(Box::new(metrics.reload_timestamp.clone()))?;
+        register(
+            Box::new(metrics.watch_errors.clone()),
+            Box::new(metrics.watch_errors.clone()),
+        )?;
+        register(
+            Box::new(metrics.checkpoint_errors.clone()),
+            Box::new(metrics.checkpoint_errors.clone()),
+        )?;
+        register(
+            Box::new(metrics.checkpoint_timestamp.clone()),
+            Box::new(metrics.checkpoint_timestamp.clone()),
+        )?;
+        register(
+            Box::new(metrics.reload_successful.clone()),
+            Box::new(metrics.reload_successful.clone()),
+        )?;
+        register(
+            Box::new(metrics.reload_timestamp.clone()),
+            Box::new(metrics.reload_timestamp.clone()),
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("errtally_build_info", "errtally's version (always 1)."),
             &["version"],
@@ -376,10 +260,11 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        metrics.registry.register(Box::new(build_info))?;
-        metrics.registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
+        register(Box::new(build_info.clone()), Box::new(build_info))?;
+        register(
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        )?;
         Ok(metrics)
     }
 
@@ -456,31 +341,16 @@ impl Metrics {
         catalog: &Catalog,
         path_labels: Option<&PathLabels>,
     ) -> InputMetrics {
-        let pattern = path_labels.map(|labels| labels.pattern().to_owned());
-        let previous = self
-            .bound
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(source.to_owned(), pattern.clone());
-        if previous.is_some_and(|previous| previous != pattern) {
-            self.forget_labelled(source);
+        let names = path_labels.map_or(&[][..], PathLabels::names);
+        let pattern = path_labels.map(PathLabels::pattern);
+        if self.series.bind(source, names, pattern) {
+            let _ = self.label_sets_dropped.remove_label_values(&[source]);
         }
-        let (families, path_labels) = match path_labels {
-            None => (self.labelled.plain.clone(), None),
-            Some(labels) => match self.labelled.for_names(labels.names()) {
-                Ok(families) => (families, Some(labels.clone())),
-                // Config validation makes this unreachable; counting
-                // without the labels beats not counting.
-                Err(error) => {
-                    tracing::error!(input = %source, %error, "cannot make the path label families; counting without path labels");
-                    (self.labelled.plain.clone(), None)
-                }
-            },
-        };
+        let path_labels = path_labels.cloned();
         let types = catalog
             .entries()
             .iter()
-            .map(|entry| [entry.status_code.to_string(), entry.error_type.clone()])
+            .map(|entry| (entry.status_code, Arc::from(entry.error_type.as_str())))
             .collect();
         let mut input = InputMetrics {
             source: source.to_string(),
@@ -488,7 +358,7 @@ impl Metrics {
             dropped: path_labels
                 .as_ref()
                 .map(|_| self.label_sets_dropped.with_label_values(&[source])),
-            families,
+            series: self.series.clone(),
             path_labels,
             sets: Vec::new(),
             by_values: HashMap::new(),
@@ -510,22 +380,12 @@ impl Metrics {
         input
     }
 
-    /// Drops a source's series of the families path labels apply to, and
-    /// its dropped-sets counter.
-    fn forget_labelled(&self, source: &str) {
-        self.labelled.remove_where(source, |_| true);
-        let _ = self.label_sets_dropped.remove_label_values(&[source]);
-    }
-
     /// Drops the series of an input that a reload removed (of every label
     /// set and type, so the catalogue is not needed).
     pub fn forget_input(&self, source: &str, _catalog: &Catalog) {
-        self.forget_labelled(source);
-        self.bound
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(source);
+        self.series.remove_source(source);
         for vec in [
+            &self.label_sets_dropped,
             &self.bytes,
             &self.truncated,
             &self.rotations,
@@ -540,35 +400,23 @@ impl Metrics {
 
     /// Drops an input's series (of every label set) of types that `new` no
     /// longer catalogues; the others keep their values across a reload.
-    pub fn forget_types(&self, source: &str, old: &Catalog, new: &Catalog) {
-        let gone: HashSet<(String, String)> = old
-            .entries()
-            .iter()
-            .filter(|entry| {
-                new.index_of(entry.error_type.as_bytes())
+    pub fn forget_types(&self, source: &str, _old: &Catalog, new: &Catalog) {
+        self.series
+            .retain_types(source, |(status_code, error_type)| {
+                new.index_of(error_type.as_bytes())
                     .and_then(|index| new.entry(index))
-                    .is_none_or(|kept| kept.status_code != entry.status_code)
-            })
-            .map(|entry| (entry.status_code.to_string(), entry.error_type.clone()))
-            .collect();
-        if gone.is_empty() {
-            return;
-        }
-        let errors_of = |families: &Families| families.errors.clone();
-        for errors in self.labelled.every().iter().map(errors_of) {
-            remove_where(&errors, |labels| {
-                labels.get("source") == Some(&source)
-                    && match (labels.get("status_code"), labels.get("error_type")) {
-                        (Some(status), Some(error_type)) => {
-                            gone.contains(&((*status).to_owned(), (*error_type).to_owned()))
-                        }
-                        _ => false,
-                    }
+                    .is_some_and(|kept| kept.status_code == *status_code)
             });
-        }
     }
 
-    /// The registry, for gathering.
+    /// Catalogued errors by type, uncatalogued errors and lines, summed
+    /// over every input and label set; cheaper than gathering.
+    pub fn totals(&self) -> Totals {
+        self.series.totals()
+    }
+
+    /// Every family, for gathering (as protobuf messages: slower than
+    /// [`Metrics::render`] with many label sets).
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -576,7 +424,8 @@ impl Metrics {
     /// The Prometheus text exposition (format 0.0.4) of every family.
     pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
         let mut out = Vec::with_capacity(16 << 10);
-        prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        prometheus::TextEncoder::new().encode(&self.exposition.gather(), &mut out)?;
+        self.series.render(&mut out);
         Ok(out)
     }
 }
@@ -592,11 +441,13 @@ pub struct LabelSetId(usize);
 struct LabelSet {
     /// The path label values, in the order of the input's names.
     values: Vec<String>,
-    errors: Vec<IntCounter>,
-    /// Resolved on first use: statuses are bounded (100..=599 and unknown)
-    /// but exporting all 501 at 0 would be noise.
-    uncatalogued: Vec<Option<IntCounter>>,
-    lines: IntCounter,
+    /// By catalogue index.
+    errors: Vec<Count>,
+    /// By status slot, resolved on first use: statuses are bounded
+    /// (100..=599 and unknown) but exporting all 501 at 0 would be noise,
+    /// and a few are seen, so a short list beats 501 slots per set.
+    uncatalogued: Vec<(usize, Count)>,
+    lines: Count,
     /// Open files attached to the set.
     files: usize,
     /// Since when no file is attached.
@@ -610,8 +461,8 @@ struct LabelSet {
 pub struct InputMetrics {
     source: String,
     /// `status_code` and `error_type` of each catalogued type, by index.
-    types: Arc<[[String; 2]]>,
-    families: Families,
+    types: Arc<[TypeKey]>,
+    series: SeriesStore,
     path_labels: Option<PathLabels>,
     /// By [`LabelSetId`]; a removed set leaves `None` for the next one.
     sets: Vec<Option<LabelSet>>,
@@ -743,51 +594,36 @@ impl InputMetrics {
         };
         for (counter, count) in set.errors.iter().zip(&tally.errors) {
             if *count > 0 {
-                counter.inc_by(*count);
+                counter.fetch_add(*count, Ordering::Relaxed);
             }
         }
         for (slot, count) in tally.uncatalogued.iter().enumerate() {
-            if *count > 0 {
-                let counter = set.uncatalogued[slot].get_or_insert_with(|| {
-                    let status = status_label(slot);
-                    let mut values = vec![self.source.as_str(), status.as_str()];
-                    values.extend(set.values.iter().map(String::as_str));
-                    self.families.uncatalogued.with_label_values(&values)
-                });
-                counter.inc_by(*count);
+            if *count == 0 {
+                continue;
+            }
+            match set.uncatalogued.iter().find(|(seen, _)| *seen == slot) {
+                Some((_, counter)) => {
+                    counter.fetch_add(*count, Ordering::Relaxed);
+                }
+                None => {
+                    let counter = self.series.uncatalogued(&self.source, &set.values, slot);
+                    counter.fetch_add(*count, Ordering::Relaxed);
+                    set.uncatalogued.push((slot, counter));
+                }
             }
         }
-        set.lines.inc_by(tally.lines);
+        set.lines.fetch_add(tally.lines, Ordering::Relaxed);
         tally.clear();
     }
 
     /// Makes a label set, its catalogued series and lines at 0, with no
     /// file yet; returns its slot.
     fn add_set(&mut self, values: Vec<String>) -> usize {
-        let with_values = |own: &[&str]| -> Vec<String> {
-            own.iter()
-                .map(|value| (*value).to_owned())
-                .chain(values.iter().cloned())
-                .collect()
-        };
-        let errors = self
-            .types
-            .iter()
-            .map(|[status, error_type]| {
-                self.families.errors.with_label_values(&with_values(&[
-                    &self.source,
-                    status,
-                    error_type,
-                ]))
-            })
-            .collect();
+        let handles = self.series.resolve(&self.source, &values, &self.types);
         let set = LabelSet {
-            errors,
-            uncatalogued: vec![None; STATUS_SLOTS],
-            lines: self
-                .families
-                .lines
-                .with_label_values(&with_values(&[&self.source])),
+            errors: handles.errors,
+            uncatalogued: Vec::new(),
+            lines: handles.lines,
             files: 0,
             idle_since: None,
             values: values.clone(),
@@ -816,31 +652,7 @@ impl InputMetrics {
         let Some(set) = self.sets.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        let with_values = |own: &[&str]| -> Vec<String> {
-            own.iter()
-                .map(|value| (*value).to_owned())
-                .chain(set.values.iter().cloned())
-                .collect()
-        };
-        for [status, error_type] in self.types.iter() {
-            let _ = self.families.errors.remove_label_values(&with_values(&[
-                &self.source,
-                status,
-                error_type,
-            ]));
-        }
-        // Every status, not only those resolved here: a set taken over
-        // after a restart has counts under statuses it never resolved.
-        for status in 0..STATUS_SLOTS {
-            let _ = self
-                .families
-                .uncatalogued
-                .remove_label_values(&with_values(&[&self.source, &status_label(status)]));
-        }
-        let _ = self
-            .families
-            .lines
-            .remove_label_values(&with_values(&[&self.source]));
+        self.series.remove_set(&self.source, &set.values);
         self.by_values.remove(&set.values);
         if self.overflow == Some(slot) {
             self.overflow = None;
@@ -856,27 +668,10 @@ impl InputMetrics {
     /// Takes over, idle, the label sets this source's series show (each set
     /// has an `errtally_lines_total` series).
     fn adopt_existing(&mut self, now: Instant) {
-        let Some(names) = self.path_labels.as_ref().map(|l| l.names().to_vec()) else {
+        if self.path_labels.is_none() {
             return;
-        };
-        let mut found = Vec::new();
-        for family in self.families.lines.collect() {
-            for metric in family.get_metric() {
-                let labels: HashMap<&str, &str> = metric
-                    .get_label()
-                    .iter()
-                    .map(|label| (label.name(), label.value()))
-                    .collect();
-                if labels.get("source") != Some(&self.source.as_str()) {
-                    continue;
-                }
-                let values: Vec<String> = names
-                    .iter()
-                    .map(|name| labels.get(name.as_str()).copied().unwrap_or("").to_owned())
-                    .collect();
-                found.push(values);
-            }
         }
+        let found = self.series.sets(&self.source);
         for values in found {
             if self.by_values.contains_key(&values) {
                 continue;
