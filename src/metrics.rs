@@ -10,7 +10,7 @@
 //! every other family stays per `source`. Each distinct tuple of captured
 //! values is a *label set* with counter handles of its own, resolved when
 //! its first file opens (its catalogued series appear at 0 then), so
-//! counting stays one `inc_by` per counter per read chunk: no lock, no
+//! counting stays one atomic add per counter per read chunk: no lock, no
 //! lookup and no allocation per line. A file is attributed to its set once,
 //! at open ([`InputMetrics::attach`]); the input publishes each read's tally
 //! into that set ([`InputMetrics::publish_to`]). A set whose files have all
@@ -456,7 +456,9 @@ struct LabelSet {
 
 /// One input's counter handles: the per-source ones, and those of each of
 /// its label sets (one set, without extra labels, for an input without
-/// `path_labels`). Owned by the input's task; nothing here locks.
+/// `path_labels`). Owned by the input's task. Counting takes no lock; making
+/// or removing a set, and a set's first count of an uncatalogued status,
+/// take the series store's.
 #[derive(Clone)]
 pub struct InputMetrics {
     source: String,
