@@ -24,9 +24,9 @@
 //! series it has always had (no empty extra labels), whatever another input
 //! configures, and thousands of label sets must fit a small memory limit.
 //! So these three families live in [`labelled`], outside the crate's
-//! vectors (its module docs say why and what that saves); the other
-//! families are the crate's, in the same registry for `gather`, and
-//! `/metrics` joins both. A reload that changes an input's `path_labels`
+//! vectors (its module docs say why and what that saves), registered in the
+//! one registry through a collector; `/metrics` writes them straight from
+//! their counters after the registry's other families. A reload that changes an input's `path_labels`
 //! drops that input's series of these families: old and new label sets do
 //! not describe the same files.
 
@@ -125,10 +125,9 @@ pub fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
 /// [`Tally`] and [`InputMetrics::publish_to`] adds it here once per read chunk.
 #[derive(Clone)]
 pub struct Metrics {
-    /// Every family, for `gather` (the status page).
+    /// Every family, for `gather` and [`Metrics::render`]; others (the
+    /// web config's gauges) register theirs here too.
     registry: Registry,
-    /// Every family but the labelled ones, which `/metrics` writes itself.
-    exposition: Registry,
     /// `errtally_errors_total`, `errtally_uncatalogued_errors_total` and
     /// `errtally_lines_total`.
     series: SeriesStore,
@@ -152,28 +151,22 @@ impl Metrics {
     /// Registers every family, the build info and the process collector.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let exposition = Registry::new();
-        let register = |collector: Box<dyn Collector>, copy: Box<dyn Collector>| {
-            registry.register(collector)?;
-            exposition.register(copy)
-        };
         let counter_vec =
             |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
                 let vec = IntCounterVec::new(Opts::new(name, help), labels)?;
-                register(Box::new(vec.clone()), Box::new(vec.clone()))?;
+                registry.register(Box::new(vec.clone()))?;
                 Ok(vec)
             };
         let gauge_vec =
             |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
                 let vec = IntGaugeVec::new(Opts::new(name, help), labels)?;
-                register(Box::new(vec.clone()), Box::new(vec.clone()))?;
+                registry.register(Box::new(vec.clone()))?;
                 Ok(vec)
             };
         let series = SeriesStore::new()?;
         registry.register(Box::new(series.clone()))?;
         let metrics = Self {
             registry: registry.clone(),
-            exposition: exposition.clone(),
             series,
             label_sets_dropped: counter_vec(
                 names::LABEL_SETS_DROPPED,
@@ -233,26 +226,17 @@ impl Metrics {
                 "Time of the last successful checkpoint save (0 before the first).",
             )?,
         };
-        register(
+        let collectors: [Box<dyn Collector>; 6] = [
             Box::new(metrics.watch_errors.clone()),
-            Box::new(metrics.watch_errors.clone()),
-        )?;
-        register(
             Box::new(metrics.checkpoint_errors.clone()),
-            Box::new(metrics.checkpoint_errors.clone()),
-        )?;
-        register(
             Box::new(metrics.checkpoint_timestamp.clone()),
-            Box::new(metrics.checkpoint_timestamp.clone()),
-        )?;
-        register(
             Box::new(metrics.reload_successful.clone()),
-            Box::new(metrics.reload_successful.clone()),
-        )?;
-        register(
             Box::new(metrics.reload_timestamp.clone()),
-            Box::new(metrics.reload_timestamp.clone()),
-        )?;
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ];
+        for collector in collectors {
+            registry.register(collector)?;
+        }
         let build_info = IntGaugeVec::new(
             Opts::new("errtally_build_info", "errtally's version (always 1)."),
             &["version"],
@@ -260,11 +244,7 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        register(Box::new(build_info.clone()), Box::new(build_info))?;
-        register(
-            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
-            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
-        )?;
+        registry.register(Box::new(build_info))?;
         Ok(metrics)
     }
 
@@ -416,15 +396,19 @@ impl Metrics {
     }
 
     /// Every family, for gathering (as protobuf messages: slower than
-    /// [`Metrics::render`] with many label sets).
+    /// [`Metrics::render`] with many label sets); other parts register
+    /// their families here too.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
-    /// The Prometheus text exposition (format 0.0.4) of every family.
+    /// The Prometheus text exposition (format 0.0.4) of every family: the
+    /// registry's, but the labelled families written straight from their
+    /// counters (see [`labelled::without_labelled`]).
     pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
         let mut out = Vec::with_capacity(16 << 10);
-        prometheus::TextEncoder::new().encode(&self.exposition.gather(), &mut out)?;
+        let families = labelled::without_labelled(|| self.registry.gather());
+        prometheus::TextEncoder::new().encode(&families, &mut out)?;
         self.series.render(&mut out);
         Ok(out)
     }
@@ -1137,6 +1121,45 @@ mod tests {
         assert!(
             left.iter()
                 .all(|line| line.contains(&format!("error_type=\"{first}\"")))
+        );
+    }
+
+    #[test]
+    fn render_writes_each_family_once_and_gather_still_sees_every_family() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let mut input = metrics.input("api", &catalog);
+        input.publish(&mut tally(&catalog, 4, 2));
+        let other = IntGauge::new("errtally_other", "Registered by another part.").unwrap();
+        metrics.registry().register(Box::new(other)).unwrap();
+        let text = String::from_utf8(metrics.render().unwrap()).unwrap();
+        for family in [
+            names::ERRORS,
+            names::UNCATALOGUED,
+            names::LINES,
+            names::BYTES,
+            "errtally_other",
+        ] {
+            assert_eq!(
+                text.matches(&format!("# TYPE {family} ")).count(),
+                1,
+                "{family}"
+            );
+        }
+        // The render's leaving out of the labelled families ends with it.
+        let gathered: Vec<(String, usize)> = metrics
+            .registry()
+            .gather()
+            .iter()
+            .filter(|family| [names::ERRORS, names::LINES].contains(&family.name()))
+            .map(|family| (family.name().to_owned(), family.get_metric().len()))
+            .collect();
+        assert_eq!(
+            gathered,
+            [
+                (names::ERRORS.to_owned(), catalog.len()),
+                (names::LINES.to_owned(), 1)
+            ]
         );
     }
 

@@ -14,10 +14,16 @@
 //! is a map entry and a shared atomic (under 100 bytes) and `/metrics` is
 //! written straight from the maps.
 //!
+//! The store is registered in the daemon's one registry as a collector, so
+//! `gather` (the status page) sees these families as protobuf messages,
+//! while `/metrics` leaves the collector out ([`without_labelled`]) and
+//! writes them from the maps.
+//!
 //! Inputs hold the atomics ([`Count`]) and add to them without a lock; the
 //! one lock here is taken when series are made or removed (when a file of a
 //! new label set opens, when an input starts, at a reload) and by a scrape.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +34,28 @@ use prometheus::proto::{Counter, LabelPair, Metric, MetricFamily, MetricType};
 
 use super::names;
 use crate::scan::status_label;
+
+thread_local! {
+    /// Set while this thread gathers the registry for `/metrics`, which
+    /// writes these families itself: the collector then gives nothing
+    /// instead of a protobuf message per series. Per thread, so a `gather`
+    /// for the status page on another thread still sees them.
+    static WRITTEN_DIRECTLY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `gather` (a registry's) with the labelled families left out.
+pub fn without_labelled<T>(gather: impl FnOnce() -> T) -> T {
+    /// Clears the flag however `gather` ends.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            WRITTEN_DIRECTLY.with(|flag| flag.set(false));
+        }
+    }
+    WRITTEN_DIRECTLY.with(|flag| flag.set(true));
+    let _reset = Reset;
+    gather()
+}
 
 /// A counter: added to by an input, read by the exposition.
 pub type Count = Arc<AtomicU64>;
@@ -297,13 +325,17 @@ fn write_series(out: &mut Vec<u8>, name: &str, labels: &[(&str, &str)], value: u
 }
 
 /// For `Registry::gather` (the status page sums these families): the same
-/// series as protobuf messages. `/metrics` does not come this way.
+/// series as protobuf messages. `/metrics` does not come this way
+/// ([`without_labelled`]).
 impl Collector for SeriesStore {
     fn desc(&self) -> Vec<&Desc> {
         self.descs.iter().collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
+        if WRITTEN_DIRECTLY.with(Cell::get) {
+            return Vec::new();
+        }
         let sources = self.read();
         let mut families: Vec<MetricFamily> = FAMILIES
             .iter()
