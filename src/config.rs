@@ -12,7 +12,9 @@
 //! [`MIN_INTERVAL`], `max_line_bytes` is within [`MAX_LINE_BYTES_LIMIT`],
 //! input names are valid Prometheus label values and unique, at most one input
 //! reads stdin, every glob compiles, and relative paths from the file are
-//! already joined to the file's directory.
+//! already joined to the file's directory. An input's `path_labels` compiles,
+//! names every capture group with a Prometheus label name of its own (see
+//! [`PathLabels`]), and is never on an input that reads stdin.
 //!
 //! Deliberately not done here: expanding globs, checking that files or the
 //! state directory exist (files may appear later; that is the tailer's job),
@@ -49,6 +51,22 @@ pub const MAX_LINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Longest input name; names become the `source` label on every series.
 pub const MAX_INPUT_NAME_LEN: usize = 64;
+
+/// Default `path_labels_ttl`: a label set whose files are all gone is kept
+/// this long, so a pod restarting under the same name keeps its series.
+pub const DEFAULT_PATH_LABELS_TTL: Duration = Duration::from_secs(3600);
+
+/// Default `max_label_sets`: live label sets per input before counts go to
+/// the `__overflow__` set; 1,000 sets are 48,000 series.
+pub const DEFAULT_MAX_LABEL_SETS: usize = 1000;
+
+/// Upper bound for `max_label_sets`: each set is about 48 series.
+pub const MAX_LABEL_SETS_LIMIT: usize = 100_000;
+
+/// Labels of the families that carry path labels, which a capture may not
+/// reuse; and the labels Prometheus puts on every scraped series, which a
+/// capture would override under `honor_labels`.
+pub const RESERVED_LABELS: &[&str] = &["source", "status_code", "error_type", "job", "instance"];
 
 /// Name of the input made of the positional PATH arguments.
 pub const CLI_INPUT_NAME: &str = "default";
@@ -104,6 +122,136 @@ pub struct InputConfig {
     pub paths: Vec<InputPath>,
     /// Where to begin in files found at start without a checkpoint.
     pub start_at: StartAt,
+    /// Labels captured from each file's path; `None` keeps the series as
+    /// they are without (no extra labels). Never set on an input that reads
+    /// stdin, which has no path.
+    pub path_labels: Option<PathLabels>,
+}
+
+/// An input's `path_labels`: a regular expression whose named captures,
+/// matched against a file's absolute path, become labels of the file's
+/// `errtally_errors_total`, `errtally_uncatalogued_errors_total` and
+/// `errtally_lines_total` series; with the bounds on how many label sets
+/// live.
+///
+/// Every capture group is named, and every name is a valid Prometheus
+/// label name that is not `__`-prefixed and not in [`RESERVED_LABELS`].
+#[derive(Debug, Clone)]
+pub struct PathLabels {
+    regex: regex::bytes::Regex,
+    names: Vec<String>,
+    /// How long a label set whose files are all closed is kept.
+    pub ttl: Duration,
+    /// Most live label sets; past it, new ones count into `__overflow__`.
+    pub max_label_sets: usize,
+}
+
+impl PartialEq for PathLabels {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern() == other.pattern()
+            && self.ttl == other.ttl
+            && self.max_label_sets == other.max_label_sets
+    }
+}
+
+impl Eq for PathLabels {}
+
+impl PathLabels {
+    /// Compiles and checks `pattern`; the error says what is wrong in
+    /// words for a config message.
+    pub fn new(pattern: &str, ttl: Duration, max_label_sets: usize) -> Result<Self, String> {
+        let regex = regex::bytes::Regex::new(pattern).map_err(|error| {
+            // The crate's message draws a caret under the pattern over
+            // several lines; its last line says what is wrong.
+            let text = error.to_string();
+            let what = text
+                .lines()
+                .last()
+                .map(str::trim)
+                .map(|line| line.strip_prefix("error: ").unwrap_or(line))
+                .unwrap_or_default()
+                .to_owned();
+            format!("invalid regular expression {pattern:?}: {what}")
+        })?;
+        let mut names = Vec::new();
+        for (index, name) in regex.capture_names().enumerate().skip(1) {
+            let Some(name) = name else {
+                return Err(format!(
+                    "capture group {index} has no name; name it, as in (?P<service>[^/]+), \
+                     or make it non-capturing: (?:...)"
+                ));
+            };
+            if let Some(problem) = label_name_problem(name) {
+                return Err(format!("capture name {name:?} {problem}"));
+            }
+            names.push(name.to_owned());
+        }
+        if names.is_empty() {
+            return Err(
+                "has no named capture group; name the parts of the path that become labels, \
+                 as in '^/var/log/(?P<service>[^/]+)/'"
+                    .to_owned(),
+            );
+        }
+        Ok(Self {
+            regex,
+            names,
+            ttl,
+            max_label_sets,
+        })
+    }
+
+    /// The expression as written.
+    pub fn pattern(&self) -> &str {
+        self.regex.as_str()
+    }
+
+    /// The label names, in the order of their capture groups.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The label values for the file at `path`, one per name: what each
+    /// group captured, or empty when the path does not match or the group
+    /// took no part in the match. Bytes that are not UTF-8 become U+FFFD.
+    pub fn values(&self, path: &Path) -> Vec<String> {
+        use std::os::unix::ffi::OsStrExt;
+        let captures = self.regex.captures(path.as_os_str().as_bytes());
+        self.names
+            .iter()
+            .map(|name| {
+                captures
+                    .as_ref()
+                    .and_then(|captures| captures.name(name))
+                    .map(|found| String::from_utf8_lossy(found.as_bytes()).into_owned())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+/// Why `name` cannot be a path label's name, if it cannot (as "is ...").
+fn label_name_problem(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let starts_well = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !starts_well || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Some(
+            "is not a Prometheus label name: use A-Z, a-z, 0-9 and '_', not starting with a digit"
+                .to_owned(),
+        );
+    }
+    if name.starts_with("__") {
+        return Some("starts with \"__\", which Prometheus reserves for its own use".to_owned());
+    }
+    if RESERVED_LABELS.contains(&name) {
+        return Some(format!(
+            "clashes with a label errtally or Prometheus sets itself ({}); rename the capture",
+            RESERVED_LABELS.join(", ")
+        ));
+    }
+    None
 }
 
 /// One thing an input reads.
@@ -227,6 +375,7 @@ impl Config {
                 name: CLI_INPUT_NAME.to_owned(),
                 paths: input_paths,
                 start_at,
+                path_labels: None,
             });
         }
         if stdin {
@@ -234,6 +383,7 @@ impl Config {
                 name: STDIN_INPUT_NAME.to_owned(),
                 paths: vec![InputPath::Stdin],
                 start_at,
+                path_labels: None,
             });
         }
         for input in &added {
@@ -305,6 +455,10 @@ struct RawInput {
     name: Spanned<String>,
     paths: Spanned<Vec<Spanned<String>>>,
     start_at: Option<Spanned<String>>,
+    path_labels: Option<Spanned<String>>,
+    // `toml::Value`, as for the other durations.
+    path_labels_ttl: Option<Spanned<toml::Value>>,
+    max_label_sets: Option<Spanned<i64>>,
 }
 
 /// The text being parsed and where it came from; turns byte spans into
@@ -432,13 +586,75 @@ impl Source<'_> {
                     }
                 },
             };
+            let path_labels = self.path_labels(raw_input, index, &paths)?;
             config.inputs.push(InputConfig {
                 name: name.clone(),
                 paths,
                 start_at,
+                path_labels,
             });
         }
         Ok(config)
+    }
+
+    /// An input's `path_labels` with its `path_labels_ttl` and
+    /// `max_label_sets`, which mean nothing without it.
+    fn path_labels(
+        &self,
+        raw: &RawInput,
+        index: usize,
+        paths: &[InputPath],
+    ) -> Result<Option<PathLabels>, ConfigError> {
+        let key = |leaf: &str| format!("input[{index}].{leaf}");
+        let Some(pattern) = &raw.path_labels else {
+            if let Some(ttl) = &raw.path_labels_ttl {
+                return Err(self.invalid(
+                    ttl.span(),
+                    &key("path_labels_ttl"),
+                    "applies only to an input with path_labels".to_owned(),
+                ));
+            }
+            if let Some(max) = &raw.max_label_sets {
+                return Err(self.invalid(
+                    max.span(),
+                    &key("max_label_sets"),
+                    "applies only to an input with path_labels".to_owned(),
+                ));
+            }
+            return Ok(None);
+        };
+        if paths.contains(&InputPath::Stdin) {
+            return Err(self.invalid(
+                pattern.span(),
+                &key("path_labels"),
+                "cannot be used on an input that reads stdin (\"-\"), which has no path; \
+                 read stdin in an input of its own"
+                    .to_owned(),
+            ));
+        }
+        let ttl = match &raw.path_labels_ttl {
+            Some(value) => self.duration(value, &key("path_labels_ttl"))?,
+            None => DEFAULT_PATH_LABELS_TTL,
+        };
+        let max_label_sets = match &raw.max_label_sets {
+            Some(value) => usize::try_from(*value.get_ref())
+                .ok()
+                .filter(|n| (1..=MAX_LABEL_SETS_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    self.invalid(
+                        value.span(),
+                        &key("max_label_sets"),
+                        format!(
+                            "must be between 1 and {MAX_LABEL_SETS_LIMIT}, found {}",
+                            value.get_ref()
+                        ),
+                    )
+                })?,
+            None => DEFAULT_MAX_LABEL_SETS,
+        };
+        PathLabels::new(pattern.get_ref(), ttl, max_label_sets)
+            .map(Some)
+            .map_err(|message| self.invalid(pattern.span(), &key("path_labels"), message))
     }
 
     /// A human duration such as `"500ms"` or `"5s"`, at least [`MIN_INTERVAL`].
@@ -769,11 +985,13 @@ paths = ["-"]
                         InputPath::Glob("/var/log/api/*.log.1".into()),
                     ],
                     start_at: StartAt::Beginning,
+                    path_labels: None,
                 },
                 InputConfig {
                     name: "pipe.v2-x_y".into(),
                     paths: vec![InputPath::Stdin],
                     start_at: StartAt::End,
+                    path_labels: None,
                 },
             ]
         );
@@ -1078,6 +1296,161 @@ paths = ["logs/*.log", "/abs/*.log", "-"]
         assert_eq!(line_column("abc", 99), (1, 4));
     }
 
+    const KUBERNETES_LABELS: &str =
+        r"^/var/log/pods/(?P<namespace>[^_]+)_(?P<pod>[^_]+)_[^/]+/(?P<container>[^/]+)/";
+
+    /// A config of one input `pods` whose `[[input]]` table ends with
+    /// `extra` (the input table starts at line 1, `extra` at line 3).
+    fn pods_input(extra: &str) -> String {
+        format!("[[input]]\nname = \"pods\"\n{extra}\npaths = [\"/var/log/pods/*/*/*.log\"]\n")
+    }
+
+    #[test]
+    fn path_labels_capture_kubernetes_names_with_defaults() {
+        let config = parse(&pods_input(&format!("path_labels = '{KUBERNETES_LABELS}'"))).unwrap();
+        let labels = config.inputs[0].path_labels.as_ref().unwrap();
+        assert_eq!(labels.pattern(), KUBERNETES_LABELS);
+        assert_eq!(labels.names(), ["namespace", "pod", "container"]);
+        assert_eq!(labels.ttl, Duration::from_secs(3600));
+        assert_eq!(labels.max_label_sets, 1000);
+        assert_eq!(
+            labels.values(Path::new("/var/log/pods/shop_api-7d9f_0a1b-22/app/0.log")),
+            ["shop", "api-7d9f", "app"]
+        );
+        assert_eq!(
+            labels.values(Path::new("/var/log/syslog")),
+            ["", "", ""],
+            "a path that does not match gets empty values"
+        );
+    }
+
+    #[test]
+    fn path_labels_ttl_and_max_label_sets_are_read() {
+        let text = pods_input(
+            "path_labels = '^/var/log/(?P<service>[^/]+)/'\npath_labels_ttl = \"2s\"\nmax_label_sets = 4",
+        );
+        let labels = parse(&text).unwrap().inputs[0].path_labels.clone().unwrap();
+        assert_eq!(
+            (labels.ttl, labels.max_label_sets),
+            (Duration::from_secs(2), 4)
+        );
+        assert_eq!(
+            labels.values(Path::new("/var/log/billing/x.log")),
+            ["billing"]
+        );
+        // A group that takes no part in the match is empty too.
+        let text =
+            pods_input("path_labels = '^/var/log/(?:(?P<team>t-[a-z]+)/)?(?P<service>[^/]+)/'");
+        let labels = parse(&text).unwrap().inputs[0].path_labels.clone().unwrap();
+        assert_eq!(
+            labels.values(Path::new("/var/log/billing/x.log")),
+            ["", "billing"]
+        );
+        assert_eq!(
+            labels.values(Path::new("/var/log/t-core/auth/x.log")),
+            ["t-core", "auth"]
+        );
+    }
+
+    #[test]
+    fn path_labels_must_compile() {
+        assert_invalid(
+            &pods_input("path_labels = '^/var/log/(?P<service>[^/]+'"),
+            3,
+            "input[0].path_labels",
+            "invalid regular expression \"^/var/log/(?P<service>[^/]+\": unclosed group",
+        );
+    }
+
+    #[test]
+    fn path_labels_groups_must_all_be_named() {
+        assert_invalid(
+            &pods_input("path_labels = '^/var/log/(?P<service>[^/]+)/([0-9]+)\\.log'"),
+            3,
+            "input[0].path_labels",
+            "capture group 2 has no name",
+        );
+        assert_invalid(
+            &pods_input("path_labels = '^/var/log/[^/]+/'"),
+            3,
+            "input[0].path_labels",
+            "has no named capture group",
+        );
+    }
+
+    #[test]
+    fn path_label_names_must_be_prometheus_label_names() {
+        // The regex crate accepts '.' in names; Prometheus does not.
+        assert_invalid(
+            &pods_input("path_labels = '^/var/log/(?P<k8s.pod>[^/]+)/'"),
+            3,
+            "input[0].path_labels",
+            "capture name \"k8s.pod\" is not a Prometheus label name",
+        );
+        assert_invalid(
+            &pods_input("path_labels = '^/var/log/(?P<__name__>[^/]+)/'"),
+            3,
+            "input[0].path_labels",
+            "capture name \"__name__\" starts with \"__\"",
+        );
+    }
+
+    #[test]
+    fn path_label_names_must_not_clash_with_errtallys_own() {
+        for name in ["source", "status_code", "error_type", "job", "instance"] {
+            assert_invalid(
+                &pods_input(&format!("path_labels = '^/var/log/(?P<{name}>[^/]+)/'")),
+                3,
+                "input[0].path_labels",
+                &format!(
+                    "capture name \"{name}\" clashes with a label errtally or Prometheus sets"
+                ),
+            );
+        }
+    }
+
+    #[test]
+    fn path_labels_need_a_path() {
+        let text = "[[input]]\nname = \"pipe\"\npaths = [\"-\"]\n\
+                    path_labels = '(?P<service>x)'\n";
+        assert_invalid(text, 4, "input[0].path_labels", "reads stdin");
+    }
+
+    #[test]
+    fn path_label_bounds_need_path_labels_and_sane_values() {
+        assert_invalid(
+            &pods_input("path_labels_ttl = \"1h\""),
+            3,
+            "input[0].path_labels_ttl",
+            "applies only to an input with path_labels",
+        );
+        assert_invalid(
+            &pods_input("max_label_sets = 10"),
+            3,
+            "input[0].max_label_sets",
+            "applies only to an input with path_labels",
+        );
+        let labelled = "path_labels = '^/var/log/(?P<service>[^/]+)/'\n";
+        assert_invalid(
+            &pods_input(&format!("{labelled}max_label_sets = 0")),
+            4,
+            "input[0].max_label_sets",
+            "between 1 and 100000, found 0",
+        );
+        assert_invalid(
+            &pods_input(&format!("{labelled}path_labels_ttl = 60")),
+            4,
+            "input[0].path_labels_ttl",
+            "use a unit",
+        );
+        assert_invalid(
+            &pods_input(&format!("{labelled}path_labels_ttl = \"1ms\"")),
+            4,
+            "input[0].path_labels_ttl",
+            "at least 10ms",
+        );
+    }
+
     #[test]
     fn add_cli_inputs_makes_default_and_stdin() {
         let mut config = Config::default();
@@ -1098,11 +1471,13 @@ paths = ["logs/*.log", "/abs/*.log", "-"]
                         InputPath::Glob("logs/*.log".into()),
                     ],
                     start_at: StartAt::Beginning,
+                    path_labels: None,
                 },
                 InputConfig {
                     name: "stdin".into(),
                     paths: vec![InputPath::Stdin],
                     start_at: StartAt::Beginning,
+                    path_labels: None,
                 },
             ]
         );

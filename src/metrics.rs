@@ -1,5 +1,34 @@
 //! Metric names and help texts: one place, so `scan --format prometheus`
-//! and the daemon's `/metrics` cannot drift apart.
+//! and the daemon's `/metrics` cannot drift apart. The daemon's families,
+//! each input's counter handles, and the label sets taken from file paths.
+//!
+//! # Path labels
+//!
+//! An input with `path_labels` adds the labels its regular expression
+//! captures from a file's path to the file's `errtally_errors_total`,
+//! `errtally_uncatalogued_errors_total` and `errtally_lines_total` series;
+//! every other family stays per `source`. Each distinct tuple of captured
+//! values is a *label set* with counter handles of its own, resolved when
+//! its first file opens (its catalogued series appear at 0 then), so
+//! counting stays one atomic add per counter per read chunk: no lock, no
+//! lookup and no allocation per line. A file is attributed to its set once,
+//! at open ([`InputMetrics::attach`]); the input publishes each read's tally
+//! into that set ([`InputMetrics::publish_to`]). A set whose files have all
+//! been closed for `path_labels_ttl` is removed with its series
+//! ([`InputMetrics::expire`]); past `max_label_sets` live sets, new files
+//! count into the set whose values are all [`OVERFLOW_VALUE`], and
+//! `errtally_label_sets_dropped_total` rises.
+//!
+//! A `prometheus` crate family has fixed label names, but inputs need not
+//! share theirs: an input without `path_labels` must keep exactly the
+//! series it has always had (no empty extra labels), whatever another input
+//! configures, and thousands of label sets must fit a small memory limit.
+//! So these three families live in [`labelled`], outside the crate's
+//! vectors (its module docs say why and what that saves), registered in the
+//! one registry through a collector; `/metrics` writes them straight from
+//! their counters after the registry's other families. A reload that changes an input's `path_labels`
+//! drops that input's series of these families: old and new label sets do
+//! not describe the same files.
 
 /// Prometheus metric names (one `errtally_` prefix, `_total` on counters).
 pub mod names {
@@ -24,14 +53,36 @@ pub mod names {
     /// Help text of [`TRUNCATED`].
     pub const TRUNCATED_HELP: &str =
         "Log records longer than max_line_bytes; only their first max_line_bytes were scanned.";
+    /// Files counted into the overflow label set.
+    pub const LABEL_SETS_DROPPED: &str = "errtally_label_sets_dropped_total";
+    /// Help text of [`LABEL_SETS_DROPPED`].
+    pub const LABEL_SETS_DROPPED_HELP: &str = "Files whose path labels would have made a label set past max_label_sets; \
+         their counts went to the set whose path labels are all __overflow__.";
 }
 
+mod labelled;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
+use tokio::time::Instant;
+
+pub use labelled::Totals;
+use labelled::{Count, SeriesStore, TypeKey};
 
 use crate::catalog::{Catalog, CatalogEntry};
-use crate::scan::{STATUS_SLOTS, Tally, status_label};
+use crate::config::PathLabels;
+use crate::scan::Tally;
+
+/// The value of every path label of the set that counts files past
+/// `max_label_sets`.
+pub const OVERFLOW_VALUE: &str = "__overflow__";
 
 /// Longest text put into a label of `errtally_error_hint_info`. The longest
 /// in the shipped catalogue (session_not_found's two troubleshooting steps,
@@ -71,14 +122,17 @@ pub fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
 /// The daemon's metric families, registered once.
 ///
 /// Per-line counting never touches these: each input counts into its own
-/// [`Tally`] and [`InputMetrics::publish`] adds it here once per read chunk.
+/// [`Tally`] and [`InputMetrics::publish_to`] adds it here once per read chunk.
 #[derive(Clone)]
 pub struct Metrics {
+    /// Every family, for `gather` and [`Metrics::render`]; others (the
+    /// web config's gauges) register theirs here too.
     registry: Registry,
-    errors: IntCounterVec,
-    uncatalogued: IntCounterVec,
+    /// `errtally_errors_total`, `errtally_uncatalogued_errors_total` and
+    /// `errtally_lines_total`.
+    series: SeriesStore,
+    label_sets_dropped: IntCounterVec,
     hint_info: IntGaugeVec,
-    lines: IntCounterVec,
     bytes: IntCounterVec,
     truncated: IntCounterVec,
     rotations: IntCounterVec,
@@ -109,23 +163,21 @@ impl Metrics {
                 registry.register(Box::new(vec.clone()))?;
                 Ok(vec)
             };
+        let series = SeriesStore::new()?;
+        registry.register(Box::new(series.clone()))?;
         let metrics = Self {
-            errors: counter_vec(
-                names::ERRORS,
-                names::ERRORS_HELP,
-                &["source", "status_code", "error_type"],
-            )?,
-            uncatalogued: counter_vec(
-                names::UNCATALOGUED,
-                names::UNCATALOGUED_HELP,
-                &["source", "status_code"],
+            registry: registry.clone(),
+            series,
+            label_sets_dropped: counter_vec(
+                names::LABEL_SETS_DROPPED,
+                names::LABEL_SETS_DROPPED_HELP,
+                &["source"],
             )?,
             hint_info: gauge_vec(
                 "errtally_error_hint_info",
                 "What a catalogued error means, what to check first, its common causes and troubleshooting steps (always 1).",
                 &HINT_LABELS,
             )?,
-            lines: counter_vec(names::LINES, names::LINES_HELP, &["source"])?,
             bytes: counter_vec(names::BYTES, names::BYTES_HELP, &["source"])?,
             truncated: counter_vec(names::TRUNCATED, names::TRUNCATED_HELP, &["source"])?,
             rotations: counter_vec(
@@ -173,23 +225,18 @@ impl Metrics {
                 "errtally_checkpoint_last_success_timestamp_seconds",
                 "Time of the last successful checkpoint save (0 before the first).",
             )?,
-            registry,
         };
-        metrics
-            .registry
-            .register(Box::new(metrics.watch_errors.clone()))?;
-        metrics
-            .registry
-            .register(Box::new(metrics.checkpoint_errors.clone()))?;
-        metrics
-            .registry
-            .register(Box::new(metrics.checkpoint_timestamp.clone()))?;
-        metrics
-            .registry
-            .register(Box::new(metrics.reload_successful.clone()))?;
-        metrics
-            .registry
-            .register(Box::new(metrics.reload_timestamp.clone()))?;
+        let collectors: [Box<dyn Collector>; 6] = [
+            Box::new(metrics.watch_errors.clone()),
+            Box::new(metrics.checkpoint_errors.clone()),
+            Box::new(metrics.checkpoint_timestamp.clone()),
+            Box::new(metrics.reload_successful.clone()),
+            Box::new(metrics.reload_timestamp.clone()),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ];
+        for collector in collectors {
+            registry.register(collector)?;
+        }
         let build_info = IntGaugeVec::new(
             Opts::new("errtally_build_info", "errtally's version (always 1)."),
             &["version"],
@@ -197,10 +244,7 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        metrics.registry.register(Box::new(build_info))?;
-        metrics.registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
+        registry.register(Box::new(build_info))?;
         Ok(metrics)
     }
 
@@ -257,46 +301,71 @@ impl Metrics {
         }
     }
 
-    /// Counter handles for one input, resolved once; every catalogued type
+    /// Counter handles for an input without path labels (stdin, or files
+    /// counted under `source` alone), resolved once; every catalogued type
     /// is exported at 0 from now on.
     pub fn input(&self, source: &str, catalog: &Catalog) -> InputMetrics {
-        let errors = catalog
+        self.file_input(source, catalog, None)
+    }
+
+    /// Counter handles for an input, resolved once. Without `path_labels`
+    /// as [`Metrics::input`]. With them, label sets are made as files open
+    /// ([`InputMetrics::attach`]); those the source's series already show
+    /// (from before a restart or a reload with the same `path_labels`) are
+    /// taken over, idle, so they expire unless a file of theirs opens
+    /// again. If the source's series were made with other `path_labels`,
+    /// they are dropped first.
+    pub fn file_input(
+        &self,
+        source: &str,
+        catalog: &Catalog,
+        path_labels: Option<&PathLabels>,
+    ) -> InputMetrics {
+        let names = path_labels.map_or(&[][..], PathLabels::names);
+        let pattern = path_labels.map(PathLabels::pattern);
+        if self.series.bind(source, names, pattern) {
+            let _ = self.label_sets_dropped.remove_label_values(&[source]);
+        }
+        let path_labels = path_labels.cloned();
+        let types = catalog
             .entries()
             .iter()
-            .map(|entry| {
-                self.errors.with_label_values(&[
-                    source,
-                    &entry.status_code.to_string(),
-                    &entry.error_type,
-                ])
-            })
+            .map(|entry| (entry.status_code, Arc::from(entry.error_type.as_str())))
             .collect();
-        InputMetrics {
+        let mut input = InputMetrics {
             source: source.to_string(),
-            errors,
-            uncatalogued_family: self.uncatalogued.clone(),
-            uncatalogued: vec![None; STATUS_SLOTS],
-            lines: self.lines.with_label_values(&[source]),
+            types,
+            dropped: path_labels
+                .as_ref()
+                .map(|_| self.label_sets_dropped.with_label_values(&[source])),
+            series: self.series.clone(),
+            path_labels,
+            sets: Vec::new(),
+            by_values: HashMap::new(),
+            live: 0,
+            idle: 0,
+            overflow: None,
             bytes: self.bytes.with_label_values(&[source]),
             truncated: self.truncated.with_label_values(&[source]),
             rotations: self.rotations.with_label_values(&[source]),
             read_errors: self.read_errors.with_label_values(&[source]),
             files_watched: self.files_watched.with_label_values(&[source]),
             input_lag: self.input_lag.with_label_values(&[source]),
+        };
+        if input.path_labels.is_some() {
+            input.adopt_existing(Instant::now());
+        } else {
+            input.add_set(Vec::new());
         }
+        input
     }
 
-    /// Drops the series of an input that a reload removed.
-    pub fn forget_input(&self, source: &str, catalog: &Catalog) {
-        for entry in catalog.entries() {
-            let _ = self.errors.remove_label_values(&[
-                source,
-                &entry.status_code.to_string(),
-                &entry.error_type,
-            ]);
-        }
+    /// Drops the series of an input that a reload removed (of every label
+    /// set and type, so the catalogue is not needed).
+    pub fn forget_input(&self, source: &str, _catalog: &Catalog) {
+        self.series.remove_source(source);
         for vec in [
-            &self.lines,
+            &self.label_sets_dropped,
             &self.bytes,
             &self.truncated,
             &self.rotations,
@@ -307,54 +376,90 @@ impl Metrics {
         for vec in [&self.files_watched, &self.input_lag, &self.input_up] {
             let _ = vec.remove_label_values(&[source]);
         }
-        for slot in 0..STATUS_SLOTS {
-            let _ = self
-                .uncatalogued
-                .remove_label_values(&[source, &status_label(slot)]);
-        }
     }
 
-    /// Drops an input's series of types that `new` no longer catalogues;
-    /// the others keep their values across a reload.
-    pub fn forget_types(&self, source: &str, old: &Catalog, new: &Catalog) {
-        for entry in old.entries() {
-            let kept = new
-                .index_of(entry.error_type.as_bytes())
-                .and_then(|index| new.entry(index))
-                .is_some_and(|kept| kept.status_code == entry.status_code);
-            if !kept {
-                let _ = self.errors.remove_label_values(&[
-                    source,
-                    &entry.status_code.to_string(),
-                    &entry.error_type,
-                ]);
-            }
-        }
+    /// Drops an input's series (of every label set) of types that `new` no
+    /// longer catalogues; the others keep their values across a reload.
+    pub fn forget_types(&self, source: &str, _old: &Catalog, new: &Catalog) {
+        self.series
+            .retain_types(source, |(status_code, error_type)| {
+                new.index_of(error_type.as_bytes())
+                    .and_then(|index| new.entry(index))
+                    .is_some_and(|kept| kept.status_code == *status_code)
+            });
     }
 
-    /// The registry, for gathering.
+    /// Catalogued errors by type, uncatalogued errors and lines, summed
+    /// over every input and label set; cheaper than gathering.
+    pub fn totals(&self) -> Totals {
+        self.series.totals()
+    }
+
+    /// Every family, for gathering (as protobuf messages: slower than
+    /// [`Metrics::render`] with many label sets); other parts register
+    /// their families here too.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
-    /// The Prometheus text exposition (format 0.0.4) of every family.
+    /// The Prometheus text exposition (format 0.0.4) of every family: the
+    /// registry's, but the labelled families written straight from their
+    /// counters (see [`labelled::without_labelled`]).
     pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
         let mut out = Vec::with_capacity(16 << 10);
-        prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        let families = labelled::without_labelled(|| self.registry.gather());
+        prometheus::TextEncoder::new().encode(&families, &mut out)?;
+        self.series.render(&mut out);
         Ok(out)
     }
 }
 
-/// One input's counter handles.
+/// Which label set of its input a file counts into; handed out by
+/// [`InputMetrics::attach`] and valid until the matching
+/// [`InputMetrics::detach`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabelSetId(usize);
+
+/// One label set's handles and how many open files count into it.
+#[derive(Clone)]
+struct LabelSet {
+    /// The path label values, in the order of the input's names.
+    values: Vec<String>,
+    /// By catalogue index.
+    errors: Vec<Count>,
+    /// By status slot, resolved on first use: statuses are bounded
+    /// (100..=599 and unknown) but exporting all 501 at 0 would be noise,
+    /// and a few are seen, so a short list beats 501 slots per set.
+    uncatalogued: Vec<(usize, Count)>,
+    lines: Count,
+    /// Open files attached to the set.
+    files: usize,
+    /// Since when no file is attached.
+    idle_since: Option<Instant>,
+}
+
+/// One input's counter handles: the per-source ones, and those of each of
+/// its label sets (one set, without extra labels, for an input without
+/// `path_labels`). Owned by the input's task. Counting takes no lock; making
+/// or removing a set, and a set's first count of an uncatalogued status,
+/// take the series store's.
 #[derive(Clone)]
 pub struct InputMetrics {
     source: String,
-    errors: Vec<IntCounter>,
-    uncatalogued_family: IntCounterVec,
-    /// Resolved on first use: statuses are bounded (100..=599 and unknown)
-    /// but exporting all 501 at 0 would be noise.
-    uncatalogued: Vec<Option<IntCounter>>,
-    lines: IntCounter,
+    /// `status_code` and `error_type` of each catalogued type, by index.
+    types: Arc<[TypeKey]>,
+    series: SeriesStore,
+    path_labels: Option<PathLabels>,
+    /// By [`LabelSetId`]; a removed set leaves `None` for the next one.
+    sets: Vec<Option<LabelSet>>,
+    by_values: HashMap<Vec<String>, usize>,
+    /// Sets other than the overflow set.
+    live: usize,
+    /// Sets without files, which [`InputMetrics::expire`] looks at.
+    idle: usize,
+    overflow: Option<usize>,
+    /// `errtally_label_sets_dropped_total` (inputs with path labels).
+    dropped: Option<IntCounter>,
     bytes: IntCounter,
     truncated: IntCounter,
     /// Rotations seen.
@@ -373,29 +478,196 @@ impl InputMetrics {
         &self.source
     }
 
-    /// Adds `tally` to the shared counters and clears it.
+    /// Attaches the file at `path` to the label set its path labels name,
+    /// making the set (its catalogued series at 0) if it is new; past
+    /// `max_label_sets` live sets, to the overflow set. Without path labels,
+    /// the input's one set.
+    pub fn attach(&mut self, path: &Path) -> LabelSetId {
+        let Some(labels) = &self.path_labels else {
+            return LabelSetId(0);
+        };
+        let values = labels.values(path);
+        let max = labels.max_label_sets;
+        let slot = match self.by_values.get(&values) {
+            Some(&slot) => slot,
+            None if self.live >= max => {
+                if let Some(dropped) = &self.dropped {
+                    dropped.inc();
+                }
+                match self.overflow {
+                    Some(slot) => slot,
+                    None => {
+                        tracing::warn!(
+                            input = %self.source,
+                            path = %path.display(),
+                            max_label_sets = max,
+                            "too many path label sets; counting new ones under {OVERFLOW_VALUE}"
+                        );
+                        self.add_set(vec![OVERFLOW_VALUE.to_owned(); values.len()])
+                    }
+                }
+            }
+            None => self.add_set(values),
+        };
+        if let Some(Some(set)) = self.sets.get_mut(slot) {
+            set.files += 1;
+            if set.idle_since.take().is_some() {
+                self.idle -= 1;
+            }
+        }
+        LabelSetId(slot)
+    }
+
+    /// Detaches a closed file from its label set; the set's TTL starts
+    /// when its last file goes.
+    pub fn detach(&mut self, id: LabelSetId, now: Instant) {
+        if self.path_labels.is_none() {
+            return;
+        }
+        if let Some(Some(set)) = self.sets.get_mut(id.0) {
+            set.files = set.files.saturating_sub(1);
+            if set.files == 0 && set.idle_since.is_none() {
+                set.idle_since = Some(now);
+                self.idle += 1;
+            }
+        }
+    }
+
+    /// Removes, with their series, the label sets that have had no file
+    /// for `path_labels_ttl`.
+    pub fn expire(&mut self, now: Instant) {
+        let Some(ttl) = self.path_labels.as_ref().map(|labels| labels.ttl) else {
+            return;
+        };
+        if self.idle == 0 {
+            return;
+        }
+        for slot in 0..self.sets.len() {
+            let expired = self.sets[slot].as_ref().is_some_and(|set| {
+                set.idle_since
+                    .is_some_and(|since| now.saturating_duration_since(since) >= ttl)
+            });
+            if expired {
+                self.remove_set(slot);
+            }
+        }
+    }
+
+    /// Live label sets, the overflow set included.
+    pub fn label_sets(&self) -> usize {
+        self.live + usize::from(self.overflow.is_some())
+    }
+
+    /// Adds `tally` to the shared counters of the input's (first) label
+    /// set and clears it: for inputs without path labels.
     pub fn publish(&mut self, tally: &mut Tally) {
+        self.publish_to(LabelSetId::default(), tally);
+    }
+
+    /// Adds `tally` to the shared counters, its records to label set `id`,
+    /// and clears it.
+    pub fn publish_to(&mut self, id: LabelSetId, tally: &mut Tally) {
         if tally.is_empty() {
             return;
         }
-        for (counter, count) in self.errors.iter().zip(&tally.errors) {
+        self.bytes.inc_by(tally.bytes);
+        self.truncated.inc_by(tally.truncated_lines);
+        let Some(Some(set)) = self.sets.get_mut(id.0) else {
+            debug_assert!(false, "publish to a removed label set");
+            tracing::error!(input = %self.source, "counts for a removed label set were lost");
+            tally.clear();
+            return;
+        };
+        for (counter, count) in set.errors.iter().zip(&tally.errors) {
             if *count > 0 {
-                counter.inc_by(*count);
+                counter.fetch_add(*count, Ordering::Relaxed);
             }
         }
         for (slot, count) in tally.uncatalogued.iter().enumerate() {
-            if *count > 0 {
-                let counter = self.uncatalogued[slot].get_or_insert_with(|| {
-                    self.uncatalogued_family
-                        .with_label_values(&[&self.source, &status_label(slot)])
-                });
-                counter.inc_by(*count);
+            if *count == 0 {
+                continue;
+            }
+            match set.uncatalogued.iter().find(|(seen, _)| *seen == slot) {
+                Some((_, counter)) => {
+                    counter.fetch_add(*count, Ordering::Relaxed);
+                }
+                None => {
+                    let counter = self.series.uncatalogued(&self.source, &set.values, slot);
+                    counter.fetch_add(*count, Ordering::Relaxed);
+                    set.uncatalogued.push((slot, counter));
+                }
             }
         }
-        self.lines.inc_by(tally.lines);
-        self.bytes.inc_by(tally.bytes);
-        self.truncated.inc_by(tally.truncated_lines);
+        set.lines.fetch_add(tally.lines, Ordering::Relaxed);
         tally.clear();
+    }
+
+    /// Makes a label set, its catalogued series and lines at 0, with no
+    /// file yet; returns its slot.
+    fn add_set(&mut self, values: Vec<String>) -> usize {
+        let handles = self.series.resolve(&self.source, &values, &self.types);
+        let set = LabelSet {
+            errors: handles.errors,
+            uncatalogued: Vec::new(),
+            lines: handles.lines,
+            files: 0,
+            idle_since: None,
+            values: values.clone(),
+        };
+        let slot = match self.sets.iter().position(Option::is_none) {
+            Some(free) => {
+                self.sets[free] = Some(set);
+                free
+            }
+            None => {
+                self.sets.push(Some(set));
+                self.sets.len() - 1
+            }
+        };
+        if !values.is_empty() && values.iter().all(|value| value == OVERFLOW_VALUE) {
+            self.overflow = Some(slot);
+        } else {
+            self.live += 1;
+        }
+        self.by_values.insert(values, slot);
+        slot
+    }
+
+    /// Removes label set `slot` and all its series.
+    fn remove_set(&mut self, slot: usize) {
+        let Some(set) = self.sets.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        self.series.remove_set(&self.source, &set.values);
+        self.by_values.remove(&set.values);
+        if self.overflow == Some(slot) {
+            self.overflow = None;
+        } else {
+            self.live -= 1;
+        }
+        if set.idle_since.is_some() {
+            self.idle -= 1;
+        }
+        tracing::debug!(input = %self.source, labels = ?set.values, "label set expired");
+    }
+
+    /// Takes over, idle, the label sets this source's series show (each set
+    /// has an `errtally_lines_total` series).
+    fn adopt_existing(&mut self, now: Instant) {
+        if self.path_labels.is_none() {
+            return;
+        }
+        let found = self.series.sets(&self.source);
+        for values in found {
+            if self.by_values.contains_key(&values) {
+                continue;
+            }
+            let slot = self.add_set(values);
+            if let Some(Some(set)) = self.sets.get_mut(slot) {
+                set.idle_since = Some(now);
+                self.idle += 1;
+            }
+        }
     }
 }
 
@@ -417,6 +689,7 @@ fn unix_seconds() -> f64 {
 mod tests {
     use super::*;
     use crate::scan::status_slot;
+    use std::time::Duration;
 
     fn series_of(metrics: &Metrics, source: &str) -> Vec<String> {
         let needle = format!("source=\"{source}\"");
@@ -517,6 +790,376 @@ mod tests {
                 .filter(|l| l.starts_with("errtally_error_hint_info{"))
                 .count(),
             entries.len()
+        );
+    }
+
+    const PODS: &str = r"^/pods/(?P<namespace>[^_/]+)_(?P<pod>[^_/]+)/(?P<container>[^/]+)/";
+
+    fn pod_labels(max_label_sets: usize) -> PathLabels {
+        PathLabels::new(PODS, Duration::from_secs(60), max_label_sets).unwrap()
+    }
+
+    /// Exposition lines of `family` (exactly that name) with `labels`
+    /// (`name="value"` pairs, in the exposition's order) and any value.
+    fn lines_of(metrics: &Metrics, family: &str, labels: &str) -> Vec<String> {
+        let prefix = format!("{family}{{{labels}");
+        String::from_utf8(metrics.render().unwrap())
+            .unwrap()
+            .lines()
+            .filter(|line| line.starts_with(&prefix))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn sample(metrics: &Metrics, series: &str) -> Option<String> {
+        String::from_utf8(metrics.render().unwrap())
+            .unwrap()
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(series)?
+                    .strip_prefix(' ')
+                    .map(str::to_string)
+            })
+    }
+
+    /// A tally of `lines` lines, `errors` of them of the type at index 0
+    /// and one uncatalogued 404.
+    fn tally(catalog: &Catalog, lines: u64, errors: u64) -> Tally {
+        let mut tally = Tally::new(catalog.len());
+        tally.lines = lines;
+        tally.bytes = lines * 10;
+        tally.errors[0] = errors;
+        tally.uncatalogued[status_slot(Some(404))] = 1;
+        tally
+    }
+
+    #[test]
+    fn path_labels_label_only_their_inputs_series() {
+        let catalog = Catalog::builtin().unwrap();
+        let first = &catalog.entries()[0].error_type;
+        let metrics = Metrics::new().unwrap();
+        let mut plain = metrics.input("plain", &catalog);
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        plain.publish(&mut tally(&catalog, 5, 2));
+        let api = pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        let web = pods.attach(Path::new("/pods/shop_web-2/app/0.log"));
+        let odd = pods.attach(Path::new("/elsewhere/x.log"));
+        assert_eq!(
+            pods.attach(Path::new("/pods/shop_api-1/app/1.log")),
+            api,
+            "same labels, same set"
+        );
+        pods.publish_to(api, &mut tally(&catalog, 7, 3));
+        pods.publish_to(odd, &mut tally(&catalog, 1, 1));
+
+        // The plain input's series are exactly as without path labels.
+        assert_eq!(
+            lines_of(&metrics, "errtally_errors_total", "error_type").len(),
+            catalog.len(),
+            "only the plain input's series start with error_type"
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                &format!(
+                    r#"errtally_errors_total{{error_type="{first}",source="plain",status_code="404"}}"#
+                )
+            ),
+            Some("2".into())
+        );
+        assert_eq!(
+            sample(&metrics, r#"errtally_lines_total{source="plain"}"#),
+            Some("5".into())
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_uncatalogued_errors_total{source="plain",status_code="404"}"#
+            ),
+            Some("1".into())
+        );
+        // Each label set has every catalogued type (at 0 until counted).
+        for (container, namespace, pod, count) in [
+            ("app", "shop", "api-1", "3"),
+            ("app", "shop", "web-2", "0"),
+            ("", "", "", "1"),
+        ] {
+            let labels = format!(r#"container="{container}",error_type="#);
+            let set: Vec<String> = lines_of(&metrics, "errtally_errors_total", &labels)
+                .into_iter()
+                .filter(|line| {
+                    line.contains(&format!(
+                        r#",namespace="{namespace}",pod="{pod}",source="pods","#
+                    ))
+                })
+                .collect();
+            assert_eq!(set.len(), catalog.len(), "{pod}: {set:?}");
+            assert_eq!(
+                sample(
+                    &metrics,
+                    &format!(
+                        r#"errtally_errors_total{{container="{container}",error_type="{first}",namespace="{namespace}",pod="{pod}",source="pods",status_code="404"}}"#
+                    )
+                ),
+                Some(count.into())
+            );
+        }
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_lines_total{container="app",namespace="shop",pod="api-1",source="pods"}"#
+            ),
+            Some("7".into())
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_lines_total{container="app",namespace="shop",pod="web-2",source="pods"}"#
+            ),
+            Some("0".into())
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_uncatalogued_errors_total{container="",namespace="",pod="",source="pods",status_code="404"}"#
+            ),
+            Some("1".into())
+        );
+        // Self-metrics stay per source.
+        assert_eq!(
+            sample(&metrics, r#"errtally_bytes_total{source="pods"}"#),
+            Some("80".into())
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_label_sets_dropped_total{source="pods"}"#
+            ),
+            Some("0".into())
+        );
+        assert_eq!(
+            lines_of(&metrics, "errtally_label_sets_dropped_total", "").len(),
+            1,
+            "no dropped-sets counter for an input without path labels"
+        );
+        assert_eq!((pods.label_sets(), web), (3, LabelSetId(1)));
+    }
+
+    #[test]
+    fn a_label_set_expires_a_ttl_after_its_last_file_closed() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        let api = Path::new("/pods/shop_api-1/app/0.log");
+        let set = pods.attach(api);
+        assert_eq!(pods.attach(api), set);
+        pods.publish_to(set, &mut tally(&catalog, 4, 1));
+        let api_series = "errtally_lines_total{container=\"app\",namespace=\"shop\",pod=\"api-1\",source=\"pods\"}";
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(60);
+        pods.detach(set, t0);
+        pods.expire(t0 + ttl * 2);
+        assert_eq!(
+            sample(&metrics, api_series),
+            Some("4".into()),
+            "one file is still open"
+        );
+        pods.detach(set, t0);
+        pods.expire(t0 + ttl - Duration::from_millis(1));
+        assert_eq!(
+            sample(&metrics, api_series),
+            Some("4".into()),
+            "expired early"
+        );
+        pods.expire(t0 + ttl);
+        assert_eq!(
+            lines_of(&metrics, "errtally_errors_total", "container=").len(),
+            0
+        );
+        assert_eq!(
+            lines_of(&metrics, "errtally_uncatalogued_errors_total", "container=").len(),
+            0
+        );
+        assert_eq!(
+            lines_of(&metrics, "errtally_lines_total", "container=").len(),
+            0
+        );
+        assert_eq!(pods.label_sets(), 0);
+
+        // A file reopening before the TTL keeps the set.
+        let set = pods.attach(api);
+        pods.detach(set, t0);
+        assert_eq!(pods.attach(api), set);
+        pods.expire(t0 + ttl * 2);
+        assert_eq!(
+            sample(&metrics, api_series),
+            Some("0".into()),
+            "a new set starts at 0"
+        );
+    }
+
+    #[test]
+    fn past_max_label_sets_new_files_count_into_the_overflow_set() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(2)));
+        let a = pods.attach(Path::new("/pods/ns_a/c/0.log"));
+        let b = pods.attach(Path::new("/pods/ns_b/c/0.log"));
+        let over = pods.attach(Path::new("/pods/ns_c/c/0.log"));
+        assert_eq!(pods.attach(Path::new("/pods/ns_d/c/0.log")), over);
+        assert_eq!(
+            pods.attach(Path::new("/pods/ns_a/c/1.log")),
+            a,
+            "known sets stay"
+        );
+        assert!(over != a && over != b);
+        pods.publish_to(over, &mut tally(&catalog, 6, 2));
+        let overflow =
+            r#"container="__overflow__",namespace="__overflow__",pod="__overflow__",source="pods""#;
+        assert_eq!(
+            sample(&metrics, &format!("errtally_lines_total{{{overflow}}}")),
+            Some("6".into())
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_label_sets_dropped_total{source="pods"}"#
+            ),
+            Some("2".into()),
+            "one per file that overflowed"
+        );
+        assert_eq!(pods.label_sets(), 3);
+        // Once a set expires, a new one fits again.
+        let t0 = Instant::now();
+        pods.detach(b, t0);
+        pods.expire(t0 + Duration::from_secs(60));
+        let e = pods.attach(Path::new("/pods/ns_e/c/0.log"));
+        assert!(e != over);
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_lines_total{container="c",namespace="ns",pod="e",source="pods"}"#
+            ),
+            Some("0".into())
+        );
+    }
+
+    #[test]
+    fn a_restart_takes_over_the_sets_and_changed_path_labels_drop_them() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        let set = pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        pods.publish_to(set, &mut tally(&catalog, 4, 1));
+        let api_series = "errtally_lines_total{container=\"app\",namespace=\"shop\",pod=\"api-1\",source=\"pods\"}";
+
+        // The same path labels (a restarted input, or a reload keeping
+        // them): the set goes on counting, idle until a file opens.
+        let mut again = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        assert_eq!(again.label_sets(), 1);
+        let set = again.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        again.publish_to(set, &mut tally(&catalog, 1, 0));
+        assert_eq!(sample(&metrics, api_series), Some("5".into()));
+        let mut idle = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        idle.expire(Instant::now() + Duration::from_secs(60));
+        assert_eq!(sample(&metrics, api_series), None, "taken-over sets expire");
+
+        // Other path labels: the old sets' series go at once.
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        let set = pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        pods.publish_to(set, &mut tally(&catalog, 4, 1));
+        let by_service =
+            PathLabels::new("^/pods/(?P<service>[^/]+)/", Duration::from_secs(60), 10).unwrap();
+        let mut service = metrics.file_input("pods", &catalog, Some(&by_service));
+        assert_eq!(service.label_sets(), 0);
+        assert_eq!(
+            lines_of(&metrics, "errtally_errors_total", "container=").len(),
+            0
+        );
+        assert_eq!(
+            lines_of(&metrics, "errtally_uncatalogued_errors_total", "container=").len(),
+            0
+        );
+        let set = service.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        service.publish_to(set, &mut tally(&catalog, 2, 0));
+        assert_eq!(
+            sample(
+                &metrics,
+                r#"errtally_lines_total{service="shop_api-1",source="pods"}"#
+            ),
+            Some("2".into())
+        );
+        // And dropping the path labels drops the labelled series too.
+        let _plain = metrics.input("pods", &catalog);
+        assert_eq!(
+            lines_of(&metrics, "errtally_lines_total", "service=").len(),
+            0
+        );
+        assert_eq!(
+            sample(&metrics, r#"errtally_lines_total{source="pods"}"#),
+            Some("0".into())
+        );
+        assert_eq!(
+            lines_of(&metrics, "errtally_label_sets_dropped_total", "").len(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_reload_drops_removed_types_from_every_label_set() {
+        let catalog = Catalog::builtin().unwrap();
+        let first = catalog.entries()[0].error_type.clone();
+        let metrics = Metrics::new().unwrap();
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        pods.attach(Path::new("/pods/shop_web-1/app/0.log"));
+        let smaller =
+            Catalog::from_entries(vec![("test".to_owned(), catalog.entries()[0].clone())]).unwrap();
+        metrics.forget_types("pods", &catalog, &smaller);
+        let left = lines_of(&metrics, "errtally_errors_total", "container=");
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(
+            left.iter()
+                .all(|line| line.contains(&format!("error_type=\"{first}\"")))
+        );
+    }
+
+    #[test]
+    fn render_writes_each_family_once_and_gather_still_sees_every_family() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let mut input = metrics.input("api", &catalog);
+        input.publish(&mut tally(&catalog, 4, 2));
+        let other = IntGauge::new("errtally_other", "Registered by another part.").unwrap();
+        metrics.registry().register(Box::new(other)).unwrap();
+        let text = String::from_utf8(metrics.render().unwrap()).unwrap();
+        for family in [
+            names::ERRORS,
+            names::UNCATALOGUED,
+            names::LINES,
+            names::BYTES,
+            "errtally_other",
+        ] {
+            assert_eq!(
+                text.matches(&format!("# TYPE {family} ")).count(),
+                1,
+                "{family}"
+            );
+        }
+        // The render's leaving out of the labelled families ends with it.
+        let gathered: Vec<(String, usize)> = metrics
+            .registry()
+            .gather()
+            .iter()
+            .filter(|family| [names::ERRORS, names::LINES].contains(&family.name()))
+            .map(|family| (family.name().to_owned(), family.get_metric().len()))
+            .collect();
+        assert_eq!(
+            gathered,
+            [
+                (names::ERRORS.to_owned(), catalog.len()),
+                (names::LINES.to_owned(), 1)
+            ]
         );
     }
 

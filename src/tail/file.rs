@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
 use crate::checkpoint::FileIdentity;
+use crate::metrics::LabelSetId;
 use crate::read::ahead::Pool;
 use crate::read::{LineReader, READ_SIZE};
 use crate::scan::{Scanner, Tally};
@@ -107,6 +108,9 @@ pub struct FileTailer {
     pub closing: bool,
     /// The size the input's last glob rescan listed for the file's path.
     pub listed_size: Option<u64>,
+    /// The label set the file counts into, chosen by the input from the
+    /// path the file was opened at (a rename does not move it).
+    pub label_set: LabelSetId,
 }
 
 impl FileTailer {
@@ -145,6 +149,7 @@ impl FileTailer {
             orphaned_since: None,
             closing: false,
             listed_size: None,
+            label_set: LabelSetId::default(),
         })
     }
 

@@ -7,6 +7,11 @@
 //! from its first byte. A file no matched path names any more is read for a
 //! grace period (writers that have not reopened yet) and then closed.
 //! Only end of file triggers the truncation check, as in mtail.
+//!
+//! With `path_labels`, each file counts into the label set its path names
+//! when it is opened ([`InputMetrics::attach`]), and each read is published
+//! into that set; closing the file detaches it, and the full polls remove
+//! the sets that have had no file for `path_labels_ttl`.
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
@@ -319,14 +324,17 @@ impl FileInput {
             }
             let tailer = &mut self.tailers[index];
             let metrics = &mut self.metrics;
+            let set = tailer.label_set;
             let outcome = tailer.read(
                 &mut self.read_buffers,
                 &mut self.scanner,
                 &mut self.tally,
                 READ_BUDGET,
                 stop,
-                |tally| metrics.publish(tally),
+                |tally| metrics.publish_to(set, tally),
             );
+            // What a failed read counted before failing is this file's too.
+            self.metrics.publish_to(set, &mut self.tally);
             self.dirty |= outcome.as_ref().is_ok_and(|outcome| outcome.bytes > 0);
             match outcome {
                 Ok(outcome) if outcome.at_end => match tailer.check_truncation() {
@@ -359,10 +367,11 @@ impl FileInput {
         self.to_read = to_read;
         if closing {
             self.dirty = true;
-            let name = &self.name;
+            let (name, metrics) = (&self.name, &mut self.metrics);
             self.tailers.retain(|tailer| {
                 if tailer.closing {
                     tracing::info!(input = %name, path = %tailer.path().display(), "closed file no longer matched");
+                    metrics.detach(tailer.label_set, now);
                 }
                 !tailer.closing
             });
@@ -372,7 +381,9 @@ impl FileInput {
             // Caught up: the read-ahead pool is needed only for a backlog.
             self.read_buffers.release_pool();
         }
-        self.metrics.publish(&mut self.tally);
+        if sweep != Sweep::Changed {
+            self.metrics.expire(now);
+        }
         if read_all && self.dirty {
             self.publish_state();
         }
@@ -479,7 +490,8 @@ impl FileInput {
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
             match opened {
-                Ok(tailer) => {
+                Ok(mut tailer) => {
+                    tailer.label_set = self.metrics.attach(&path);
                     if replaced {
                         self.metrics.rotations.inc();
                         tracing::info!(input = %self.name, path = %path.display(), "file rotated");
@@ -618,7 +630,6 @@ impl FileInput {
     /// Publishes gauges, status and offsets.
     fn publish_state(&mut self) {
         self.dirty = false;
-        self.metrics.publish(&mut self.tally);
         let files: Vec<FileStatus> = self
             .tailers
             .iter()
@@ -688,16 +699,27 @@ mod tests {
         start_at: StartAt,
         board: OffsetBoard,
     ) -> (FileInput, Metrics) {
+        labelled_input_named_api(patterns, start_at, board, None)
+    }
+
+    /// As [`input_named_api`], with `path_labels`.
+    fn labelled_input_named_api(
+        patterns: Vec<String>,
+        start_at: StartAt,
+        board: OffsetBoard,
+        path_labels: Option<crate::config::PathLabels>,
+    ) -> (FileInput, Metrics) {
         let catalog = Arc::new(Catalog::builtin().unwrap());
         let metrics = Metrics::new().unwrap();
         let config = InputConfig {
             name: "api".to_string(),
             paths: Vec::new(),
             start_at,
+            path_labels,
         };
         let parts = InputParts {
             scanner: Scanner::new(Arc::clone(&catalog)),
-            metrics: metrics.input("api", &catalog),
+            metrics: metrics.file_input("api", &catalog, config.path_labels.as_ref()),
             status: Arc::new(DaemonStatus::new(catalog)),
             offsets: Arc::new(board),
             watches: DirWatches::new(Vec::new(), &metrics),
@@ -763,6 +785,51 @@ mod tests {
         tokio::time::advance(Duration::from_millis(200)).await;
         input.poll(Sweep::Rescan, &stop);
         assert_eq!(input.tailers.len(), 0, "still open after the grace period");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_file_counts_under_its_path_labels_until_its_set_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        for (service, text) in [("billing", "a\nb\nc\n"), ("auth", "a\n")] {
+            std::fs::create_dir(dir.path().join(service)).unwrap();
+            std::fs::write(dir.path().join(service).join("x.log"), text).unwrap();
+        }
+        let labels = crate::config::PathLabels::new(
+            r"/(?P<service>[^/]+)/[^/]+\.log$",
+            Duration::from_secs(10),
+            10,
+        )
+        .unwrap();
+        let (mut input, metrics) = labelled_input_named_api(
+            vec![format!("{}/*/*.log", dir.path().display())],
+            StartAt::Beginning,
+            OffsetBoard::default(),
+            Some(labels),
+        );
+        let stop = AtomicBool::new(false);
+        input.poll(Sweep::Rescan, &stop);
+        let lines = |service: &str| {
+            metrics.series_line(&format!(
+                "errtally_lines_total{{service=\"{service}\",source=\"api\"}}"
+            ))
+        };
+        assert!(lines("billing").ends_with("} 3"), "{}", lines("billing"));
+        assert!(lines("auth").ends_with("} 1"), "{}", lines("auth"));
+
+        // Its file gone, the set lives through the grace period (5 s) and
+        // then its TTL (10 s).
+        std::fs::remove_file(dir.path().join("auth/x.log")).unwrap();
+        input.poll(Sweep::Rescan, &stop);
+        tokio::time::advance(Duration::from_millis(5100)).await;
+        input.poll(Sweep::Rescan, &stop);
+        assert_eq!(input.tailers.len(), 1, "closed after the grace period");
+        tokio::time::advance(Duration::from_millis(9800)).await;
+        input.poll(Sweep::Stat, &stop);
+        assert!(lines("auth").ends_with("} 1"), "expired before its TTL");
+        tokio::time::advance(Duration::from_millis(300)).await;
+        input.poll(Sweep::Stat, &stop);
+        assert_eq!(lines("auth"), "", "still there after its TTL");
+        assert!(lines("billing").ends_with("} 3"));
     }
 
     #[test]

@@ -93,7 +93,11 @@ impl Pipeline {
                 move || {
                     let parts = InputParts {
                         scanner: Scanner::new(Arc::clone(&catalog)),
-                        metrics: metrics.input(&input.name, &catalog),
+                        metrics: metrics.file_input(
+                            &input.name,
+                            &catalog,
+                            input.path_labels.as_ref(),
+                        ),
                         status: Arc::clone(&status),
                         offsets: Arc::clone(&board),
                         watches: Arc::clone(&watches),

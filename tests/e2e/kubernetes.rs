@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::container::dockerfile_entrypoint;
-use crate::daemon_support::{Daemon, errors};
+use crate::daemon_support::Daemon;
 use crate::support::errtally;
 
 fn manifest_dir() -> PathBuf {
@@ -67,7 +67,8 @@ fn configmap_config() -> (String, String) {
     (key.clone(), str_of(text, key).to_string())
 }
 
-fn config_table() -> toml::Table {
+/// The ConfigMap's errtally config, parsed.
+pub fn config_table() -> toml::Table {
     let (_, text) = configmap_config();
     text.parse().unwrap()
 }
@@ -378,8 +379,14 @@ fn errtally_with_the_configmap_config_answers_the_probes_and_the_podmonitor() {
     let (status, body) = daemon.get(metrics_path);
     assert_eq!(status, 200);
     let source = config["input"][0]["name"].as_str().unwrap();
-    assert!(
-        body.contains(&format!("{} 0\n", errors(source, "email_not_found"))),
-        "{body}"
-    );
+    // With path_labels a label set (and its series at 0) appears when its
+    // first file opens, and no pod logs are here; the input runs, with its
+    // dropped-sets counter at 0.
+    assert!(config["input"][0]["path_labels"].is_str());
+    for series in [
+        format!("errtally_input_up{{source=\"{source}\"}} 1\n"),
+        format!("errtally_label_sets_dropped_total{{source=\"{source}\"}} 0\n"),
+    ] {
+        assert!(body.contains(&series), "no {series} in {body}");
+    }
 }

@@ -1,0 +1,491 @@
+//! The three families path labels apply to (`errtally_errors_total`,
+//! `errtally_uncatalogued_errors_total` and `errtally_lines_total`): their
+//! series, and their exposition.
+//!
+//! They are kept here rather than in the `prometheus` crate's vectors for
+//! two reasons. Its vectors fix one list of label names per family, while an
+//! input without `path_labels` must keep exactly its series beside one that
+//! has them (the exposition format and Prometheus accept series of one
+//! family with different label names). And a vector's child costs about
+//! 1.4 KiB (it carries its own copy of the family's descriptor), plus about
+//! 1 KiB more while a scrape builds its protobuf message: with the default
+//! `max_label_sets` of 1,000 and 46 types per set, that was 77 MiB at rest
+//! and 130 MiB at a scrape, over the DaemonSet's memory limit. Here a series
+//! is a map entry and a shared atomic (under 100 bytes) and `/metrics` is
+//! written straight from the maps: 16 MiB at rest and 23 MiB after scrapes
+//! for the same 1,000 sets (10 MiB without path labels).
+//!
+//! The store is registered in the daemon's one registry as a collector, so
+//! `gather` (the status page) sees these families as protobuf messages,
+//! while `/metrics` leaves the collector out ([`without_labelled`]) and
+//! writes them from the maps.
+//!
+//! Inputs hold the atomics ([`Count`]) and add to them without a lock; the
+//! one lock here is taken when series are made or removed (when a file of a
+//! new label set opens, when an input starts, at a reload) and by a scrape.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{Counter, LabelPair, Metric, MetricFamily, MetricType};
+
+use super::names;
+use crate::scan::status_label;
+
+thread_local! {
+    /// Set while this thread gathers the registry for `/metrics`, which
+    /// writes these families itself: the collector then gives nothing
+    /// instead of a protobuf message per series. Per thread, so a `gather`
+    /// for the status page on another thread still sees them.
+    static WRITTEN_DIRECTLY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `gather` (a registry's) with the labelled families left out.
+pub fn without_labelled<T>(gather: impl FnOnce() -> T) -> T {
+    /// Clears the flag however `gather` ends.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            WRITTEN_DIRECTLY.with(|flag| flag.set(false));
+        }
+    }
+    WRITTEN_DIRECTLY.with(|flag| flag.set(true));
+    let _reset = Reset;
+    gather()
+}
+
+/// A counter: added to by an input, read by the exposition.
+pub type Count = Arc<AtomicU64>;
+
+/// A catalogued type as its series know it: `status_code` and `error_type`.
+pub type TypeKey = (u16, Arc<str>);
+
+/// The series of one label set (or of an input without path labels).
+#[derive(Default)]
+struct SetSeries {
+    errors: BTreeMap<TypeKey, Count>,
+    /// By status slot (see [`status_label`]); made on the first count.
+    uncatalogued: BTreeMap<usize, Count>,
+    lines: Count,
+}
+
+/// One source's series.
+#[derive(Default)]
+struct SourceSeries {
+    /// Its path label names; empty without path labels.
+    names: Vec<String>,
+    /// The `path_labels` expression its sets were made with.
+    pattern: Option<String>,
+    /// By path label values, in the order of `names`.
+    sets: BTreeMap<Vec<String>, SetSeries>,
+}
+
+/// The handles of one label set that an input counts into.
+pub struct SetHandles {
+    /// By the index of the input's types.
+    pub errors: Vec<Count>,
+    /// `errtally_lines_total`.
+    pub lines: Count,
+}
+
+/// What [`SeriesStore::totals`] sums.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Totals {
+    /// Catalogued errors by `error_type` (types never seen left out).
+    pub errors: BTreeMap<String, u64>,
+    /// Uncatalogued errors.
+    pub uncatalogued: u64,
+    /// Lines read.
+    pub lines: u64,
+}
+
+/// The series of the labelled families, by source.
+#[derive(Clone)]
+pub struct SeriesStore {
+    sources: Arc<RwLock<BTreeMap<String, SourceSeries>>>,
+    /// What the registry is told the families are (without path labels).
+    descs: Arc<[Desc; 3]>,
+}
+
+/// The three families in exposition order: name, help, errtally's own
+/// labels.
+const FAMILIES: [(&str, &str, &[&str]); 3] = [
+    (
+        names::ERRORS,
+        names::ERRORS_HELP,
+        &["source", "status_code", "error_type"],
+    ),
+    (names::LINES, names::LINES_HELP, &["source"]),
+    (
+        names::UNCATALOGUED,
+        names::UNCATALOGUED_HELP,
+        &["source", "status_code"],
+    ),
+];
+
+impl SeriesStore {
+    /// No series yet.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let desc = |(name, help, labels): (&str, &str, &[&str])| {
+            Desc::new(
+                name.to_owned(),
+                help.to_owned(),
+                labels.iter().map(|label| (*label).to_owned()).collect(),
+                std::collections::HashMap::new(),
+            )
+        };
+        let [errors, lines, uncatalogued] = FAMILIES;
+        Ok(Self {
+            sources: Arc::default(),
+            descs: Arc::new([desc(errors)?, desc(lines)?, desc(uncatalogued)?]),
+        })
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, SourceSeries>> {
+        self.sources.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, SourceSeries>> {
+        self.sources.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes `source`'s sets carry the path labels `names` of the expression
+    /// `pattern`. If they were made with another expression (or with none,
+    /// or without one now), they are dropped first; returns whether they
+    /// were.
+    pub fn bind(&self, source: &str, names: &[String], pattern: Option<&str>) -> bool {
+        let mut sources = self.write();
+        let entry = sources.entry(source.to_owned()).or_default();
+        let changed = entry.pattern.as_deref() != pattern || entry.names != names;
+        if changed {
+            *entry = SourceSeries {
+                names: names.to_vec(),
+                pattern: pattern.map(str::to_owned),
+                sets: BTreeMap::new(),
+            };
+        }
+        changed
+    }
+
+    /// The handles of `source`'s set `values`, for `types`; every type's
+    /// series is made at 0 if it is not there yet.
+    pub fn resolve(&self, source: &str, values: &[String], types: &[TypeKey]) -> SetHandles {
+        let mut sources = self.write();
+        let set = sources
+            .entry(source.to_owned())
+            .or_default()
+            .sets
+            .entry(values.to_vec())
+            .or_default();
+        SetHandles {
+            errors: types
+                .iter()
+                .map(|key| Arc::clone(set.errors.entry(key.clone()).or_default()))
+                .collect(),
+            lines: Arc::clone(&set.lines),
+        }
+    }
+
+    /// The counter of status `slot`'s uncatalogued errors of `source`'s set
+    /// `values`, made at 0 if it is not there yet.
+    pub fn uncatalogued(&self, source: &str, values: &[String], slot: usize) -> Count {
+        let mut sources = self.write();
+        let set = sources
+            .entry(source.to_owned())
+            .or_default()
+            .sets
+            .entry(values.to_vec())
+            .or_default();
+        Arc::clone(set.uncatalogued.entry(slot).or_default())
+    }
+
+    /// The path label values of `source`'s sets.
+    pub fn sets(&self, source: &str) -> Vec<Vec<String>> {
+        self.read()
+            .get(source)
+            .map(|series| series.sets.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Removes `source`'s set `values` and its series.
+    pub fn remove_set(&self, source: &str, values: &[String]) {
+        if let Some(series) = self.write().get_mut(source) {
+            series.sets.remove(values);
+        }
+    }
+
+    /// Removes every series of `source`.
+    pub fn remove_source(&self, source: &str) {
+        self.write().remove(source);
+    }
+
+    /// Removes, from every set of `source`, the series of the types `keep`
+    /// does not keep.
+    pub fn retain_types(&self, source: &str, keep: impl Fn(&TypeKey) -> bool) {
+        if let Some(series) = self.write().get_mut(source) {
+            for set in series.sets.values_mut() {
+                set.errors.retain(|key, _| keep(key));
+            }
+        }
+    }
+
+    /// Sums over every source and label set: catalogued errors by
+    /// `error_type`, uncatalogued errors, lines. Without the protobuf
+    /// messages `gather` builds, so cheap at thousands of sets.
+    pub fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        for series in self.read().values() {
+            for set in series.sets.values() {
+                for ((_, error_type), count) in &set.errors {
+                    let count = count.load(Ordering::Relaxed);
+                    if count > 0 {
+                        *totals.errors.entry(error_type.to_string()).or_default() += count;
+                    }
+                }
+                totals.uncatalogued += set
+                    .uncatalogued
+                    .values()
+                    .map(|count| count.load(Ordering::Relaxed))
+                    .sum::<u64>();
+                totals.lines += set.lines.load(Ordering::Relaxed);
+            }
+        }
+        totals
+    }
+
+    /// Appends the three families in the text format (0.0.4) to `out`;
+    /// labels sorted by name, as the `prometheus` crate writes them.
+    pub fn render(&self, out: &mut Vec<u8>) {
+        let sources = self.read();
+        for (family, (name, help, _)) in FAMILIES.iter().enumerate() {
+            let mut header = false;
+            for (source, series) in sources.iter() {
+                for (values, set) in &series.sets {
+                    let path_labels = series
+                        .names
+                        .iter()
+                        .map(String::as_str)
+                        .zip(values.iter().map(String::as_str));
+                    let mut emit = |own: &[(&str, &str)], count: &Count| {
+                        if !header {
+                            header = true;
+                            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
+                        }
+                        let mut labels: Vec<(&str, &str)> =
+                            own.iter().copied().chain(path_labels.clone()).collect();
+                        labels.push(("source", source));
+                        labels.sort_unstable_by_key(|(label, _)| *label);
+                        write_series(out, name, &labels, count.load(Ordering::Relaxed));
+                    };
+                    match family {
+                        0 => {
+                            for ((code, error_type), count) in &set.errors {
+                                let code = code.to_string();
+                                emit(&[("status_code", &code), ("error_type", error_type)], count);
+                            }
+                        }
+                        1 => emit(&[], &set.lines),
+                        _ => {
+                            for (slot, count) in &set.uncatalogued {
+                                let status = status_label(*slot);
+                                emit(&[("status_code", &status)], count);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes `name{labels} value` with the label values escaped.
+fn write_series(out: &mut Vec<u8>, name: &str, labels: &[(&str, &str)], value: u64) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'{');
+    for (index, (label, text)) in labels.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(label.as_bytes());
+        out.extend_from_slice(b"=\"");
+        for byte in text.bytes() {
+            match byte {
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                other => out.push(other),
+            }
+        }
+        out.push(b'"');
+    }
+    let _ = writeln!(out, "}} {value}");
+}
+
+/// For `Registry::gather` (the status page sums these families): the same
+/// series as protobuf messages. `/metrics` does not come this way
+/// ([`without_labelled`]).
+impl Collector for SeriesStore {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        if WRITTEN_DIRECTLY.with(Cell::get) {
+            return Vec::new();
+        }
+        let sources = self.read();
+        let mut families: Vec<MetricFamily> = FAMILIES
+            .iter()
+            .map(|(name, help, _)| {
+                let mut family = MetricFamily::new();
+                family.set_name((*name).to_owned());
+                family.set_help((*help).to_owned());
+                family.set_field_type(MetricType::COUNTER);
+                family
+            })
+            .collect();
+        let metric = |labels: &[(&str, String)], count: &Count| {
+            let mut sorted = labels.to_vec();
+            sorted.sort_unstable_by_key(|(name, _)| *name);
+            let mut metric = Metric::new();
+            metric.set_label(
+                sorted
+                    .iter()
+                    .map(|(name, value)| {
+                        let mut pair = LabelPair::new();
+                        pair.set_name((*name).to_owned());
+                        pair.set_value(value.clone());
+                        pair
+                    })
+                    .collect(),
+            );
+            let mut counter = Counter::new();
+            counter.set_value(count.load(Ordering::Relaxed) as f64);
+            metric.set_counter(counter);
+            metric
+        };
+        for (source, series) in sources.iter() {
+            for (values, set) in &series.sets {
+                let mut labels: Vec<(&str, String)> = series
+                    .names
+                    .iter()
+                    .map(String::as_str)
+                    .zip(values.iter().cloned())
+                    .collect();
+                labels.push(("source", source.clone()));
+                let own = labels.len();
+                for ((code, error_type), count) in &set.errors {
+                    labels.truncate(own);
+                    labels.push(("status_code", code.to_string()));
+                    labels.push(("error_type", error_type.to_string()));
+                    families[0].mut_metric().push(metric(&labels, count));
+                }
+                labels.truncate(own);
+                families[1].mut_metric().push(metric(&labels, &set.lines));
+                for (slot, count) in &set.uncatalogued {
+                    labels.truncate(own);
+                    labels.push(("status_code", status_label(*slot)));
+                    families[2].mut_metric().push(metric(&labels, count));
+                }
+            }
+        }
+        families
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use prometheus::Encoder;
+
+    use super::*;
+    use crate::scan::status_slot;
+
+    fn types() -> Vec<TypeKey> {
+        vec![
+            (404, Arc::from("email_not_found")),
+            (404, Arc::from("session_not_found")),
+        ]
+    }
+
+    #[test]
+    fn the_text_is_what_the_prometheus_encoder_writes_for_the_same_series() {
+        let store = SeriesStore::new().unwrap();
+        store.bind("api", &[], None);
+        let plain = store.resolve("api", &[], &types());
+        plain.errors[1].fetch_add(3, Ordering::Relaxed);
+        plain.lines.fetch_add(9, Ordering::Relaxed);
+        let names = ["namespace".to_owned(), "pod".to_owned(), "zone".to_owned()];
+        store.bind("pods", &names, Some("(?P<namespace>x)"));
+        // Path values may hold anything a file name can.
+        let hostile = [
+            "a\"quoted\" \\ back\nslash".to_owned(),
+            "päd-1".to_owned(),
+            String::new(),
+        ];
+        let set = store.resolve("pods", &hostile, &types());
+        set.errors[0].fetch_add(2, Ordering::Relaxed);
+        store
+            .uncatalogued("pods", &hostile, status_slot(Some(404)))
+            .fetch_add(1, Ordering::Relaxed);
+        store
+            .uncatalogued("pods", &hostile, status_slot(None))
+            .fetch_add(5, Ordering::Relaxed);
+
+        let mut ours = Vec::new();
+        store.render(&mut ours);
+        let mut theirs = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&store.collect(), &mut theirs)
+            .unwrap();
+        let ours = String::from_utf8(ours).unwrap();
+        assert_eq!(ours, String::from_utf8(theirs).unwrap());
+        // And the values are where they belong.
+        for line in [
+            r#"errtally_errors_total{error_type="session_not_found",source="api",status_code="404"} 3"#,
+            r#"errtally_lines_total{source="api"} 9"#,
+            r#"errtally_errors_total{error_type="email_not_found",namespace="a\"quoted\" \\ back\nslash",pod="päd-1",source="pods",status_code="404",zone=""} 2"#,
+            r#"errtally_uncatalogued_errors_total{namespace="a\"quoted\" \\ back\nslash",pod="päd-1",source="pods",status_code="unknown",zone=""} 5"#,
+        ] {
+            assert!(ours.lines().any(|l| l == line), "no {line} in\n{ours}");
+        }
+        assert_eq!(ours.lines().filter(|l| !l.starts_with('#')).count(), 8);
+        assert_eq!(
+            store.totals(),
+            Totals {
+                errors: [
+                    ("email_not_found".to_owned(), 2),
+                    ("session_not_found".to_owned(), 3)
+                ]
+                .into(),
+                uncatalogued: 6,
+                lines: 9,
+            }
+        );
+    }
+
+    #[test]
+    fn nothing_is_written_without_series() {
+        let store = SeriesStore::new().unwrap();
+        store.bind("api", &[], None);
+        let mut out = Vec::new();
+        store.render(&mut out);
+        assert_eq!(out, b"");
+    }
+
+    #[test]
+    fn binding_other_path_labels_drops_the_sources_sets() {
+        let store = SeriesStore::new().unwrap();
+        let names = ["service".to_owned()];
+        assert!(store.bind("logs", &names, Some("(?P<service>a)")));
+        store.resolve("logs", &["billing".to_owned()], &types());
+        assert!(!store.bind("logs", &names, Some("(?P<service>a)")));
+        assert_eq!(store.sets("logs"), [["billing".to_owned()]]);
+        assert!(store.bind("logs", &names, Some("(?P<service>b)")));
+        assert_eq!(store.sets("logs"), Vec::<Vec<String>>::new());
+    }
+}

@@ -1,0 +1,331 @@
+//! `path_labels` end to end: the real daemon on files laid out like the
+//! kubelet's `/var/log/pods/<namespace>_<pod>_<uid>/<container>/N.log`,
+//! counted per namespace, pod and container; a file the expression does not
+//! match, under empty values; a label set removed `path_labels_ttl` after
+//! its pod's directory went; the `__overflow__` set past `max_label_sets`;
+//! and a reload that changes the labels. Expected counts are the lines each
+//! test wrote; the number of catalogued types comes from the catalogue file.
+
+use std::path::{Path, PathBuf};
+
+use crate::daemon_support::{Daemon, append, error_line, errors, value_in};
+
+/// The catalogue's entries, read from the shipped JSON.
+fn catalogued_types() -> usize {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/catalog/stytch-b2b-404.json"
+    );
+    let catalog: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    catalog["errors"].as_array().unwrap().len()
+}
+
+/// A log line that is not an error.
+const PLAIN_LINE: &str = "{\"level\":\"info\",\"status_code\":200,\"msg\":\"ok\"}\n";
+
+/// A 404 whose type the catalogue does not know.
+const UNCATALOGUED_LINE: &str = "{\"status_code\":404,\"error_type\":\"no_such_thing_here\"}\n";
+
+/// A kubelet-like tree under a temporary directory.
+struct Pods {
+    dir: tempfile::TempDir,
+}
+
+impl Pods {
+    fn new() -> Self {
+        let pods = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(pods.root()).unwrap();
+        pods
+    }
+
+    /// `/var/log/pods` of this tree.
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("var/log/pods")
+    }
+
+    /// The log of `container` in pod directory `pod_dir`.
+    fn log(&self, pod_dir: &str, container: &str) -> PathBuf {
+        let dir = self.root().join(pod_dir).join(container);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("0.log")
+    }
+
+    /// The shipped ConfigMap's expression, anchored at this tree instead
+    /// of `/var/log/pods`.
+    fn kubernetes_labels(&self) -> String {
+        let config = crate::kubernetes::config_table();
+        let shipped = config["input"][0]["path_labels"].as_str().unwrap();
+        let relative = shipped.strip_prefix("^/var/log/pods/").unwrap();
+        format!(
+            "^{}/{relative}",
+            regex::escape(&self.root().display().to_string())
+        )
+    }
+
+    /// A config of input `pods` over `pods/*/*/*.log` with `labels` lines
+    /// in its table, beside an input `plain` over `plain`.
+    fn write_config(&self, labels: &str, plain: &Path) -> PathBuf {
+        let config = self.dir.path().join("errtally.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "poll_interval = \"100ms\"\n\n\
+                 [[input]]\nname = \"pods\"\npaths = [\"{}/*/*/*.log\"]\nstart_at = \"beginning\"\n{labels}\n\n\
+                 [[input]]\nname = \"plain\"\npaths = [\"{}/*.log\"]\nstart_at = \"beginning\"\n",
+                self.root().display(),
+                plain.display(),
+            ),
+        )
+        .unwrap();
+        config
+    }
+}
+
+/// The label part of a pod series: `container="…"` first, as exposed.
+struct Set<'a> {
+    namespace: &'a str,
+    pod: &'a str,
+    container: &'a str,
+}
+
+impl Set<'_> {
+    fn errors(&self, error_type: &str) -> String {
+        format!(
+            "errtally_errors_total{{container=\"{}\",error_type=\"{error_type}\",namespace=\"{}\",pod=\"{}\",source=\"pods\",status_code=\"404\"}}",
+            self.container, self.namespace, self.pod
+        )
+    }
+
+    fn lines(&self) -> String {
+        format!(
+            "errtally_lines_total{{container=\"{}\",namespace=\"{}\",pod=\"{}\",source=\"pods\"}}",
+            self.container, self.namespace, self.pod
+        )
+    }
+
+    fn uncatalogued(&self) -> String {
+        format!(
+            "errtally_uncatalogued_errors_total{{container=\"{}\",namespace=\"{}\",pod=\"{}\",source=\"pods\",status_code=\"404\"}}",
+            self.container, self.namespace, self.pod
+        )
+    }
+
+    /// Its `errtally_errors_total` series in `text`.
+    fn error_series(&self, text: &str) -> usize {
+        let start = format!("errtally_errors_total{{container=\"{}\",", self.container);
+        let labels = format!(
+            ",namespace=\"{}\",pod=\"{}\",source=\"pods\",",
+            self.namespace, self.pod
+        );
+        text.lines()
+            .filter(|line| line.starts_with(&start) && line.contains(&labels))
+            .count()
+    }
+}
+
+const API: Set = Set {
+    namespace: "shop",
+    pod: "api-7d9f",
+    container: "app",
+};
+const API_PROXY: Set = Set {
+    namespace: "shop",
+    pod: "api-7d9f",
+    container: "istio-proxy",
+};
+const WORKER: Set = Set {
+    namespace: "billing",
+    pod: "worker-5c",
+    container: "app",
+};
+const UNMATCHED: Set = Set {
+    namespace: "",
+    pod: "",
+    container: "",
+};
+const OVERFLOW: Set = Set {
+    namespace: "__overflow__",
+    pod: "__overflow__",
+    container: "__overflow__",
+};
+const FRESH: Set = Set {
+    namespace: "fresh",
+    pod: "web-2",
+    container: "app",
+};
+
+const DROPPED: &str = "errtally_label_sets_dropped_total{source=\"pods\"}";
+
+#[test]
+fn pod_logs_are_counted_per_namespace_pod_and_container_within_the_cap() {
+    let pods = Pods::new();
+    let plain = pods.dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    append(&plain.join("a.log"), &error_line("email_not_found"));
+    let api = pods.log("shop_api-7d9f_0a1b2c3d-1111", "app");
+    append(&api, &error_line("email_not_found").repeat(3));
+    append(&api, &PLAIN_LINE.repeat(2));
+    let proxy = pods.log("shop_api-7d9f_0a1b2c3d-1111", "istio-proxy");
+    append(&proxy, &error_line("session_not_found").repeat(2));
+    let worker = pods.log("billing_worker-5c_9f8e7d6c-2222", "app");
+    append(&worker, UNCATALOGUED_LINE);
+    append(&worker, &error_line("member_not_found"));
+    // In the glob, but not named like a pod directory.
+    let stray = pods.log("stray", "app");
+    append(&stray, &error_line("email_not_found").repeat(2));
+    let config = pods.write_config(
+        &format!(
+            "path_labels = '{}'\npath_labels_ttl = \"2s\"\nmax_label_sets = 4",
+            pods.kubernetes_labels()
+        ),
+        &plain,
+    );
+    let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
+
+    daemon.wait_for(&API.lines(), 5.0);
+    daemon.wait_for(&API_PROXY.lines(), 2.0);
+    daemon.wait_for(&WORKER.lines(), 2.0);
+    daemon.wait_for(&UNMATCHED.lines(), 2.0);
+    daemon.wait_for(&errors("plain", "email_not_found"), 1.0);
+    let text = daemon.metrics();
+    for (series, expected) in [
+        (API.errors("email_not_found"), 3.0),
+        (API.errors("session_not_found"), 0.0),
+        (API_PROXY.errors("session_not_found"), 2.0),
+        (WORKER.errors("member_not_found"), 1.0),
+        (WORKER.uncatalogued(), 1.0),
+        (UNMATCHED.errors("email_not_found"), 2.0),
+        (DROPPED.to_string(), 0.0),
+        ("errtally_lines_total{source=\"plain\"}".to_string(), 1.0),
+    ] {
+        assert_eq!(value_in(&text, &series), Some(expected), "{series}");
+    }
+    let types = catalogued_types();
+    for set in [&API, &API_PROXY, &WORKER, &UNMATCHED] {
+        assert_eq!(set.error_series(&text), types, "{}", set.lines());
+    }
+    // The input without path labels keeps exactly its labels.
+    let plain_series: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("source=\"plain\"") && line.starts_with("errtally_"))
+        .filter(|line| line.starts_with("errtally_errors_total{error_type="))
+        .collect();
+    assert_eq!(plain_series.len(), types);
+    assert_eq!(
+        value_in(&text, "errtally_lines_total{source=\"pods\"}"),
+        None
+    );
+    assert_eq!(
+        value_in(&text, "errtally_label_sets_dropped_total{source=\"plain\"}"),
+        None
+    );
+    crate::support::promtool_check(&text);
+
+    // Four sets live: the next pods count under __overflow__.
+    append(
+        &pods.log("late_db-0_5a5a5a5a-3333", "app"),
+        &error_line("email_not_found").repeat(2),
+    );
+    daemon.wait_for(&OVERFLOW.errors("email_not_found"), 2.0);
+    append(
+        &pods.log("later_cache-1_6b6b6b6b-4444", "app"),
+        &error_line("email_not_found"),
+    );
+    daemon.wait_for(&OVERFLOW.errors("email_not_found"), 3.0);
+    daemon.wait_for(&OVERFLOW.lines(), 3.0);
+    daemon.wait_for(DROPPED, 2.0);
+    let text = daemon.metrics();
+    assert_eq!(OVERFLOW.error_series(&text), types);
+    assert!(!text.contains("namespace=\"late\""), "a set past the cap");
+    assert_eq!(
+        daemon.log().matches("too many path label sets").count(),
+        1,
+        "{}",
+        daemon.log()
+    );
+
+    // The worker pod goes: its set is removed once its file has been
+    // closed (after the 5 s drain) for path_labels_ttl (2 s).
+    std::fs::remove_dir_all(pods.root().join("billing_worker-5c_9f8e7d6c-2222")).unwrap();
+    daemon.wait_until("the worker's label set expired", || {
+        !daemon.metrics().contains("namespace=\"billing\"")
+    });
+    let text = daemon.metrics();
+    assert_eq!(value_in(&text, &API.errors("email_not_found")), Some(3.0));
+    assert_eq!(value_in(&text, &UNMATCHED.lines()), Some(2.0));
+    assert_eq!(value_in(&text, &OVERFLOW.lines()), Some(3.0));
+    // Its place is free again for a new pod.
+    append(
+        &pods.log("fresh_web-2_7c7c7c7c-5555", "app"),
+        &error_line("email_not_found"),
+    );
+    daemon.wait_for(&FRESH.errors("email_not_found"), 1.0);
+    let text = daemon.metrics();
+    assert_eq!(FRESH.error_series(&text), types);
+    assert_eq!(value_in(&text, DROPPED), Some(2.0));
+    assert_eq!(value_in(&text, &OVERFLOW.lines()), Some(3.0));
+    crate::support::promtool_check(&text);
+}
+
+#[test]
+fn a_reload_that_changes_path_labels_drops_the_old_label_sets() {
+    let pods = Pods::new();
+    let plain = pods.dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    let api = pods.log("shop_api-7d9f_0a1b2c3d-1111", "app");
+    append(&api, &error_line("email_not_found").repeat(2));
+    let kubernetes = format!("path_labels = '{}'", pods.kubernetes_labels());
+    let config = pods.write_config(&kubernetes, &plain);
+    let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
+    daemon.wait_for(&API.errors("email_not_found"), 2.0);
+
+    // Only the namespace now: the old sets' series go, and the file (read
+    // on from its offset) counts under the new set from 0.
+    let by_namespace = format!(
+        "path_labels = '^{}/(?P<namespace>[^_]+)_'",
+        regex::escape(&pods.root().display().to_string())
+    );
+    pods.write_config(&by_namespace, &plain);
+    daemon.signal("HUP");
+    let shop_errors = "errtally_errors_total{error_type=\"email_not_found\",namespace=\"shop\",source=\"pods\",status_code=\"404\"}";
+    daemon.wait_for(shop_errors, 0.0);
+    daemon.wait_until("the old label sets are gone", || {
+        !daemon.metrics().contains("pod=\"api-7d9f\"")
+    });
+    append(&api, &error_line("email_not_found"));
+    daemon.wait_for(shop_errors, 1.0);
+    daemon.wait_for(
+        "errtally_lines_total{namespace=\"shop\",source=\"pods\"}",
+        1.0,
+    );
+
+    // No path labels: the input's series are plain again.
+    pods.write_config("", &plain);
+    daemon.signal("HUP");
+    daemon.wait_for(&errors("pods", "email_not_found"), 0.0);
+    daemon.wait_until("the labelled series are gone", || {
+        !daemon.metrics().contains("namespace=")
+    });
+    append(&api, &error_line("email_not_found"));
+    daemon.wait_for(&errors("pods", "email_not_found"), 1.0);
+    assert_eq!(
+        daemon.value("errtally_label_sets_dropped_total{source=\"pods\"}"),
+        None
+    );
+    crate::support::promtool_check(&daemon.metrics());
+}
+
+#[test]
+fn the_readme_and_the_example_config_show_the_shipped_kubernetes_expression() {
+    let config = crate::kubernetes::config_table();
+    let shipped = config["input"][0]["path_labels"].as_str().unwrap();
+    let line = format!("path_labels = '{shipped}'");
+    for doc in ["README.md", "config/errtally.toml"] {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(doc)).unwrap();
+        assert!(text.contains(&line), "{doc} lacks {line}");
+    }
+}
