@@ -395,6 +395,11 @@ impl Metrics {
         self.series.totals()
     }
 
+    /// [`Metrics::totals`] per input (`source`).
+    pub fn totals_by_source(&self) -> std::collections::BTreeMap<String, Totals> {
+        self.series.totals_by_source()
+    }
+
     /// Every family, for gathering (as protobuf messages: slower than
     /// [`Metrics::render`] with many label sets); other parts register
     /// their families here too.

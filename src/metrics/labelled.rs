@@ -238,13 +238,26 @@ impl SeriesStore {
     /// messages `gather` builds, so cheap at thousands of sets.
     pub fn totals(&self) -> Totals {
         let mut totals = Totals::default();
-        for series in self.read().values() {
+        for (_, source) in self.totals_by_source() {
+            for (error_type, count) in source.errors {
+                *totals.errors.entry(error_type).or_default() += count;
+            }
+            totals.uncatalogued += source.uncatalogued;
+            totals.lines += source.lines;
+        }
+        totals
+    }
+
+    /// Like [`SeriesStore::totals`], per source: what the status page's
+    /// history samples, without gathering every label set's series.
+    pub fn totals_by_source(&self) -> BTreeMap<String, Totals> {
+        let mut by_source = BTreeMap::new();
+        for (name, series) in self.read().iter() {
+            let totals: &mut Totals = by_source.entry(name.clone()).or_default();
             for set in series.sets.values() {
                 for ((_, error_type), count) in &set.errors {
-                    let count = count.load(Ordering::Relaxed);
-                    if count > 0 {
-                        *totals.errors.entry(error_type.to_string()).or_default() += count;
-                    }
+                    *totals.errors.entry(error_type.to_string()).or_default() +=
+                        count.load(Ordering::Relaxed);
                 }
                 totals.uncatalogued += set
                     .uncatalogued
@@ -254,7 +267,7 @@ impl SeriesStore {
                 totals.lines += set.lines.load(Ordering::Relaxed);
             }
         }
-        totals
+        by_source
     }
 
     /// Appends the three families in the text format (0.0.4) to `out`;

@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{Metrics, names};
+use crate::metrics::Metrics;
 use crate::status::DaemonStatus;
 
 /// How often the counters are sampled.
@@ -81,39 +81,20 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Reads the counters the history follows. Counters hold integers well
-    /// below 2^53, so the float round trip is exact; labels other than
-    /// `source` and `error_type` (statuses, labels from paths) are summed.
+    /// Reads the counters the history follows, summed per input over
+    /// statuses and labels from paths (from the counters themselves: with
+    /// many label sets, gathering them all would cost more than the page).
     pub fn gather(metrics: &Metrics) -> Self {
         let mut counts = Self::default();
-        for family in metrics.registry().gather() {
-            let fixed = match family.name() {
-                names::ERRORS => None,
-                names::UNCATALOGUED => Some(Counter::Uncatalogued),
-                names::LINES => Some(Counter::Lines),
-                _ => continue,
-            };
-            for metric in family.get_metric() {
-                let label = |name: &str| {
-                    metric
-                        .get_label()
-                        .iter()
-                        .find(|label| label.name() == name)
-                        .map(|label| label.value())
-                };
-                let Some(source) = label("source") else {
-                    continue;
-                };
-                let counter = match (&fixed, label("error_type")) {
-                    (Some(counter), _) => counter.clone(),
-                    (None, Some(error_type)) => Counter::Errors(error_type.to_string()),
-                    (None, None) => continue,
-                };
-                counts.add(
-                    SeriesKey::new(source, counter),
-                    metric.get_counter().value() as u64,
-                );
+        for (source, totals) in metrics.totals_by_source() {
+            for (error_type, count) in totals.errors {
+                counts.add(SeriesKey::new(&source, Counter::Errors(error_type)), count);
             }
+            counts.add(
+                SeriesKey::new(&source, Counter::Uncatalogued),
+                totals.uncatalogued,
+            );
+            counts.add(SeriesKey::new(&source, Counter::Lines), totals.lines);
         }
         counts
     }
