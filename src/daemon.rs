@@ -233,7 +233,7 @@ impl Daemon {
         // The status page's history stops with the page it feeds.
         tasks.spawn(sample_counters(
             metrics.clone(),
-            Arc::clone(&status),
+            Arc::clone(status.history()),
             stop_serving.clone(),
         ));
 

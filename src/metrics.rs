@@ -107,7 +107,7 @@ pub const HINT_LABELS: [&str; 7] = [
 /// hint, `causes` and `troubleshooting` the whole lists as `1. … 2. …`
 /// (empty when the entry has none).
 pub fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
-    let text = |value: &str| crate::report::shorten(value, MAX_HINT_LABEL_CHARS);
+    let text = |value: &str| crate::catalog::shorten(value, MAX_HINT_LABEL_CHARS);
     [
         entry.error_type.clone(),
         entry.status_code.to_string(),

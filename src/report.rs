@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, shorten};
 use crate::scan::Tally;
 
 /// How many uncatalogued type names a report lists at most.
@@ -136,16 +136,6 @@ pub fn catalog_table(catalog: &Catalog) -> String {
         catalog.sources().join(", ")
     );
     out
-}
-
-/// `text` cut to at most `max` characters, marked with an ellipsis.
-pub fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut short: String = text.chars().take(max.saturating_sub(1)).collect();
-    short.push('…');
-    short
 }
 
 /// Escapes a Prometheus label value.

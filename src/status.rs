@@ -69,7 +69,7 @@ pub struct DaemonStatus {
     started: SystemTime,
     inputs: Mutex<BTreeMap<String, InputStatus>>,
     catalog: Mutex<Arc<Catalog>>,
-    history: History,
+    history: Arc<History>,
 }
 
 impl DaemonStatus {
@@ -81,7 +81,7 @@ impl DaemonStatus {
             started: SystemTime::now(),
             inputs: Mutex::new(BTreeMap::new()),
             catalog: Mutex::new(catalog),
-            history: History::new(SLOTS),
+            history: Arc::new(History::new(SLOTS)),
         }
     }
 
@@ -170,7 +170,7 @@ impl DaemonStatus {
     }
 
     /// The last hour of counts, for the status page.
-    pub fn history(&self) -> &History {
+    pub fn history(&self) -> &Arc<History> {
         &self.history
     }
 

@@ -30,7 +30,6 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::status::DaemonStatus;
 
 /// How often the counters are sampled.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
@@ -369,9 +368,9 @@ fn window_start(
     Some((newest - start, now.saturating_duration_since(*taken)))
 }
 
-/// Samples the counters into the status's history every
-/// [`SAMPLE_INTERVAL`] (the first at once, the baseline) until `stop`.
-pub async fn sample_counters(metrics: Metrics, status: Arc<DaemonStatus>, stop: CancellationToken) {
+/// Samples the counters into `history` every [`SAMPLE_INTERVAL`] (the
+/// first at once, the baseline) until `stop`.
+pub async fn sample_counters(metrics: Metrics, history: Arc<History>, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -379,7 +378,7 @@ pub async fn sample_counters(metrics: Metrics, status: Arc<DaemonStatus>, stop: 
             () = stop.cancelled() => return,
             _ = ticks.tick() => {
                 let counts = Counts::gather(&metrics);
-                status.history().record(Instant::now(), &counts);
+                history.record(Instant::now(), &counts);
             }
         }
     }
@@ -577,7 +576,7 @@ mod tests {
     async fn the_sampler_reads_the_registry_every_interval_until_stopped() {
         let catalog = Arc::new(Catalog::builtin().unwrap());
         let metrics = Metrics::new().unwrap();
-        let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
+        let history = Arc::new(History::new(SLOTS));
         let session = catalog.index_of(b"session_not_found").unwrap();
         let mut input = metrics.input("api", &catalog);
         let mut tally = Tally::new(catalog.len());
@@ -590,7 +589,7 @@ mod tests {
         let stop = CancellationToken::new();
         let sampler = tokio::spawn(sample_counters(
             metrics.clone(),
-            Arc::clone(&status),
+            Arc::clone(&history),
             stop.clone(),
         ));
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -602,9 +601,7 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(14)).await;
         assert_eq!(started.elapsed(), Duration::from_secs(15));
 
-        let snapshot = status
-            .history()
-            .snapshot(Instant::now(), &Counts::gather(&metrics));
+        let snapshot = history.snapshot(Instant::now(), &Counts::gather(&metrics));
         assert_eq!(snapshot.covered, 1);
         let errors = &snapshot.series[&key("api", "session_not_found")];
         assert_eq!(errors.total, 25);
