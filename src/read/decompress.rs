@@ -153,15 +153,20 @@ impl<R: Read> fmt::Debug for Decompressor<R> {
 
 impl<R: Read> Decompressor<R> {
     /// Decompresses `reader`, a stream in `compression` read from its
-    /// first byte. `None` for [`Compression::None`].
-    pub fn new(reader: R, compression: Compression) -> io::Result<Option<Self>> {
+    /// first byte; [`Compression::None`] is an `InvalidInput` error.
+    pub fn new(reader: R, compression: Compression) -> io::Result<Self> {
         let consumed = Arc::new(AtomicU64::new(0));
         let counted = Counted {
             inner: io::BufReader::with_capacity(INPUT_BUFFER_BYTES, reader),
             consumed: Arc::clone(&consumed),
         };
         let decoder = match compression {
-            Compression::None => return Ok(None),
+            Compression::None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "not a compressed stream",
+                ));
+            }
             Compression::Gzip => {
                 Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(counted)))
             }
@@ -171,12 +176,12 @@ impl<R: Read> Decompressor<R> {
                 Decoder::Zstd(Box::new(decoder))
             }
         };
-        Ok(Some(Self {
+        Ok(Self {
             decoder,
             compression,
             consumed,
             failed: false,
-        }))
+        })
     }
 
     /// A shared count of the compressed bytes consumed so far, readable
@@ -251,7 +256,7 @@ mod tests {
     /// Everything decompressed, and how the stream ended.
     fn read_all(compressed: &[u8]) -> (Vec<u8>, io::Result<()>) {
         let compression = Compression::detect(compressed);
-        let mut decoder = Decompressor::new(compressed, compression).unwrap().unwrap();
+        let mut decoder = Decompressor::new(compressed, compression).unwrap();
         let mut out = Vec::new();
         let mut buf = vec![0; 1000];
         loop {
