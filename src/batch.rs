@@ -84,13 +84,17 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         &args.paths[..]
     };
-    let options = ScanOptions {
+    let mut options = ScanOptions {
         threads: args
             .threads
             .map_or_else(default_threads, |threads| threads as usize),
         max_line_bytes: args.max_line_bytes,
         ..ScanOptions::default()
     };
+    if let Some(range_bytes) = args.range_bytes {
+        options.range_bytes = range_bytes;
+        options.split_min_bytes = range_bytes;
+    }
     let progress = progress_bar(paths);
     let counts = count_inputs(paths, &options, &catalog, progress.as_ref());
     if let Some(bar) = progress {

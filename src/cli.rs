@@ -57,6 +57,10 @@ pub struct ScanArgs {
     /// several files are counted at once; 1 reads one file after another.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
+    /// Size of the ranges a file is cut into, and the least size of a file
+    /// that is cut (tests and measurements).
+    #[arg(long, value_name = "BYTES", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub range_bytes: Option<u64>,
     /// Also report each input on its own: a section per file in the table,
     /// a "files" array in JSON (not with --format prometheus).
     #[arg(long)]
