@@ -20,35 +20,60 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BIN, timed  # noqa: E402
+from compare import BIN  # noqa: E402
+
+
+def timed(argv, shell):
+    """Wall seconds, CPU seconds (user + system, all threads and children)
+    and peak RSS (KiB, 0 for a pipeline) of one run, stdout drained here."""
+    with tempfile.NamedTemporaryFile(mode="r") as stats:
+        wrapped = ["/usr/bin/time", "-f", "%U %S %M", "-o", stats.name]
+        argv = wrapped + (["sh", "-c", argv] if shell else list(argv))
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        sink = bytearray(1 << 16)
+        while proc.stdout.readinto(sink):
+            pass
+        code = proc.wait()
+        wall = time.perf_counter() - start
+        proc.stdout.close()
+        if code not in (0, 1):  # rg exits 1 on no match
+            sys.exit(f"{argv} failed with {code}")
+        user, system, rss = stats.read().split()[-3:]
+    return wall, float(user) + float(system), 0 if shell else int(rss)
 
 
 def rounds(tools, runs):
-    """Median wall time and peak RSS of each tool, alternated."""
+    """Median wall and CPU time and peak RSS of each tool, alternated."""
     walls = {name: [] for name in tools}
+    cpus = {name: [] for name in tools}
     rss = {name: 0 for name in tools}
     for run in range(runs):
         order = list(tools.items())
         if run % 2:
             order.reverse()
         for name, (argv, shell) in order:
-            wall, peak = timed(argv, None, shell)
+            wall, cpu, peak = timed(argv, shell)
             walls[name].append(wall)
+            cpus[name].append(cpu)
             rss[name] = max(rss[name], peak)
         print(f"  round {run + 1}/{runs} done", file=sys.stderr)
-    return {name: statistics.median(w) for name, w in walls.items()}, rss
+    medians = {name: statistics.median(w) for name, w in walls.items()}
+    return medians, {name: statistics.median(c) for name, c in cpus.items()}, rss
 
 
-def table(title, medians, rss, size, reference):
+def table(title, medians, cpus, rss, size, reference):
     print(f"\n{title}\n")
-    print(f"| command | median s | GB/s | x {reference} | peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"| command | median wall s | GB/s | x {reference} | median CPU s | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, median in medians.items():
         peak = f"{rss[name] / 1024:.1f}" if rss[name] else ""
         print(f"| `{name}` | {median:.3f} | {size / median / 1e9:.2f} | "
-              f"{median / medians[reference]:.2f} | {peak} |")
+              f"{median / medians[reference]:.2f} | {cpus[name]:.3f} | {peak} |")
 
 
 def scan_json(argv):
@@ -95,8 +120,8 @@ def main():
                 "taskset -c 0,1 errtally scan": (["taskset", "-c", "0,1", BIN, "scan", "--format", "json", path], False),
                 "rg -c": (["rg", "-c", '"error_type"', path], False),
             }
-            medians, rss = rounds(tools, args.runs)
-            table(f"**one {size >> 20} MiB file, {kind} corpus**", medians, rss, size, "rg -c")
+            medians, cpus, rss = rounds(tools, args.runs)
+            table(f"**one {size >> 20} MiB file, {kind} corpus**", medians, cpus, rss, size, "rg -c")
             speedup = medians["taskset -c 0 errtally scan"] / medians["taskset -c 0,1 errtally scan"]
             print(f"\nspeed-up of 2 cores over 1 (taskset -c 0,1 against -c 0): {speedup:.2f}x")
 
@@ -111,9 +136,9 @@ def main():
             f"errtally scan --by-file rotated.log.*": ([BIN, "scan", "--format", "json", "--by-file"] + pieces, False),
             "rg -c rotated.log.*": (["rg", "-c", '"error_type"'] + pieces, False),
         }
-        medians, rss = rounds(tools, args.runs)
+        medians, cpus, rss = rounds(tools, args.runs)
         table(f"**{args.files} rotated files of {size // args.files >> 20} MiB (hostile corpus)**",
-              medians, rss, size, "rg -c rotated.log.*")
+              medians, cpus, rss, size, "rg -c rotated.log.*")
 
     if "compressed" in only:
         gz, zst = hostile + ".gz", hostile + ".zst"
@@ -140,12 +165,12 @@ def main():
             f"errtally scan rotated.log.*.gz": ([BIN, "scan", "--format", "json"] + gz_pieces, False),
             f"zcat rotated.log.*.gz > /dev/null": (f"zcat {' '.join(gz_pieces)} > /dev/null", True),
         }
-        medians, rss = rounds(tools, args.runs)
+        medians, cpus, rss = rounds(tools, args.runs)
         print(f"\n**compressed, {size >> 20} MiB uncompressed (hostile corpus): "
-              f"gzip -6 {os.path.getsize(gz) >> 20} MiB, zstd -3 {os.path.getsize(zst) >> 20} MiB, "
+              f"gzip -6 {os.path.getsize(gz) >> 20} MiB, zstd -3 {os.path.getsize(zst) >> 20} MiB; "
               f"{args.files} .gz pieces**\n")
-        print("| command | median s | uncompressed GB/s | x its decompressor | peak RSS MiB |")
-        print("|---|---:|---:|---:|---:|")
+        print("| command | median wall s | uncompressed GB/s | x its decompressor | median CPU s | peak RSS MiB |")
+        print("|---|---:|---:|---:|---:|---:|")
         reference = {
             "errtally scan FILE.gz": "zcat FILE.gz > /dev/null",
             "zcat FILE.gz | rg -c": "zcat FILE.gz > /dev/null",
@@ -156,7 +181,7 @@ def main():
         for name, median in medians.items():
             ratio = f"{median / medians[reference[name]]:.2f}" if name in reference else "1.00"
             peak = f"{rss[name] / 1024:.1f}" if rss[name] else ""
-            print(f"| `{name}` | {median:.3f} | {size / median / 1e9:.2f} | {ratio} | {peak} |")
+            print(f"| `{name}` | {median:.3f} | {size / median / 1e9:.2f} | {ratio} | {cpus[name]:.3f} | {peak} |")
 
 
 if __name__ == "__main__":
