@@ -53,7 +53,7 @@ pub struct ScanArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::read::frame::DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
     /// Threads that read and count (default: the available cores). Files
-    /// of 64 MiB and more are cut into ranges counted in parallel, and
+    /// of 4 MiB and more are cut into ranges counted in parallel, and
     /// several files are counted at once; 1 reads one file after another.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
