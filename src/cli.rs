@@ -52,7 +52,21 @@ pub struct ScanArgs {
     /// Lines longer than this are truncated to it (and counted as truncated).
     #[arg(long, value_name = "BYTES", default_value_t = crate::read::frame::DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
-    /// Files to scan; `-` or none reads stdin.
+    /// Threads that read and count (default: the available cores). Files
+    /// of 4 MiB and more are cut into ranges counted in parallel, and
+    /// several files are counted at once; 1 reads one file after another.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Size of the ranges a file is cut into, and the least size of a file
+    /// that is cut (tests and measurements).
+    #[arg(long, value_name = "BYTES", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub range_bytes: Option<u64>,
+    /// Also report each input on its own: a section per file in the table,
+    /// a "files" array in JSON (not with --format prometheus).
+    #[arg(long)]
+    pub by_file: bool,
+    /// Files to scan, plain, gzip or zstd (recognised by their first
+    /// bytes); `-` or none reads stdin.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }

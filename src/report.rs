@@ -3,9 +3,12 @@
 //!
 //! The JSON shape is a contract (tests compare it with the corpus
 //! generator's expected tally); the Prometheus families are the daemon's.
+//! `--by-file` adds a per-input part to the table and one key, `"files"`,
+//! to the JSON; without it the output is as before, byte for byte.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -30,18 +33,56 @@ pub struct JsonReport {
     pub uncatalogued: BTreeMap<String, u64>,
     /// The most frequent uncatalogued type names.
     pub uncatalogued_types: BTreeMap<String, u64>,
+    /// Each input's counts, in command-line order (`--by-file` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<FileReport>>,
+}
+
+/// One input's counts, for `--by-file`.
+#[derive(Debug, Clone, Copy)]
+pub struct FileTally<'a> {
+    /// The input as given (`-` is stdin).
+    pub path: &'a Path,
+    /// What was counted in it (up to the error, if any).
+    pub tally: &'a Tally,
+    /// Why it could not be read to its end.
+    pub error: Option<&'a str>,
+}
+
+/// One input in the JSON report's `"files"`.
+#[derive(Debug, Serialize)]
+pub struct FileReport {
+    /// The input as given (`-` is stdin).
+    pub path: String,
+    /// Records read.
+    pub lines: u64,
+    /// Bytes read (uncompressed, for a compressed file).
+    pub bytes: u64,
+    /// Records longer than the maximum line length.
+    pub truncated_lines: u64,
+    /// Catalogued types seen at least once.
+    pub errors: BTreeMap<String, u64>,
+    /// Uncatalogued errors by status.
+    pub uncatalogued: BTreeMap<String, u64>,
+    /// Why the input could not be read to its end, or `null`.
+    pub error: Option<String>,
+}
+
+/// The catalogued types of `tally` seen at least once, by name.
+fn seen_types(catalog: &Catalog, tally: &Tally) -> BTreeMap<String, u64> {
+    catalog
+        .entries()
+        .iter()
+        .zip(&tally.errors)
+        .filter(|(_, count)| **count > 0)
+        .map(|(entry, count)| (entry.error_type.clone(), *count))
+        .collect()
 }
 
 impl JsonReport {
     /// The report for `tally`, counted against `catalog`.
     pub fn new(catalog: &Catalog, tally: &Tally) -> Self {
-        let errors = catalog
-            .entries()
-            .iter()
-            .zip(&tally.errors)
-            .filter(|(_, count)| **count > 0)
-            .map(|(entry, count)| (entry.error_type.clone(), *count))
-            .collect();
+        let errors = seen_types(catalog, tally);
         let uncatalogued_types = tally
             .uncatalogued_names
             .as_ref()
@@ -54,8 +95,70 @@ impl JsonReport {
             errors,
             uncatalogued: tally.uncatalogued_by_status().collect(),
             uncatalogued_types,
+            files: None,
         }
     }
+
+    /// The report with each input's counts beside the total.
+    pub fn with_files(self, catalog: &Catalog, files: &[FileTally<'_>]) -> Self {
+        let files = files
+            .iter()
+            .map(|file| FileReport {
+                path: file.path.display().to_string(),
+                lines: file.tally.lines,
+                bytes: file.tally.bytes,
+                truncated_lines: file.tally.truncated_lines,
+                errors: seen_types(catalog, file.tally),
+                uncatalogued: file.tally.uncatalogued_by_status().collect(),
+                error: file.error.map(str::to_string),
+            })
+            .collect();
+        Self {
+            files: Some(files),
+            ..self
+        }
+    }
+}
+
+/// The `--by-file` part of the table report: per input, its totals, then
+/// its catalogued types by count, or the error that stopped it.
+pub fn table_by_file(catalog: &Catalog, files: &[FileTally<'_>]) -> String {
+    let mut out = String::from("\nby file:\n");
+    for file in files {
+        let tally = file.tally;
+        let _ = writeln!(
+            out,
+            "{}: {} lines, {} bytes, {} truncated",
+            file.path.display(),
+            tally.lines,
+            tally.bytes,
+            tally.truncated_lines
+        );
+        if let Some(error) = file.error {
+            let _ = writeln!(out, "  error: {error}");
+        }
+        let mut seen: Vec<(usize, u64)> = tally
+            .errors
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(index, count)| (index, *count))
+            .collect();
+        seen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (index, count) in seen {
+            if let Some(entry) = catalog.entry(index) {
+                let _ = writeln!(out, "  {count:>10}  {}", entry.error_type);
+            }
+        }
+        let uncatalogued: Vec<String> = tally
+            .uncatalogued_by_status()
+            .map(|(status, count)| format!("{status}={count}"))
+            .collect();
+        if !uncatalogued.is_empty() {
+            let _ = writeln!(out, "  uncatalogued by status: {}", uncatalogued.join(" "));
+        }
+    }
+    out
 }
 
 /// The `scan --format table` report.

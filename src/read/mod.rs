@@ -12,12 +12,19 @@
 //! line only when the caller says the stream has ended
 //! ([`LineReader::finish`]; a followed file never does).
 //!
+//! Its sources are plain `Read`ers: a file or stdin, one range of a file
+//! cut at line boundaries ([`range`], so that `scan` counts a large file on
+//! several threads, each range with its own `LineReader`) and a gzip or
+//! zstd decoder ([`decompress`]).
+//!
 //! What it does not do: decide when to read, how much, or where counts go.
 //! Those belong to the callers (a budget and a stop flag for the tailer,
 //! rebinding for stdin, a progress bar for `scan`).
 
 pub mod ahead;
+pub mod decompress;
 pub mod frame;
+pub mod range;
 
 use std::io::{self, Read};
 use std::ops::ControlFlow;

@@ -1,5 +1,7 @@
 //! `errtally scan` and `errtally catalog` against generated corpora.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
 
 use crate::support::{add_tallies, corpus, json_stdout, run};
@@ -246,4 +248,360 @@ fn a_custom_catalog_replaces_the_built_in_one() {
         report["uncatalogued_types"],
         serde_json::json!({"email_not_found": 1})
     );
+}
+
+/// The JSON report of `scan ARGS... PATHS...`, which must succeed.
+fn scan_json(args: &[&str], paths: &[&Path]) -> Value {
+    let mut argv = vec!["scan", "--format", "json"];
+    argv.extend_from_slice(args);
+    argv.extend(paths.iter().map(|path| path.to_str().unwrap()));
+    let output = run(&argv, None);
+    assert!(
+        output.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json_stdout(&output)
+}
+
+/// Runs a shell pipeline (the real gzip, zstd and cat) in `dir`.
+fn sh(dir: &Path, script: &str) {
+    let status = std::process::Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{script}");
+}
+
+#[test]
+fn any_thread_count_gives_the_same_report_on_hostile_and_clean_corpora() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hostile, hostile_expected) = corpus(
+        dir.path(),
+        "hostile.log",
+        61,
+        6 << 20,
+        &["--max-line-bytes", "4096"],
+    );
+    let (clean, clean_expected) = corpus(dir.path(), "clean.log", 62, 3 << 20, &["--clean"]);
+    for (path, expected, max) in [
+        (&hostile, &hostile_expected, "4096"),
+        (&clean, &clean_expected, "1048576"),
+    ] {
+        assert!(expected["truncated_lines"].as_u64().unwrap() > 0 || max != "4096");
+        let one = scan_json(&["--max-line-bytes", max, "--threads", "1"], &[path]);
+        assert_eq!(&one, expected);
+        for threads in ["2", "3", "7"] {
+            // Ranges of 100,000 bytes: tens of cuts, lines straddling
+            // every one of them, over-long lines covering whole ranges.
+            for range in ["100000", "1048576"] {
+                let report = scan_json(
+                    &[
+                        "--max-line-bytes",
+                        max,
+                        "--threads",
+                        threads,
+                        "--range-bytes",
+                        range,
+                    ],
+                    &[path],
+                );
+                assert_eq!(report, one, "threads {threads} range {range}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_file_over_the_default_split_size_is_cut_and_counts_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, expected) = corpus(dir.path(), "big.log", 63, 12 << 20, &[]);
+    for threads in ["1", "2", "3"] {
+        assert_eq!(
+            scan_json(&["--threads", threads], &[&path]),
+            expected,
+            "threads {threads}"
+        );
+    }
+}
+
+#[test]
+fn by_file_adds_only_a_files_array_in_command_line_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, a_expected) = corpus(dir.path(), "a.log", 71, 2 << 20, &[]);
+    let (b, b_expected) = corpus(dir.path(), "b.log", 72, 1 << 20, &["--clean"]);
+    let missing = dir.path().join("missing.log");
+    let args = |by_file: bool| {
+        let mut argv = vec!["scan", "--format", "json", "--range-bytes", "300000"];
+        if by_file {
+            argv.push("--by-file");
+        }
+        argv.extend([
+            b.to_str().unwrap(),
+            missing.to_str().unwrap(),
+            a.to_str().unwrap(),
+        ]);
+        argv.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let plain = run(
+        &args(false).iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+    );
+    let by_file = run(
+        &args(true).iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+    );
+    assert_eq!(plain.status.code(), Some(1));
+    assert_eq!(by_file.status.code(), Some(1));
+    assert_eq!(plain.stderr, by_file.stderr);
+    let mut report = json_stdout(&by_file);
+    let files = report.as_object_mut().unwrap().remove("files").unwrap();
+    // The other keys are exactly the report without the flag.
+    assert_eq!(report, json_stdout(&plain));
+    assert_eq!(report, add_tallies(&a_expected, &b_expected));
+    let files = files.as_array().unwrap();
+    assert_eq!(files.len(), 3);
+    let entry = |path: &Path, expected: &Value| {
+        serde_json::json!({
+            "path": path.to_str().unwrap(),
+            "lines": expected["lines"],
+            "bytes": expected["bytes"],
+            "truncated_lines": expected["truncated_lines"],
+            "errors": expected["errors"],
+            "uncatalogued": expected["uncatalogued"],
+            "error": null,
+        })
+    };
+    assert_eq!(files[0], entry(&b, &b_expected));
+    assert_eq!(files[2], entry(&a, &a_expected));
+    assert_eq!(files[1]["path"], missing.to_str().unwrap());
+    assert_eq!(files[1]["lines"], 0);
+    assert!(
+        files[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No such file or directory"),
+        "{}",
+        files[1]
+    );
+    // Keys in the documented order.
+    let text = String::from_utf8(by_file.stdout).unwrap();
+    let keys = [
+        "\"path\"",
+        "\"lines\"",
+        "\"bytes\"",
+        "\"truncated_lines\"",
+        "\"errors\"",
+        "\"uncatalogued\"",
+        "\"error\"",
+    ];
+    let first = text.find("\"files\":[{").unwrap();
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|key| first + text[first..].find(key).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
+}
+
+#[test]
+fn by_file_table_has_a_section_per_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |t: &str| format!("{{\"status_code\":404,\"error_type\":\"{t}\"}}\n");
+    let first = dir.path().join("app.log.1");
+    let second = dir.path().join("app.log");
+    std::fs::write(
+        &first,
+        line("oauth_token_not_found").repeat(3) + &line("nope"),
+    )
+    .unwrap();
+    std::fs::write(&second, line("email_not_found")).unwrap();
+    let output = run(
+        &[
+            "scan",
+            "--by-file",
+            first.to_str().unwrap(),
+            second.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(output.status.success());
+    let table = String::from_utf8(output.stdout).unwrap();
+    let (total, by_file) = table.split_once("\nby file:\n").expect(&table);
+    assert!(total.starts_with("5 lines, "), "{table}");
+    assert_eq!(
+        by_file,
+        format!(
+            "{}: 4 lines, {} bytes, 0 truncated\n           3  oauth_token_not_found\n  uncatalogued by status: 404=1\n{}: 1 lines, {} bytes, 0 truncated\n           1  email_not_found\n",
+            first.display(),
+            std::fs::metadata(&first).unwrap().len(),
+            second.display(),
+            std::fs::metadata(&second).unwrap().len(),
+        )
+    );
+    let without = run(
+        &["scan", first.to_str().unwrap(), second.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(
+        format!("{}\n", String::from_utf8(without.stdout).unwrap()),
+        format!("{total}\n")
+    );
+}
+
+#[test]
+fn by_file_with_prometheus_is_a_usage_error() {
+    let output = run(&["scan", "--by-file", "--format", "prometheus"], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--by-file"));
+}
+
+#[test]
+fn gzip_and_zstd_files_count_like_the_plain_file_whatever_their_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, expected) = corpus(
+        dir.path(),
+        "app.log",
+        81,
+        4 << 20,
+        &["--max-line-bytes", "4096"],
+    );
+    // Multi-member gzip and concatenated zstd frames, as `cat` makes them,
+    // and archives whose names say nothing.
+    sh(
+        dir.path(),
+        "head -c 1000000 app.log > head.part; tail -c +1000001 app.log > tail.part
+         gzip -c app.log > app.log.1.gz
+         gzip -1 -c head.part > multi.gz; gzip -9 -c tail.part >> multi.gz
+         zstd -q -c app.log > app.log.2.zst
+         zstd -q -19 -c head.part > multi.zst; zstd -q -c tail.part >> multi.zst
+         cp app.log.1.gz no-extension; cp app.log.2.zst looks-plain.log",
+    );
+    for name in [
+        "app.log.1.gz",
+        "multi.gz",
+        "app.log.2.zst",
+        "multi.zst",
+        "no-extension",
+        "looks-plain.log",
+    ] {
+        let path = dir.path().join(name);
+        for threads in ["1", "2"] {
+            let report = scan_json(
+                &["--max-line-bytes", "4096", "--threads", threads],
+                &[&path],
+            );
+            assert_eq!(report, expected, "{name} threads {threads}");
+        }
+        // Compressed stdin too.
+        let output = run(
+            &["scan", "--format", "json", "--max-line-bytes", "4096"],
+            Some(&path),
+        );
+        assert_eq!(json_stdout(&output), expected, "{name} on stdin");
+    }
+    // Many archives at once, with the plain file, on the pool.
+    let paths: Vec<PathBuf> = ["app.log.1.gz", "multi.zst", "app.log", "multi.gz"]
+        .iter()
+        .map(|name| dir.path().join(name))
+        .collect();
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let report = scan_json(&["--max-line-bytes", "4096", "--by-file"], &refs);
+    for file in report["files"].as_array().unwrap() {
+        assert_eq!(file["lines"], expected["lines"]);
+        assert_eq!(file["bytes"], expected["bytes"], "bytes are uncompressed");
+        assert_eq!(file["errors"], expected["errors"]);
+    }
+    assert_eq!(report["lines"], expected["lines"].as_u64().unwrap() * 4);
+    let _ = plain;
+}
+
+#[test]
+fn a_truncated_or_corrupt_archive_is_named_with_its_offset_and_keeps_what_came_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, expected) = corpus(dir.path(), "app.log", 82, 4 << 20, &["--clean"]);
+    sh(
+        dir.path(),
+        "gzip -c app.log > full.gz; zstd -q -c app.log > full.zst
+         head -c 300000 full.gz > cut.gz; head -c 300000 full.zst > cut.zst
+         cp full.gz corrupt.gz
+         printf 'garbage garbage garbage garbage' | dd of=corrupt.gz bs=1 seek=200000 conv=notrunc 2>/dev/null",
+    );
+    let lines = expected["lines"].as_u64().unwrap();
+    for (name, message) in [
+        (
+            "cut.gz",
+            "truncated gzip data: the file ends at byte 300000",
+        ),
+        (
+            "cut.zst",
+            "truncated zstd data: the file ends at byte 300000",
+        ),
+        ("corrupt.gz", "corrupt gzip data at byte "),
+    ] {
+        let path = dir.path().join(name);
+        let output = run(
+            &[
+                "scan",
+                "--format",
+                "json",
+                "--by-file",
+                path.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with(&format!("errtally: {}: {message}", path.display())),
+            "{name}: {stderr}"
+        );
+        let report = json_stdout(&output);
+        let counted = report["lines"].as_u64().unwrap();
+        // What came before the damage is counted: the first ~200-300 kB of
+        // compressed data hold well over a tenth of the lines.
+        assert!(
+            counted > lines / 10 && counted < lines,
+            "{name}: {counted} of {lines}"
+        );
+        assert!(report["errors"].as_object().unwrap().len() > 10, "{name}");
+        assert!(
+            report["files"][0]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with(message),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_zstd_window_over_128_mib_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // From a pipe zstd does not know the size, so the frame keeps the
+    // whole --long window: 256 MiB.
+    sh(
+        dir.path(),
+        "printf '{\"error_type\":\"email_not_found\"}\\n' | zstd -q --long=28 -c > long.zst; printf '{\"error_type\":\"email_not_found\"}\\n' | zstd -q --long=27 -c > ok.zst",
+    );
+    let long = dir.path().join("long.zst");
+    let ok = dir.path().join("ok.zst");
+    let output = run(
+        &[
+            "scan",
+            "--format",
+            "json",
+            long.to_str().unwrap(),
+            ok.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs a window larger than 128 MiB"),
+        "{stderr}"
+    );
+    assert_eq!(json_stdout(&output)["errors"]["email_not_found"], 1);
 }
