@@ -14,6 +14,17 @@ use serde_json::Value;
 
 use crate::daemon_support::{Daemon, append, error_line};
 
+/// The families that carry an input's `path_labels`.
+const LABELLED: &[&str] = &[
+    "errtally_errors_total",
+    "errtally_uncatalogued_errors_total",
+    "errtally_lines_total",
+];
+
+/// The workload labels the dashboard filters on: those the shipped
+/// Kubernetes `path_labels` capture.
+pub(crate) const WORKLOAD_LABELS: &[&str] = &["namespace", "pod", "container"];
+
 /// Every `errtally_` metric family the daemon serves.
 const METRICS: &[&str] = &[
     "errtally_errors_total",
@@ -614,23 +625,46 @@ fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
     assert_eq!(datasource["query"], "prometheus");
     assert_eq!(datasource["label"], "Data source");
     // template-job-rule, template-instance-rule, and the same shape for
-    // the other filters.
-    for (name, label, definition) in [
-        ("job", "Job", "label_values(errtally_build_info, job)"),
+    // the other filters. The workload filters' All is `.*`, not `.+`, so
+    // that the series of inputs without path_labels, which lack those
+    // labels, still match it.
+    for (name, label, definition, all) in [
+        ("job", "Job", "label_values(errtally_build_info, job)", ".+"),
         (
             "instance",
             "Instance",
             "label_values(errtally_build_info{job=~\"$job\"}, instance)",
+            ".+",
         ),
         (
             "source",
             "Source",
             "label_values(errtally_lines_total{job=~\"$job\",instance=~\"$instance\"}, source)",
+            ".+",
+        ),
+        (
+            "namespace",
+            "Namespace",
+            "label_values(errtally_lines_total{job=~\"$job\",instance=~\"$instance\",source=~\"$source\"}, namespace)",
+            ".*",
+        ),
+        (
+            "pod",
+            "Pod",
+            "label_values(errtally_lines_total{job=~\"$job\",instance=~\"$instance\",source=~\"$source\",namespace=~\"$namespace\"}, pod)",
+            ".*",
+        ),
+        (
+            "container",
+            "Container",
+            "label_values(errtally_lines_total{job=~\"$job\",instance=~\"$instance\",source=~\"$source\",namespace=~\"$namespace\",pod=~\"$pod\"}, container)",
+            ".*",
         ),
         (
             "error_type",
             "Error type",
             "label_values(errtally_errors_total{job=~\"$job\",instance=~\"$instance\",source=~\"$source\"}, error_type)",
+            ".+",
         ),
     ] {
         let v = variable(name);
@@ -641,9 +675,9 @@ fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
         assert_eq!(v["datasource"]["uid"], "${datasource}", "{name}");
         assert_eq!(v["multi"], true, "{name}");
         assert_eq!(v["includeAll"], true, "{name}");
-        assert_eq!(v["allValue"], ".+", "{name}");
+        assert_eq!(v["allValue"], all, "{name}");
     }
-    assert_eq!(variables.len(), 5, "a new variable needs its checks here");
+    assert_eq!(variables.len(), 8, "a new variable needs its checks here");
     for v in variables.iter().filter(|v| v["type"] == "query") {
         // template-on-time-change-reload
         assert_eq!(v["refresh"], 2, "{}", v["name"]);
@@ -715,6 +749,26 @@ fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
                     "{panel}: {name} has no instance matcher in {expr}"
                 );
             }
+            // The workload filters wherever the series can carry path
+            // labels: the labelled families, and a recorded series whose
+            // level keeps the label; nowhere else, where they would match
+            // nothing once a workload is picked.
+            for label in WORKLOAD_LABELS {
+                let carries = if name.contains(':') {
+                    name.split(':')
+                        .next()
+                        .is_some_and(|level| level.split('_').any(|part| part == *label))
+                } else {
+                    LABELLED.contains(&name.as_str())
+                };
+                assert_eq!(
+                    selector
+                        .matchers
+                        .contains(&format!("{label}=~\"${label}\"")),
+                    carries,
+                    "{panel}: {name} and ${label} in {expr}"
+                );
+            }
             // target-rate-interval-rule; increase may also sum the whole
             // time range in an instant query.
             if let Some(range) = &selector.range {
@@ -738,7 +792,15 @@ fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
         }
     }
     // template-unused: every filter narrows some query.
-    for name in ["job", "instance", "source", "error_type"] {
+    for name in [
+        "job",
+        "instance",
+        "source",
+        "namespace",
+        "pod",
+        "container",
+        "error_type",
+    ] {
         assert!(
             queries
                 .iter()
@@ -786,14 +848,23 @@ fn dashboards_grafana_dashboard_queries_only_served_metrics() {
     for name in METRICS {
         assert!(used.contains(*name), "no panel shows {name}");
     }
-    assert!(queries.iter().any(|q| q.expr.contains(
-        "sum by (error_type) (rate(errtally_errors_total{job=~\"$job\",instance=~\"$instance\",source=~\"$source\",error_type=~\"$error_type\"}[$__rate_interval]))"
-    )));
+    let filters = "job=~\"$job\",instance=~\"$instance\",source=~\"$source\",namespace=~\"$namespace\",pod=~\"$pod\",container=~\"$container\",error_type=~\"$error_type\"";
+    assert!(queries.iter().any(|q| q.expr.contains(&format!(
+        "sum by (error_type) (rate(errtally_errors_total{{{filters}}}[$__rate_interval]))"
+    ))));
     assert!(queries.iter().any(|q| {
         q.expr
             .contains("group_left (hint, causes, troubleshooting, doc_url)")
             && q.expr.contains("errtally_error_hint_info")
     }));
+    // The workloads row: the busiest workloads' rates, and the top
+    // workload and type pairs over the range.
+    assert!(queries.iter().any(|q| q.expr == format!(
+        "topk(10, sum by (source, namespace, pod, container) (rate(errtally_errors_total{{{filters}}}[$__rate_interval])) > 0)"
+    ) && !q.instant));
+    assert!(queries.iter().any(|q| q.expr == format!(
+        "topk(20, sum by (source, namespace, pod, container, error_type) (increase(errtally_errors_total{{{filters}}}[$__range])) > 0)"
+    ) && q.instant));
 }
 
 /// What the tests put in place of Grafana's variables: everything selected
@@ -802,6 +873,9 @@ pub(crate) const ALL_SELECTED: &[(&str, &str)] = &[
     ("job", ".+"),
     ("instance", ".+"),
     ("source", ".+"),
+    ("namespace", ".*"),
+    ("pod", ".*"),
+    ("container", ".*"),
     ("error_type", ".+"),
     ("__rate_interval", "1m"),
     ("__range", "1h"),

@@ -2,7 +2,10 @@
 //! package's `prometheus` on loopback scrapes two real errtally daemons
 //! every second and evaluates `dashboards/recording.yml` and
 //! `dashboards/alerts.yml` every second. The test writes a known burst of
-//! log lines and works through Prometheus' HTTP API only.
+//! log lines and works through Prometheus' HTTP API only. Daemon `b` reads
+//! a kubelet-like `/var/log/pods` tree with the shipped Kubernetes
+//! `path_labels`, daemon `a` a plain directory without them, so the
+//! workload variables and panels see both kinds of series.
 //!
 //! The rule files are loaded from a copy in which every `for:` duration is
 //! replaced by `for: 1s` (a text substitution of each `for: …` line, counted
@@ -55,6 +58,22 @@ const EXPECTED_EMPTY: &[(&str, &str, &str)] = &[(
     "B",
     "a baseline needs an hour of history; this Prometheus is seconds old",
 )];
+
+/// The namespace of the pod whose log daemon `b` reads.
+const WORKLOAD_NAMESPACE: &str = "shop";
+/// That pod.
+const WORKLOAD_POD: &str = "api-7d9f";
+/// Its container that writes the log.
+const WORKLOAD_CONTAINER: &str = "app";
+
+/// The shipped ConfigMap's `path_labels`, anchored at `pods` instead of
+/// `/var/log/pods`.
+fn kubernetes_path_labels(pods: &Path) -> String {
+    let config = crate::kubernetes::config_table();
+    let shipped = config["input"][0]["path_labels"].as_str().unwrap();
+    let relative = shipped.strip_prefix("^/var/log/pods/").unwrap();
+    format!("^{}/{relative}", regex::escape(&pods.display().to_string()))
+}
 
 /// A Prometheus server for one test, killed when dropped.
 struct Prometheus {
@@ -273,14 +292,31 @@ fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemons = Vec::new();
     let mut logs = Vec::new();
-    for name in ["a", "b"] {
-        let logs_dir = dir.path().join(name);
-        std::fs::create_dir(&logs_dir).unwrap();
-        let log = logs_dir.join("app.log");
-        std::fs::write(&log, "").unwrap();
-        daemons.push(Daemon::start(&[&format!("{}/*.log", logs_dir.display())]));
-        logs.push(log);
-    }
+    let plain = dir.path().join("a");
+    std::fs::create_dir(&plain).unwrap();
+    let log = plain.join("app.log");
+    std::fs::write(&log, "").unwrap();
+    daemons.push(Daemon::start(&[&format!("{}/*.log", plain.display())]));
+    logs.push(log);
+    let pods = dir.path().join("b/var/log/pods");
+    let container = pods.join(format!(
+        "{WORKLOAD_NAMESPACE}_{WORKLOAD_POD}_0a1b2c3d-1111/{WORKLOAD_CONTAINER}"
+    ));
+    std::fs::create_dir_all(&container).unwrap();
+    let log = container.join("0.log");
+    std::fs::write(&log, "").unwrap();
+    let config = dir.path().join("b/errtally.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[input]]\nname = \"default\"\npaths = [\"{}/*/*/*.log\"]\npath_labels = '{}'\n",
+            pods.display(),
+            kubernetes_path_labels(&pods)
+        ),
+    )
+    .unwrap();
+    daemons.push(Daemon::start(&["--config", config.to_str().unwrap()]));
+    logs.push(log);
     let instances: Vec<String> = daemons.iter().map(|d| d.address.to_string()).collect();
     let prometheus_dir = dir.path().join("prometheus");
     std::fs::create_dir(&prometheus_dir).unwrap();
@@ -470,6 +506,9 @@ fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
         ("job", "errtally"),
         ("instance", &instance_regex),
         ("source", ".+"),
+        ("namespace", ".*"),
+        ("pod", ".*"),
+        ("container", ".*"),
         ("error_type", ".+"),
         ("__rate_interval", "1m"),
         ("__range", "1h"),
@@ -488,6 +527,9 @@ fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
             "job" => assert_eq!(got, ["errtally"]),
             "instance" => assert_eq!(got, sorted_instances),
             "source" => assert_eq!(got, ["default"]),
+            "namespace" => assert_eq!(got, [WORKLOAD_NAMESPACE]),
+            "pod" => assert_eq!(got, [WORKLOAD_POD]),
+            "container" => assert_eq!(got, [WORKLOAD_CONTAINER]),
             "error_type" => assert_eq!(got.len(), 46, "{got:?}"),
             other => panic!("unchecked variable {other}"),
         }
@@ -588,6 +630,34 @@ fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
         .collect();
     expected_table.sort();
     assert_eq!(table, expected_table);
+    // The workloads table: each burst type once for daemon a's unlabelled
+    // input and once for daemon b's pod; picking the namespace leaves b's.
+    let workload_rows = |selected: &[(&str, &str)]| -> BTreeSet<[String; 5]> {
+        let query = queries(&dashboard())
+            .into_iter()
+            .find(|q| q.panel == "Top workloads in range, by error type")
+            .unwrap();
+        prometheus
+            .query(&substitute(&query.expr, selected))
+            .iter()
+            .map(|s| {
+                ["source", "namespace", "pod", "container", "error_type"]
+                    .map(|l| label(s, l).to_string())
+            })
+            .collect()
+    };
+    let workload = |namespace: &str, pod: &str, container: &str| -> BTreeSet<[String; 5]> {
+        BURST
+            .iter()
+            .map(|(t, _)| ["default", namespace, pod, container, t].map(String::from))
+            .collect()
+    };
+    let pod_rows = workload(WORKLOAD_NAMESPACE, WORKLOAD_POD, WORKLOAD_CONTAINER);
+    assert_eq!(workload_rows(&selected), &workload("", "", "") | &pod_rows);
+    let mut one_namespace = selected.clone();
+    one_namespace.retain(|(name, _)| *name != "namespace");
+    one_namespace.push(("namespace", WORKLOAD_NAMESPACE));
+    assert_eq!(workload_rows(&one_namespace), pod_rows);
     let mut burst_types: Vec<&str> = BURST.iter().map(|(t, _)| *t).collect();
     burst_types.sort_unstable();
     let mut fleet_types = Vec::new();
@@ -599,6 +669,14 @@ fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
             .collect();
         fleet_types.sort();
         fleet_types == burst_types
+    });
+    // The recorded rate per namespace: b's, and a's without one.
+    prometheus.wait_until("the fleet rate of both namespaces", |_| {
+        let namespaces: BTreeSet<String> = instant("404 rate per namespace, whole fleet")
+            .iter()
+            .map(|s| label(s, "namespace").to_string())
+            .collect();
+        namespaces == BTreeSet::from([String::new(), WORKLOAD_NAMESPACE.to_string()])
     });
     // Still nothing without cause at the end.
     let alerts = prometheus.alerts();
