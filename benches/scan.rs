@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use errtally::catalog::Catalog;
-use errtally::corpus::{self, CorpusConfig};
+use errtally::cmd::corpus::{self, CorpusConfig};
 use errtally::read::LineReader;
 use errtally::read::frame::DEFAULT_MAX_LINE_BYTES;
 use errtally::scan::{Scanner, Tally};

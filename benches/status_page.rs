@@ -14,11 +14,11 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use errtally::catalog::Catalog;
-use errtally::metrics::Metrics;
+use errtally::export::metrics::Metrics;
+use errtally::export::status::{DaemonStatus, FileStatus, InputStatus};
+use errtally::export::status_page::history::{Counter, Counts, SAMPLE_INTERVAL, SLOTS, SeriesKey};
+use errtally::export::status_page::{self};
 use errtally::scan::Tally;
-use errtally::status::{DaemonStatus, FileStatus, InputStatus};
-use errtally::status_page::history::{Counter, Counts, SAMPLE_INTERVAL, SLOTS, SeriesKey};
-use errtally::status_page::{self};
 use tokio::time::Instant;
 
 /// A daemon's shared state after an hour: `inputs` inputs sharing `files`

@@ -210,7 +210,7 @@ pub struct WebArgs {
     #[arg(
         long = "web.max-connections",
         value_name = "N",
-        default_value_t = crate::http::DEFAULT_MAX_CONNECTIONS,
+        default_value_t = crate::export::http::DEFAULT_MAX_CONNECTIONS,
         value_parser = parse_max_connections
     )]
     pub max_connections: usize,

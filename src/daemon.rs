@@ -1,7 +1,7 @@
 //! The daemon, `errtally run`: the orchestration of start-up, reloads and
 //! shutdown. What runs lives elsewhere: inputs in [`crate::tail`], the
 //! checkpoint writer in [`crate::checkpoint::writer`], the endpoints in
-//! [`crate::http`].
+//! [`crate::export::http`].
 //!
 //! Start-up: config and catalogue (a mistake ends here, exit 2), metrics,
 //! the listener (a bind failure ends here, exit 1), the checkpoint, then the
@@ -26,10 +26,10 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::checkpoint::writer::write_checkpoints;
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, OffsetBoard};
 use crate::config::{Config, ConfigError, StartAt};
-use crate::http::{self, HttpState};
-use crate::metrics::Metrics;
-use crate::status::DaemonStatus;
-use crate::status_page::history::sample_counters;
+use crate::export::http::{self, HttpState};
+use crate::export::metrics::Metrics;
+use crate::export::status::DaemonStatus;
+use crate::export::status_page::history::sample_counters;
 use crate::tail::pipeline::{Pipeline, STOP_TIMEOUT};
 use crate::tail::stdin::StdinInput;
 use crate::tail::watch::watch_files;

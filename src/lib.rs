@@ -5,31 +5,32 @@
 //! # Data flow
 //!
 //! file or stdin -> [`read`] (large chunks, framed into complete lines in
-//! bounded memory) -> [`scan`] (each record's error type, no allocation on lines
-//! without one) -> [`scan::Tally`] (per-type counts, local to one reader) ->
-//! [`metrics`] (added to the shared counters once per chunk) -> `/metrics`.
-//! Offsets follow the counts: an input publishes them after each poll, and
-//! the [`checkpoint`] store persists them.
+//! bounded memory) -> [`scan`] (each record's error type, no allocation on
+//! lines without one) -> [`scan::Tally`] (per-type counts, local to one
+//! reader) -> [`export::metrics`] (added to the shared counters once per
+//! chunk) -> `/metrics`. Offsets follow the counts: an input publishes them
+//! after each poll, and the [`checkpoint`] writer persists them.
 //!
-//! # Layout
+//! # Layout, by stage
 //!
 //! - [`catalog`]: the 46 catalogued error types, their hints, the dense index.
 //! - [`read`]: the one read loop (read, frame, scan, tally) that `scan`,
-//!   stdin and the file tailer share; [`read::frame`] and [`scan`] are the
-//!   pure, synchronous core (no I/O).
-//! - [`batch`], [`report`]: `errtally scan`, `catalog` and `gen`; [`corpus`]
-//!   is the deterministic synthetic log generator with a known tally.
-//! - [`daemon`]: `errtally run` ([`daemon::run`] takes its shutdown trigger as
-//!   a parameter, so tests and `main` can fire it); [`config`] its TOML file;
-//!   [`tail`] one task per input (files: discovery, rotation, truncation;
-//!   stdin; the supervised pipeline of inputs); [`checkpoint`] the state
-//!   file, the offset board inputs publish to and its one writer; [`http`] the
-//!   endpoints, and serving them (TLS, basic auth and headers from
-//!   `--web.config.file`); [`status_page`] the page at `/` (rates,
-//!   sparklines from its sampled last hour, the catalogue's causes and
-//!   steps); [`status`] the inputs, files and readiness it shows.
-//! - [`cli`], [`logging`], [`demo`]: the edges the binary uses.
-
+//!   stdin and the file tailer share, and its sources (plain reads, a
+//!   read-ahead thread, file ranges, decompression); [`read::frame`] and
+//!   [`scan`] are the pure, synchronous core (no I/O).
+//! - [`tail`]: the daemon's inputs (files: discovery, watches, rotation,
+//!   truncation; stdin; the supervised pipeline of inputs);
+//!   [`checkpoint`]: the state file, the offset board inputs publish to,
+//!   and its one writer.
+//! - [`export`]: what people and Prometheus read: the metric families, the
+//!   HTTP endpoints and their protection, the status page.
+//! - [`daemon`]: `errtally run`, the orchestration of start, reload and
+//!   shutdown ([`daemon::run`] takes its shutdown trigger as a parameter, so
+//!   tests and `main` can fire it); [`config`] its TOML file.
+//! - [`cmd`]: the one-shot commands (`scan`, `catalog`, `gen`, `demo`) and
+//!   the deterministic synthetic corpus with a known tally.
+//! - [`cli`], [`logging`]: the edges the binary uses.
+//!
 //! # Example
 //!
 //! ```
@@ -51,20 +52,14 @@
 //! # Ok::<(), errtally::catalog::CatalogError>(())
 //! ```
 
-pub mod batch;
 pub mod catalog;
 pub mod checkpoint;
 pub mod cli;
+pub mod cmd;
 pub mod config;
-pub mod corpus;
 pub mod daemon;
-pub mod demo;
-pub mod http;
+pub mod export;
 pub mod logging;
-pub mod metrics;
 pub mod read;
-pub mod report;
 pub mod scan;
-pub mod status;
-pub mod status_page;
 pub mod tail;

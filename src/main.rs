@@ -14,14 +14,14 @@ use tokio::sync::{mpsc, watch};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Scan(args) => errtally::batch::scan(&args),
-        Command::Catalog(args) => errtally::batch::print_catalog(&args),
-        Command::Gen(args) => errtally::batch::generate(&args),
+        Command::Scan(args) => errtally::cmd::batch::scan(&args),
+        Command::Catalog(args) => errtally::cmd::batch::print_catalog(&args),
+        Command::Gen(args) => errtally::cmd::batch::generate(&args),
         Command::Check(args) => check(args.config.as_deref(), args.web_config_file.as_deref()),
         Command::Run(args) => return run(&args),
         Command::Demo(args) => {
             errtally::logging::init(&args.log);
-            return match errtally::demo::start(args.rate) {
+            return match errtally::cmd::demo::start(args.rate) {
                 Ok(demo) => {
                     let options = RunOptions {
                         listen_address: Some(args.listen_address),
@@ -82,7 +82,7 @@ fn check(
         );
     }
     if let Some(path) = web_config {
-        let web = errtally::http::WebConfig::load(path)?;
+        let web = errtally::export::http::WebConfig::load(path)?;
         println!(
             "{}: ok (tls {}, {} basic auth users, {} headers)",
             path.display(),

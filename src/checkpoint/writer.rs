@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{CheckpointStore, OffsetBoard};
-use crate::metrics::Metrics;
+use crate::export::metrics::Metrics;
 
 /// Owns the state file: writes the checkpoint every `interval` when offsets
 /// moved, and once more when `finish` is cancelled (the inputs have

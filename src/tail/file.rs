@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
 use crate::checkpoint::FileIdentity;
-use crate::metrics::LabelSetId;
+use crate::export::metrics::LabelSetId;
 use crate::read::ahead::Pool;
 use crate::read::{LineReader, READ_SIZE};
 use crate::scan::{Scanner, Tally};

@@ -29,9 +29,9 @@ use super::{Changed, Wake};
 use crate::checkpoint::OffsetBoard;
 use crate::checkpoint::{FileCheckpoint, FileIdentity};
 use crate::config::{InputConfig, StartAt};
-use crate::metrics::InputMetrics;
+use crate::export::metrics::InputMetrics;
+use crate::export::status::{DaemonStatus, FileStatus, InputStatus};
 use crate::scan::{Scanner, Tally};
-use crate::status::{DaemonStatus, FileStatus, InputStatus};
 
 /// Most bytes read from one file per poll, so one busy file cannot starve
 /// the others or delay shutdown.
@@ -682,7 +682,7 @@ mod tests {
     use super::*;
     use crate::catalog::Catalog;
     use crate::checkpoint::Checkpoint;
-    use crate::metrics::Metrics;
+    use crate::export::metrics::Metrics;
 
     fn identity(ino: u64, head: &str) -> FileIdentity {
         FileIdentity {

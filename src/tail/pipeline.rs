@@ -21,9 +21,9 @@ use super::watch::{DirWatches, Route, absolute_pattern, watch_dir};
 use crate::catalog::Catalog;
 use crate::checkpoint::OffsetBoard;
 use crate::config::{Config, InputConfig, InputPath};
-use crate::metrics::Metrics;
+use crate::export::metrics::Metrics;
+use crate::export::status::DaemonStatus;
 use crate::scan::Scanner;
-use crate::status::DaemonStatus;
 
 /// How long inputs get to finish their current read at shutdown.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);

@@ -18,10 +18,10 @@ use arc_swap::ArcSwapOption;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::metrics::{InputMetrics, Metrics};
+use crate::export::metrics::{InputMetrics, Metrics};
+use crate::export::status::{DaemonStatus, InputStatus};
 use crate::read::LineReader;
 use crate::scan::{Scanner, Tally};
-use crate::status::{DaemonStatus, InputStatus};
 
 /// Size of one read from stdin: small enough that a slow pipe's lines show
 /// up at once (a read returns whatever is there), large enough for a fast one.

@@ -12,7 +12,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::Wake;
-use crate::metrics::Metrics;
+use crate::export::metrics::Metrics;
 
 /// The directory to watch for a glob: its longest leading part without
 /// glob characters (for a plain path, its parent directory), made absolute

@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use crate::export::metrics::Metrics;
 
 /// How often the counters are sampled.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(10);

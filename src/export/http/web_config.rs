@@ -1157,7 +1157,7 @@ mod tests {
 
     #[test]
     fn the_shipped_example_parses() {
-        let text = include_str!("../../config/web-config.example.yml");
+        let text = include_str!("../../../config/web-config.example.yml");
         let settings = parse(text).unwrap();
         let tls = settings.tls.unwrap();
         assert_eq!(

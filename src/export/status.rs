@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use crate::catalog::Catalog;
-use crate::status_page::history::{History, SLOTS};
+use crate::export::status_page::history::{History, SLOTS};
 
 /// One open file of an input.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::catalog::Catalog;
-use crate::corpus::RecordGenerator;
+use crate::cmd::corpus::RecordGenerator;
 
 /// A running log writer.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! The HTTP surface: `/metrics` (Prometheus text exposition), `/-/healthy`
 //! (the process answers), `/-/ready` (catalogue loaded and inputs open) and
-//! `/`, the status page for people (rendered by [`crate::status_page`]).
+//! `/`, the status page for people (rendered by [`crate::export::status_page`]).
 //!
 //! Everything here reads shared state ([`Metrics`], [`DaemonStatus`]); nothing
 //! here counts, tails or reloads.
@@ -22,8 +22,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::metrics::Metrics;
-use crate::status::DaemonStatus;
+use crate::export::metrics::Metrics;
+use crate::export::status::DaemonStatus;
 
 pub mod auth;
 pub mod server;
@@ -65,7 +65,7 @@ async fn no_cache(mut response: Response) -> Response {
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
     match state.metrics.render() {
         Ok(body) => (
-            [(header::CONTENT_TYPE, crate::metrics::content_type())],
+            [(header::CONTENT_TYPE, crate::export::metrics::content_type())],
             body,
         )
             .into_response(),
@@ -97,7 +97,7 @@ async fn not_found() -> (StatusCode, &'static str) {
 }
 
 async fn status_page(State(state): State<Arc<HttpState>>) -> Response {
-    let html = crate::status_page::render(
+    let html = crate::export::status_page::render(
         &state.metrics,
         &state.status,
         SystemTime::now(),
@@ -117,7 +117,7 @@ mod tests {
 
     use super::*;
     use crate::catalog::Catalog;
-    use crate::metrics::names;
+    use crate::export::metrics::names;
     use crate::scan::Tally;
 
     /// A server on an ephemeral port, stopped through its shutdown future.
@@ -223,7 +223,7 @@ mod tests {
         let server = TestServer::start().await;
         let got = server.get("/metrics").await;
         assert_eq!(got.status, 200);
-        assert_eq!(got.content_type, crate::metrics::content_type());
+        assert_eq!(got.content_type, crate::export::metrics::content_type());
         assert_eq!(got.cache_control, "no-cache");
         assert!(got.body.contains("errtally_build_info"), "{}", got.body);
         server.stop().await;
@@ -323,7 +323,7 @@ mod tests {
         let server = TestServer::start().await;
         let got = server.request("HEAD", "/metrics").await;
         assert_eq!(got.status, 200);
-        assert_eq!(got.content_type, crate::metrics::content_type());
+        assert_eq!(got.content_type, crate::export::metrics::content_type());
         server.stop().await;
     }
 }

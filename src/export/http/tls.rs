@@ -306,7 +306,7 @@ mod tests {
     use std::process::Command;
 
     use super::*;
-    use crate::http::web_config::PemSource;
+    use crate::export::http::web_config::PemSource;
 
     /// A self-signed EC certificate and key made by the openssl CLI.
     fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {

@@ -263,7 +263,7 @@ fn counter_header(out: &mut String, name: &str, help: &str) {
 /// The `scan --format prometheus` report: the daemon's counter families for
 /// one source.
 pub fn prometheus(catalog: &Catalog, tally: &Tally, source: &str) -> String {
-    use crate::metrics::names;
+    use crate::export::metrics::names;
     let source = escape_label(source);
     let mut out = String::new();
     counter_header(&mut out, names::ERRORS, names::ERRORS_HELP);

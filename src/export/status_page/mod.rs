@@ -14,7 +14,7 @@
 //! pattern, an input name or the catalogue is escaped. Its size is bounded
 //! by catalogued types x inputs, never by the number of files.
 //!
-//! Deliberately not here: routing and serving ([`crate::http`]), anything
+//! Deliberately not here: routing and serving ([`crate::export::http`]), anything
 //! that changes state, per-file rates.
 
 pub mod history;
@@ -27,8 +27,8 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use crate::catalog::CatalogEntry;
-use crate::metrics::Metrics;
-use crate::status::{DaemonStatus, InputSummary};
+use crate::export::metrics::Metrics;
+use crate::export::status::{DaemonStatus, InputSummary};
 use history::{Counter, Counts, Recent, SAMPLE_INTERVAL, Snapshot};
 use sparkline::write_sparkline;
 
@@ -549,8 +549,8 @@ mod tests {
 
     use super::*;
     use crate::catalog::Catalog;
+    use crate::export::status::{FileStatus, InputStatus};
     use crate::scan::Tally;
-    use crate::status::{FileStatus, InputStatus};
 
     /// A daemon's shared state without the daemon: the page's inputs.
     struct Fixture {

@@ -44,7 +44,7 @@ use tower_service::Service;
 
 use super::HttpState;
 use super::web_config::{WatchedFile, WebConfig, WebConfigError};
-use crate::metrics::Metrics;
+use crate::export::metrics::Metrics;
 
 /// Default cap on connections served at once: above what one exporter
 /// sees from its scrapers and people, low enough to bound memory.
@@ -459,7 +459,7 @@ mod tests {
 
     use super::*;
     use crate::catalog::Catalog;
-    use crate::status::DaemonStatus;
+    use crate::export::status::DaemonStatus;
 
     struct Server {
         addr: SocketAddr,

@@ -46,12 +46,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::Catalog;
 use crate::cli::{CatalogArgs, CatalogFormat, CatalogSelection, GenArgs, ScanArgs, ScanFormat};
-use crate::corpus::{self, CorpusConfig};
+use crate::cmd::corpus::{self, CorpusConfig};
+use crate::cmd::report::{self, FileTally};
 use crate::read::ahead::Pool;
 use crate::read::decompress::{Compression, Decompressor};
 use crate::read::range::{self, RangeReader};
 use crate::read::{LineReader, READ_SIZE};
-use crate::report::{self, FileTally};
 use crate::scan::{Scanner, Tally};
 
 /// Jobs larger than this get a progress bar (when stderr is a terminal).

@@ -1,0 +1,13 @@
+//! The one-shot commands: `scan` (read inputs to their end and report, in
+//! parallel), `catalog` (list the catalogue), `gen` (write a synthetic
+//! corpus) and `demo` (the daemon on synthetic logs).
+//!
+//! - [`batch`]: the commands themselves; [`report`]: their output formats;
+//! - [`corpus`]: the deterministic synthetic Stytch log generator with a
+//!   known tally, which `gen`, `demo`, the tests and the benches use;
+//! - [`demo`]: `errtally demo`.
+
+pub mod batch;
+pub mod corpus;
+pub mod demo;
+pub mod report;
