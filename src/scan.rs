@@ -36,7 +36,6 @@ mod forms;
 use anchor::{Anchor, AnchorKind, Anchors};
 
 use crate::catalog::Catalog;
-use crate::read::frame::Chunk;
 
 /// Deepest quoting level understood: JSON escaped twice (Docker json-file
 /// around an app that embeds the API's JSON body in a string).
@@ -276,19 +275,6 @@ impl Scanner {
         &self.catalog
     }
 
-    /// Counts the errors of a framed chunk, leaving `tally.lines` alone:
-    /// the read loop counts newlines itself ([`crate::read::LineReader`]),
-    /// on the read-ahead thread while the buffer is still hot.
-    pub fn find_errors(&mut self, chunk: Chunk<'_>, tally: &mut Tally) {
-        match chunk {
-            Chunk::Lines(lines) => self.find_errors_in_lines(lines, tally),
-            Chunk::Truncated(head) => {
-                tally.truncated_lines += 1;
-                self.find_record_error(head, tally);
-            }
-        }
-    }
-
     /// Counts complete lines, each ending in `\n`; a last line without one
     /// counts as a record too.
     pub fn scan_lines(&mut self, lines: &[u8], tally: &mut Tally) {
@@ -296,7 +282,10 @@ impl Scanner {
         self.find_errors_in_lines(lines, tally);
     }
 
-    fn find_errors_in_lines(&mut self, lines: &[u8], tally: &mut Tally) {
+    /// Counts the errors of complete lines, leaving `tally.lines` alone:
+    /// the read loop counts newlines itself ([`crate::read::LineReader`]),
+    /// on the read-ahead thread while the buffer is still hot.
+    pub fn find_errors_in_lines(&mut self, lines: &[u8], tally: &mut Tally) {
         let mut pos = 0;
         while let Some(anchor) = self.anchors.find(lines, pos) {
             let line_end =

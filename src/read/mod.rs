@@ -31,7 +31,7 @@ use std::ops::ControlFlow;
 
 use crate::scan::{Scanner, Tally};
 use ahead::Pool;
-use frame::LineFramer;
+use frame::{Chunk, LineFramer};
 
 /// Size of one plain read.
 pub const READ_SIZE: usize = 1 << 20;
@@ -146,8 +146,13 @@ impl LineReader {
         scanner: &mut Scanner,
         tally: &mut Tally,
     ) {
-        self.framer
-            .frame(buf, |chunk| scanner.find_errors(chunk, tally));
+        self.framer.frame(buf, |chunk| match chunk {
+            Chunk::Lines(lines) => scanner.find_errors_in_lines(lines, tally),
+            Chunk::Truncated(head) => {
+                tally.truncated_lines += 1;
+                scanner.find_record_error(head, tally);
+            }
+        });
         tally.lines += newlines;
         tally.bytes += buf.len() as u64;
         self.note_last_byte(buf);
