@@ -508,6 +508,9 @@ impl FileInput {
                 }
             }
         }
+        if first_scan {
+            reindex |= self.drain_rotated_while_down();
+        }
         // A path whose file is still open (being drained after a rename)
         // is remembered even while nothing is at it, so the file that
         // appears there next counts as a rotation.
@@ -577,6 +580,50 @@ impl FileInput {
         });
         self.rescan_again = added;
         self.fully_watched = complete;
+    }
+
+    /// At the first scan: a checkpointed file that no glob found (renamed
+    /// while errtally was down, to a name the globs do not match) is looked
+    /// for in its old directory by device, inode and head fingerprint, and
+    /// followed from its offset as a rotated file: its unread tail is
+    /// drained for the grace period, then it is closed. Returns whether a
+    /// file was opened.
+    fn drain_rotated_while_down(&mut self) -> bool {
+        let now = Instant::now();
+        let mut opened = false;
+        let resume = std::mem::take(&mut self.resume);
+        for saved in &resume {
+            let (dev, ino) = (saved.identity.dev, saved.identity.ino);
+            if self
+                .tailers
+                .iter()
+                .any(|tailer| (tailer.identity().dev, tailer.identity().ino) == (dev, ino))
+            {
+                continue;
+            }
+            let Some(path) = find_by_inode(saved) else {
+                continue;
+            };
+            let followed = std::fs::File::open(&path).and_then(|file| {
+                let identity = FileIdentity::of(&file)?;
+                if !identity.is_same_file(&saved.identity) {
+                    return Err(std::io::Error::other("another file (inode reused)"));
+                }
+                let start = StartPosition::Offset(saved.offset);
+                FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
+            });
+            let Ok(mut tailer) = followed else {
+                continue;
+            };
+            tracing::info!(input = %self.name, was = %saved.path.display(), path = %path.display(), "draining a file rotated while errtally was down");
+            self.metrics.rotations.inc();
+            tailer.label_set = self.metrics.attach(&path);
+            tailer.orphaned_since = Some(now);
+            self.tailers.push(tailer);
+            opened = true;
+        }
+        self.resume = resume;
+        opened
     }
 
     /// Rebuilds [`FileInput::by_path`] after the tailers or their paths
@@ -664,6 +711,24 @@ impl FileInput {
             },
         );
     }
+}
+
+/// The path in `saved`'s directory of the file with its device and inode,
+/// if one is there (renamed within the directory, as rotation does).
+fn find_by_inode(saved: &FileCheckpoint) -> Option<PathBuf> {
+    use std::os::unix::fs::DirEntryExt;
+    let dir = saved.path.parent()?;
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|entry| entry.ino() == saved.identity.ino)
+        .map(|entry| entry.path())
+        .find(|path| {
+            std::fs::metadata(path).is_ok_and(|meta| {
+                meta.is_file()
+                    && (meta.dev(), meta.ino()) == (saved.identity.dev, saved.identity.ino)
+            })
+        })
 }
 
 impl Drop for FileInput {

@@ -241,6 +241,50 @@ fn sigterm_writes_the_checkpoint_and_a_restart_counts_each_line_once() {
 }
 
 #[test]
+fn a_file_rotated_while_errtally_was_down_has_its_unread_tail_counted_once() {
+    // logrotate renamed app.log to app.log.1 while errtally was stopped;
+    // the glob names only app.log.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n[[input]]\nname = \"api\"\npaths = [\"{}\"]\nstart_at = \"beginning\"\n",
+            state.display(),
+            logs.join("app.log").display()
+        ),
+    )
+    .unwrap();
+    let log = logs.join("app.log");
+    append(&log, &error_line("email_not_found").repeat(10));
+    let config_arg = config.to_str().unwrap();
+    let first = Daemon::start(&["--config", config_arg]);
+    first.wait_for(&errors("api", "email_not_found"), 10.0);
+    let (status, _) = first.stop();
+    assert!(status.success());
+
+    append(&log, &error_line("member_not_found").repeat(50));
+    std::fs::rename(&log, logs.join("app.log.1")).unwrap();
+    append(&log, &error_line("session_not_found").repeat(5));
+
+    let second = Daemon::start(&["--config", config_arg]);
+    second.wait_for(&errors("api", "member_not_found"), 50.0);
+    second.wait_for(&errors("api", "session_not_found"), 5.0);
+    second.wait_for(&metric("errtally_lines_total", "api"), 55.0);
+    assert_eq!(second.value(&errors("api", "email_not_found")), Some(0.0));
+    // Drained, then closed after the grace period.
+    second.wait_for(&metric("errtally_files_watched", "api"), 1.0);
+    assert!(
+        second.log().contains("rotated while errtally was down"),
+        "{}",
+        second.log()
+    );
+}
+
+#[test]
 fn after_kill_9_at_most_the_lines_since_the_checkpoint_are_counted_again() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
