@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
-use crate::checkpoint::FileIdentity;
+use crate::checkpoint::{FINGERPRINT_BYTES, FileIdentity};
 use crate::export::metrics::LabelSetId;
 use crate::read::ahead::Pool;
 use crate::read::{LineReader, READ_SIZE};
@@ -308,12 +308,52 @@ impl FileTailer {
         Ok(true)
     }
 
+    /// Before a read: whether the file still starts with the bytes its
+    /// head fingerprint was taken from. A file truncated and written again
+    /// past our offset between two looks (so its size never showed the
+    /// truncation) starts with other bytes: it is read again from 0, like a
+    /// truncated one, and true is returned. The bound: a rewrite whose
+    /// first 64 bytes are the old ones goes unseen. One `pread` of at most
+    /// 64 bytes, no allocation.
+    pub fn check_rewritten(&mut self) -> io::Result<bool> {
+        let known = self.identity.head.len() / 2;
+        if known == 0 || self.lines.offset() == 0 {
+            return Ok(false);
+        }
+        let mut head = [0u8; FINGERPRINT_BYTES];
+        let mut filled = 0;
+        while filled < known {
+            match self.file.read_at(&mut head[filled..known], filled as u64) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if filled == known && is_hex_of(self.identity.head.as_bytes(), &head[..known]) {
+            return Ok(false);
+        }
+        self.file.seek(SeekFrom::Start(0))?;
+        self.lines.restart();
+        self.refresh_identity()?;
+        Ok(true)
+    }
+
     /// Re-reads the head fingerprint: a file first seen nearly empty is
     /// identified by more bytes once it has them.
     fn refresh_identity(&mut self) -> io::Result<()> {
         self.identity = FileIdentity::of(&self.file)?;
         Ok(())
     }
+}
+
+/// Whether `hex` (lowercase, as [`FileIdentity`] stores heads) spells `bytes`.
+fn is_hex_of(hex: &[u8], bytes: &[u8]) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    hex.len() == bytes.len() * 2
+        && bytes.iter().zip(hex.chunks_exact(2)).all(|(byte, pair)| {
+            pair[0] == DIGITS[usize::from(byte >> 4)] && pair[1] == DIGITS[usize::from(byte & 0xf)]
+        })
 }
 
 /// The offset just past the last newline of a file of `size` bytes, looking
@@ -477,5 +517,23 @@ mod tests {
         );
         assert_eq!(reader.tally.lines, 1);
         assert_eq!(tailer.offset(), complete);
+    }
+
+    #[test]
+    fn a_file_rewritten_past_the_offset_between_two_looks_is_read_from_the_start() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), PLAIN_LINE.repeat(10)).unwrap();
+        let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
+        let mut reader = Reader::new();
+        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        assert!(!tailer.check_rewritten().unwrap(), "nothing changed yet");
+
+        // Truncated and written again, longer than before, unseen between.
+        std::fs::write(file.path(), ERROR_LINE.repeat(20)).unwrap();
+        assert!(tailer.check_rewritten().unwrap());
+        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        assert_eq!(reader.errors(), 20);
+        assert_eq!(reader.tally.lines, 30);
+        assert!(!tailer.check_rewritten().unwrap(), "its new head is known");
     }
 }

@@ -323,6 +323,15 @@ impl FileInput {
                 break;
             }
             let tailer = &mut self.tailers[index];
+            match tailer.check_rewritten() {
+                Ok(true) => {
+                    tracing::info!(input = %self.name, path = %tailer.path().display(), "file rewritten from the start, reading it from the start");
+                    self.metrics.rotations.inc();
+                }
+                Ok(false) => {}
+                // The read reports it.
+                Err(_) => {}
+            }
             let metrics = &mut self.metrics;
             let set = tailer.label_set;
             let outcome = tailer.read(
