@@ -86,6 +86,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "state_dir",
     "checkpoint_interval",
     "poll_interval",
+    "watch",
     "max_line_bytes",
     "catalog",
 ];
@@ -103,6 +104,8 @@ pub struct Config {
     /// Safety-net stat of watched files, for filesystems where notifications
     /// are lost (NFS, some container mounts).
     pub poll_interval: Duration,
+    /// How file changes are noticed.
+    pub watch: WatchMode,
     /// Longest line counted; longer lines are skipped, bounding memory.
     pub max_line_bytes: usize,
     /// Catalogue files; empty means the built-in catalogue.
@@ -111,6 +114,21 @@ pub struct Config {
     pub inputs: Vec<InputConfig>,
     /// The file this came from, kept for messages and the status page.
     pub path: Option<PathBuf>,
+}
+
+/// How the daemon notices file changes (`watch`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WatchMode {
+    /// inotify where it works, polling every `poll_interval` where not.
+    #[default]
+    Auto,
+    /// As `auto`, but a directory that cannot be watched is an error in
+    /// the log, not a warning.
+    Inotify,
+    /// No inotify: every `poll_interval`, every file is looked at and the
+    /// globs are re-listed (filesystems whose notifications cannot be
+    /// trusted, such as NFS or FUSE mounts).
+    Poll,
 }
 
 /// One source of log lines, counted under its own `source` label.
@@ -315,6 +333,7 @@ impl Default for Config {
             state_dir: None,
             checkpoint_interval: DEFAULT_INTERVAL,
             poll_interval: DEFAULT_INTERVAL,
+            watch: WatchMode::Auto,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             catalog: Vec::new(),
             inputs: Vec::new(),
@@ -441,6 +460,7 @@ struct RawConfig {
     // instead of serde's "invalid type".
     checkpoint_interval: Option<Spanned<toml::Value>>,
     poll_interval: Option<Spanned<toml::Value>>,
+    watch: Option<Spanned<String>>,
     max_line_bytes: Option<Spanned<i64>>,
     #[serde(default)]
     catalog: Vec<Spanned<String>>,
@@ -501,6 +521,20 @@ impl Source<'_> {
         }
         if let Some(value) = raw.poll_interval {
             config.poll_interval = self.duration(&value, "poll_interval")?;
+        }
+        if let Some(value) = raw.watch {
+            config.watch = match value.get_ref().as_str() {
+                "auto" => WatchMode::Auto,
+                "inotify" => WatchMode::Inotify,
+                "poll" => WatchMode::Poll,
+                other => {
+                    return Err(self.invalid(
+                        value.span(),
+                        "watch",
+                        format!("expected \"auto\", \"inotify\" or \"poll\", found {other:?}"),
+                    ));
+                }
+            };
         }
         if let Some(value) = raw.max_line_bytes {
             config.max_line_bytes = usize::try_from(*value.get_ref())
@@ -1560,6 +1594,22 @@ paths = ["logs/*.log", "/abs/*.log", "-"]
         assert!(
             matches!(&err, ConfigError::Cli(m) if m.contains("[abc")),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn watch_is_auto_inotify_or_poll() {
+        assert_eq!(parse("").unwrap().watch, WatchMode::Auto);
+        assert_eq!(parse("watch = \"poll\"\n").unwrap().watch, WatchMode::Poll);
+        assert_eq!(
+            parse("watch = \"inotify\"\n").unwrap().watch,
+            WatchMode::Inotify
+        );
+        assert_invalid(
+            "\nwatch = \"fanotify\"\n",
+            2,
+            "watch",
+            r#"expected "auto", "inotify" or "poll", found "fanotify""#,
         );
     }
 }

@@ -796,7 +796,7 @@ mod tests {
             metrics: metrics.file_input("api", &catalog, config.path_labels.as_ref()),
             status: Arc::new(DaemonStatus::new(catalog)),
             offsets: Arc::new(board),
-            watches: DirWatches::new(Vec::new(), &metrics),
+            watches: DirWatches::new(Vec::new(), &metrics, crate::config::WatchMode::Auto),
             max_line_bytes: 1 << 20,
             poll_interval: Duration::from_secs(1),
         };

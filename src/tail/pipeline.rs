@@ -79,7 +79,7 @@ impl Pipeline {
                     .map(|pattern| (watch_dir(pattern), Arc::clone(wake)))
             })
             .collect();
-        let watches = DirWatches::new(routes, metrics);
+        let watches = DirWatches::new(routes, metrics, config.watch);
         for (input, patterns, wake) in inputs {
             // A restarted input is built afresh and resumes from the
             // offsets it last published.

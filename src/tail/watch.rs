@@ -12,6 +12,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::Wake;
+use crate::config::WatchMode;
 use crate::export::metrics::Metrics;
 
 /// The directory to watch for a glob: its longest leading part without
@@ -58,13 +59,15 @@ struct WatchSet {
     wanted_by: HashMap<PathBuf, usize>,
     /// Whether a failed watch was logged already (once per pipeline).
     warned: bool,
+    /// `watch = "inotify"`: a directory that cannot be watched is an error.
+    required: bool,
 }
 
 impl DirWatches {
     /// A watcher routing events to the inputs' wakes by `routes`. Without
-    /// inotify (or past its limits) inputs still poll.
-    pub fn new(routes: Vec<Route>, metrics: &Metrics) -> Arc<Self> {
-        let watcher = if routes.is_empty() {
+    /// inotify (or past its limits, or with `watch = "poll"`) inputs poll.
+    pub fn new(routes: Vec<Route>, metrics: &Metrics, mode: WatchMode) -> Arc<Self> {
+        let watcher = if routes.is_empty() || mode == WatchMode::Poll {
             None
         } else {
             let metrics = metrics.clone();
@@ -83,6 +86,7 @@ impl DirWatches {
                 watcher,
                 wanted_by: HashMap::new(),
                 warned: false,
+                required: mode == WatchMode::Inotify,
             }),
         })
     }
@@ -107,7 +111,12 @@ impl DirWatches {
             Err(error) => {
                 if !set.warned {
                     set.warned = true;
-                    tracing::warn!(dir = %dir.display(), %error, "cannot watch some directories; polling them instead (a missing one is looked for every poll_interval; past fs.inotify.max_user_watches, raise it)");
+                    let message = "cannot watch some directories; polling them instead (a missing one is looked for every poll_interval; past fs.inotify.max_user_watches, raise it)";
+                    if set.required {
+                        tracing::error!(dir = %dir.display(), %error, "{message}");
+                    } else {
+                        tracing::warn!(dir = %dir.display(), %error, "{message}");
+                    }
                 }
                 false
             }

@@ -844,6 +844,35 @@ fn a_config_map_update_is_reloaded() {
 }
 
 #[test]
+fn with_watch_poll_appends_rotations_and_new_files_are_found_by_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "watch = \"poll\"\npoll_interval = \"200ms\"\n[[input]]\nname = \"api\"\npaths = [\"{}\"]\n",
+            glob(&logs)
+        ),
+    )
+    .unwrap();
+    let log = logs.join("app.log");
+    append(&log, "");
+    let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
+    daemon.wait_for(&metric("errtally_files_watched", "api"), 1.0);
+    append(&log, &error_line("email_not_found").repeat(3));
+    daemon.wait_for(&errors("api", "email_not_found"), 3.0);
+    // Rotation by rename: the old file's late lines and the new file's.
+    std::fs::rename(&log, logs.join("app.log.1")).unwrap();
+    append(&logs.join("app.log.1"), &error_line("email_not_found"));
+    append(&log, &error_line("member_not_found").repeat(2));
+    daemon.wait_for(&errors("api", "email_not_found"), 4.0);
+    daemon.wait_for(&errors("api", "member_not_found"), 2.0);
+    daemon.wait_for(&metric("errtally_rotations_total", "api"), 1.0);
+}
+
+#[test]
 fn files_in_nested_directories_are_watched_not_only_polled() {
     // Kubernetes' layout, pods/<namespace>_<pod>_<uid>/<container>/0.log,
     // under a glob that spans three levels. With an hour's poll, only
