@@ -137,28 +137,38 @@ pub fn table_by_file(catalog: &Catalog, files: &[FileTally<'_>]) -> String {
         if let Some(error) = file.error {
             let _ = writeln!(out, "  error: {error}");
         }
-        let mut seen: Vec<(usize, u64)> = tally
-            .errors
-            .iter()
-            .enumerate()
-            .filter(|(_, count)| **count > 0)
-            .map(|(index, count)| (index, *count))
-            .collect();
-        seen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        for (index, count) in seen {
+        for (index, count) in types_by_count(tally) {
             if let Some(entry) = catalog.entry(index) {
                 let _ = writeln!(out, "  {count:>10}  {}", entry.error_type);
             }
         }
-        let uncatalogued: Vec<String> = tally
-            .uncatalogued_by_status()
-            .map(|(status, count)| format!("{status}={count}"))
-            .collect();
-        if !uncatalogued.is_empty() {
-            let _ = writeln!(out, "  uncatalogued by status: {}", uncatalogued.join(" "));
+        if let Some(statuses) = uncatalogued_by_status(tally) {
+            let _ = writeln!(out, "  uncatalogued by status: {statuses}");
         }
     }
     out
+}
+
+/// The catalogued types `tally` saw, by index, most frequent first.
+fn types_by_count(tally: &Tally) -> Vec<(usize, u64)> {
+    let mut seen: Vec<(usize, u64)> = tally
+        .errors
+        .iter()
+        .enumerate()
+        .filter(|(_, count)| **count > 0)
+        .map(|(index, count)| (index, *count))
+        .collect();
+    seen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    seen
+}
+
+/// `404=3 unknown=1`, or `None` when nothing uncatalogued was seen.
+fn uncatalogued_by_status(tally: &Tally) -> Option<String> {
+    let statuses: Vec<String> = tally
+        .uncatalogued_by_status()
+        .map(|(status, count)| format!("{status}={count}"))
+        .collect();
+    (!statuses.is_empty()).then(|| statuses.join(" "))
 }
 
 /// The `scan --format table` report.
@@ -169,14 +179,7 @@ pub fn table(catalog: &Catalog, tally: &Tally) -> String {
         "{} lines, {} bytes, {} truncated",
         tally.lines, tally.bytes, tally.truncated_lines
     );
-    let mut seen: Vec<(usize, u64)> = tally
-        .errors
-        .iter()
-        .enumerate()
-        .filter(|(_, count)| **count > 0)
-        .map(|(index, count)| (index, *count))
-        .collect();
-    seen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let seen = types_by_count(tally);
     if seen.is_empty() {
         let _ = writeln!(out, "no catalogued errors");
     } else {
@@ -194,12 +197,8 @@ pub fn table(catalog: &Catalog, tally: &Tally) -> String {
             }
         }
     }
-    let uncatalogued: Vec<String> = tally
-        .uncatalogued_by_status()
-        .map(|(status, count)| format!("{status}={count}"))
-        .collect();
-    if !uncatalogued.is_empty() {
-        let _ = writeln!(out, "uncatalogued by status: {}", uncatalogued.join(" "));
+    if let Some(statuses) = uncatalogued_by_status(tally) {
+        let _ = writeln!(out, "uncatalogued by status: {statuses}");
     }
     if let Some(names) = &tally.uncatalogued_names {
         let top: Vec<String> = names
