@@ -10,6 +10,7 @@ mod daemon_support;
 mod dashboards;
 mod deploy;
 mod kubernetes;
+mod model;
 mod path_labels;
 mod prometheus_live;
 mod scan;
