@@ -20,47 +20,50 @@
 //!
 //! # The model
 //!
-//! The model keeps every physical file the test made: its bytes, its
-//! complete lines (end offset and kind), its device and inode, and whether a
-//! glob matches its path. Counters start at zero in each process, so the
-//! model keeps the expectation **per process lifetime**: `expected` is what
-//! the running process must count, the series `errtally_lines_total`,
-//! `errtally_lines_truncated_total`, `errtally_errors_total{error_type}` for
-//! four catalogued types and `errtally_uncatalogued_errors_total{status_code}`.
-//! A line appended while errtally runs adds to `expected`; a line appended
-//! while it is down is counted by the next process, which resumes each file
-//! at the offset its checkpoint holds.
+//! The model keeps every physical file the test made: its bytes, its lines
+//! (start, end once written, kind), its device and inode, and whether a glob
+//! matches its path. A line counts when its newline arrives, except one
+//! longer than `max_line_bytes`, which counts as soon as `max_line_bytes + 1`
+//! of its bytes are there (the framer hands out its head then, newline or
+//! not, and skips the rest: README rule 6). Counters start at zero in each
+//! process, so the model keeps the expectation **per process lifetime**:
+//! `expected` is what the running process must count, in the series
+//! `errtally_lines_total`, `errtally_lines_truncated_total`,
+//! `errtally_errors_total{error_type}` of four catalogued types and
+//! `errtally_uncatalogued_errors_total{status_code}`. A line written while
+//! errtally runs adds to `expected`; one written while it is down is for the
+//! next process, which resumes each file where its checkpoint says.
 //!
 //! **Settling** is the test's only synchronisation: it scrapes `/metrics`
 //! (every 25 ms, for at most [`DEADLINE`]) until every series equals the
 //! model. A series above the model fails at once (a line counted twice); one
 //! still below at the deadline fails as a lost line. After a settle, every
-//! complete line of every followed file has been counted, which the model
-//! records per file (`counted_to`, the end of the last line counted).
+//! line that counts has been counted, which the model records per file
+//! (`counted_to`, how far errtally has framed it).
 //!
-//! # Restarts and what is exact
+//! # Restarts, and what is exact
 //!
 //! After a stop the test reads `state/checkpoint.json` (the process is gone,
 //! so that file is what the next one resumes from) and maps each entry to a
-//! model file by device, inode and head. Every entry's offset must sit at a
-//! line boundary. For each file a glob matches at the next start the model
-//! then decides where counting resumes, from what it knows, not from
-//! errtally's heuristics: the checkpointed offset if the entry is this very
-//! file and it was not truncated since; else 0 if the checkpoint knew another
-//! file at this path, or for a file errtally has never seen with `start_at =
-//! "beginning"`; else, with `start_at = "end"`, the end of its last complete
+//! model file by device, inode, head and size. Every entry's offset must be
+//! a line's end. For each file a glob matches at the next start the model
+//! then decides where counting resumes from what it knows, not from
+//! errtally's fingerprint: the checkpointed offset if the entry is this very
+//! file and it was not truncated since; else 0 if the checkpoint knew
+//! another file at this path, or with `start_at = "beginning"`; else (a file
+//! errtally has not seen, `start_at = "end"`) the end of its last complete
 //! line. The new process must count exactly the lines after that point.
 //!
 //! - **Graceful stop (SIGTERM):** exactly once. What the old process counted
-//!   is known only up to its last scrape, so the checkpoint is also checked
-//!   against it: the last scrape may not exceed the lines before the
-//!   checkpointed offsets (those after them the next process counts again).
-//!   After a settled stop the two must be equal.
+//!   is known only up to its last scrape, so the checkpoint is held against
+//!   it: the last scrape may not exceed what the lines before the
+//!   checkpointed offsets hold (the next process counts those after them),
+//!   and after a settled stop the two must be equal.
 //! - **Crash (SIGKILL):** at least once. The next process counts again the
 //!   lines between the checkpointed offset and what the old process had
-//!   counted; that replay is computed exactly and reported. A crash "after
-//!   the checkpoint" first waits until `checkpoint.json` holds every file's
-//!   counted offset, and then the replay must be zero.
+//!   counted; that replay is exact, and reported. A crash "after the
+//!   checkpoint" first waits (bounded) until `checkpoint.json` holds every
+//!   file's counted offset, so there is none.
 //! - **copytruncate:** exact when the test settles before truncating. The
 //!   racing variant appends lines and truncates at once: errtally may read
 //!   any prefix of them before the truncation. The test waits for errtally's
@@ -70,34 +73,45 @@
 //! - **Reload (SIGHUP):** exactly once; the test waits on
 //!   `errtally_config_last_reload_success_timestamp_seconds`.
 //!
-//! After any truncation the test waits for errtally to notice it before the
-//! file grows again: growing past the old offset unseen is a known gap
-//! (issue 7 item 3). Other known gaps are avoided the same way unless
-//! `ERRTALLY_MODEL_GAPS=1`, in which case the model expects the behaviour the
-//! issue asks for and these cases fail until it is built:
+//! # Known gaps, avoided
 //!
-//! - a file renamed while errtally is down, or renamed (or deleted) just
-//!   before a stop or a reload, before its tail was read: its unread lines
-//!   (issue 7 item 2); without the flag the test settles before such a stop
-//!   or reload and skips such a rename while down;
-//! - truncate and regrow past the old offset before errtally looks
-//!   (`TruncateRegrow`, item 3); without the flag the test waits between;
-//! - with `start_at = "end"`: a file errtally followed, or could have, but
-//!   whose lines are not in the checkpoint when it stops or reloads is
-//!   treated as new at the restart and skipped to its end. Without the flag
-//!   the test settles before a stop or reload, crashes only after a complete
-//!   checkpoint, and skips appends while down to files the checkpoint lacks.
+//! Behaviour known to lose or double lines is steered around, so that the
+//! test holds the rest exactly; each has an ignored regression test at the
+//! end of this file. `ERRTALLY_MODEL_EXPECT_FIXED=rotated,regrow,overlong`
+//! (or `all`) makes the model expect the fix instead, for the lead to turn
+//! on as each is built:
 //!
-//! A rename or delete of a file that errtally may not have opened yet (a
-//! file created since the last settle) is preceded by a settle: a file
-//! renamed away before anyone opened it is not followed by any tailer.
+//! - `rotated` (issue 7 item 2): a file renamed (or deleted) before its tail
+//!   was read, while errtally is down or just before it stops or reloads,
+//!   loses that tail. The test settles before such a stop or reload and
+//!   skips such a rename while down.
+//! - `regrow` (item 3): a file truncated and regrown past the old offset
+//!   before errtally looks is read on from the old offset. After every
+//!   truncation the test waits for errtally's notice before writing again.
+//! - `overlong`: a stop or reload while errtally skips the rest of an
+//!   over-long line hands over an offset inside that line, and the next
+//!   reader counts the rest as a record. The test finishes such a line (and
+//!   waits for a line after it) before a stop or reload.
+//!
+//! Two more, with `start_at = "end"` only, have no exact "fixed" model (the
+//! replay that would be right is anywhere between 0 and what was counted),
+//! so they are always avoided: a crash before the checkpoint holds a file
+//! errtally was following skips that file to its end at the restart (the
+//! test crashes such cases only after a complete checkpoint, and skips
+//! writes while down to files the checkpoint lacks), and a reload skips to
+//! their end files created since the last poll (the test settles before a
+//! reload or stop while such a file has lines).
+//!
+//! A rename or delete of a file errtally may not have opened yet (one
+//! created since the last settle) is preceded by a settle: a file renamed
+//! away before anyone opened it is followed by no tailer, by design.
 //!
 //! # Running it
 //!
 //! `cargo test --test e2e model` runs `ERRTALLY_MODEL_CASES` random cases
-//! (default 6); `PROPTEST_RNG_SEED` fixes the seed. `benches/model_campaign.sh`
-//! runs long campaigns. Shrunk failures become the named regression tests at
-//! the end of this file.
+//! (default 16, about half a minute); `PROPTEST_RNG_SEED` fixes the seed,
+//! `ERRTALLY_MODEL_VERBOSE=1` prints each case's replay and losses.
+//! `benches/model_campaign.sh` runs long campaigns.
 
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
@@ -398,8 +412,8 @@ struct ModelFile {
     pipeline_from: u64,
     /// Its checkpoint entry at the last stop, with the epoch it was for.
     checkpoint: Option<(u64, u32)>,
-    /// Followed when errtally last stopped.
-    followed_at_stop: bool,
+    /// Known open (see `known_open`) when errtally last stopped.
+    open_at_stop: bool,
 }
 
 impl ModelFile {
@@ -527,14 +541,106 @@ struct Stats {
     restarts: u64,
 }
 
-/// The test's world: directories, model, running process.
-struct World {
+/// Known gaps and findings the model expects fixed
+/// (`ERRTALLY_MODEL_EXPECT_FIXED=rotated,regrow,overlong` or
+/// `all`); for the others it avoids them, see the module docs.
+#[derive(Debug, Clone, Copy, Default)]
+struct Gaps {
+    /// Issue 7 item 2: a file renamed before its tail was read.
+    rotated: bool,
+    /// Issue 7 item 3: truncate and regrow past the offset unseen.
+    regrow: bool,
+    /// A checkpoint or reload inside an over-long line.
+    overlong: bool,
+}
+
+impl Gaps {
+    fn from_env() -> Gaps {
+        let list = std::env::var("ERRTALLY_MODEL_EXPECT_FIXED").unwrap_or_default();
+        let has = |name: &str| list.split(',').any(|item| item == name || item == "all");
+        Gaps {
+            rotated: has("rotated"),
+            regrow: has("regrow"),
+            overlong: has("overlong"),
+        }
+    }
+}
+
+/// A temp directory with `logs/`, `state/` and a config of one input,
+/// `model`, over `logs/*.log` with `max_line_bytes = 1024`.
+struct Fixture {
     _dir: tempfile::TempDir,
     logs: PathBuf,
     state: PathBuf,
     config: PathBuf,
+}
+
+impl Fixture {
+    /// `settings` are more top-level config lines; `start_at` the input's.
+    fn new(settings: &str, start_at: &str) -> Fixture {
+        Self::with_logs(settings, start_at, "logs", true)
+    }
+
+    /// Like [`Fixture::new`], following `<dir>/<logs>/*.log`, which
+    /// exists only when `create_logs`.
+    fn with_logs(settings: &str, start_at: &str, logs: &str, create_logs: bool) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join(logs);
+        if create_logs {
+            std::fs::create_dir(&logs).unwrap();
+        }
+        let state = dir.path().join("state");
+        let config = dir.path().join("errtally.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = \"{}\"\nmax_line_bytes = {MAX_LINE_BYTES}\n{settings}[[input]]\nname = \"{SOURCE}\"\npaths = [\"{}/*.log\"]\nstart_at = \"{start_at}\"\n",
+                state.display(),
+                logs.display(),
+            ),
+        )
+        .unwrap();
+        Fixture {
+            _dir: dir,
+            logs,
+            state,
+            config,
+        }
+    }
+
+    fn start(&self) -> Daemon {
+        Daemon::start(&["--config", self.config.to_str().unwrap()])
+    }
+
+    fn log(&self, name: &str) -> PathBuf {
+        self.logs.join(name)
+    }
+}
+
+/// Appends raw bytes to `path` (creating it).
+fn append_bytes(path: &Path, bytes: &[u8]) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(bytes).unwrap();
+}
+
+/// `count` lines of `kind`, numbered from `first_seq`.
+fn rendered(kind: Kind, first_seq: u64, count: u64) -> Vec<u8> {
+    (first_seq..first_seq + count)
+        .flat_map(|seq| kind.render(seq))
+        .collect()
+}
+
+/// The test's world: directories, model, running process.
+struct World {
+    fixture: Fixture,
+    logs: PathBuf,
+    state: PathBuf,
     start_at_end: bool,
-    gaps: bool,
+    gaps: Gaps,
     files: Vec<ModelFile>,
     /// Which file is at each slot's path.
     slots: [Option<usize>; SLOTS.len()],
@@ -554,28 +660,16 @@ struct World {
 
 impl World {
     fn new(start_at_end: bool) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let logs = dir.path().join("logs");
-        std::fs::create_dir(&logs).unwrap();
-        let state = dir.path().join("state");
-        let config = dir.path().join("errtally.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "state_dir = \"{}\"\ncheckpoint_interval = \"100ms\"\npoll_interval = \"250ms\"\nmax_line_bytes = {MAX_LINE_BYTES}\n[[input]]\nname = \"{SOURCE}\"\npaths = [\"{}/*.log\"]\nstart_at = \"{}\"\n",
-                state.display(),
-                logs.display(),
-                if start_at_end { "end" } else { "beginning" }
-            ),
-        )
-        .unwrap();
+        let fixture = Fixture::new(
+            "checkpoint_interval = \"100ms\"\npoll_interval = \"250ms\"\n",
+            if start_at_end { "end" } else { "beginning" },
+        );
         World {
-            _dir: dir,
-            logs,
-            state,
-            config,
+            logs: fixture.logs.clone(),
+            state: fixture.state.clone(),
+            fixture,
             start_at_end,
-            gaps: std::env::var("ERRTALLY_MODEL_GAPS").is_ok_and(|v| v == "1"),
+            gaps: Gaps::from_env(),
             files: Vec::new(),
             slots: [None; SLOTS.len()],
             seq: 0,
@@ -701,7 +795,7 @@ impl World {
             known_open: false,
             pipeline_from: 0,
             checkpoint: None,
-            followed_at_stop: false,
+            open_at_stop: false,
         });
         let index = self.files.len() - 1;
         self.slots[slot] = Some(index);
@@ -798,11 +892,11 @@ impl World {
                 lines,
                 unfinished,
             } => {
-                if !self.running() && self.start_at_end && !self.gaps {
+                if !self.running() && self.start_at_end {
                     // A file the checkpoint lacks is skipped to its end at
                     // the restart, whatever errtally knew of it before.
                     if let Some(index) = self.slots[*slot]
-                        && self.files[index].followed_at_stop
+                        && self.files[index].open_at_stop
                         && self.files[index].checkpoint.is_none()
                     {
                         self.avoided_gap("append while down to a file the checkpoint lacks");
@@ -818,7 +912,7 @@ impl World {
                 let Some(index) = self.slots[*slot] else {
                     return;
                 };
-                if !self.running() && !self.gaps {
+                if !self.running() && !self.gaps.rotated {
                     let file = &self.files[index];
                     let resume = file
                         .checkpoint
@@ -1016,7 +1110,7 @@ impl World {
         }
         let notices = self.truncation_notices(&self.files[index].path);
         self.truncate_file(index);
-        if self.gaps {
+        if self.gaps.regrow {
             // What issue 7 item 3 asks: the regrown file read from 0.
             self.truncated(index);
             self.append(slot, &lines, None);
@@ -1069,56 +1163,41 @@ impl World {
     /// Before a stop or reload: settles when the process has not yet read
     /// lines it would otherwise lose (known gaps, see the module docs).
     fn settle_before_handover(&mut self, reload: bool) {
-        if !self.gaps {
-            // Finding: the offset of a file inside an over-long line is
-            // handed over as if it were a line's end (see the regression
-            // tests); finish such lines first.
+        let when = if reload { "reload" } else { "stop" };
+        if !self.gaps.overlong {
+            // The offset of a file inside an over-long line is handed over
+            // as if it were a line's end; finish such lines first.
             for slot in 0..SLOTS.len() {
                 if let Some(index) = self.slots[slot]
                     && self.files[index].followed
                     && self.files[index].is_skipping()
                 {
-                    self.avoided_gap("handover inside an over-long line");
+                    self.avoided_gap(&format!("{when} inside an over-long line"));
                     // A line after it shows when errtally is past it.
                     self.append(slot, &[Kind::Plain], None);
                     self.settle();
                 }
             }
         }
-        if self.gaps {
-            // Deleted files cannot be found again by anyone.
-            if self
-                .files
-                .iter()
-                .any(|f| f.followed && !f.exists && f.has_lines_after(f.counted_to))
-            {
-                self.note("  (settle: a deleted file has unread lines)".to_string());
-                self.settle();
-            }
-            return;
-        }
-        let orphan = self
-            .files
-            .iter()
-            .any(|f| f.followed && !f.matched && f.has_lines_after(f.counted_to));
+        // A deleted file cannot be found again by anyone; a renamed one can
+        // (item 2).
+        let orphan = self.files.iter().any(|f| {
+            f.followed
+                && !f.matched
+                && (!f.exists || !self.gaps.rotated)
+                && f.has_lines_after(f.counted_to)
+        });
         let unopened = self.start_at_end
             && self.files.iter().any(|f| {
                 f.followed && f.matched && !f.known_open && f.has_lines_after(f.counted_to)
             });
         if orphan || unopened {
             let what = if orphan {
-                "a rotated file's unread lines"
+                "a rotated or deleted file's unread lines"
             } else {
                 "lines of a file errtally may not have opened (start_at = end)"
             };
-            self.avoided_gap(&format!(
-                "{} {what}",
-                if reload {
-                    "reload before"
-                } else {
-                    "stop before"
-                }
-            ));
+            self.avoided_gap(&format!("{when} before {what}"));
             self.settle();
         }
     }
@@ -1143,7 +1222,7 @@ impl World {
             std::thread::sleep(Duration::from_millis(10));
         }
         for file in &mut self.files {
-            if file.followed && !file.matched && !self.gaps {
+            if file.followed && !file.matched && !(self.gaps.rotated && file.exists) {
                 file.followed = false;
             }
             file.known_open = false;
@@ -1216,7 +1295,7 @@ impl World {
     }
 
     fn stop(&mut self, crash: bool, settle: bool, after_checkpoint: bool) {
-        let after_checkpoint = crash && (after_checkpoint || (self.start_at_end && !self.gaps));
+        let after_checkpoint = crash && (after_checkpoint || self.start_at_end);
         self.note(format!(
             "{} settle={settle}{}",
             if crash {
@@ -1260,7 +1339,7 @@ impl World {
         self.checkpoint_paths = entries.iter().map(|e| e.path.clone()).collect();
         for file in &mut self.files {
             file.checkpoint = None;
-            file.followed_at_stop = file.followed;
+            file.open_at_stop = file.followed && file.known_open;
         }
         for entry in &entries {
             let Some(index) = self.entry_file(entry) else {
@@ -1333,11 +1412,9 @@ impl World {
                     Some(offset) => offset,
                     None if self.checkpoint_paths.contains(&file.path) => 0,
                     None if !self.start_at_end => 0,
-                    // The issue's intent: a file errtally was following.
-                    None if self.gaps && file.followed_at_stop => 0,
                     None => file.end_of_last_newline(),
                 })
-            } else if self.gaps && file.exists && file.followed_at_stop {
+            } else if self.gaps.rotated && file.exists {
                 // Rotated while down or before the stop: drained (item 2).
                 current
             } else {
@@ -1369,7 +1446,7 @@ impl World {
         self.stats.replayed += replayed;
         self.expected = expected;
         self.observed = Counts::default();
-        self.daemon = Some(Daemon::start(&["--config", self.config.to_str().unwrap()]));
+        self.daemon = Some(self.fixture.start());
     }
 }
 
@@ -1459,7 +1536,7 @@ pub fn run_case(case: &Case) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: env_number("ERRTALLY_MODEL_CASES", 6),
+        cases: env_number("ERRTALLY_MODEL_CASES", 16),
         max_shrink_iters: env_number("ERRTALLY_MODEL_SHRINK_ITERS", 200),
         // Findings become named tests below, not a seed file.
         failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
@@ -1470,4 +1547,190 @@ proptest! {
     fn model_random_sequences_count_every_line_as_the_model_says(case in case()) {
         run_case(&case);
     }
+}
+
+// ---- regression tests: shrunk findings, one scenario each ------------------
+
+/// The value of one of the model's series (see [`series_name`]).
+fn series(daemon: &Daemon, i: usize) -> f64 {
+    daemon.value(&series_name(i)).unwrap_or(0.0)
+}
+
+const LINES: usize = 0;
+const TRUNCATED: usize = 1;
+
+/// Series of `TYPES[t]`.
+fn type_series(t: usize) -> usize {
+    2 + t
+}
+
+/// A 1,567-byte line whose `error_type` key lies past `max_line_bytes`:
+/// counted as one truncated line without an error (README rule 6).
+fn over_long_line_with_the_key_at_its_end() -> Vec<u8> {
+    format!(
+        r#"{{"seq":1,"pad":"{}","status_code":404,"error_type":"{}"}}"#,
+        "x".repeat(1500),
+        TYPES[0]
+    )
+    .into_bytes()
+    .into_iter()
+    .chain([b'\n'])
+    .collect()
+}
+
+/// Shrunk from the model (`Append` of an unfinished `Long` line, then a
+/// stop): while errtally skips the rest of an over-long line, its offset
+/// (the checkpoint's, and the one a reload resumes from) lies inside that
+/// line, and the next reader frames the rest as a record of its own.
+#[test]
+#[ignore = "finding: a stop inside an over-long line checkpoints an offset inside it; the restart counts the line's rest as a second record (with its error)"]
+fn a_restart_inside_an_over_long_line_counts_nothing_of_it_again() {
+    let fixture = Fixture::new("", "beginning");
+    let log = fixture.log("a.log");
+    append_bytes(&log, b"");
+    let line = over_long_line_with_the_key_at_its_end();
+    let first = fixture.start();
+    // 1,300 bytes: past max_line_bytes, so the line counts now.
+    append_bytes(&log, &line[..1300]);
+    first.wait_for(&series_name(TRUNCATED), 1.0);
+    let (status, _) = first.stop();
+    assert!(status.success());
+    append_bytes(&log, &line[1300..]);
+    append_bytes(&log, &Kind::Json(1).render(2));
+    let second = fixture.start();
+    second.wait_for(&series_name(type_series(1)), 1.0);
+    let offset = std::fs::read_to_string(fixture.state.join("checkpoint.json")).unwrap();
+    assert_eq!(
+        (
+            series(&second, LINES),
+            series(&second, TRUNCATED),
+            series(&second, type_series(0))
+        ),
+        (1.0, 0.0, 0.0),
+        "the second process counted the rest of the over-long line; checkpoint: {offset}"
+    );
+}
+
+/// The same through a reload: the new input resumes inside the line.
+#[test]
+#[ignore = "finding: a reload inside an over-long line resumes inside it; the line's rest is counted as a second record (with its error)"]
+fn a_reload_inside_an_over_long_line_counts_nothing_of_it_again() {
+    let fixture = Fixture::new("", "beginning");
+    let log = fixture.log("a.log");
+    append_bytes(&log, b"");
+    let line = over_long_line_with_the_key_at_its_end();
+    let daemon = fixture.start();
+    append_bytes(&log, &line[..1300]);
+    daemon.wait_for(&series_name(TRUNCATED), 1.0);
+    let stamp = "errtally_config_last_reload_success_timestamp_seconds";
+    let before = daemon.value(stamp);
+    daemon.signal("HUP");
+    daemon.wait_until("reloaded", || daemon.value(stamp) != before);
+    append_bytes(&log, &line[1300..]);
+    append_bytes(&log, &Kind::Json(1).render(2));
+    daemon.wait_for(&series_name(type_series(1)), 1.0);
+    assert_eq!(
+        (
+            series(&daemon, LINES),
+            series(&daemon, TRUNCATED),
+            series(&daemon, type_series(0))
+        ),
+        (2.0, 1.0, 0.0)
+    );
+}
+
+/// Issue 7 item 3, made deterministic by stopping errtally (SIGSTOP) while
+/// the file is truncated and regrown past the offset it had read to.
+#[test]
+#[ignore = "known gap (issue 7 item 3): a file truncated and regrown past the offset between two looks is read on from the old offset"]
+fn a_file_truncated_and_regrown_past_the_offset_unseen_is_read_from_0() {
+    let fixture = Fixture::new("", "beginning");
+    let log = fixture.log("a.log");
+    append_bytes(&log, &rendered(Kind::Json(0), 1, 10));
+    let daemon = fixture.start();
+    daemon.wait_for(&series_name(type_series(0)), 10.0);
+    daemon.signal("STOP");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append_bytes(&log, &rendered(Kind::Json(1), 11, 12));
+    daemon.signal("CONT");
+    append_bytes(&log, &Kind::Json(2).render(23));
+    daemon.wait_for(&series_name(type_series(2)), 1.0);
+    assert_eq!(
+        (series(&daemon, type_series(1)), series(&daemon, LINES)),
+        (12.0, 23.0)
+    );
+}
+
+/// Issue 7 item 2: lines written while errtally was down to a file that is
+/// then rotated away (renamed, not matched by the glob any more).
+#[test]
+#[ignore = "known gap (issue 7 item 2): a file rotated while errtally is down loses its unread lines"]
+fn a_file_rotated_while_down_is_drained_from_its_checkpoint() {
+    let fixture = Fixture::new("", "beginning");
+    let log = fixture.log("a.log");
+    append_bytes(&log, &rendered(Kind::Json(0), 1, 2));
+    let first = fixture.start();
+    first.wait_for(&series_name(type_series(0)), 2.0);
+    let (status, _) = first.stop();
+    assert!(status.success());
+    append_bytes(&log, &rendered(Kind::Json(1), 3, 3));
+    std::fs::rename(&log, fixture.log("a.log.1")).unwrap();
+    let second = fixture.start();
+    append_bytes(&log, &Kind::Json(2).render(6));
+    second.wait_for(&series_name(type_series(2)), 1.0);
+    assert_eq!(series(&second, type_series(1)), 3.0);
+}
+
+/// With `start_at = "end"`, a crash before the checkpoint holds a file
+/// errtally was following makes the restart treat it as new: skipped to its
+/// end, losing what was written while errtally was down. (A long
+/// `checkpoint_interval` makes the window certain; by default it is the
+/// last second before the crash.)
+#[test]
+#[ignore = "finding: start_at=end, kill -9 before a followed file is checkpointed: the restart skips it to its end, losing the lines written while down"]
+fn after_kill_9_a_followed_file_missing_from_the_checkpoint_loses_no_line() {
+    let fixture = Fixture::new("checkpoint_interval = \"1h\"\n", "end");
+    let log = fixture.log("a.log");
+    let first = fixture.start();
+    // Created after the start: read from its first byte.
+    append_bytes(&log, &rendered(Kind::Json(0), 1, 2));
+    first.wait_for(&series_name(type_series(0)), 2.0);
+    first.kill();
+    append_bytes(&log, &rendered(Kind::Json(1), 3, 3));
+    let second = fixture.start();
+    append_bytes(&log, &Kind::Json(2).render(6));
+    second.wait_for(&series_name(type_series(2)), 1.0);
+    assert_eq!(
+        series(&second, type_series(1)),
+        3.0,
+        "lines written while errtally was down were skipped"
+    );
+}
+
+/// With `start_at = "end"`, a reload (or the restart of a failed input)
+/// builds the input afresh: a file created since its last poll counts as
+/// present at start and is skipped to its end, though it appeared while
+/// errtally ran. Made certain here with a directory created after the start
+/// (so only the hour-long poll would find it); in the field the window is a
+/// file created just before the SIGHUP.
+#[test]
+#[ignore = "finding: start_at=end: a reload skips to their end files created since the last poll, though they appeared while errtally ran"]
+fn a_reload_reads_files_created_since_the_last_poll_from_their_first_byte() {
+    let fixture = Fixture::with_logs("poll_interval = \"1h\"\n", "end", "late", false);
+    let daemon = fixture.start();
+    std::fs::create_dir(&fixture.logs).unwrap();
+    let log = fixture.log("a.log");
+    append_bytes(&log, &rendered(Kind::Json(1), 1, 3));
+    let stamp = "errtally_config_last_reload_success_timestamp_seconds";
+    let before = daemon.value(stamp);
+    daemon.signal("HUP");
+    daemon.wait_until("reloaded", || daemon.value(stamp) != before);
+    append_bytes(&log, &Kind::Json(2).render(4));
+    daemon.wait_for(&series_name(type_series(2)), 1.0);
+    assert_eq!(series(&daemon, type_series(1)), 3.0);
 }
