@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Long campaign of the model-based tailing test (tests/e2e/model.rs): runs it
+# seed after seed, CASES random cases per seed, until the time is up; keeps
+# the log of every failing seed (with proptest's shrunk case) and prints the
+# totals: cases, failures, lines replayed after crashes, lines lost to racing
+# copytruncates, known gaps steered around.
+#
+#   benches/model_campaign.sh [--minutes N] [--cases N] [--seed FIRST]
+#                             [--expect-fixed rotated,regrow,overlong|all]
+#                             [--out DIR]
+#
+# A failing seed is replayed with
+#   PROPTEST_RNG_SEED=SEED ERRTALLY_MODEL_CASES=CASES cargo test --test e2e model_random
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+minutes=30
+cases=50
+seed=1
+expect_fixed=""
+out=target/model-campaign
+while (($#)); do
+  case "$1" in
+    --minutes) minutes=$2; shift 2 ;;
+    --cases) cases=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --expect-fixed) expect_fixed=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+cargo test --test e2e --no-run -q
+mkdir -p "$out"
+summary="$out/cases.txt"
+: >"$summary"
+end=$((SECONDS + minutes * 60))
+seeds=0
+failed=()
+while ((SECONDS < end)); do
+  log="$out/seed-$seed.log"
+  if ERRTALLY_MODEL_CASES=$cases ERRTALLY_MODEL_VERBOSE=1 \
+    ERRTALLY_MODEL_EXPECT_FIXED=$expect_fixed PROPTEST_RNG_SEED=$seed \
+    cargo test -q --test e2e model::model_random -- --nocapture >"$log" 2>&1; then
+    grep '^model case' "$log" >>"$summary" || true
+    rm -f "$log"
+  else
+    grep '^model case' "$log" >>"$summary" || true
+    failed+=("$seed")
+    echo "seed $seed FAILED; log: $log" >&2
+  fi
+  seeds=$((seeds + 1))
+  seed=$((seed + 1))
+done
+
+# One line per passing case: "model case: N actions, start_at_end=B,
+# Stats { replayed: R, lost_to_copytruncate: L, avoided_gaps: G, restarts: S }".
+awk -v seeds="$seeds" -v failures="${#failed[@]}" '
+  /^model case/ {
+    cases++
+    for (i = 1; i <= NF; i++) {
+      if ($i == "replayed:") replayed += $(i + 1)
+      if ($i == "lost_to_copytruncate:") lost += $(i + 1)
+      if ($i == "avoided_gaps:") avoided += $(i + 1)
+      if ($i == "restarts:") restarts += $(i + 1)
+    }
+  }
+  END {
+    printf "seeds %d, passing cases %d, failing seeds %d\n", seeds, cases, failures
+    printf "restarts %d, lines replayed after crashes %d, lines lost to racing copytruncates %d, known gaps steered around %d\n", restarts, replayed, lost, avoided
+  }' "$summary"
+if ((${#failed[@]})); then
+  echo "failing seeds: ${failed[*]} (logs in $out)"
+  exit 1
+fi
