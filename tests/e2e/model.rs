@@ -1443,7 +1443,8 @@ impl World {
             let file = &mut self.files[index];
             match resume {
                 Some(resume) => {
-                    file.skipped = false;
+                    // Starting inside an over-long line written meanwhile.
+                    file.skipped = file.is_skipping();
                     expected = expected.plus(file.tally_after(resume));
                     if resume < file.counted_to {
                         replayed += file.tally_between(resume, file.counted_to).lines();
