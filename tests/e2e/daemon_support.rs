@@ -223,6 +223,21 @@ impl Daemon {
         self.child.wait().unwrap();
     }
 
+    /// Like [`Daemon::stop`], and what it logged, shutdown included.
+    pub fn stop_with_log(self) -> (ExitStatus, Duration, String) {
+        let log = Arc::clone(&self.log);
+        let (status, took) = self.stop();
+        let text = log.lock().unwrap().join("\n");
+        (status, took, text)
+    }
+
+    /// Like [`Daemon::kill`], and what it had logged.
+    pub fn kill_with_log(self) -> String {
+        let log = Arc::clone(&self.log);
+        self.kill();
+        log.lock().unwrap().join("\n")
+    }
+
     /// Everything it logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")

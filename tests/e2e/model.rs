@@ -370,7 +370,7 @@ pub enum Action {
 }
 
 /// One generated case.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Case {
     /// `start_at = "end"` instead of `"beginning"`.
     pub start_at_end: bool,
@@ -378,6 +378,20 @@ pub struct Case {
     pub before: Vec<FsAction>,
     /// The sequence.
     pub actions: Vec<Action>,
+}
+
+/// One action a line, compact even in proptest's `{:#?}`.
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Case {{ start_at_end: {}", self.start_at_end)?;
+        for action in &self.before {
+            writeln!(f, "    before: {action:?}")?;
+        }
+        for action in &self.actions {
+            writeln!(f, "    {action:?}")?;
+        }
+        write!(f, "}}")
+    }
 }
 
 /// One file the test made.
@@ -659,6 +673,8 @@ struct World {
     stats: Stats,
     /// What was done so far, for failure messages.
     trace: Vec<String>,
+    /// The log of the last process that stopped.
+    last_log: String,
 }
 
 impl World {
@@ -683,6 +699,7 @@ impl World {
             checkpoint_paths: Vec::new(),
             stats: Stats::default(),
             trace: Vec::new(),
+            last_log: String::new(),
         }
     }
 
@@ -705,7 +722,10 @@ impl World {
 
     /// Panics with `message`, the steps so far and the daemon's log.
     fn fail(&self, message: String) -> ! {
-        let log = self.daemon.as_ref().map(Daemon::log).unwrap_or_default();
+        let log = self
+            .daemon
+            .as_ref()
+            .map_or_else(|| self.last_log.clone(), Daemon::log);
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         panic!(
             "{message}\nsteps:\n  {}\nfiles:\n{}\nlast log lines:\n{}",
@@ -1339,14 +1359,12 @@ impl World {
         };
         let daemon = self.daemon.take().unwrap();
         if crash {
-            daemon.kill();
+            self.last_log = daemon.kill_with_log();
         } else {
-            let log = daemon.log();
-            let (status, took) = daemon.stop();
+            let (status, took, log) = daemon.stop_with_log();
+            self.last_log = log;
             if !status.success() || took > Duration::from_secs(5) {
-                self.fail(format!(
-                    "SIGTERM: exit {status:?} after {took:?}; log:\n{log}"
-                ));
+                self.fail(format!("SIGTERM: exit {status:?} after {took:?}"));
             }
         }
         let entries = self.read_checkpoint();
