@@ -49,10 +49,13 @@
 //! a line's end. For each file a glob matches at the next start the model
 //! then decides where counting resumes from what it knows, not from
 //! errtally's fingerprint: the checkpointed offset if the entry is this very
-//! file and it was not truncated since; else 0 if the checkpoint knew
-//! another file at this path, or with `start_at = "beginning"`; else (a file
-//! errtally has not seen, `start_at = "end"`) the end of its last complete
-//! line. The new process must count exactly the lines after that point.
+//! file and it was not truncated since; else 0 if another file's entry
+//! fits it by README's identity (device, inode, head: with unique lines only
+//! an entry taken before its file had a complete line, offset 0, which a
+//! file reusing the inode then matches), if the checkpoint knew another file
+//! at this path, or with `start_at = "beginning"`; else (a file errtally has
+//! not seen, `start_at = "end"`) the end of its last complete line. The new
+//! process must count exactly the lines after that point.
 //!
 //! - **Graceful stop (SIGTERM):** exactly once. What the old process counted
 //!   is known only up to its last scrape, so the checkpoint is held against
@@ -529,6 +532,15 @@ impl LineRec {
     }
 }
 
+/// Whether an entry fits a file by README's identity: device, inode, and
+/// heads of which one is a prefix of the other.
+fn fits(entry: &Entry, file: &ModelFile) -> bool {
+    let head = file.head_hex();
+    file.dev == entry.dev
+        && file.ino == entry.ino
+        && (head.starts_with(&entry.head) || entry.head.starts_with(&head))
+}
+
 /// A line written only in part.
 #[derive(Debug, Clone)]
 struct Pending {
@@ -669,7 +681,7 @@ struct World {
     /// Its counts at the last scrape.
     observed: Counts,
     /// Paths the checkpoint read at the last stop knew.
-    checkpoint_paths: Vec<PathBuf>,
+    checkpoint: Vec<Entry>,
     stats: Stats,
     /// What was done so far, for failure messages.
     trace: Vec<String>,
@@ -696,7 +708,7 @@ impl World {
             daemon: None,
             expected: Counts::default(),
             observed: Counts::default(),
-            checkpoint_paths: Vec::new(),
+            checkpoint: Vec::new(),
             stats: Stats::default(),
             trace: Vec::new(),
             last_log: String::new(),
@@ -1277,19 +1289,16 @@ impl World {
             .collect()
     }
 
-    /// The model file an entry describes as it is now (same device and
-    /// inode, head a prefix either way, offset within it), if any.
+    /// The model file an entry describes as it is now (see [`fits`];
+    /// offset within it), if any.
     fn entry_file(&self, entry: &Entry) -> Option<usize> {
         (0..self.files.len()).rev().find(|&index| {
             let file = &self.files[index];
-            let head = file.head_hex();
             // An offset past the end is an older epoch's (errtally reads
             // such a file from 0).
             (file.exists || file.followed)
                 && entry.offset <= file.content.len() as u64
-                && file.dev == entry.dev
-                && file.ino == entry.ino
-                && (head.starts_with(&entry.head) || entry.head.starts_with(&head))
+                && fits(entry, file)
         })
     }
 
@@ -1368,7 +1377,7 @@ impl World {
             }
         }
         let entries = self.read_checkpoint();
-        self.checkpoint_paths = entries.iter().map(|e| e.path.clone()).collect();
+        self.checkpoint = entries.clone();
         for file in &mut self.files {
             file.checkpoint = None;
             file.open_at_stop = file.followed && file.known_open;
@@ -1448,7 +1457,12 @@ impl World {
             let resume = if file.matched {
                 Some(match current {
                     Some(offset) => offset,
-                    None if self.checkpoint_paths.contains(&file.path) => 0,
+                    // Another file's entry that fits this one by README's
+                    // identity: only an entry taken while its file was
+                    // shorter than its first line does (an empty or
+                    // unfinished head; offset 0), as every line is unique.
+                    None if self.checkpoint.iter().any(|entry| fits(entry, file)) => 0,
+                    None if self.checkpoint.iter().any(|entry| entry.path == file.path) => 0,
                     None if !self.start_at_end => 0,
                     None => file.end_of_last_newline(),
                 })
