@@ -288,4 +288,59 @@ mod tests {
         assert_eq!(tally.errors[session], 1);
         assert_eq!(tally.lines, 2);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Counting framed in any buffer sizes equals scanning each record
+        /// on its own, with lines over the maximum cut to their head.
+        #[test]
+        fn counting_in_any_buffers_equals_one_record_at_a_time(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    &b"{\"status_code\":404,\"error_type\":\"session_not_found\"}"[..],
+                    b"\\\"error_type\\\":\\\"email_not_found\\\"",
+                    b"error_type='member_not_found'",
+                    b"{\"error_type\":\"not_catalogued\"}",
+                    b"\n",
+                    b"\n\n",
+                    b"xxxxxxxxxxxxxxxxxxxx",
+                    b"\xff\xfe",
+                ]),
+                0..40,
+            ),
+            max_line in 1usize..120,
+            sizes in proptest::collection::vec(1usize..50, 1..8),
+        ) {
+            let data: Vec<u8> = pieces.concat();
+            let catalog = Arc::new(Catalog::builtin().unwrap());
+            let mut scanner = Scanner::new(Arc::clone(&catalog));
+            let mut counted = Tally::new(catalog.len());
+            let mut reader = LineReader::new(max_line);
+            let mut rest = &data[..];
+            let mut sizes = sizes.iter().cycle();
+            while !rest.is_empty() {
+                let n = sizes.next().copied().unwrap_or(1).min(rest.len());
+                reader.count(&rest[..n], &mut scanner, &mut counted);
+                rest = &rest[n..];
+            }
+            reader.finish(&mut scanner, &mut counted);
+
+            let mut records = Tally::new(catalog.len());
+            records.bytes = data.len() as u64;
+            if !data.is_empty() {
+                let body = data.strip_suffix(b"\n").unwrap_or(&data);
+                for line in body.split(|&b| b == b'\n') {
+                    let record = if line.len() > max_line {
+                        records.truncated_lines += 1;
+                        &line[..max_line]
+                    } else {
+                        line
+                    };
+                    Scanner::new(Arc::clone(&catalog)).scan_record(record, &mut records);
+                }
+            }
+            proptest::prop_assert_eq!(counted, records);
+        }
+    }
 }

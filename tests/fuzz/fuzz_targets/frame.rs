@@ -7,7 +7,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use errtally::frame::{Chunk, LineFramer};
+use errtally::read::frame::{Chunk, LineFramer};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]

@@ -1,9 +1,8 @@
-//! The scanner on arbitrary bytes, three ways that must agree: framed in
-//! arbitrary buffers and counted a chunk at a time (`scan_chunk`, how
-//! `scan` and the daemon's plain reads count), the same chunks counted by
-//! `find_errors` with lines counted apart (the daemon's read-ahead path),
-//! and each record on its own (`scan_record`, no neighbouring lines in
-//! view). Also: never a panic, whatever the bytes.
+//! The read loop's counting on arbitrary bytes, framed in arbitrary
+//! buffers ([`LineReader::count`], how `scan`, stdin and the daemon count),
+//! against each record scanned on its own (`scan_record`, no neighbouring
+//! lines in view), with lines over the maximum cut to their head. Also:
+//! never a panic, whatever the bytes.
 
 #![no_main]
 
@@ -11,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use arbitrary::Arbitrary;
 use errtally::catalog::Catalog;
-use errtally::frame::{Chunk, LineFramer};
+use errtally::read::LineReader;
 use errtally::scan::{Scanner, Tally};
 use libfuzzer_sys::fuzz_target;
 
@@ -36,43 +35,31 @@ fuzz_target!(|input: Input| {
         input.sizes.iter().map(|&s| usize::from(s)).collect()
     };
     let mut scanner = Scanner::new(Arc::clone(&catalog));
-    let mut chunked = Tally::new(catalog.len());
-    let mut found = Tally::new(catalog.len());
-    let mut records = Tally::new(catalog.len());
-    let mut per_record = Scanner::new(Arc::clone(&catalog));
-    let mut framer = LineFramer::new(max_line);
+    let mut counted = Tally::new(catalog.len());
+    let mut reader = LineReader::new(max_line);
     let mut rest = &input.data[..];
     let mut sizes = sizes.iter().cycle();
     while !rest.is_empty() {
-        let n = sizes.next().copied().unwrap_or(1).min(rest.len());
-        framer.frame(&rest[..n], |chunk| {
-            match chunk {
-                Chunk::Lines(lines) => {
-                    found.lines += lines.iter().filter(|&&b| b == b'\n').count() as u64;
-                    for line in lines[..lines.len() - 1].split(|&b| b == b'\n') {
-                        per_record.scan_record(line, &mut records);
-                    }
-                }
-                Chunk::Truncated(head) => {
-                    found.lines += 1;
-                    records.truncated_lines += 1;
-                    per_record.scan_record(head, &mut records);
-                }
-            }
-            let copy = match &chunk {
-                Chunk::Lines(lines) => Chunk::Lines(lines),
-                Chunk::Truncated(head) => Chunk::Truncated(head),
-            };
-            scanner.find_errors(copy, &mut found);
-            scanner.scan_chunk(chunk, &mut chunked);
-        });
+        let n = sizes.next().copied().unwrap_or(1).clamp(1, rest.len());
+        reader.count(&rest[..n], &mut scanner, &mut counted);
         rest = &rest[n..];
     }
-    if let Some(last) = framer.finish() {
-        scanner.scan_record(last, &mut chunked);
-        scanner.scan_record(last, &mut found);
-        per_record.scan_record(last, &mut records);
+    reader.finish(&mut scanner, &mut counted);
+
+    let mut per_record = Scanner::new(Arc::clone(&catalog));
+    let mut records = Tally::new(catalog.len());
+    records.bytes = input.data.len() as u64;
+    let data = input.data.strip_suffix(b"\n").unwrap_or(&input.data);
+    if !input.data.is_empty() {
+        for line in data.split(|&b| b == b'\n') {
+            let record = if line.len() > max_line {
+                records.truncated_lines += 1;
+                &line[..max_line]
+            } else {
+                line
+            };
+            per_record.scan_record(record, &mut records);
+        }
     }
-    assert_eq!(chunked, records, "chunk scan vs one record at a time");
-    assert_eq!(found, chunked, "find_errors vs scan_chunk");
+    assert_eq!(counted, records, "framed counting vs one record at a time");
 });
