@@ -48,7 +48,7 @@ use crate::catalog::Catalog;
 use crate::cli::{CatalogArgs, CatalogFormat, CatalogSelection, GenArgs, ScanArgs, ScanFormat};
 use crate::cmd::corpus::{self, CorpusConfig};
 use crate::cmd::report::{self, FileTally};
-use crate::read::ahead::Pool;
+use crate::read::ahead::{NewlineCounter, Pool};
 use crate::read::decompress::{Compression, Decompressor};
 use crate::read::range::{self, RangeReader};
 use crate::read::{LineReader, READ_SIZE};
@@ -527,6 +527,7 @@ impl<'a> Job<'a> {
         lines.read_ahead(
             reader,
             &mut worker.pool,
+            NewlineCounter::Reader,
             &mut worker.scanner,
             tally,
             |_, read| {
@@ -554,6 +555,8 @@ impl<'a> Job<'a> {
         let result = lines.read_ahead(
             decompressor,
             &mut worker.pool,
+            // The reader decompresses: the slower side sets the pace.
+            NewlineCounter::Caller,
             &mut worker.scanner,
             tally,
             |_, _| {

@@ -30,7 +30,7 @@ use std::io::{self, Read};
 use std::ops::ControlFlow;
 
 use crate::scan::{Scanner, Tally};
-use ahead::Pool;
+use ahead::{NewlineCounter, Pool};
 use frame::{Chunk, LineFramer};
 
 /// Size of one plain read.
@@ -100,11 +100,12 @@ impl LineReader {
         &mut self,
         reader: impl Read + Send,
         pool: &mut Pool,
+        counter: NewlineCounter,
         scanner: &mut Scanner,
         tally: &mut Tally,
         mut after_buffer: impl FnMut(&mut Tally, usize) -> ControlFlow<()>,
     ) -> io::Result<u64> {
-        ahead::read_ahead(reader, pool, |buf, newlines| {
+        ahead::read_ahead(reader, pool, counter, |buf, newlines| {
             self.count_framed(buf, newlines, scanner, tally);
             after_buffer(tally, buf.len())
         })
@@ -221,19 +222,30 @@ mod tests {
         tally
     }
 
+    /// The tally of a read-ahead, the same whichever thread counts newlines.
     fn pooled(input: &[u8], buffer_bytes: usize, max_line_bytes: usize) -> Tally {
-        let catalog = Arc::new(Catalog::builtin().unwrap());
-        let mut scanner = Scanner::new(Arc::clone(&catalog));
-        let mut tally = Tally::new(catalog.len());
-        let mut reader = LineReader::new(max_line_bytes);
-        let mut pool = Pool::new(3, buffer_bytes);
-        reader
-            .read_ahead(input, &mut pool, &mut scanner, &mut tally, |_, _| {
-                ControlFlow::Continue(())
-            })
-            .unwrap();
-        reader.finish(&mut scanner, &mut tally);
-        tally
+        let tallies = [NewlineCounter::Reader, NewlineCounter::Caller].map(|counter| {
+            let catalog = Arc::new(Catalog::builtin().unwrap());
+            let mut scanner = Scanner::new(Arc::clone(&catalog));
+            let mut tally = Tally::new(catalog.len());
+            let mut reader = LineReader::new(max_line_bytes);
+            let mut pool = Pool::new(3, buffer_bytes);
+            reader
+                .read_ahead(
+                    input,
+                    &mut pool,
+                    counter,
+                    &mut scanner,
+                    &mut tally,
+                    |_, _| ControlFlow::Continue(()),
+                )
+                .unwrap();
+            reader.finish(&mut scanner, &mut tally);
+            tally
+        });
+        let [by_reader, by_caller] = tallies;
+        assert_eq!(by_reader, by_caller);
+        by_reader
     }
 
     #[test]

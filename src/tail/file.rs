@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use crate::checkpoint::{FINGERPRINT_BYTES, FileIdentity};
 use crate::export::metrics::LabelSetId;
-use crate::read::ahead::Pool;
+use crate::read::ahead::{NewlineCounter, Pool};
 use crate::read::{LineReader, READ_SIZE};
 use crate::scan::{Scanner, Tally};
 
@@ -262,16 +262,21 @@ impl FileTailer {
     ) -> io::Result<ReadOutcome> {
         let mut stopped = false;
         let file = (&self.file).take(budget);
-        let result = self
-            .lines
-            .read_ahead(file, pool, scanner, tally, |tally, _| {
+        let result = self.lines.read_ahead(
+            file,
+            pool,
+            NewlineCounter::Reader,
+            scanner,
+            tally,
+            |tally, _| {
                 publish(tally);
                 if stop.load(Ordering::Acquire) {
                     stopped = true;
                     return ControlFlow::Break(());
                 }
                 ControlFlow::Continue(())
-            });
+            },
+        );
         // After a stop or an error the reader thread may have read past
         // what was framed: continue from what was.
         let repositioned = self.file.seek(SeekFrom::Start(self.lines.read_to()));
