@@ -146,7 +146,7 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             json.push('\n');
             json
         }
-        ScanFormat::Prometheus => report::prometheus(&catalog, &total, "scan"),
+        ScanFormat::Prometheus => report::prometheus(&catalog, &total, "scan")?,
     };
     write_stdout(rendered.as_bytes())?;
     Ok(if failed {

@@ -2,7 +2,8 @@
 //! JSON and Prometheus text formats, and the catalogue listing.
 //!
 //! The JSON shape is a contract (tests compare it with the corpus
-//! generator's expected tally); the Prometheus families are the daemon's.
+//! generator's expected tally); the Prometheus text is the daemon's, written
+//! by `export::metrics`.
 //! `--by-file` adds a per-input part to the table and one key, `"files"`,
 //! to the JSON; without it the output is as before, byte for byte.
 
@@ -240,60 +241,16 @@ pub fn catalog_table(catalog: &Catalog) -> String {
     out
 }
 
-/// Escapes a Prometheus label value.
-pub fn escape_label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for ch in value.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Writes the `# HELP` and `# TYPE` lines of a counter family.
-fn counter_header(out: &mut String, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-}
-
-/// The `scan --format prometheus` report: the daemon's counter families for
-/// one source.
-pub fn prometheus(catalog: &Catalog, tally: &Tally, source: &str) -> String {
-    use crate::export::metrics::names;
-    let source = escape_label(source);
-    let mut out = String::new();
-    counter_header(&mut out, names::ERRORS, names::ERRORS_HELP);
-    for (entry, count) in catalog.entries().iter().zip(&tally.errors) {
-        let _ = writeln!(
-            out,
-            "{}{{source=\"{source}\",status_code=\"{}\",error_type=\"{}\"}} {count}",
-            names::ERRORS,
-            entry.status_code,
-            escape_label(&entry.error_type)
-        );
-    }
-    counter_header(&mut out, names::UNCATALOGUED, names::UNCATALOGUED_HELP);
-    for (status, count) in tally.uncatalogued_by_status() {
-        let _ = writeln!(
-            out,
-            "{}{{source=\"{source}\",status_code=\"{status}\"}} {count}",
-            names::UNCATALOGUED
-        );
-    }
-    for (name, help, value) in [
-        (names::LINES, names::LINES_HELP, tally.lines),
-        (names::BYTES, names::BYTES_HELP, tally.bytes),
-        (
-            names::TRUNCATED,
-            names::TRUNCATED_HELP,
-            tally.truncated_lines,
-        ),
-    ] {
-        counter_header(&mut out, name, help);
-        let _ = writeln!(out, "{name}{{source=\"{source}\"}} {value}");
-    }
-    out
+/// The `scan --format prometheus` report: what the daemon's `/metrics`
+/// shows for an input `source` that read what `tally` counts, rendered by
+/// the daemon's own families ([`crate::export::metrics::render_tally`]).
+pub fn prometheus(
+    catalog: &Catalog,
+    tally: &Tally,
+    source: &str,
+) -> Result<String, prometheus::Error> {
+    let text = crate::export::metrics::render_tally(catalog, tally, source)?;
+    // Every name, help text and label value is a `&str`, so the text is
+    // UTF-8 already; lossy only to need no error for the impossible case.
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }

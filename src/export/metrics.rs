@@ -58,6 +58,10 @@ pub mod names {
     /// Help text of [`LABEL_SETS_DROPPED`].
     pub const LABEL_SETS_DROPPED_HELP: &str = "Files whose path labels would have made a label set past max_label_sets; \
          their counts went to the set whose path labels are all __overflow__.";
+    /// One series per catalogued type, carrying what it means.
+    pub const HINT_INFO: &str = "errtally_error_hint_info";
+    /// Help text of [`HINT_INFO`].
+    pub const HINT_INFO_HELP: &str = "What a catalogued error means, what to check first, its common causes and troubleshooting steps (always 1).";
 }
 
 mod labelled;
@@ -119,6 +123,66 @@ pub fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
     ]
 }
 
+/// The families a tally fills, and the catalogue's hints: what
+/// `scan --format prometheus` writes ([`render_tally`]). The daemon's other
+/// families describe a running process (open files, lag, reloads,
+/// checkpoints) and would be constant zeros in a one-shot scan.
+const TALLY_FAMILIES: [&str; 6] = [
+    names::ERRORS,
+    names::UNCATALOGUED,
+    names::LINES,
+    names::BYTES,
+    names::TRUNCATED,
+    names::HINT_INFO,
+];
+
+/// The exposition of `tally` as the daemon's `/metrics` shows an input
+/// `source` that has read what `tally` counts ([`TALLY_FAMILIES`] only):
+/// the same families, help texts, label order and escaping, through the
+/// same code.
+pub fn render_tally(
+    catalog: &Catalog,
+    tally: &Tally,
+    source: &str,
+) -> Result<Vec<u8>, prometheus::Error> {
+    let metrics = Metrics::families()?;
+    metrics.set_catalog(catalog);
+    metrics.input(source, catalog).publish(&mut tally.clone());
+    metrics.render_families(|name| TALLY_FAMILIES.contains(&name))
+}
+
+/// Makes families and registers them in one registry.
+struct Register<'a>(&'a Registry);
+
+impl Register<'_> {
+    /// Registers `collector` and hands it back.
+    fn register<C: Collector + Clone + 'static>(
+        &self,
+        collector: C,
+    ) -> Result<C, prometheus::Error> {
+        self.0.register(Box::new(collector.clone()))?;
+        Ok(collector)
+    }
+
+    fn counters(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntCounterVec, prometheus::Error> {
+        self.register(IntCounterVec::new(Opts::new(name, help), labels)?)
+    }
+
+    fn gauges(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntGaugeVec, prometheus::Error> {
+        self.register(IntGaugeVec::new(Opts::new(name, help), labels)?)
+    }
+}
+
 /// The daemon's metric families, registered once.
 ///
 /// Per-line counting never touches these: each input counts into its own
@@ -150,102 +214,91 @@ pub struct Metrics {
 impl Metrics {
     /// Registers every family, the build info and the process collector.
     pub fn new() -> Result<Self, prometheus::Error> {
+        let metrics = Self::families()?;
+        metrics.register_process_and_build_info()?;
+        Ok(metrics)
+    }
+
+    /// Registers errtally's own families, without what only a running
+    /// daemon has (its process and build); what [`render_tally`] starts from.
+    fn families() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let counter_vec =
-            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-                let vec = IntCounterVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(vec.clone()))?;
-                Ok(vec)
-            };
-        let gauge_vec =
-            |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
-                let vec = IntGaugeVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(vec.clone()))?;
-                Ok(vec)
-            };
+        let family = Register(&registry);
         let series = SeriesStore::new()?;
         registry.register(Box::new(series.clone()))?;
-        let metrics = Self {
-            registry: registry.clone(),
+        Ok(Self {
             series,
-            label_sets_dropped: counter_vec(
+            label_sets_dropped: family.counters(
                 names::LABEL_SETS_DROPPED,
                 names::LABEL_SETS_DROPPED_HELP,
                 &["source"],
             )?,
-            hint_info: gauge_vec(
-                "errtally_error_hint_info",
-                "What a catalogued error means, what to check first, its common causes and troubleshooting steps (always 1).",
-                &HINT_LABELS,
-            )?,
-            bytes: counter_vec(names::BYTES, names::BYTES_HELP, &["source"])?,
-            truncated: counter_vec(names::TRUNCATED, names::TRUNCATED_HELP, &["source"])?,
-            rotations: counter_vec(
+            hint_info: family.gauges(names::HINT_INFO, names::HINT_INFO_HELP, &HINT_LABELS)?,
+            bytes: family.counters(names::BYTES, names::BYTES_HELP, &["source"])?,
+            truncated: family.counters(names::TRUNCATED, names::TRUNCATED_HELP, &["source"])?,
+            rotations: family.counters(
                 "errtally_rotations_total",
                 "Log file rotations seen (rename, truncation, symlink change).",
                 &["source"],
             )?,
-            read_errors: counter_vec(
+            read_errors: family.counters(
                 "errtally_read_errors_total",
                 "Failed opens, stats and reads of log files (retried).",
                 &["source"],
             )?,
-            files_watched: gauge_vec(
+            files_watched: family.gauges(
                 "errtally_files_watched",
                 "Log files currently open.",
                 &["source"],
             )?,
-            input_lag: gauge_vec(
+            input_lag: family.gauges(
                 "errtally_input_lag_bytes",
                 "Bytes written to the input's files but not read yet.",
                 &["source"],
             )?,
-            input_up: gauge_vec(
+            input_up: family.gauges(
                 "errtally_input_up",
                 "Whether the input runs (1) or failed and waits for its restart (0).",
                 &["source"],
             )?,
-            reload_successful: IntGauge::new(
+            reload_successful: family.register(IntGauge::new(
                 "errtally_config_last_reload_successful",
                 "Whether the last configuration load succeeded.",
-            )?,
-            reload_timestamp: Gauge::new(
+            )?)?,
+            reload_timestamp: family.register(Gauge::new(
                 "errtally_config_last_reload_success_timestamp_seconds",
                 "Time of the last successful configuration load.",
-            )?,
-            watch_errors: IntCounter::new(
+            )?)?,
+            watch_errors: family.register(IntCounter::new(
                 "errtally_watch_errors_total",
                 "File notification errors and queue overflows; each triggers a rescan of every input.",
-            )?,
-            checkpoint_errors: IntCounter::new(
+            )?)?,
+            checkpoint_errors: family.register(IntCounter::new(
                 "errtally_checkpoint_errors_total",
                 "Failed saves of the checkpoint (retried at the next interval).",
-            )?,
-            checkpoint_timestamp: Gauge::new(
+            )?)?,
+            checkpoint_timestamp: family.register(Gauge::new(
                 "errtally_checkpoint_last_success_timestamp_seconds",
                 "Time of the last successful checkpoint save (0 before the first).",
-            )?,
-        };
-        let collectors: [Box<dyn Collector>; 6] = [
-            Box::new(metrics.watch_errors.clone()),
-            Box::new(metrics.checkpoint_errors.clone()),
-            Box::new(metrics.checkpoint_timestamp.clone()),
-            Box::new(metrics.reload_successful.clone()),
-            Box::new(metrics.reload_timestamp.clone()),
-            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
-        ];
-        for collector in collectors {
-            registry.register(collector)?;
-        }
-        let build_info = IntGaugeVec::new(
-            Opts::new("errtally_build_info", "errtally's version (always 1)."),
+            )?)?,
+            registry,
+        })
+    }
+
+    /// The `process_*` families and `errtally_build_info`.
+    fn register_process_and_build_info(&self) -> Result<(), prometheus::Error> {
+        self.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let build_info = Register(&self.registry).gauges(
+            "errtally_build_info",
+            "errtally's version (always 1).",
             &["version"],
         )?;
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        registry.register(Box::new(build_info))?;
-        Ok(metrics)
+        Ok(())
     }
 
     /// Records a checkpoint save: its time, or one more failure.
@@ -411,8 +464,15 @@ impl Metrics {
     /// registry's, but the labelled families written straight from their
     /// counters (see [`labelled::without_labelled`]).
     pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
+        self.render_families(|_| true)
+    }
+
+    /// [`Metrics::render`] of the registry's families whose names `keep`
+    /// keeps; the labelled families are always written.
+    fn render_families(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<u8>, prometheus::Error> {
         let mut out = Vec::with_capacity(16 << 10);
-        let families = labelled::without_labelled(|| self.registry.gather());
+        let mut families = labelled::without_labelled(|| self.registry.gather());
+        families.retain(|family| keep(family.name()));
         prometheus::TextEncoder::new().encode(&families, &mut out)?;
         self.series.render(&mut out);
         Ok(out)
@@ -1166,6 +1226,60 @@ mod tests {
                 (names::LINES.to_owned(), 1)
             ]
         );
+    }
+
+    #[test]
+    fn a_tally_renders_as_the_daemons_families_of_that_source() {
+        let catalog = Catalog::builtin().unwrap();
+        let mut counted = tally(&catalog, 9, 4);
+        counted.truncated_lines = 2;
+        counted.uncatalogued[status_slot(None)] = 3;
+        let scan = String::from_utf8(render_tally(&catalog, &counted, "scan").unwrap()).unwrap();
+
+        let daemon = Metrics::new().unwrap();
+        daemon.set_catalog(&catalog);
+        daemon.input("scan", &catalog).publish(&mut counted.clone());
+        let daemon = String::from_utf8(daemon.render().unwrap()).unwrap();
+        for line in scan.lines() {
+            assert!(
+                daemon.lines().any(|l| l == line),
+                "{line} is not in\n{daemon}"
+            );
+        }
+        let families: Vec<&str> = scan
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|line| line.split(' ').next())
+            .collect();
+        assert_eq!(
+            families,
+            [
+                names::BYTES,
+                names::HINT_INFO,
+                names::TRUNCATED,
+                names::ERRORS,
+                names::LINES,
+                names::UNCATALOGUED
+            ]
+        );
+        let first = &catalog.entries()[0].error_type;
+        for series in [
+            format!(
+                r#"errtally_errors_total{{error_type="{first}",source="scan",status_code="404"}} 4"#
+            ),
+            r#"errtally_lines_total{source="scan"} 9"#.to_owned(),
+            r#"errtally_bytes_total{source="scan"} 90"#.to_owned(),
+            r#"errtally_lines_truncated_total{source="scan"} 2"#.to_owned(),
+            r#"errtally_uncatalogued_errors_total{source="scan",status_code="404"} 1"#.to_owned(),
+            r#"errtally_uncatalogued_errors_total{source="scan",status_code="unknown"} 3"#
+                .to_owned(),
+        ] {
+            assert!(scan.lines().any(|l| l == series), "no {series} in\n{scan}");
+        }
+        let samples = |prefix: &str| scan.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(samples("errtally_errors_total{"), catalog.len());
+        assert_eq!(samples("errtally_error_hint_info{"), catalog.len());
+        assert_eq!(samples("errtally_uncatalogued_errors_total{"), 2);
     }
 
     #[test]
