@@ -27,11 +27,13 @@ use crate::export::status::DaemonStatus;
 
 pub mod auth;
 pub mod server;
+pub mod serving;
 pub mod tls;
 pub mod web_config;
 
 pub use server::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve};
-pub use web_config::{WebConfig, WebConfigError};
+pub use serving::WebConfig;
+pub use web_config::WebConfigError;
 
 /// What the handlers read: the metric families and the daemon's status.
 pub struct HttpState {

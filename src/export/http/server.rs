@@ -43,7 +43,8 @@ use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 use super::HttpState;
-use super::web_config::{WatchedFile, WebConfig, WebConfigError};
+use super::serving::{WatchedFile, WebConfig};
+use super::web_config::WebConfigError;
 use crate::export::metrics::Metrics;
 
 /// Default cap on connections served at once: above what one exporter
