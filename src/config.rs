@@ -21,6 +21,7 @@
 //! and resolving host names in `listen_address`.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -361,9 +362,10 @@ impl Config {
         // A syntax check first, so syntax errors and schema errors (which
         // toml reports the same way) get different keys.
         if let Err(err) = text.parse::<toml::Table>() {
-            return Err(source.toml_error(&err, true));
+            return Err(source.syntax_error(&err));
         }
-        let raw: RawConfig = toml::from_str(text).map_err(|err| source.toml_error(&err, false))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|err| source.schema_error(&err))?;
         source.validate(raw)
     }
 
@@ -465,15 +467,18 @@ struct RawConfig {
     #[serde(default)]
     catalog: Vec<Spanned<String>>,
     #[serde(default)]
-    input: Vec<RawInput>,
+    input: Vec<Spanned<RawInput>>,
 }
 
 /// One `[[input]]` table as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInput {
-    name: Spanned<String>,
-    paths: Spanned<Vec<Spanned<String>>>,
+    // Required, but optional here so that their absence is reported at the
+    // key `input[i].name` rather than at `input[i]` (serde names a missing
+    // field only in its message).
+    name: Option<Spanned<String>>,
+    paths: Option<Spanned<Vec<Spanned<String>>>>,
     start_at: Option<Spanned<String>>,
     path_labels: Option<Spanned<String>>,
     // `toml::Value`, as for the other durations.
@@ -565,28 +570,39 @@ impl Source<'_> {
         let mut first_use: HashMap<&str, usize> = HashMap::new();
         let mut stdin_reader: Option<usize> = None;
         for (index, raw_input) in raw.input.iter().enumerate() {
-            let name = raw_input.name.get_ref();
+            let table = raw_input.span();
+            let raw_input = raw_input.get_ref();
+            let required = |field: &str| {
+                self.invalid(
+                    table.clone(),
+                    &format!("input[{index}].{field}"),
+                    format!("missing field `{field}`"),
+                )
+            };
+            let raw_name = raw_input.name.as_ref().ok_or_else(|| required("name"))?;
+            let raw_paths = raw_input.paths.as_ref().ok_or_else(|| required("paths"))?;
+            let name = raw_name.get_ref();
             let name_key = format!("input[{index}].name");
             if let Some(problem) = name_problem(name) {
-                return Err(self.invalid(raw_input.name.span(), &name_key, problem));
+                return Err(self.invalid(raw_name.span(), &name_key, problem));
             }
             if let Some(first) = first_use.insert(name.as_str(), index) {
                 return Err(self.invalid(
-                    raw_input.name.span(),
+                    raw_name.span(),
                     &name_key,
                     format!("duplicate input name {name:?} (first used by input[{first}])"),
                 ));
             }
 
-            if raw_input.paths.get_ref().is_empty() {
+            if raw_paths.get_ref().is_empty() {
                 return Err(self.invalid(
-                    raw_input.paths.span(),
+                    raw_paths.span(),
                     &format!("input[{index}].paths"),
                     "must list at least one glob pattern or \"-\" for stdin".to_owned(),
                 ));
             }
-            let mut paths = Vec::with_capacity(raw_input.paths.get_ref().len());
-            for (path_index, entry) in raw_input.paths.get_ref().iter().enumerate() {
+            let mut paths = Vec::with_capacity(raw_paths.get_ref().len());
+            for (path_index, entry) in raw_paths.get_ref().iter().enumerate() {
                 let key = format!("input[{index}].paths[{path_index}]");
                 let path = self.input_path(entry, &key)?;
                 if path == InputPath::Stdin {
@@ -792,40 +808,85 @@ impl Source<'_> {
         }
     }
 
-    /// Positions a toml error and recovers the key it is about: the field
-    /// named in serde's message if any, else the nearest `key =` above.
-    fn toml_error(&self, err: &toml::de::Error, is_syntax: bool) -> ConfigError {
+    /// Positions a syntax error. No key path exists for text that does not
+    /// parse, so the key is read off the text: the nearest table header
+    /// above and a `key =` on the error's own line ([`key_near`]).
+    fn syntax_error(&self, err: &toml::de::Error) -> ConfigError {
         let offset = err.span().map_or(0, |span| span.start);
-        let raw_message = err.message().trim();
-        let (table, line_key) = key_near(self.text, offset, is_syntax);
-        let field = field_in_message(raw_message);
-        let leaf = field.or(line_key);
-        let key = match (table.as_deref(), leaf) {
+        let key = match key_near(self.text, offset, true) {
             (Some(table), Some(leaf)) => format!("{table}.{leaf}"),
             (None, Some(leaf)) => leaf.to_owned(),
-            (Some(table), None) if !is_syntax => table.to_owned(),
-            _ if is_syntax => "(syntax)".to_owned(),
-            _ => "(top level)".to_owned(),
+            _ => "(syntax)".to_owned(),
         };
-        let mut message = raw_message.to_owned();
-        if let (Some(table), Some(field)) = (table.as_deref(), field)
-            && table.starts_with("input[")
-            && TOP_LEVEL_KEYS.contains(&field)
-        {
-            message.push_str("; top-level keys must come before the first [[input]] header");
+        self.invalid(offset..offset, &key, err.message().trim().to_owned())
+    }
+
+    /// Positions a schema error (unknown key, wrong type) at the key path
+    /// `serde_path_to_error` recorded while deserializing.
+    fn schema_error(&self, err: &serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
+        let offset = err.inner().span().map_or(0, |span| span.start);
+        let segments = key_segments(err.path());
+        let mut message = err.inner().message().trim().to_owned();
+        match segments.as_slice() {
+            [
+                KeySegment::Key("input"),
+                KeySegment::Index(_),
+                KeySegment::Key(leaf),
+            ] if TOP_LEVEL_KEYS.contains(leaf) => {
+                message.push_str("; top-level keys must come before the first [[input]] header");
+            }
+            [KeySegment::Key("input")] => {
+                message.push_str("; write [[input]] (an array of tables), not [input]");
+            }
+            _ => {}
         }
-        if key == "input" && message.contains("expected a sequence") {
-            message.push_str("; write [[input]] (an array of tables), not [input]");
-        }
-        let (line, column) = line_column(self.text, offset);
-        ConfigError::Invalid {
-            path: self.path.to_path_buf(),
-            line,
-            column,
-            key,
-            message,
+        let key = if segments.is_empty() {
+            "(top level)".to_owned()
+        } else {
+            dotted(&segments)
+        };
+        self.invalid(offset..offset, &key, message)
+    }
+}
+
+/// One step of a key path.
+enum KeySegment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The key path of a deserialization error, without the steps taken
+/// inside a [`Spanned`] value (its private `$__serde_spanned_private_*`
+/// fields; serde's convention for such fields is the `$__` prefix).
+fn key_segments(path: &serde_path_to_error::Path) -> Vec<KeySegment<'_>> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Map { key } if key.starts_with("$__") => None,
+            Segment::Map { key } => Some(KeySegment::Key(key.as_str())),
+            Segment::Seq { index } => Some(KeySegment::Index(*index)),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// `input[1].start_at`, as every config message names a key.
+fn dotted(segments: &[KeySegment<'_>]) -> String {
+    let mut key = String::new();
+    for segment in segments {
+        match segment {
+            KeySegment::Key(name) => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(name);
+            }
+            KeySegment::Index(index) => {
+                let _ = write!(key, "[{index}]");
+            }
         }
     }
+    key
 }
 
 /// Why `name` cannot be a `source` label value, if it cannot.
@@ -840,16 +901,6 @@ fn name_problem(name: &str) -> Option<String> {
     name.chars().find(|&c| !is_allowed(c)).map(|c| {
         format!("invalid character {c:?} in {name:?}; use only A-Z, a-z, 0-9, '_', '.' and '-'")
     })
-}
-
-/// The field serde names in "unknown field `x`" or "missing field `x`".
-fn field_in_message(message: &str) -> Option<&str> {
-    ["unknown field `", "missing field `", "duplicate field `"]
-        .iter()
-        .find_map(|prefix| {
-            let rest = &message[message.find(prefix)? + prefix.len()..];
-            Some(&rest[..rest.find('`')?])
-        })
 }
 
 /// 1-based line and character column of byte `offset` in `text`.
