@@ -113,6 +113,17 @@ impl Catalog {
         Catalog::build(vec![BUILTIN_SOURCE.to_owned()], items)
     }
 
+    /// The catalogue a user chose: the files in `paths` merged
+    /// ([`Catalog::from_files`]), or the built-in one when there are none.
+    /// The one rule for `--catalog` and the config's `catalog`.
+    pub fn load(paths: &[PathBuf]) -> Result<Catalog, CatalogError> {
+        if paths.is_empty() {
+            Catalog::builtin()
+        } else {
+            Catalog::from_files(paths)
+        }
+    }
+
     /// Loads and merges the given catalogue files, which replace the built-in
     /// catalogue entirely. An `error_type` defined twice, in one file or across
     /// files, is an error naming the second definition. An empty `paths` gives
@@ -1143,6 +1154,22 @@ mod tests {
         );
         assert_eq!(catalog.index_of(b"zeta_not_found"), Some(3));
         assert_eq!(catalog.index_of(b"session_not_found"), None);
+    }
+
+    #[test]
+    fn load_is_the_builtin_catalogue_without_files_and_only_the_files_with_them() {
+        assert_eq!(Catalog::load(&[]).unwrap().entries(), builtin().entries());
+        assert_eq!(Catalog::load(&[]).unwrap().sources(), [BUILTIN_SOURCE]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(&dir, "own.json", &file_text(&[entry("alpha_not_found")]));
+        let own = Catalog::load(std::slice::from_ref(&path)).unwrap();
+        let types: Vec<&str> = own
+            .entries()
+            .iter()
+            .map(|e| e.error_type.as_str())
+            .collect();
+        assert_eq!(types, ["alpha_not_found"]);
+        assert_eq!(own.sources(), [path.display().to_string()]);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,7 +32,11 @@ use toml::Spanned;
 
 /// Default `/metrics` address; port 10404 lies outside Prometheus' allocated
 /// exporter range (9100-9999), so it will not collide with a node_exporter.
-pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:10404";
+pub const DEFAULT_LISTEN_ADDRESS: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, DEFAULT_PORT));
+
+/// The port of [`DEFAULT_LISTEN_ADDRESS`].
+pub const DEFAULT_PORT: u16 = 10404;
 
 /// Default for both `checkpoint_interval` and `poll_interval`: frequent enough
 /// that a restart recounts at most a second of logs, cheap enough to ignore.
@@ -42,9 +46,9 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// loop of fsyncs and stats without making the numbers any fresher.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Default longest line: JSON log records above 1 MiB are almost always a
-/// runaway dump, not a request log.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
+/// Default longest line, the framer's: JSON log records above 1 MiB are
+/// almost always a runaway dump, not a request log.
+pub use crate::read::frame::DEFAULT_MAX_LINE_BYTES;
 
 /// Upper bound for `max_line_bytes`, so one bad file cannot make the framer
 /// hold an unbounded buffer.
@@ -330,7 +334,7 @@ pub enum ConfigError {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen_address: SocketAddr::from(([0, 0, 0, 0], 10404)),
+            listen_address: DEFAULT_LISTEN_ADDRESS,
             state_dir: None,
             checkpoint_interval: DEFAULT_INTERVAL,
             poll_interval: DEFAULT_INTERVAL,
@@ -505,7 +509,7 @@ impl Source<'_> {
                     addr.span(),
                     "listen_address",
                     format!(
-                        "expected IP:PORT such as \"{DEFAULT_LISTEN_ADDRESS}\" or \"127.0.0.1:10404\", found {:?}",
+                        "expected IP:PORT such as \"{DEFAULT_LISTEN_ADDRESS}\" or \"127.0.0.1:{DEFAULT_PORT}\", found {:?}",
                         addr.get_ref()
                     ),
                 )
@@ -1022,7 +1026,7 @@ mod tests {
         );
         assert_eq!(
             config.listen_address,
-            DEFAULT_LISTEN_ADDRESS.parse::<SocketAddr>().unwrap()
+            "0.0.0.0:10404".parse::<SocketAddr>().unwrap()
         );
         assert_eq!(config.checkpoint_interval, Duration::from_secs(1));
         assert_eq!(config.poll_interval, Duration::from_secs(1));
@@ -1088,7 +1092,7 @@ paths = ["-"]
         let config = Config::load(path).unwrap();
         assert_eq!(
             config.listen_address,
-            DEFAULT_LISTEN_ADDRESS.parse().unwrap()
+            "0.0.0.0:10404".parse::<SocketAddr>().unwrap()
         );
         assert!(!config.inputs.is_empty());
         assert_eq!(config.path.as_deref(), Some(path));
