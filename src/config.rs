@@ -497,25 +497,36 @@ struct Source<'a> {
     text: &'a str,
 }
 
+/// What earlier `[[input]]` tables claimed, which later ones may not.
+#[derive(Default)]
+struct SeenInputs<'r> {
+    /// Input names, with the index of the input that took each.
+    names: HashMap<&'r str, usize>,
+    /// The input that reads stdin.
+    stdin_reader: Option<usize>,
+}
+
 impl Source<'_> {
+    /// The checked [`Config`] of a file that deserialized.
     fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let mut config = Config {
             path: Some(self.path.to_path_buf()),
             ..Config::default()
         };
-        if let Some(addr) = raw.listen_address {
-            config.listen_address = addr.get_ref().parse().map_err(|_| {
-                self.invalid(
-                    addr.span(),
-                    "listen_address",
-                    format!(
-                        "expected IP:PORT such as \"{DEFAULT_LISTEN_ADDRESS}\" or \"127.0.0.1:{DEFAULT_PORT}\", found {:?}",
-                        addr.get_ref()
-                    ),
-                )
-            })?;
+        self.top_level(&raw, &mut config)?;
+        let mut seen = SeenInputs::default();
+        for (index, raw_input) in raw.input.iter().enumerate() {
+            config.inputs.push(self.input(index, raw_input, &mut seen)?);
         }
-        if let Some(dir) = raw.state_dir {
+        Ok(config)
+    }
+
+    /// Every key above the first `[[input]]`.
+    fn top_level(&self, raw: &RawConfig, config: &mut Config) -> Result<(), ConfigError> {
+        if let Some(addr) = &raw.listen_address {
+            config.listen_address = self.listen_address(addr)?;
+        }
+        if let Some(dir) = &raw.state_dir {
             if dir.get_ref().is_empty() {
                 return Err(self.invalid(
                     dir.span(),
@@ -525,40 +536,18 @@ impl Source<'_> {
             }
             config.state_dir = Some(self.resolve(dir.get_ref()));
         }
-        if let Some(value) = raw.checkpoint_interval {
-            config.checkpoint_interval = self.duration(&value, "checkpoint_interval")?;
+        if let Some(value) = &raw.checkpoint_interval {
+            config.checkpoint_interval = self.duration(value, "checkpoint_interval")?;
         }
-        if let Some(value) = raw.poll_interval {
-            config.poll_interval = self.duration(&value, "poll_interval")?;
+        if let Some(value) = &raw.poll_interval {
+            config.poll_interval = self.duration(value, "poll_interval")?;
         }
-        if let Some(value) = raw.watch {
-            config.watch = match value.get_ref().as_str() {
-                "auto" => WatchMode::Auto,
-                "inotify" => WatchMode::Inotify,
-                "poll" => WatchMode::Poll,
-                other => {
-                    return Err(self.invalid(
-                        value.span(),
-                        "watch",
-                        format!("expected \"auto\", \"inotify\" or \"poll\", found {other:?}"),
-                    ));
-                }
-            };
+        if let Some(value) = &raw.watch {
+            config.watch = self.watch(value)?;
         }
-        if let Some(value) = raw.max_line_bytes {
-            config.max_line_bytes = usize::try_from(*value.get_ref())
-                .ok()
-                .filter(|n| (1..=MAX_LINE_BYTES_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    self.invalid(
-                        value.span(),
-                        "max_line_bytes",
-                        format!(
-                            "must be between 1 and {MAX_LINE_BYTES_LIMIT} (64 MiB), found {}",
-                            value.get_ref()
-                        ),
-                    )
-                })?;
+        if let Some(value) = &raw.max_line_bytes {
+            config.max_line_bytes =
+                self.bounded(value, "max_line_bytes", MAX_LINE_BYTES_LIMIT, " (64 MiB)")?;
         }
         for (index, entry) in raw.catalog.iter().enumerate() {
             if entry.get_ref().is_empty() {
@@ -570,85 +559,160 @@ impl Source<'_> {
             }
             config.catalog.push(self.resolve(entry.get_ref()));
         }
+        Ok(())
+    }
 
-        let mut first_use: HashMap<&str, usize> = HashMap::new();
-        let mut stdin_reader: Option<usize> = None;
-        for (index, raw_input) in raw.input.iter().enumerate() {
-            let table = raw_input.span();
-            let raw_input = raw_input.get_ref();
-            let required = |field: &str| {
+    fn listen_address(&self, addr: &Spanned<String>) -> Result<SocketAddr, ConfigError> {
+        addr.get_ref().parse().map_err(|_| {
+            self.invalid(
+                addr.span(),
+                "listen_address",
+                format!(
+                    "expected IP:PORT such as \"{DEFAULT_LISTEN_ADDRESS}\" or \"127.0.0.1:{DEFAULT_PORT}\", found {:?}",
+                    addr.get_ref()
+                ),
+            )
+        })
+    }
+
+    fn watch(&self, value: &Spanned<String>) -> Result<WatchMode, ConfigError> {
+        match value.get_ref().as_str() {
+            "auto" => Ok(WatchMode::Auto),
+            "inotify" => Ok(WatchMode::Inotify),
+            "poll" => Ok(WatchMode::Poll),
+            other => Err(self.invalid(
+                value.span(),
+                "watch",
+                format!("expected \"auto\", \"inotify\" or \"poll\", found {other:?}"),
+            )),
+        }
+    }
+
+    /// A count between 1 and `limit` (`limit_note` says it in other units).
+    fn bounded(
+        &self,
+        value: &Spanned<i64>,
+        key: &str,
+        limit: usize,
+        limit_note: &str,
+    ) -> Result<usize, ConfigError> {
+        usize::try_from(*value.get_ref())
+            .ok()
+            .filter(|n| (1..=limit).contains(n))
+            .ok_or_else(|| {
                 self.invalid(
-                    table.clone(),
-                    &format!("input[{index}].{field}"),
-                    format!("missing field `{field}`"),
+                    value.span(),
+                    key,
+                    format!(
+                        "must be between 1 and {limit}{limit_note}, found {}",
+                        value.get_ref()
+                    ),
                 )
-            };
-            let raw_name = raw_input.name.as_ref().ok_or_else(|| required("name"))?;
-            let raw_paths = raw_input.paths.as_ref().ok_or_else(|| required("paths"))?;
-            let name = raw_name.get_ref();
-            let name_key = format!("input[{index}].name");
-            if let Some(problem) = name_problem(name) {
-                return Err(self.invalid(raw_name.span(), &name_key, problem));
-            }
-            if let Some(first) = first_use.insert(name.as_str(), index) {
-                return Err(self.invalid(
-                    raw_name.span(),
-                    &name_key,
-                    format!("duplicate input name {name:?} (first used by input[{first}])"),
-                ));
-            }
+            })
+    }
 
-            if raw_paths.get_ref().is_empty() {
-                return Err(self.invalid(
-                    raw_paths.span(),
-                    &format!("input[{index}].paths"),
-                    "must list at least one glob pattern or \"-\" for stdin".to_owned(),
-                ));
-            }
-            let mut paths = Vec::with_capacity(raw_paths.get_ref().len());
-            for (path_index, entry) in raw_paths.get_ref().iter().enumerate() {
-                let key = format!("input[{index}].paths[{path_index}]");
-                let path = self.input_path(entry, &key)?;
-                if path == InputPath::Stdin {
-                    match stdin_reader {
-                        Some(other) if other != index => {
-                            return Err(self.invalid(
-                                entry.span(),
-                                &key,
-                                format!("stdin is already read by input[{other}]; only one input may read it"),
-                            ));
-                        }
-                        _ => stdin_reader = Some(index),
-                    }
+    /// One `[[input]]` table; `seen` holds what earlier inputs claimed
+    /// (names, stdin).
+    fn input<'r>(
+        &self,
+        index: usize,
+        raw_input: &'r Spanned<RawInput>,
+        seen: &mut SeenInputs<'r>,
+    ) -> Result<InputConfig, ConfigError> {
+        let table = raw_input.span();
+        let raw_input = raw_input.get_ref();
+        let required = |field: &str| {
+            self.invalid(
+                table.clone(),
+                &format!("input[{index}].{field}"),
+                format!("missing field `{field}`"),
+            )
+        };
+        let raw_name = raw_input.name.as_ref().ok_or_else(|| required("name"))?;
+        let raw_paths = raw_input.paths.as_ref().ok_or_else(|| required("paths"))?;
+        self.input_name(index, raw_name, seen)?;
+        let paths = self.input_paths(index, raw_paths, seen)?;
+        let start_at = match &raw_input.start_at {
+            None => StartAt::default(),
+            Some(value) => match value.get_ref().as_str() {
+                "beginning" => StartAt::Beginning,
+                "end" => StartAt::End,
+                other => {
+                    return Err(self.invalid(
+                        value.span(),
+                        &format!("input[{index}].start_at"),
+                        format!("expected \"beginning\" or \"end\", found {other:?}"),
+                    ));
                 }
-                if !paths.contains(&path) {
-                    paths.push(path);
-                }
-            }
+            },
+        };
+        let path_labels = self.path_labels(raw_input, index, &paths)?;
+        Ok(InputConfig {
+            name: raw_name.get_ref().clone(),
+            paths,
+            start_at,
+            path_labels,
+        })
+    }
 
-            let start_at = match &raw_input.start_at {
-                None => StartAt::default(),
-                Some(value) => match value.get_ref().as_str() {
-                    "beginning" => StartAt::Beginning,
-                    "end" => StartAt::End,
-                    other => {
+    /// A `source` label value no earlier input took.
+    fn input_name<'r>(
+        &self,
+        index: usize,
+        raw_name: &'r Spanned<String>,
+        seen: &mut SeenInputs<'r>,
+    ) -> Result<(), ConfigError> {
+        let name = raw_name.get_ref();
+        let key = format!("input[{index}].name");
+        if let Some(problem) = name_problem(name) {
+            return Err(self.invalid(raw_name.span(), &key, problem));
+        }
+        if let Some(first) = seen.names.insert(name.as_str(), index) {
+            return Err(self.invalid(
+                raw_name.span(),
+                &key,
+                format!("duplicate input name {name:?} (first used by input[{first}])"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An input's `paths`: at least one, each `"-"` or a glob, stdin read
+    /// by one input at most; duplicates are dropped.
+    fn input_paths(
+        &self,
+        index: usize,
+        raw_paths: &Spanned<Vec<Spanned<String>>>,
+        seen: &mut SeenInputs<'_>,
+    ) -> Result<Vec<InputPath>, ConfigError> {
+        if raw_paths.get_ref().is_empty() {
+            return Err(self.invalid(
+                raw_paths.span(),
+                &format!("input[{index}].paths"),
+                "must list at least one glob pattern or \"-\" for stdin".to_owned(),
+            ));
+        }
+        let mut paths = Vec::with_capacity(raw_paths.get_ref().len());
+        for (path_index, entry) in raw_paths.get_ref().iter().enumerate() {
+            let key = format!("input[{index}].paths[{path_index}]");
+            let path = self.input_path(entry, &key)?;
+            if path == InputPath::Stdin {
+                match seen.stdin_reader {
+                    Some(other) if other != index => {
                         return Err(self.invalid(
-                            value.span(),
-                            &format!("input[{index}].start_at"),
-                            format!("expected \"beginning\" or \"end\", found {other:?}"),
+                            entry.span(),
+                            &key,
+                            format!("stdin is already read by input[{other}]; only one input may read it"),
                         ));
                     }
-                },
-            };
-            let path_labels = self.path_labels(raw_input, index, &paths)?;
-            config.inputs.push(InputConfig {
-                name: name.clone(),
-                paths,
-                start_at,
-                path_labels,
-            });
+                    _ => seen.stdin_reader = Some(index),
+                }
+            }
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
         }
-        Ok(config)
+        Ok(paths)
     }
 
     /// An input's `path_labels` with its `path_labels_ttl` and
@@ -691,19 +755,7 @@ impl Source<'_> {
             None => DEFAULT_PATH_LABELS_TTL,
         };
         let max_label_sets = match &raw.max_label_sets {
-            Some(value) => usize::try_from(*value.get_ref())
-                .ok()
-                .filter(|n| (1..=MAX_LABEL_SETS_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    self.invalid(
-                        value.span(),
-                        &key("max_label_sets"),
-                        format!(
-                            "must be between 1 and {MAX_LABEL_SETS_LIMIT}, found {}",
-                            value.get_ref()
-                        ),
-                    )
-                })?,
+            Some(value) => self.bounded(value, &key("max_label_sets"), MAX_LABEL_SETS_LIMIT, "")?,
             None => DEFAULT_MAX_LABEL_SETS,
         };
         PathLabels::new(pattern.get_ref(), ttl, max_label_sets)

@@ -291,6 +291,19 @@ impl PemSetting {
     }
 }
 
+/// `tls_server_config` while its keys are read, each with where it was
+/// written.
+#[derive(Default)]
+struct TlsDraft {
+    cert: Option<PemSetting>,
+    key: Option<PemSetting>,
+    client_ca: Option<PemSetting>,
+    client_auth: Option<(ClientAuth, Spot)>,
+    min_version: Option<(TlsVersion, Spot)>,
+    max_version: Option<(TlsVersion, Spot)>,
+    prefer_server_cipher_suites: Option<bool>,
+}
+
 /// The file being parsed: turns positions into errors and anchors relative
 /// paths.
 struct Doc<'a> {
@@ -391,100 +404,111 @@ impl<'a> Doc<'a> {
         if map.is_empty() {
             return Ok(None);
         }
-        let mut cert = None;
-        let mut key = None;
-        let mut client_ca = None;
-        let mut client_auth = None;
-        let mut min_version = None;
-        let mut max_version = None;
-        let mut prefer_server_cipher_suites = true;
+        let mut draft = TlsDraft::default();
         for (name, value) in map.iter() {
-            let dotted = format!("tls_server_config.{}", name.as_str());
-            let at = spot(value.span());
-            match name.as_str() {
-                "cert_file" | "cert" => self.pem(&mut cert, name, value, &dotted, "cert")?,
-                "key_file" | "key" => self.pem(&mut key, name, value, &dotted, "key")?,
-                "client_ca_file" | "client_ca" => {
-                    self.pem(&mut client_ca, name, value, &dotted, "client_ca")?;
-                }
-                "client_auth_type" => {
-                    if let Some(text) = self.string(value, &dotted)? {
-                        let auth = ClientAuth::parse(&text).ok_or_else(|| {
-                            self.invalid(
-                                at,
-                                &dotted,
-                                format!(
-                                    "unknown client_auth_type {text:?}; expected one of {}",
-                                    ClientAuth::NAMES
-                                ),
-                            )
-                        })?;
-                        client_auth = Some((auth, at));
-                    }
-                }
-                "min_version" | "max_version" => {
-                    if let Some(text) = self.string(value, &dotted)? {
-                        let version = TlsVersion::parse(&text)
-                            .map_err(|message| self.invalid(at, &dotted, message))?;
-                        if name.as_str() == "min_version" {
-                            min_version = Some((version, at));
-                        } else {
-                            max_version = Some((version, at));
-                        }
-                    }
-                }
-                // rustls can honour this one: the server's suite order wins.
-                "prefer_server_cipher_suites" => {
-                    if let Some(prefer) = self.boolean(value, &dotted)? {
-                        prefer_server_cipher_suites = prefer;
-                    }
-                }
-                "cipher_suites" | "curve_preferences" => {
-                    if self.list_len(value, &dotted)? > 0 {
-                        return Err(self.invalid(
+            self.tls_key(&mut draft, name, value)?;
+        }
+        self.finish_tls(draft, spot(section.span())).map(Some)
+    }
+
+    /// One key of `tls_server_config`, into `draft`.
+    fn tls_key(
+        &self,
+        draft: &mut TlsDraft,
+        name: &MarkedScalarNode,
+        value: &Node,
+    ) -> Result<(), WebConfigError> {
+        let dotted = format!("tls_server_config.{}", name.as_str());
+        let at = spot(value.span());
+        match name.as_str() {
+            "cert_file" | "cert" => self.pem(&mut draft.cert, name, value, &dotted, "cert")?,
+            "key_file" | "key" => self.pem(&mut draft.key, name, value, &dotted, "key")?,
+            "client_ca_file" | "client_ca" => {
+                self.pem(&mut draft.client_ca, name, value, &dotted, "client_ca")?;
+            }
+            "client_auth_type" => {
+                if let Some(text) = self.string(value, &dotted)? {
+                    let auth = ClientAuth::parse(&text).ok_or_else(|| {
+                        self.invalid(
                             at,
                             &dotted,
-                            "rustls cannot honour this: it offers only its own modern TLS 1.2 and \
-                             1.3 suites and key exchange groups; remove the key",
-                        ));
-                    }
-                }
-                "client_allowed_sans" => {
-                    if self.list_len(value, &dotted)? > 0 {
-                        return Err(self.invalid(
-                            at,
-                            &dotted,
-                            "not supported by errtally; restrict clients through the CA in \
-                             client_ca_file instead",
-                        ));
-                    }
-                }
-                other => {
-                    return Err(self.invalid(
-                        spot(name.span()),
-                        &format!("tls_server_config.{other}"),
-                        format!("unknown key; expected one of {TLS_KEYS}"),
-                    ));
+                            format!(
+                                "unknown client_auth_type {text:?}; expected one of {}",
+                                ClientAuth::NAMES
+                            ),
+                        )
+                    })?;
+                    draft.client_auth = Some((auth, at));
                 }
             }
+            "min_version" | "max_version" => {
+                if let Some(text) = self.string(value, &dotted)? {
+                    let version = TlsVersion::parse(&text)
+                        .map_err(|message| self.invalid(at, &dotted, message))?;
+                    let slot = if name.as_str() == "min_version" {
+                        &mut draft.min_version
+                    } else {
+                        &mut draft.max_version
+                    };
+                    *slot = Some((version, at));
+                }
+            }
+            // rustls can honour this one: the server's suite order wins.
+            "prefer_server_cipher_suites" => {
+                if let Some(prefer) = self.boolean(value, &dotted)? {
+                    draft.prefer_server_cipher_suites = Some(prefer);
+                }
+            }
+            "cipher_suites" | "curve_preferences" => self.refuse_list(
+                value,
+                &dotted,
+                "rustls cannot honour this: it offers only its own modern TLS 1.2 and \
+                 1.3 suites and key exchange groups; remove the key",
+            )?,
+            "client_allowed_sans" => self.refuse_list(
+                value,
+                &dotted,
+                "not supported by errtally; restrict clients through the CA in \
+                 client_ca_file instead",
+            )?,
+            other => {
+                return Err(self.invalid(
+                    spot(name.span()),
+                    &format!("tls_server_config.{other}"),
+                    format!("unknown key; expected one of {TLS_KEYS}"),
+                ));
+            }
         }
-        let section_at = spot(section.span());
-        let Some(cert) = cert else {
-            return Err(self.invalid(
+        Ok(())
+    }
+
+    /// A list key errtally cannot honour: refused unless empty.
+    fn refuse_list(&self, value: &Node, dotted: &str, why: &str) -> Result<(), WebConfigError> {
+        if self.list_len(value, dotted)? > 0 {
+            return Err(self.invalid(spot(value.span()), dotted, why));
+        }
+        Ok(())
+    }
+
+    /// The settings of a section whose keys all parsed: what is required
+    /// is there, and the keys agree with each other.
+    fn finish_tls(&self, draft: TlsDraft, section_at: Spot) -> Result<TlsSettings, WebConfigError> {
+        let missing = |key: &str| {
+            self.invalid(
                 section_at,
-                "tls_server_config.cert_file",
+                key,
                 "missing: TLS needs cert_file (or cert) and key_file (or key)",
-            ));
+            )
         };
-        let Some(key) = key else {
-            return Err(self.invalid(
-                section_at,
-                "tls_server_config.key_file",
-                "missing: TLS needs cert_file (or cert) and key_file (or key)",
-            ));
-        };
-        let (client_auth, client_auth_at) = client_auth.unwrap_or((ClientAuth::None, section_at));
-        match (&client_ca, client_auth) {
+        let cert = draft
+            .cert
+            .ok_or_else(|| missing("tls_server_config.cert_file"))?;
+        let key = draft
+            .key
+            .ok_or_else(|| missing("tls_server_config.key_file"))?;
+        let (client_auth, client_auth_at) =
+            draft.client_auth.unwrap_or((ClientAuth::None, section_at));
+        match (&draft.client_ca, client_auth) {
             (Some(ca), ClientAuth::None) => {
                 return Err(self.invalid(
                     ca.at,
@@ -503,25 +527,25 @@ impl<'a> Doc<'a> {
             }
             _ => {}
         }
-        let min = min_version.map_or(TlsVersion::Tls12, |(v, _)| v);
-        let max = max_version.map_or(TlsVersion::Tls13, |(v, _)| v);
+        let min = draft.min_version.map_or(TlsVersion::Tls12, |(v, _)| v);
+        let max = draft.max_version.map_or(TlsVersion::Tls13, |(v, _)| v);
         if min > max {
-            let at = min_version.map_or(section_at, |(_, at)| at);
+            let at = draft.min_version.map_or(section_at, |(_, at)| at);
             return Err(self.invalid(
                 at,
                 "tls_server_config.min_version",
                 format!("{min} is above max_version {max}"),
             ));
         }
-        Ok(Some(TlsSettings {
+        Ok(TlsSettings {
             cert,
             key,
-            client_ca,
+            client_ca: draft.client_ca,
             client_auth,
             min_version: min,
             max_version: max,
-            prefer_server_cipher_suites,
-        }))
+            prefer_server_cipher_suites: draft.prefer_server_cipher_suites.unwrap_or(true),
+        })
     }
 
     /// One of the `X_file` / `X` pairs; giving both is a mistake.
