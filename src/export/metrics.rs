@@ -221,6 +221,8 @@ impl Metrics {
 
     /// Registers errtally's own families, without what only a running
     /// daemon has (its process and build); what [`render_tally`] starts from.
+    /// Longer than most: one entry per family, its name and help side by
+    /// side, read as a table.
     fn families() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let family = Register(&registry);

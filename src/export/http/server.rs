@@ -129,29 +129,7 @@ pub async fn serve(
         max_connections,
     });
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        // A permit first: at the cap nothing is accepted, and connections
-        // queue in the kernel until one closes.
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    if !is_connection_error(&error) {
-                        tracing::warn!(%error, "accepting a connection failed");
-                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                    }
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer, permit)) = accept_next(&listener, &permits, &mut shutdown).await {
         let tls = current.load().as_ref().and_then(|web| web.tls().cloned());
         let slot = Slot::take(permit, Arc::clone(&handler.open));
         tasks.spawn(connection(
@@ -173,6 +151,36 @@ pub async fn serve(
         tracing::warn!("connections still open after the shutdown grace period are dropped");
     }
     Ok(())
+}
+
+/// The next connection with its permit, or `None` once `shutdown` has
+/// resolved (or the permits are closed). A permit comes first: at the cap
+/// nothing is accepted, and connections queue in the kernel until one
+/// closes. A failed accept is skipped (after a pause unless it concerned
+/// that connection only).
+async fn accept_next<F: Future<Output = ()>>(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+    shutdown: &mut std::pin::Pin<&mut F>,
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    loop {
+        let permit = tokio::select! {
+            () = &mut *shutdown => return None,
+            permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
+        };
+        tokio::select! {
+            () = &mut *shutdown => return None,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => return Some((stream, peer, permit)),
+                Err(error) => {
+                    if !is_connection_error(&error) {
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    }
+                }
+            },
+        }
+    }
 }
 
 /// Errors that concern one connection only, not the listener.

@@ -411,7 +411,8 @@ impl<'a> Doc<'a> {
         self.finish_tls(draft, spot(section.span())).map(Some)
     }
 
-    /// One key of `tls_server_config`, into `draft`.
+    /// One key of `tls_server_config`, into `draft`. Longer than most: one
+    /// arm per key exporter-toolkit knows, each a few lines, read as a table.
     fn tls_key(
         &self,
         draft: &mut TlsDraft,
