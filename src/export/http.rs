@@ -25,11 +25,11 @@ use axum::routing::get;
 use crate::export::metrics::Metrics;
 use crate::export::status::DaemonStatus;
 
-pub mod auth;
-pub mod server;
-pub mod serving;
-pub mod tls;
-pub mod web_config;
+pub(crate) mod auth;
+pub(crate) mod server;
+pub(crate) mod serving;
+pub(crate) mod tls;
+pub(crate) mod web_config;
 
 pub use server::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve};
 pub use serving::WebConfig;
