@@ -17,11 +17,11 @@ use crate::catalog::{Catalog, shorten};
 use crate::scan::Tally;
 
 /// How many uncatalogued type names a report lists at most.
-pub const MAX_LISTED_NAMES: usize = 100;
+pub(crate) const MAX_LISTED_NAMES: usize = 100;
 
 /// The `scan --format json` report.
 #[derive(Debug, Serialize)]
-pub struct JsonReport {
+pub(crate) struct JsonReport {
     /// Records read.
     pub lines: u64,
     /// Bytes read.
@@ -41,7 +41,7 @@ pub struct JsonReport {
 
 /// One input's counts, for `--by-file`.
 #[derive(Debug, Clone, Copy)]
-pub struct FileTally<'a> {
+pub(crate) struct FileTally<'a> {
     /// The input as given (`-` is stdin).
     pub path: &'a Path,
     /// What was counted in it (up to the error, if any).
@@ -52,7 +52,7 @@ pub struct FileTally<'a> {
 
 /// One input in the JSON report's `"files"`.
 #[derive(Debug, Serialize)]
-pub struct FileReport {
+pub(crate) struct FileReport {
     /// The input as given (`-` is stdin).
     pub path: String,
     /// Records read.
@@ -82,7 +82,7 @@ fn seen_types(catalog: &Catalog, tally: &Tally) -> BTreeMap<String, u64> {
 
 impl JsonReport {
     /// The report for `tally`, counted against `catalog`.
-    pub fn new(catalog: &Catalog, tally: &Tally) -> Self {
+    pub(crate) fn new(catalog: &Catalog, tally: &Tally) -> Self {
         let errors = seen_types(catalog, tally);
         let uncatalogued_types = tally
             .uncatalogued_names
@@ -101,7 +101,7 @@ impl JsonReport {
     }
 
     /// The report with each input's counts beside the total.
-    pub fn with_files(self, catalog: &Catalog, files: &[FileTally<'_>]) -> Self {
+    pub(crate) fn with_files(self, catalog: &Catalog, files: &[FileTally<'_>]) -> Self {
         let files = files
             .iter()
             .map(|file| FileReport {
@@ -123,7 +123,7 @@ impl JsonReport {
 
 /// The `--by-file` part of the table report: per input, its totals, then
 /// its catalogued types by count, or the error that stopped it.
-pub fn table_by_file(catalog: &Catalog, files: &[FileTally<'_>]) -> String {
+pub(crate) fn table_by_file(catalog: &Catalog, files: &[FileTally<'_>]) -> String {
     let mut out = String::from("\nby file:\n");
     for file in files {
         let tally = file.tally;
@@ -173,7 +173,7 @@ fn uncatalogued_by_status(tally: &Tally) -> Option<String> {
 }
 
 /// The `scan --format table` report.
-pub fn table(catalog: &Catalog, tally: &Tally) -> String {
+pub(crate) fn table(catalog: &Catalog, tally: &Tally) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -215,7 +215,7 @@ pub fn table(catalog: &Catalog, tally: &Tally) -> String {
 }
 
 /// The catalogue as a table: type, status and hint.
-pub fn catalog_table(catalog: &Catalog) -> String {
+pub(crate) fn catalog_table(catalog: &Catalog) -> String {
     let width = catalog
         .entries()
         .iter()
@@ -244,7 +244,7 @@ pub fn catalog_table(catalog: &Catalog) -> String {
 /// The `scan --format prometheus` report: what the daemon's `/metrics`
 /// shows for an input `source` that read what `tally` counts, rendered by
 /// the daemon's own families ([`crate::export::metrics::render_tally`]).
-pub fn prometheus(
+pub(crate) fn prometheus(
     catalog: &Catalog,
     tally: &Tally,
     source: &str,

@@ -18,7 +18,7 @@ use axum::http::HeaderValue;
 use base64::Engine as _;
 
 /// Verdicts kept; well above the number of scrapers of one exporter.
-pub const CACHE_CAPACITY: usize = 256;
+pub(crate) const CACHE_CAPACITY: usize = 256;
 
 /// bcrypt (cost 10) of a password nobody has, checked for unknown users so
 /// they take as long as known ones.

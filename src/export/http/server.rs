@@ -52,16 +52,16 @@ use crate::export::metrics::Metrics;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Longest a client may take to send a request head (slowloris).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longest a client may take to finish the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest read buffer per connection, which bounds a request head.
-pub const MAX_BUF_BYTES: usize = 64 << 10;
+pub(crate) const MAX_BUF_BYTES: usize = 64 << 10;
 
 /// How often the web config and the files it names are looked at.
-pub const RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long connections get to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);

@@ -22,7 +22,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use super::web_config::{ClientAuth, Mistake, PemSetting, Spot, TlsSettings, TlsVersion};
 
 /// Reads the certificate, key and CAs and builds the server configuration.
-pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, Mistake> {
+pub(crate) fn server_config(settings: &TlsSettings) -> Result<ServerConfig, Mistake> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = certificates(&settings.cert)?;
     let key = private_key(&settings.key)?;

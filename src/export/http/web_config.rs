@@ -81,7 +81,7 @@ pub enum WebConfigError {
 
 /// What the file asks for, checked but with no file besides it read yet.
 #[derive(Debug, Default)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// `tls_server_config`, if TLS is on.
     pub tls: Option<TlsSettings>,
     /// `basic_auth_users`: names and bcrypt hashes.
@@ -91,7 +91,7 @@ pub struct Settings {
 }
 
 /// Reads and checks the web config at `path`; reads no file it names.
-pub fn parse_file(path: &Path) -> Result<Settings, WebConfigError> {
+pub(crate) fn parse_file(path: &Path) -> Result<Settings, WebConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Io {
         path: path.to_path_buf(),
         source,
@@ -102,7 +102,7 @@ pub fn parse_file(path: &Path) -> Result<Settings, WebConfigError> {
 /// Client certificate policies, by exporter-toolkit's `client_auth_type`
 /// (Go's `tls.ClientAuthType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
+pub(crate) enum ClientAuth {
     /// `NoClientCert` (the default): none asked for.
     None,
     /// `RequestClientCert`: asked for, not required, not verified.
@@ -118,11 +118,11 @@ pub enum ClientAuth {
 
 impl ClientAuth {
     /// The accepted spellings, for messages.
-    pub const NAMES: &str = "NoClientCert, RequestClientCert, RequireAnyClientCert, \
+    pub(crate) const NAMES: &str = "NoClientCert, RequestClientCert, RequireAnyClientCert, \
          VerifyClientCertIfGiven, RequireAndVerifyClientCert";
 
     /// The policy named `name`, as exporter-toolkit spells it.
-    pub fn parse(name: &str) -> Option<ClientAuth> {
+    pub(crate) fn parse(name: &str) -> Option<ClientAuth> {
         Some(match name {
             "NoClientCert" => ClientAuth::None,
             "RequestClientCert" => ClientAuth::Request,
@@ -137,7 +137,7 @@ impl ClientAuth {
 
 /// The TLS versions rustls implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
+pub(crate) enum TlsVersion {
     /// TLS 1.2.
     Tls12,
     /// TLS 1.3.
@@ -147,7 +147,7 @@ pub enum TlsVersion {
 impl TlsVersion {
     /// `TLS12` or `TLS13`; the older versions exporter-toolkit knows are
     /// refused with a reason, anything else as unknown.
-    pub fn parse(name: &str) -> Result<TlsVersion, String> {
+    pub(crate) fn parse(name: &str) -> Result<TlsVersion, String> {
         match name {
             "TLS12" => Ok(TlsVersion::Tls12),
             "TLS13" => Ok(TlsVersion::Tls13),
@@ -170,7 +170,7 @@ impl std::fmt::Display for TlsVersion {
 
 /// `tls_server_config`, checked, with no file read yet.
 #[derive(Debug, Clone)]
-pub struct TlsSettings {
+pub(crate) struct TlsSettings {
     /// The certificate chain, server certificate first.
     pub cert: PemSetting,
     /// Its private key.
@@ -189,7 +189,7 @@ pub struct TlsSettings {
 
 impl TlsSettings {
     /// The files this reads, which a reload watches.
-    pub fn files(&self) -> impl Iterator<Item = &std::path::Path> {
+    pub(crate) fn files(&self) -> impl Iterator<Item = &std::path::Path> {
         [Some(&self.cert), Some(&self.key), self.client_ca.as_ref()]
             .into_iter()
             .flatten()
@@ -203,7 +203,7 @@ impl TlsSettings {
 /// A mistake found below the parsing layer (a certificate that does not
 /// parse, a key that does not match), tied to the key that named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mistake {
+pub(crate) struct Mistake {
     /// Where the offending value is.
     pub at: Spot,
     /// The dotted key.
@@ -214,7 +214,7 @@ pub struct Mistake {
 
 /// A 1-based line and column in the web config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Spot {
+pub(crate) struct Spot {
     /// 1-based line.
     pub line: usize,
     /// 1-based column, in characters.
@@ -223,7 +223,7 @@ pub struct Spot {
 
 impl Mistake {
     /// The error naming `FILE:LINE:COLUMN: KEY` in the web config `path`.
-    pub fn in_file(self, path: &Path) -> WebConfigError {
+    pub(crate) fn in_file(self, path: &Path) -> WebConfigError {
         WebConfigError::Invalid {
             path: path.to_path_buf(),
             line: self.at.line,
@@ -244,7 +244,7 @@ fn spot(span: &Span) -> Spot {
 
 /// Where a PEM item comes from: a file, or text inline in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PemSource {
+pub(crate) enum PemSource {
     /// `cert_file` and the like, already resolved against the config's
     /// directory.
     File(PathBuf),
@@ -254,7 +254,7 @@ pub enum PemSource {
 
 /// One PEM setting and where it was written, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PemSetting {
+pub(crate) struct PemSetting {
     /// What to read.
     pub source: PemSource,
     /// The dotted key it was given under.
@@ -265,7 +265,7 @@ pub struct PemSetting {
 
 impl PemSetting {
     /// Its bytes: the file read now, or the inline text.
-    pub fn read(&self) -> Result<Vec<u8>, Mistake> {
+    pub(crate) fn read(&self) -> Result<Vec<u8>, Mistake> {
         match &self.source {
             PemSource::Inline(text) => Ok(text.as_bytes().to_vec()),
             PemSource::File(path) => std::fs::read(path)
@@ -274,7 +274,7 @@ impl PemSetting {
     }
 
     /// A mistake about this setting.
-    pub fn mistake(&self, message: String) -> Mistake {
+    pub(crate) fn mistake(&self, message: String) -> Mistake {
         Mistake {
             at: self.at,
             key: self.key.clone(),
@@ -283,7 +283,7 @@ impl PemSetting {
     }
 
     /// How to name it in a message: the file, or the key for inline text.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.source {
             PemSource::File(path) => path.display().to_string(),
             PemSource::Inline(_) => format!("the text of {}", self.key),
