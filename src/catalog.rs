@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 /// Source name reported for the catalogue compiled into the binary, so error
 /// messages and the status page can tell it apart from user files.
-pub const BUILTIN_SOURCE: &str = "<built-in>";
+pub(crate) const BUILTIN_SOURCE: &str = "<built-in>";
 
 /// The catalogue compiled into the binary, so errtally works without any
 /// configuration file.
@@ -70,13 +70,13 @@ impl CatalogEntry {
 
     /// Every common cause in one line, `1. … 2. …`; empty when there is none.
     /// Alerts and the status page show the whole list, not only the hint.
-    pub fn causes_numbered(&self) -> String {
+    pub(crate) fn causes_numbered(&self) -> String {
         numbered(&self.common_causes)
     }
 
     /// Every troubleshooting step in one line, `1. … 2. …`; empty when there
     /// is none.
-    pub fn troubleshooting_numbered(&self) -> String {
+    pub(crate) fn troubleshooting_numbered(&self) -> String {
         numbered(&self.troubleshooting)
     }
 }
@@ -128,7 +128,7 @@ impl Catalog {
     /// catalogue entirely. An `error_type` defined twice, in one file or across
     /// files, is an error naming the second definition. An empty `paths` gives
     /// an empty catalogue; choosing the built-in one instead is the caller's job.
-    pub fn from_files(paths: &[PathBuf]) -> Result<Catalog, CatalogError> {
+    pub(crate) fn from_files(paths: &[PathBuf]) -> Result<Catalog, CatalogError> {
         let mut sources = Vec::with_capacity(paths.len());
         let mut items = Vec::new();
         for path in paths {
@@ -146,8 +146,12 @@ impl Catalog {
     /// Builds a catalogue from entries already in memory, each tagged with the
     /// source it came from (used in error messages and [`Catalog::sources`]).
     /// The same validation applies as for files, but without file text the
-    /// errors cannot name a line and column.
-    pub fn from_entries(entries: Vec<(String, CatalogEntry)>) -> Result<Catalog, CatalogError> {
+    /// errors cannot name a line and column. Only tests build catalogues
+    /// this way.
+    #[cfg(test)]
+    pub(crate) fn from_entries(
+        entries: Vec<(String, CatalogEntry)>,
+    ) -> Result<Catalog, CatalogError> {
         let mut sources: Vec<String> = Vec::new();
         let items = entries
             .into_iter()
@@ -284,7 +288,7 @@ impl NameIndex {
 
 /// Why a catalogue could not be loaded. Every variant names the file; all but
 /// `Io` also name the 1-based line and column (0 when unknown, e.g. for
-/// [`Catalog::from_entries`]), so the user can go straight to the problem.
+/// `Catalog::from_entries`), so the user can go straight to the problem.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// The file could not be read.
@@ -400,7 +404,7 @@ impl EntryLocation {
 }
 
 /// Parses one catalogue text and checks the file-level rules; entry rules are
-/// checked in [`Catalog::build`] so they also apply to [`Catalog::from_entries`].
+/// checked in [`Catalog::build`] so they also apply to `Catalog::from_entries`.
 fn parse_text(source: &str, text: &str) -> Result<Vec<Sourced>, CatalogError> {
     let file: CatalogFile = serde_json::from_str(text).map_err(|err| CatalogError::Syntax {
         path: source.to_owned(),
@@ -623,7 +627,7 @@ impl<'a> LineIndex<'a> {
 }
 
 /// `text` cut to at most `max` characters, marked with an ellipsis.
-pub fn shorten(text: &str, max: usize) -> String {
+pub(crate) fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }

@@ -32,19 +32,19 @@ use toml::Spanned;
 
 /// Default `/metrics` address; port 10404 lies outside Prometheus' allocated
 /// exporter range (9100-9999), so it will not collide with a node_exporter.
-pub const DEFAULT_LISTEN_ADDRESS: SocketAddr =
+pub(crate) const DEFAULT_LISTEN_ADDRESS: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, DEFAULT_PORT));
 
 /// The port of [`DEFAULT_LISTEN_ADDRESS`].
-pub const DEFAULT_PORT: u16 = 10404;
+pub(crate) const DEFAULT_PORT: u16 = 10404;
 
 /// Default for both `checkpoint_interval` and `poll_interval`: frequent enough
 /// that a restart recounts at most a second of logs, cheap enough to ignore.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Shortest accepted interval: anything faster turns the daemon into a busy
 /// loop of fsyncs and stats without making the numbers any fresher.
-pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Default longest line, the framer's: JSON log records above 1 MiB are
 /// almost always a runaway dump, not a request log.
@@ -52,35 +52,36 @@ pub use crate::read::frame::DEFAULT_MAX_LINE_BYTES;
 
 /// Upper bound for `max_line_bytes`, so one bad file cannot make the framer
 /// hold an unbounded buffer.
-pub const MAX_LINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_LINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Longest input name; names become the `source` label on every series.
-pub const MAX_INPUT_NAME_LEN: usize = 64;
+pub(crate) const MAX_INPUT_NAME_LEN: usize = 64;
 
 /// Default `path_labels_ttl`: a label set whose files are all gone is kept
 /// this long, so a pod restarting under the same name keeps its series.
-pub const DEFAULT_PATH_LABELS_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_PATH_LABELS_TTL: Duration = Duration::from_secs(3600);
 
 /// Default `max_label_sets`: live label sets per input before counts go to
 /// the `__overflow__` set; 1,000 sets are 48,000 series.
-pub const DEFAULT_MAX_LABEL_SETS: usize = 1000;
+pub(crate) const DEFAULT_MAX_LABEL_SETS: usize = 1000;
 
 /// Upper bound for `max_label_sets`: each set is about 48 series.
-pub const MAX_LABEL_SETS_LIMIT: usize = 100_000;
+pub(crate) const MAX_LABEL_SETS_LIMIT: usize = 100_000;
 
 /// Labels of the families that carry path labels, which a capture may not
 /// reuse; and the labels Prometheus puts on every scraped series, which a
 /// capture would override under `honor_labels`.
-pub const RESERVED_LABELS: &[&str] = &["source", "status_code", "error_type", "job", "instance"];
+pub(crate) const RESERVED_LABELS: &[&str] =
+    &["source", "status_code", "error_type", "job", "instance"];
 
 /// Name of the input made of the positional PATH arguments.
-pub const CLI_INPUT_NAME: &str = "default";
+pub(crate) const CLI_INPUT_NAME: &str = "default";
 
 /// Name of the input added by `--stdin`.
-pub const STDIN_INPUT_NAME: &str = "stdin";
+pub(crate) const STDIN_INPUT_NAME: &str = "stdin";
 
 /// The path spelling that means standard input, as in most Unix tools.
-pub const STDIN_PATH: &str = "-";
+pub(crate) const STDIN_PATH: &str = "-";
 
 const NO_INPUTS: &str = "no inputs: give PATH arguments, --stdin or [[input]] in the config";
 
@@ -164,7 +165,7 @@ pub struct PathLabels {
     regex: regex::bytes::Regex,
     names: Vec<String>,
     /// How long a label set whose files are all closed is kept.
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
     /// Most live label sets; past it, new ones count into `__overflow__`.
     pub max_label_sets: usize,
 }
@@ -225,7 +226,7 @@ impl PathLabels {
     }
 
     /// The expression as written.
-    pub fn pattern(&self) -> &str {
+    pub(crate) fn pattern(&self) -> &str {
         self.regex.as_str()
     }
 
@@ -377,7 +378,7 @@ impl Config {
     /// form one input named [`CLI_INPUT_NAME`] (a `"-"` among them means
     /// stdin), and `stdin` adds an input named [`STDIN_INPUT_NAME`]. Both use
     /// `start_at`. Command-line paths stay relative to the working directory.
-    pub fn add_cli_inputs(
+    pub(crate) fn add_cli_inputs(
         &mut self,
         paths: &[String],
         stdin: bool,
@@ -441,7 +442,7 @@ impl Config {
 
     /// Checks what only the combination of file and command line can tell:
     /// that there is something to tail at all.
-    pub fn validate_inputs(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate_inputs(&self) -> Result<(), ConfigError> {
         if self.inputs.is_empty() {
             return Err(ConfigError::Cli(NO_INPUTS.to_owned()));
         }
@@ -451,7 +452,7 @@ impl Config {
 
 impl InputConfig {
     /// Whether this input reads standard input, which only one input may do.
-    pub fn reads_stdin(&self) -> bool {
+    pub(crate) fn reads_stdin(&self) -> bool {
         self.paths.contains(&InputPath::Stdin)
     }
 }

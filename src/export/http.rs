@@ -31,12 +31,12 @@ pub(crate) mod serving;
 pub(crate) mod tls;
 pub(crate) mod web_config;
 
-pub use server::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve};
+pub(crate) use server::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve};
 pub use serving::WebConfig;
 pub use web_config::WebConfigError;
 
 /// What the handlers read: the metric families and the daemon's status.
-pub struct HttpState {
+pub(crate) struct HttpState {
     /// The registry `/metrics` renders and the status page sums.
     pub metrics: Metrics,
     /// Readiness, inputs and the catalogue in effect.
@@ -45,7 +45,7 @@ pub struct HttpState {
 
 /// The routes: `/metrics`, `/-/healthy`, `/-/ready`, `/` and a plain-text
 /// 404 for anything else. HEAD works wherever GET does.
-pub fn router(state: Arc<HttpState>) -> Router {
+pub(crate) fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/", get(status_page))
         .route("/metrics", get(metrics))

@@ -33,35 +33,35 @@
 /// Prometheus metric names (one `errtally_` prefix, `_total` on counters).
 pub mod names {
     /// Catalogued errors, by source, status and type.
-    pub const ERRORS: &str = "errtally_errors_total";
+    pub(crate) const ERRORS: &str = "errtally_errors_total";
     /// Help text of [`ERRORS`].
-    pub const ERRORS_HELP: &str = "Log records carrying a catalogued Stytch error_type.";
+    pub(crate) const ERRORS_HELP: &str = "Log records carrying a catalogued Stytch error_type.";
     /// Uncatalogued errors, by source and status.
-    pub const UNCATALOGUED: &str = "errtally_uncatalogued_errors_total";
+    pub(crate) const UNCATALOGUED: &str = "errtally_uncatalogued_errors_total";
     /// Help text of [`UNCATALOGUED`].
-    pub const UNCATALOGUED_HELP: &str = "Log records carrying an error_type that is not in the catalogue, by the record's status_code.";
+    pub(crate) const UNCATALOGUED_HELP: &str = "Log records carrying an error_type that is not in the catalogue, by the record's status_code.";
     /// Records read.
     pub const LINES: &str = "errtally_lines_total";
     /// Help text of [`LINES`].
-    pub const LINES_HELP: &str = "Log records (lines) read.";
+    pub(crate) const LINES_HELP: &str = "Log records (lines) read.";
     /// Bytes read.
-    pub const BYTES: &str = "errtally_bytes_total";
+    pub(crate) const BYTES: &str = "errtally_bytes_total";
     /// Help text of [`BYTES`].
-    pub const BYTES_HELP: &str = "Bytes of log read.";
+    pub(crate) const BYTES_HELP: &str = "Bytes of log read.";
     /// Over-long records.
     pub const TRUNCATED: &str = "errtally_lines_truncated_total";
     /// Help text of [`TRUNCATED`].
-    pub const TRUNCATED_HELP: &str =
+    pub(crate) const TRUNCATED_HELP: &str =
         "Log records longer than max_line_bytes; only their first max_line_bytes were scanned.";
     /// Files counted into the overflow label set.
-    pub const LABEL_SETS_DROPPED: &str = "errtally_label_sets_dropped_total";
+    pub(crate) const LABEL_SETS_DROPPED: &str = "errtally_label_sets_dropped_total";
     /// Help text of [`LABEL_SETS_DROPPED`].
-    pub const LABEL_SETS_DROPPED_HELP: &str = "Files whose path labels would have made a label set past max_label_sets; \
+    pub(crate) const LABEL_SETS_DROPPED_HELP: &str = "Files whose path labels would have made a label set past max_label_sets; \
          their counts went to the set whose path labels are all __overflow__.";
     /// One series per catalogued type, carrying what it means.
-    pub const HINT_INFO: &str = "errtally_error_hint_info";
+    pub(crate) const HINT_INFO: &str = "errtally_error_hint_info";
     /// Help text of [`HINT_INFO`].
-    pub const HINT_INFO_HELP: &str = "What a catalogued error means, what to check first, its common causes and troubleshooting steps (always 1).";
+    pub(crate) const HINT_INFO_HELP: &str = "What a catalogued error means, what to check first, its common causes and troubleshooting steps (always 1).";
 }
 
 mod labelled;
@@ -77,7 +77,7 @@ use prometheus::{
 };
 use tokio::time::Instant;
 
-pub use labelled::Totals;
+pub(crate) use labelled::Totals;
 use labelled::{Count, SeriesStore, TypeKey};
 
 use crate::catalog::{Catalog, CatalogEntry};
@@ -86,17 +86,17 @@ use crate::scan::Tally;
 
 /// The value of every path label of the set that counts files past
 /// `max_label_sets`.
-pub const OVERFLOW_VALUE: &str = "__overflow__";
+pub(crate) const OVERFLOW_VALUE: &str = "__overflow__";
 
 /// Longest text put into a label of `errtally_error_hint_info`. The longest
 /// in the shipped catalogue (session_not_found's two troubleshooting steps,
 /// 290 characters) fits whole many times over; the bound only keeps a user
 /// catalogue's essay from bloating every scrape.
-pub const MAX_HINT_LABEL_CHARS: usize = 2048;
+pub(crate) const MAX_HINT_LABEL_CHARS: usize = 2048;
 
 /// The labels of `errtally_error_hint_info`, in the order
 /// [`hint_label_values`] fills them.
-pub const HINT_LABELS: [&str; 7] = [
+pub(crate) const HINT_LABELS: [&str; 7] = [
     "error_type",
     "status_code",
     "summary",
@@ -110,7 +110,7 @@ pub const HINT_LABELS: [&str; 7] = [
 /// never from log content. `summary` is the description, `hint` the entry's
 /// hint, `causes` and `troubleshooting` the whole lists as `1. … 2. …`
 /// (empty when the entry has none).
-pub fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
+pub(crate) fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
     let text = |value: &str| crate::catalog::shorten(value, MAX_HINT_LABEL_CHARS);
     [
         entry.error_type.clone(),
@@ -140,7 +140,7 @@ const TALLY_FAMILIES: [&str; 6] = [
 /// `source` that has read what `tally` counts ([`TALLY_FAMILIES`] only):
 /// the same families, help texts, label order and escaping, through the
 /// same code.
-pub fn render_tally(
+pub(crate) fn render_tally(
     catalog: &Catalog,
     tally: &Tally,
     source: &str,
@@ -304,7 +304,7 @@ impl Metrics {
     }
 
     /// Records a checkpoint save: its time, or one more failure.
-    pub fn record_checkpoint(&self, saved: bool) {
+    pub(crate) fn record_checkpoint(&self, saved: bool) {
         if saved {
             self.checkpoint_timestamp.set(unix_seconds());
         } else {
@@ -324,7 +324,7 @@ impl Metrics {
     }
 
     /// The `errtally_input_up` gauge of a file input.
-    pub fn input_up(&self, source: &str) -> IntGauge {
+    pub(crate) fn input_up(&self, source: &str) -> IntGauge {
         self.input_up.with_label_values(&[source])
     }
 
@@ -344,12 +344,12 @@ impl Metrics {
     }
 
     /// Counts a file notification error or queue overflow.
-    pub fn count_watch_error(&self) {
+    pub(crate) fn count_watch_error(&self) {
         self.watch_errors.inc();
     }
 
     /// Records the outcome of a configuration load.
-    pub fn set_reload_result(&self, ok: bool) {
+    pub(crate) fn set_reload_result(&self, ok: bool) {
         self.reload_successful.set(i64::from(ok));
         if ok {
             self.reload_timestamp.set(unix_seconds());
@@ -370,7 +370,7 @@ impl Metrics {
     /// taken over, idle, so they expire unless a file of theirs opens
     /// again. If the source's series were made with other `path_labels`,
     /// they are dropped first.
-    pub fn file_input(
+    pub(crate) fn file_input(
         &self,
         source: &str,
         catalog: &Catalog,
@@ -417,7 +417,7 @@ impl Metrics {
 
     /// Drops the series of an input that a reload removed (of every label
     /// set and type, so the catalogue is not needed).
-    pub fn forget_input(&self, source: &str, _catalog: &Catalog) {
+    pub(crate) fn forget_input(&self, source: &str, _catalog: &Catalog) {
         self.series.remove_source(source);
         for vec in [
             &self.label_sets_dropped,
@@ -435,7 +435,7 @@ impl Metrics {
 
     /// Drops an input's series (of every label set) of types that `new` no
     /// longer catalogues; the others keep their values across a reload.
-    pub fn forget_types(&self, source: &str, _old: &Catalog, new: &Catalog) {
+    pub(crate) fn forget_types(&self, source: &str, _old: &Catalog, new: &Catalog) {
         self.series
             .retain_types(source, |(status_code, error_type)| {
                 new.index_of(error_type.as_bytes())
@@ -451,7 +451,7 @@ impl Metrics {
     }
 
     /// [`Metrics::totals`] per input (`source`).
-    pub fn totals_by_source(&self) -> std::collections::BTreeMap<String, Totals> {
+    pub(crate) fn totals_by_source(&self) -> std::collections::BTreeMap<String, Totals> {
         self.series.totals_by_source()
     }
 
@@ -530,13 +530,13 @@ pub struct InputMetrics {
     bytes: IntCounter,
     truncated: IntCounter,
     /// Rotations seen.
-    pub rotations: IntCounter,
+    pub(crate) rotations: IntCounter,
     /// Open, stat and read failures.
-    pub read_errors: IntCounter,
+    pub(crate) read_errors: IntCounter,
     /// Files open.
-    pub files_watched: IntGauge,
+    pub(crate) files_watched: IntGauge,
     /// Unread bytes.
-    pub input_lag: IntGauge,
+    pub(crate) input_lag: IntGauge,
 }
 
 impl InputMetrics {
@@ -549,7 +549,7 @@ impl InputMetrics {
     /// making the set (its catalogued series at 0) if it is new; past
     /// `max_label_sets` live sets, to the overflow set. Without path labels,
     /// the input's one set.
-    pub fn attach(&mut self, path: &Path) -> LabelSetId {
+    pub(crate) fn attach(&mut self, path: &Path) -> LabelSetId {
         let Some(labels) = &self.path_labels else {
             return LabelSetId(0);
         };
@@ -602,7 +602,7 @@ impl InputMetrics {
 
     /// Removes, with their series, the label sets that have had no file
     /// for `path_labels_ttl`.
-    pub fn expire(&mut self, now: Instant) {
+    pub(crate) fn expire(&mut self, now: Instant) {
         let Some(ttl) = self.path_labels.as_ref().map(|labels| labels.ttl) else {
             return;
         };
@@ -620,8 +620,9 @@ impl InputMetrics {
         }
     }
 
-    /// Live label sets, the overflow set included.
-    pub fn label_sets(&self) -> usize {
+    /// Live label sets, the overflow set included (for tests).
+    #[cfg(test)]
+    pub(crate) fn label_sets(&self) -> usize {
         self.live + usize::from(self.overflow.is_some())
     }
 
@@ -633,7 +634,7 @@ impl InputMetrics {
 
     /// Adds `tally` to the shared counters, its records to label set `id`,
     /// and clears it.
-    pub fn publish_to(&mut self, id: LabelSetId, tally: &mut Tally) {
+    pub(crate) fn publish_to(&mut self, id: LabelSetId, tally: &mut Tally) {
         if tally.is_empty() {
             return;
         }

@@ -56,7 +56,7 @@ impl BasicAuth {
 
     /// Whether `hash` has the shape of a bcrypt hash that can be verified
     /// (`$2y$`, `$2b$`, `$2a$` or `$2x$`, a cost of 4 to 31, salt and digest).
-    pub fn is_bcrypt_hash(hash: &str) -> bool {
+    pub(crate) fn is_bcrypt_hash(hash: &str) -> bool {
         hash.len() == 60
             && hash
                 .parse::<bcrypt::HashParts>()
@@ -64,7 +64,7 @@ impl BasicAuth {
     }
 
     /// Whether the `Authorization` header carries the credentials of a user.
-    pub async fn is_authorized(&self, authorization: Option<&HeaderValue>) -> bool {
+    pub(crate) async fn is_authorized(&self, authorization: Option<&HeaderValue>) -> bool {
         let Some((user, password)) = authorization.and_then(parse_basic) else {
             return false;
         };

@@ -49,7 +49,7 @@ use crate::export::metrics::Metrics;
 
 /// Default cap on connections served at once: above what one exporter
 /// sees from its scrapers and people, low enough to bound memory.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Longest a client may take to send a request head (slowloris).
 pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -72,7 +72,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// How to serve, besides the routes.
 #[derive(Debug)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     /// TLS, basic auth and headers; `None` serves plain HTTP to anyone.
     pub web_config: Option<WebConfig>,
     /// Connections served at once; more wait to be accepted.

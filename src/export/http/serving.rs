@@ -75,7 +75,7 @@ impl WatchedFile {
     }
 
     /// Whether the file looks different now from when it was read.
-    pub fn has_changed(&self) -> bool {
+    pub(crate) fn has_changed(&self) -> bool {
         Fingerprint::of(&self.path) != self.fingerprint
     }
 }
@@ -100,7 +100,9 @@ impl WebConfig {
     /// Like [`WebConfig::load`], and also says which files were involved
     /// (as far as the file could be parsed), so that a failed reload is
     /// retried when any of them changes, not only the config file.
-    pub fn load_watched(path: &Path) -> (Result<WebConfig, WebConfigError>, Vec<WatchedFile>) {
+    pub(crate) fn load_watched(
+        path: &Path,
+    ) -> (Result<WebConfig, WebConfigError>, Vec<WatchedFile>) {
         let mut watched = vec![WatchedFile::now(path)];
         let result = Self::load_into(path, &mut watched);
         (result, watched)

@@ -176,15 +176,15 @@ pub(crate) struct TlsSettings {
     /// Its private key.
     pub key: PemSetting,
     /// CAs that client certificates must chain to, when verified.
-    pub client_ca: Option<PemSetting>,
+    pub(crate) client_ca: Option<PemSetting>,
     /// The client certificate policy.
     pub client_auth: ClientAuth,
     /// Lowest version offered.
     pub min_version: TlsVersion,
     /// Highest version offered.
-    pub max_version: TlsVersion,
+    pub(crate) max_version: TlsVersion,
     /// The server's cipher suite order wins over the client's.
-    pub prefer_server_cipher_suites: bool,
+    pub(crate) prefer_server_cipher_suites: bool,
 }
 
 impl TlsSettings {
@@ -218,7 +218,7 @@ pub(crate) struct Spot {
     /// 1-based line.
     pub line: usize,
     /// 1-based column, in characters.
-    pub column: usize,
+    pub(crate) column: usize,
 }
 
 impl Mistake {

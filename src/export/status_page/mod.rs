@@ -34,7 +34,7 @@ use sparkline::write_sparkline;
 
 /// Files listed per input; the rest are counted. 2,000 rows of paths would
 /// make the page slow to load and useless to read.
-pub const MAX_FILES_SHOWN: usize = 50;
+pub(crate) const MAX_FILES_SHOWN: usize = 50;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222}\
 h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;margin:1.2em 0 .4em}\
