@@ -18,6 +18,7 @@
 //! does not scan logs and does not know about metrics.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -88,7 +89,7 @@ fn numbered(items: &[String]) -> String {
         if position > 0 {
             out.push(' ');
         }
-        out.push_str(&format!("{}. {item}", position + 1));
+        let _ = write!(out, "{}. {item}", position + 1);
     }
     out
 }
@@ -924,7 +925,7 @@ mod tests {
 
     #[test]
     fn unknown_top_level_field_is_rejected() {
-        let text = file_text(&[entry("a_not_found")]).replacen("{", "{\n  \"extra\": true,", 1);
+        let text = file_text(&[entry("a_not_found")]).replacen('{', "{\n  \"extra\": true,", 1);
         let err = load_text(&text).unwrap_err();
         assert!(
             matches!(err, CatalogError::Syntax { line: 2, .. }),

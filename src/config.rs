@@ -371,7 +371,7 @@ impl Config {
         }
         let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
             .map_err(|err| source.schema_error(&err))?;
-        source.validate(raw)
+        source.validate(&raw)
     }
 
     /// Adds the inputs given on the command line: all positional `paths`
@@ -509,12 +509,12 @@ struct SeenInputs<'r> {
 
 impl Source<'_> {
     /// The checked [`Config`] of a file that deserialized.
-    fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+    fn validate(&self, raw: &RawConfig) -> Result<Config, ConfigError> {
         let mut config = Config {
             path: Some(self.path.to_path_buf()),
             ..Config::default()
         };
-        self.top_level(&raw, &mut config)?;
+        self.top_level(raw, &mut config)?;
         let mut seen = SeenInputs::default();
         for (index, raw_input) in raw.input.iter().enumerate() {
             config.inputs.push(self.input(index, raw_input, &mut seen)?);

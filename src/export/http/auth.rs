@@ -93,7 +93,7 @@ impl BasicAuth {
     fn cached(&self, key: &CacheKey) -> Option<bool> {
         self.verdicts
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(key)
             .copied()
     }
@@ -102,7 +102,7 @@ impl BasicAuth {
         let mut verdicts = self
             .verdicts
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if verdicts.len() >= CACHE_CAPACITY
             && let Some(evicted) = verdicts.keys().next().copied()
         {

@@ -87,7 +87,7 @@ impl std::fmt::Debug for WebConfig {
             .field("tls", &self.tls.is_some())
             .field("basic_auth_users", &self.auth.as_ref().map(|a| a.len()))
             .field("headers", &self.headers)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
