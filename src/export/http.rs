@@ -6,8 +6,11 @@
 //! here counts, tails or reloads.
 //!
 //! Serving them is [`server`]'s: the accept loop, TLS, basic auth and the
-//! headers of the web config ([`web_config`], `--web.config.file`) sit in
-//! front of [`router`] for every connection, plain or TLS, on every path.
+//! headers of the web config (`--web.config.file`) sit in front of
+//! [`router`] for every connection, plain or TLS, on every path. The web
+//! config comes in three layers, each importing only those below it:
+//! [`web_config`] reads the file into plain settings, [`tls`] builds rustls
+//! from them, and [`serving`] puts the whole together.
 //!
 //! Deliberately not here: the OpenMetrics or protobuf formats, and any
 //! endpoint that changes state (reloads are driven by signals). Every
