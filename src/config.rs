@@ -1229,6 +1229,19 @@ start = "end"
     }
 
     #[test]
+    fn wrong_type_inside_a_list_names_the_element() {
+        let text = "[[input]]\nname = \"a\"\npaths = [\"/a\", 3]\n";
+        assert_invalid(text, 3, "input[0].paths[1]", "invalid type: integer `3`");
+        assert_invalid("catalog = [5]\n", 1, "catalog[0]", "expected a string");
+    }
+
+    #[test]
+    fn a_missing_name_is_named_at_its_input() {
+        let text = "[[input]]\nname = \"a\"\npaths = [\"/a\"]\n\n[[input]]\npaths = [\"/b\"]\n";
+        assert_invalid(text, 5, "input[1].name", "missing field `name`");
+    }
+
+    #[test]
     fn bad_duration() {
         let text = "listen_address = \"0.0.0.0:1\"\ncheckpoint_interval = \"5 parsecs\"\n";
         assert_invalid(
