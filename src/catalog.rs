@@ -18,13 +18,14 @@
 //! does not scan logs and does not know about metrics.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 /// Source name reported for the catalogue compiled into the binary, so error
 /// messages and the status page can tell it apart from user files.
-pub const BUILTIN_SOURCE: &str = "<built-in>";
+pub(crate) const BUILTIN_SOURCE: &str = "<built-in>";
 
 /// The catalogue compiled into the binary, so errtally works without any
 /// configuration file.
@@ -70,13 +71,13 @@ impl CatalogEntry {
 
     /// Every common cause in one line, `1. … 2. …`; empty when there is none.
     /// Alerts and the status page show the whole list, not only the hint.
-    pub fn causes_numbered(&self) -> String {
+    pub(crate) fn causes_numbered(&self) -> String {
         numbered(&self.common_causes)
     }
 
     /// Every troubleshooting step in one line, `1. … 2. …`; empty when there
     /// is none.
-    pub fn troubleshooting_numbered(&self) -> String {
+    pub(crate) fn troubleshooting_numbered(&self) -> String {
         numbered(&self.troubleshooting)
     }
 }
@@ -88,7 +89,7 @@ fn numbered(items: &[String]) -> String {
         if position > 0 {
             out.push(' ');
         }
-        out.push_str(&format!("{}. {item}", position + 1));
+        let _ = write!(out, "{}. {item}", position + 1);
     }
     out
 }
@@ -113,11 +114,22 @@ impl Catalog {
         Catalog::build(vec![BUILTIN_SOURCE.to_owned()], items)
     }
 
+    /// The catalogue a user chose: the files in `paths` merged
+    /// ([`Catalog::from_files`]), or the built-in one when there are none.
+    /// The one rule for `--catalog` and the config's `catalog`.
+    pub fn load(paths: &[PathBuf]) -> Result<Catalog, CatalogError> {
+        if paths.is_empty() {
+            Catalog::builtin()
+        } else {
+            Catalog::from_files(paths)
+        }
+    }
+
     /// Loads and merges the given catalogue files, which replace the built-in
     /// catalogue entirely. An `error_type` defined twice, in one file or across
     /// files, is an error naming the second definition. An empty `paths` gives
     /// an empty catalogue; choosing the built-in one instead is the caller's job.
-    pub fn from_files(paths: &[PathBuf]) -> Result<Catalog, CatalogError> {
+    pub(crate) fn from_files(paths: &[PathBuf]) -> Result<Catalog, CatalogError> {
         let mut sources = Vec::with_capacity(paths.len());
         let mut items = Vec::new();
         for path in paths {
@@ -135,8 +147,12 @@ impl Catalog {
     /// Builds a catalogue from entries already in memory, each tagged with the
     /// source it came from (used in error messages and [`Catalog::sources`]).
     /// The same validation applies as for files, but without file text the
-    /// errors cannot name a line and column.
-    pub fn from_entries(entries: Vec<(String, CatalogEntry)>) -> Result<Catalog, CatalogError> {
+    /// errors cannot name a line and column. Only tests build catalogues
+    /// this way.
+    #[cfg(test)]
+    pub(crate) fn from_entries(
+        entries: Vec<(String, CatalogEntry)>,
+    ) -> Result<Catalog, CatalogError> {
         let mut sources: Vec<String> = Vec::new();
         let items = entries
             .into_iter()
@@ -273,7 +289,7 @@ impl NameIndex {
 
 /// Why a catalogue could not be loaded. Every variant names the file; all but
 /// `Io` also name the 1-based line and column (0 when unknown, e.g. for
-/// [`Catalog::from_entries`]), so the user can go straight to the problem.
+/// `Catalog::from_entries`), so the user can go straight to the problem.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// The file could not be read.
@@ -389,7 +405,7 @@ impl EntryLocation {
 }
 
 /// Parses one catalogue text and checks the file-level rules; entry rules are
-/// checked in [`Catalog::build`] so they also apply to [`Catalog::from_entries`].
+/// checked in [`Catalog::build`] so they also apply to `Catalog::from_entries`.
 fn parse_text(source: &str, text: &str) -> Result<Vec<Sourced>, CatalogError> {
     let file: CatalogFile = serde_json::from_str(text).map_err(|err| CatalogError::Syntax {
         path: source.to_owned(),
@@ -612,7 +628,7 @@ impl<'a> LineIndex<'a> {
 }
 
 /// `text` cut to at most `max` characters, marked with an ellipsis.
-pub fn shorten(text: &str, max: usize) -> String {
+pub(crate) fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
@@ -909,7 +925,7 @@ mod tests {
 
     #[test]
     fn unknown_top_level_field_is_rejected() {
-        let text = file_text(&[entry("a_not_found")]).replacen("{", "{\n  \"extra\": true,", 1);
+        let text = file_text(&[entry("a_not_found")]).replacen('{', "{\n  \"extra\": true,", 1);
         let err = load_text(&text).unwrap_err();
         assert!(
             matches!(err, CatalogError::Syntax { line: 2, .. }),
@@ -1143,6 +1159,22 @@ mod tests {
         );
         assert_eq!(catalog.index_of(b"zeta_not_found"), Some(3));
         assert_eq!(catalog.index_of(b"session_not_found"), None);
+    }
+
+    #[test]
+    fn load_is_the_builtin_catalogue_without_files_and_only_the_files_with_them() {
+        assert_eq!(Catalog::load(&[]).unwrap().entries(), builtin().entries());
+        assert_eq!(Catalog::load(&[]).unwrap().sources(), [BUILTIN_SOURCE]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(&dir, "own.json", &file_text(&[entry("alpha_not_found")]));
+        let own = Catalog::load(std::slice::from_ref(&path)).unwrap();
+        let types: Vec<&str> = own
+            .entries()
+            .iter()
+            .map(|e| e.error_type.as_str())
+            .collect();
+        assert_eq!(types, ["alpha_not_found"]);
+        assert_eq!(own.sources(), [path.display().to_string()]);
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //! and resolving host names in `listen_address`.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,51 +32,56 @@ use toml::Spanned;
 
 /// Default `/metrics` address; port 10404 lies outside Prometheus' allocated
 /// exporter range (9100-9999), so it will not collide with a node_exporter.
-pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:10404";
+pub(crate) const DEFAULT_LISTEN_ADDRESS: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, DEFAULT_PORT));
+
+/// The port of [`DEFAULT_LISTEN_ADDRESS`].
+pub(crate) const DEFAULT_PORT: u16 = 10404;
 
 /// Default for both `checkpoint_interval` and `poll_interval`: frequent enough
 /// that a restart recounts at most a second of logs, cheap enough to ignore.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Shortest accepted interval: anything faster turns the daemon into a busy
 /// loop of fsyncs and stats without making the numbers any fresher.
-pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Default longest line: JSON log records above 1 MiB are almost always a
-/// runaway dump, not a request log.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
+/// Default longest line, the framer's: JSON log records above 1 MiB are
+/// almost always a runaway dump, not a request log.
+pub use crate::read::frame::DEFAULT_MAX_LINE_BYTES;
 
 /// Upper bound for `max_line_bytes`, so one bad file cannot make the framer
 /// hold an unbounded buffer.
-pub const MAX_LINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_LINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Longest input name; names become the `source` label on every series.
-pub const MAX_INPUT_NAME_LEN: usize = 64;
+pub(crate) const MAX_INPUT_NAME_LEN: usize = 64;
 
 /// Default `path_labels_ttl`: a label set whose files are all gone is kept
 /// this long, so a pod restarting under the same name keeps its series.
-pub const DEFAULT_PATH_LABELS_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_PATH_LABELS_TTL: Duration = Duration::from_secs(3600);
 
 /// Default `max_label_sets`: live label sets per input before counts go to
 /// the `__overflow__` set; 1,000 sets are 48,000 series.
-pub const DEFAULT_MAX_LABEL_SETS: usize = 1000;
+pub(crate) const DEFAULT_MAX_LABEL_SETS: usize = 1000;
 
 /// Upper bound for `max_label_sets`: each set is about 48 series.
-pub const MAX_LABEL_SETS_LIMIT: usize = 100_000;
+pub(crate) const MAX_LABEL_SETS_LIMIT: usize = 100_000;
 
 /// Labels of the families that carry path labels, which a capture may not
 /// reuse; and the labels Prometheus puts on every scraped series, which a
 /// capture would override under `honor_labels`.
-pub const RESERVED_LABELS: &[&str] = &["source", "status_code", "error_type", "job", "instance"];
+pub(crate) const RESERVED_LABELS: &[&str] =
+    &["source", "status_code", "error_type", "job", "instance"];
 
 /// Name of the input made of the positional PATH arguments.
-pub const CLI_INPUT_NAME: &str = "default";
+pub(crate) const CLI_INPUT_NAME: &str = "default";
 
 /// Name of the input added by `--stdin`.
-pub const STDIN_INPUT_NAME: &str = "stdin";
+pub(crate) const STDIN_INPUT_NAME: &str = "stdin";
 
 /// The path spelling that means standard input, as in most Unix tools.
-pub const STDIN_PATH: &str = "-";
+pub(crate) const STDIN_PATH: &str = "-";
 
 const NO_INPUTS: &str = "no inputs: give PATH arguments, --stdin or [[input]] in the config";
 
@@ -159,7 +165,7 @@ pub struct PathLabels {
     regex: regex::bytes::Regex,
     names: Vec<String>,
     /// How long a label set whose files are all closed is kept.
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
     /// Most live label sets; past it, new ones count into `__overflow__`.
     pub max_label_sets: usize,
 }
@@ -220,7 +226,7 @@ impl PathLabels {
     }
 
     /// The expression as written.
-    pub fn pattern(&self) -> &str {
+    pub(crate) fn pattern(&self) -> &str {
         self.regex.as_str()
     }
 
@@ -329,7 +335,7 @@ pub enum ConfigError {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen_address: SocketAddr::from(([0, 0, 0, 0], 10404)),
+            listen_address: DEFAULT_LISTEN_ADDRESS,
             state_dir: None,
             checkpoint_interval: DEFAULT_INTERVAL,
             poll_interval: DEFAULT_INTERVAL,
@@ -361,17 +367,18 @@ impl Config {
         // A syntax check first, so syntax errors and schema errors (which
         // toml reports the same way) get different keys.
         if let Err(err) = text.parse::<toml::Table>() {
-            return Err(source.toml_error(&err, true));
+            return Err(source.syntax_error(&err));
         }
-        let raw: RawConfig = toml::from_str(text).map_err(|err| source.toml_error(&err, false))?;
-        source.validate(raw)
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|err| source.schema_error(&err))?;
+        source.validate(&raw)
     }
 
     /// Adds the inputs given on the command line: all positional `paths`
     /// form one input named [`CLI_INPUT_NAME`] (a `"-"` among them means
     /// stdin), and `stdin` adds an input named [`STDIN_INPUT_NAME`]. Both use
     /// `start_at`. Command-line paths stay relative to the working directory.
-    pub fn add_cli_inputs(
+    pub(crate) fn add_cli_inputs(
         &mut self,
         paths: &[String],
         stdin: bool,
@@ -435,7 +442,7 @@ impl Config {
 
     /// Checks what only the combination of file and command line can tell:
     /// that there is something to tail at all.
-    pub fn validate_inputs(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate_inputs(&self) -> Result<(), ConfigError> {
         if self.inputs.is_empty() {
             return Err(ConfigError::Cli(NO_INPUTS.to_owned()));
         }
@@ -445,7 +452,7 @@ impl Config {
 
 impl InputConfig {
     /// Whether this input reads standard input, which only one input may do.
-    pub fn reads_stdin(&self) -> bool {
+    pub(crate) fn reads_stdin(&self) -> bool {
         self.paths.contains(&InputPath::Stdin)
     }
 }
@@ -465,15 +472,18 @@ struct RawConfig {
     #[serde(default)]
     catalog: Vec<Spanned<String>>,
     #[serde(default)]
-    input: Vec<RawInput>,
+    input: Vec<Spanned<RawInput>>,
 }
 
 /// One `[[input]]` table as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInput {
-    name: Spanned<String>,
-    paths: Spanned<Vec<Spanned<String>>>,
+    // Required, but optional here so that their absence is reported at the
+    // key `input[i].name` rather than at `input[i]` (serde names a missing
+    // field only in its message).
+    name: Option<Spanned<String>>,
+    paths: Option<Spanned<Vec<Spanned<String>>>>,
     start_at: Option<Spanned<String>>,
     path_labels: Option<Spanned<String>>,
     // `toml::Value`, as for the other durations.
@@ -488,25 +498,36 @@ struct Source<'a> {
     text: &'a str,
 }
 
+/// What earlier `[[input]]` tables claimed, which later ones may not.
+#[derive(Default)]
+struct SeenInputs<'r> {
+    /// Input names, with the index of the input that took each.
+    names: HashMap<&'r str, usize>,
+    /// The input that reads stdin.
+    stdin_reader: Option<usize>,
+}
+
 impl Source<'_> {
-    fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+    /// The checked [`Config`] of a file that deserialized.
+    fn validate(&self, raw: &RawConfig) -> Result<Config, ConfigError> {
         let mut config = Config {
             path: Some(self.path.to_path_buf()),
             ..Config::default()
         };
-        if let Some(addr) = raw.listen_address {
-            config.listen_address = addr.get_ref().parse().map_err(|_| {
-                self.invalid(
-                    addr.span(),
-                    "listen_address",
-                    format!(
-                        "expected IP:PORT such as \"{DEFAULT_LISTEN_ADDRESS}\" or \"127.0.0.1:10404\", found {:?}",
-                        addr.get_ref()
-                    ),
-                )
-            })?;
+        self.top_level(raw, &mut config)?;
+        let mut seen = SeenInputs::default();
+        for (index, raw_input) in raw.input.iter().enumerate() {
+            config.inputs.push(self.input(index, raw_input, &mut seen)?);
         }
-        if let Some(dir) = raw.state_dir {
+        Ok(config)
+    }
+
+    /// Every key above the first `[[input]]`.
+    fn top_level(&self, raw: &RawConfig, config: &mut Config) -> Result<(), ConfigError> {
+        if let Some(addr) = &raw.listen_address {
+            config.listen_address = self.listen_address(addr)?;
+        }
+        if let Some(dir) = &raw.state_dir {
             if dir.get_ref().is_empty() {
                 return Err(self.invalid(
                     dir.span(),
@@ -516,40 +537,18 @@ impl Source<'_> {
             }
             config.state_dir = Some(self.resolve(dir.get_ref()));
         }
-        if let Some(value) = raw.checkpoint_interval {
-            config.checkpoint_interval = self.duration(&value, "checkpoint_interval")?;
+        if let Some(value) = &raw.checkpoint_interval {
+            config.checkpoint_interval = self.duration(value, "checkpoint_interval")?;
         }
-        if let Some(value) = raw.poll_interval {
-            config.poll_interval = self.duration(&value, "poll_interval")?;
+        if let Some(value) = &raw.poll_interval {
+            config.poll_interval = self.duration(value, "poll_interval")?;
         }
-        if let Some(value) = raw.watch {
-            config.watch = match value.get_ref().as_str() {
-                "auto" => WatchMode::Auto,
-                "inotify" => WatchMode::Inotify,
-                "poll" => WatchMode::Poll,
-                other => {
-                    return Err(self.invalid(
-                        value.span(),
-                        "watch",
-                        format!("expected \"auto\", \"inotify\" or \"poll\", found {other:?}"),
-                    ));
-                }
-            };
+        if let Some(value) = &raw.watch {
+            config.watch = self.watch(value)?;
         }
-        if let Some(value) = raw.max_line_bytes {
-            config.max_line_bytes = usize::try_from(*value.get_ref())
-                .ok()
-                .filter(|n| (1..=MAX_LINE_BYTES_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    self.invalid(
-                        value.span(),
-                        "max_line_bytes",
-                        format!(
-                            "must be between 1 and {MAX_LINE_BYTES_LIMIT} (64 MiB), found {}",
-                            value.get_ref()
-                        ),
-                    )
-                })?;
+        if let Some(value) = &raw.max_line_bytes {
+            config.max_line_bytes =
+                self.bounded(value, "max_line_bytes", MAX_LINE_BYTES_LIMIT, " (64 MiB)")?;
         }
         for (index, entry) in raw.catalog.iter().enumerate() {
             if entry.get_ref().is_empty() {
@@ -561,74 +560,160 @@ impl Source<'_> {
             }
             config.catalog.push(self.resolve(entry.get_ref()));
         }
+        Ok(())
+    }
 
-        let mut first_use: HashMap<&str, usize> = HashMap::new();
-        let mut stdin_reader: Option<usize> = None;
-        for (index, raw_input) in raw.input.iter().enumerate() {
-            let name = raw_input.name.get_ref();
-            let name_key = format!("input[{index}].name");
-            if let Some(problem) = name_problem(name) {
-                return Err(self.invalid(raw_input.name.span(), &name_key, problem));
-            }
-            if let Some(first) = first_use.insert(name.as_str(), index) {
-                return Err(self.invalid(
-                    raw_input.name.span(),
-                    &name_key,
-                    format!("duplicate input name {name:?} (first used by input[{first}])"),
-                ));
-            }
+    fn listen_address(&self, addr: &Spanned<String>) -> Result<SocketAddr, ConfigError> {
+        addr.get_ref().parse().map_err(|_| {
+            self.invalid(
+                addr.span(),
+                "listen_address",
+                format!(
+                    "expected IP:PORT such as \"{DEFAULT_LISTEN_ADDRESS}\" or \"127.0.0.1:{DEFAULT_PORT}\", found {:?}",
+                    addr.get_ref()
+                ),
+            )
+        })
+    }
 
-            if raw_input.paths.get_ref().is_empty() {
-                return Err(self.invalid(
-                    raw_input.paths.span(),
-                    &format!("input[{index}].paths"),
-                    "must list at least one glob pattern or \"-\" for stdin".to_owned(),
-                ));
-            }
-            let mut paths = Vec::with_capacity(raw_input.paths.get_ref().len());
-            for (path_index, entry) in raw_input.paths.get_ref().iter().enumerate() {
-                let key = format!("input[{index}].paths[{path_index}]");
-                let path = self.input_path(entry, &key)?;
-                if path == InputPath::Stdin {
-                    match stdin_reader {
-                        Some(other) if other != index => {
-                            return Err(self.invalid(
-                                entry.span(),
-                                &key,
-                                format!("stdin is already read by input[{other}]; only one input may read it"),
-                            ));
-                        }
-                        _ => stdin_reader = Some(index),
-                    }
+    fn watch(&self, value: &Spanned<String>) -> Result<WatchMode, ConfigError> {
+        match value.get_ref().as_str() {
+            "auto" => Ok(WatchMode::Auto),
+            "inotify" => Ok(WatchMode::Inotify),
+            "poll" => Ok(WatchMode::Poll),
+            other => Err(self.invalid(
+                value.span(),
+                "watch",
+                format!("expected \"auto\", \"inotify\" or \"poll\", found {other:?}"),
+            )),
+        }
+    }
+
+    /// A count between 1 and `limit` (`limit_note` says it in other units).
+    fn bounded(
+        &self,
+        value: &Spanned<i64>,
+        key: &str,
+        limit: usize,
+        limit_note: &str,
+    ) -> Result<usize, ConfigError> {
+        usize::try_from(*value.get_ref())
+            .ok()
+            .filter(|n| (1..=limit).contains(n))
+            .ok_or_else(|| {
+                self.invalid(
+                    value.span(),
+                    key,
+                    format!(
+                        "must be between 1 and {limit}{limit_note}, found {}",
+                        value.get_ref()
+                    ),
+                )
+            })
+    }
+
+    /// One `[[input]]` table; `seen` holds what earlier inputs claimed
+    /// (names, stdin).
+    fn input<'r>(
+        &self,
+        index: usize,
+        raw_input: &'r Spanned<RawInput>,
+        seen: &mut SeenInputs<'r>,
+    ) -> Result<InputConfig, ConfigError> {
+        let table = raw_input.span();
+        let raw_input = raw_input.get_ref();
+        let required = |field: &str| {
+            self.invalid(
+                table.clone(),
+                &format!("input[{index}].{field}"),
+                format!("missing field `{field}`"),
+            )
+        };
+        let raw_name = raw_input.name.as_ref().ok_or_else(|| required("name"))?;
+        let raw_paths = raw_input.paths.as_ref().ok_or_else(|| required("paths"))?;
+        self.input_name(index, raw_name, seen)?;
+        let paths = self.input_paths(index, raw_paths, seen)?;
+        let start_at = match &raw_input.start_at {
+            None => StartAt::default(),
+            Some(value) => match value.get_ref().as_str() {
+                "beginning" => StartAt::Beginning,
+                "end" => StartAt::End,
+                other => {
+                    return Err(self.invalid(
+                        value.span(),
+                        &format!("input[{index}].start_at"),
+                        format!("expected \"beginning\" or \"end\", found {other:?}"),
+                    ));
                 }
-                if !paths.contains(&path) {
-                    paths.push(path);
-                }
-            }
+            },
+        };
+        let path_labels = self.path_labels(raw_input, index, &paths)?;
+        Ok(InputConfig {
+            name: raw_name.get_ref().clone(),
+            paths,
+            start_at,
+            path_labels,
+        })
+    }
 
-            let start_at = match &raw_input.start_at {
-                None => StartAt::default(),
-                Some(value) => match value.get_ref().as_str() {
-                    "beginning" => StartAt::Beginning,
-                    "end" => StartAt::End,
-                    other => {
+    /// A `source` label value no earlier input took.
+    fn input_name<'r>(
+        &self,
+        index: usize,
+        raw_name: &'r Spanned<String>,
+        seen: &mut SeenInputs<'r>,
+    ) -> Result<(), ConfigError> {
+        let name = raw_name.get_ref();
+        let key = format!("input[{index}].name");
+        if let Some(problem) = name_problem(name) {
+            return Err(self.invalid(raw_name.span(), &key, problem));
+        }
+        if let Some(first) = seen.names.insert(name.as_str(), index) {
+            return Err(self.invalid(
+                raw_name.span(),
+                &key,
+                format!("duplicate input name {name:?} (first used by input[{first}])"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An input's `paths`: at least one, each `"-"` or a glob, stdin read
+    /// by one input at most; duplicates are dropped.
+    fn input_paths(
+        &self,
+        index: usize,
+        raw_paths: &Spanned<Vec<Spanned<String>>>,
+        seen: &mut SeenInputs<'_>,
+    ) -> Result<Vec<InputPath>, ConfigError> {
+        if raw_paths.get_ref().is_empty() {
+            return Err(self.invalid(
+                raw_paths.span(),
+                &format!("input[{index}].paths"),
+                "must list at least one glob pattern or \"-\" for stdin".to_owned(),
+            ));
+        }
+        let mut paths = Vec::with_capacity(raw_paths.get_ref().len());
+        for (path_index, entry) in raw_paths.get_ref().iter().enumerate() {
+            let key = format!("input[{index}].paths[{path_index}]");
+            let path = self.input_path(entry, &key)?;
+            if path == InputPath::Stdin {
+                match seen.stdin_reader {
+                    Some(other) if other != index => {
                         return Err(self.invalid(
-                            value.span(),
-                            &format!("input[{index}].start_at"),
-                            format!("expected \"beginning\" or \"end\", found {other:?}"),
+                            entry.span(),
+                            &key,
+                            format!("stdin is already read by input[{other}]; only one input may read it"),
                         ));
                     }
-                },
-            };
-            let path_labels = self.path_labels(raw_input, index, &paths)?;
-            config.inputs.push(InputConfig {
-                name: name.clone(),
-                paths,
-                start_at,
-                path_labels,
-            });
+                    _ => seen.stdin_reader = Some(index),
+                }
+            }
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
         }
-        Ok(config)
+        Ok(paths)
     }
 
     /// An input's `path_labels` with its `path_labels_ttl` and
@@ -671,19 +756,7 @@ impl Source<'_> {
             None => DEFAULT_PATH_LABELS_TTL,
         };
         let max_label_sets = match &raw.max_label_sets {
-            Some(value) => usize::try_from(*value.get_ref())
-                .ok()
-                .filter(|n| (1..=MAX_LABEL_SETS_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    self.invalid(
-                        value.span(),
-                        &key("max_label_sets"),
-                        format!(
-                            "must be between 1 and {MAX_LABEL_SETS_LIMIT}, found {}",
-                            value.get_ref()
-                        ),
-                    )
-                })?,
+            Some(value) => self.bounded(value, &key("max_label_sets"), MAX_LABEL_SETS_LIMIT, "")?,
             None => DEFAULT_MAX_LABEL_SETS,
         };
         PathLabels::new(pattern.get_ref(), ttl, max_label_sets)
@@ -792,40 +865,85 @@ impl Source<'_> {
         }
     }
 
-    /// Positions a toml error and recovers the key it is about: the field
-    /// named in serde's message if any, else the nearest `key =` above.
-    fn toml_error(&self, err: &toml::de::Error, is_syntax: bool) -> ConfigError {
+    /// Positions a syntax error. No key path exists for text that does not
+    /// parse, so the key is read off the text: the nearest table header
+    /// above and a `key =` on the error's own line ([`key_near`]).
+    fn syntax_error(&self, err: &toml::de::Error) -> ConfigError {
         let offset = err.span().map_or(0, |span| span.start);
-        let raw_message = err.message().trim();
-        let (table, line_key) = key_near(self.text, offset, is_syntax);
-        let field = field_in_message(raw_message);
-        let leaf = field.or(line_key);
-        let key = match (table.as_deref(), leaf) {
+        let key = match key_near(self.text, offset, true) {
             (Some(table), Some(leaf)) => format!("{table}.{leaf}"),
             (None, Some(leaf)) => leaf.to_owned(),
-            (Some(table), None) if !is_syntax => table.to_owned(),
-            _ if is_syntax => "(syntax)".to_owned(),
-            _ => "(top level)".to_owned(),
+            _ => "(syntax)".to_owned(),
         };
-        let mut message = raw_message.to_owned();
-        if let (Some(table), Some(field)) = (table.as_deref(), field)
-            && table.starts_with("input[")
-            && TOP_LEVEL_KEYS.contains(&field)
-        {
-            message.push_str("; top-level keys must come before the first [[input]] header");
+        self.invalid(offset..offset, &key, err.message().trim().to_owned())
+    }
+
+    /// Positions a schema error (unknown key, wrong type) at the key path
+    /// `serde_path_to_error` recorded while deserializing.
+    fn schema_error(&self, err: &serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
+        let offset = err.inner().span().map_or(0, |span| span.start);
+        let segments = key_segments(err.path());
+        let mut message = err.inner().message().trim().to_owned();
+        match segments.as_slice() {
+            [
+                KeySegment::Key("input"),
+                KeySegment::Index(_),
+                KeySegment::Key(leaf),
+            ] if TOP_LEVEL_KEYS.contains(leaf) => {
+                message.push_str("; top-level keys must come before the first [[input]] header");
+            }
+            [KeySegment::Key("input")] => {
+                message.push_str("; write [[input]] (an array of tables), not [input]");
+            }
+            _ => {}
         }
-        if key == "input" && message.contains("expected a sequence") {
-            message.push_str("; write [[input]] (an array of tables), not [input]");
-        }
-        let (line, column) = line_column(self.text, offset);
-        ConfigError::Invalid {
-            path: self.path.to_path_buf(),
-            line,
-            column,
-            key,
-            message,
+        let key = if segments.is_empty() {
+            "(top level)".to_owned()
+        } else {
+            dotted(&segments)
+        };
+        self.invalid(offset..offset, &key, message)
+    }
+}
+
+/// One step of a key path.
+enum KeySegment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The key path of a deserialization error, without the steps taken
+/// inside a [`Spanned`] value (its private `$__serde_spanned_private_*`
+/// fields; serde's convention for such fields is the `$__` prefix).
+fn key_segments(path: &serde_path_to_error::Path) -> Vec<KeySegment<'_>> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Map { key } if key.starts_with("$__") => None,
+            Segment::Map { key } => Some(KeySegment::Key(key.as_str())),
+            Segment::Seq { index } => Some(KeySegment::Index(*index)),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// `input[1].start_at`, as every config message names a key.
+fn dotted(segments: &[KeySegment<'_>]) -> String {
+    let mut key = String::new();
+    for segment in segments {
+        match segment {
+            KeySegment::Key(name) => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(name);
+            }
+            KeySegment::Index(index) => {
+                let _ = write!(key, "[{index}]");
+            }
         }
     }
+    key
 }
 
 /// Why `name` cannot be a `source` label value, if it cannot.
@@ -840,16 +958,6 @@ fn name_problem(name: &str) -> Option<String> {
     name.chars().find(|&c| !is_allowed(c)).map(|c| {
         format!("invalid character {c:?} in {name:?}; use only A-Z, a-z, 0-9, '_', '.' and '-'")
     })
-}
-
-/// The field serde names in "unknown field `x`" or "missing field `x`".
-fn field_in_message(message: &str) -> Option<&str> {
-    ["unknown field `", "missing field `", "duplicate field `"]
-        .iter()
-        .find_map(|prefix| {
-            let rest = &message[message.find(prefix)? + prefix.len()..];
-            Some(&rest[..rest.find('`')?])
-        })
 }
 
 /// 1-based line and character column of byte `offset` in `text`.
@@ -971,7 +1079,7 @@ mod tests {
         );
         assert_eq!(
             config.listen_address,
-            DEFAULT_LISTEN_ADDRESS.parse::<SocketAddr>().unwrap()
+            "0.0.0.0:10404".parse::<SocketAddr>().unwrap()
         );
         assert_eq!(config.checkpoint_interval, Duration::from_secs(1));
         assert_eq!(config.poll_interval, Duration::from_secs(1));
@@ -1037,7 +1145,7 @@ paths = ["-"]
         let config = Config::load(path).unwrap();
         assert_eq!(
             config.listen_address,
-            DEFAULT_LISTEN_ADDRESS.parse().unwrap()
+            "0.0.0.0:10404".parse::<SocketAddr>().unwrap()
         );
         assert!(!config.inputs.is_empty());
         assert_eq!(config.path.as_deref(), Some(path));
@@ -1118,6 +1226,19 @@ start = "end"
     fn wrong_type_names_the_key() {
         let text = "\nmax_line_bytes = \"big\"\n";
         assert_invalid(text, 2, "max_line_bytes", "invalid type");
+    }
+
+    #[test]
+    fn wrong_type_inside_a_list_names_the_element() {
+        let text = "[[input]]\nname = \"a\"\npaths = [\"/a\", 3]\n";
+        assert_invalid(text, 3, "input[0].paths[1]", "invalid type: integer `3`");
+        assert_invalid("catalog = [5]\n", 1, "catalog[0]", "expected a string");
+    }
+
+    #[test]
+    fn a_missing_name_is_named_at_its_input() {
+        let text = "[[input]]\nname = \"a\"\npaths = [\"/a\"]\n\n[[input]]\npaths = [\"/b\"]\n";
+        assert_invalid(text, 5, "input[1].name", "missing field `name`");
     }
 
     #[test]

@@ -137,12 +137,7 @@ pub fn load(options: &RunOptions) -> Result<(Config, Arc<Catalog>), RunError> {
 
 /// The config's catalogue files, or the built-in catalogue.
 pub fn load_catalog(config: &Config) -> Result<Arc<Catalog>, CatalogError> {
-    let catalog = if config.catalog.is_empty() {
-        Catalog::builtin()?
-    } else {
-        Catalog::from_files(&config.catalog)?
-    };
-    Ok(Arc::new(catalog))
+    Ok(Arc::new(Catalog::load(&config.catalog)?))
 }
 
 /// Runs the daemon until `shutdown` turns true. `reload` asks for a reload

@@ -22,8 +22,9 @@
 //!   truncation; stdin; the supervised pipeline of inputs);
 //!   [`checkpoint`]: the state file, the offset board inputs publish to,
 //!   and its one writer.
-//! - [`export`]: what people and Prometheus read: the metric families, the
-//!   HTTP endpoints and their protection, the status page.
+//! - [`export`]: what people and Prometheus read: the metric families (the
+//!   one exposition path, for `/metrics` and `scan --format prometheus`),
+//!   the HTTP endpoints and their protection, the status page.
 //! - [`daemon`]: `errtally run`, the orchestration of start, reload and
 //!   shutdown ([`daemon::run`] takes its shutdown trigger as a parameter, so
 //!   tests and `main` can fire it); [`config`] its TOML file.
@@ -51,6 +52,11 @@
 //! assert_eq!((tally.errors[oauth], tally.errors[session]), (1, 1));
 //! # Ok::<(), errtally::catalog::CatalogError>(())
 //! ```
+
+// The docs are for contributors, who read them with
+// `cargo doc --document-private-items`: links from public items to
+// crate-private ones are intended, not a leak.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod catalog;
 pub mod checkpoint;

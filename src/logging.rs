@@ -1,7 +1,17 @@
-//! Log output: `--log.level` and `--log.format logfmt|json`, on stderr.
+//! Log output on stderr: a level and a format (logfmt or JSON), chosen by
+//! the binary (`--log.level`, `--log.format`) and passed in as plain values.
 //!
 //! logfmt lines look like Prometheus' own:
 //! `ts=2026-11-29T01:02:03.456Z level=info target=errtally::daemon msg="listening" address=127.0.0.1:10404`.
+//!
+//! The logfmt formatter is written here rather than taken from
+//! `tracing-logfmt` (measured with 0.3.7): that crate names the message key
+//! `message` with no way to rename it, and writes nanosecond timestamps.
+//! Prometheus, Alertmanager and node_exporter write `msg=` and millisecond
+//! `ts=`, so SREs' queries (`| logfmt | msg="…"`) work across them, and
+//! the end-to-end tests and benches find the bound address by
+//! `msg=listening`. What is written here is the event's fields, one quoting
+//! rule, and no spans (errtally logs none).
 
 use std::fmt;
 
@@ -11,22 +21,33 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::cli::{LogArgs, LogFormat, LogLevel};
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `ts=… level=info msg="…" key=value`.
+    #[default]
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What [`init`] sets up.
+#[derive(Debug, Clone, Copy)]
+pub struct LogOptions {
+    /// Only events at or above this level are written.
+    pub level: tracing::Level,
+    /// How they are written.
+    pub format: LogFormat,
+}
 
 /// Installs the global subscriber. Call once, from `main`.
-pub fn init(args: &LogArgs) {
-    let level = match args.level {
-        LogLevel::Debug => tracing::Level::DEBUG,
-        LogLevel::Info => tracing::Level::INFO,
-        LogLevel::Warn => tracing::Level::WARN,
-        LogLevel::Error => tracing::Level::ERROR,
-    };
+pub fn init(options: LogOptions) {
     let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
+        .with_max_level(options.level)
         .with_writer(std::io::stderr)
         .with_ansi(false);
     // A second init (tests) is not an error worth failing for.
-    let _ = match args.format {
+    let _ = match options.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
     };
@@ -90,5 +111,57 @@ impl Visit for LogfmtFields<'_, '_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.write(field, &format!("{value:?}"));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn logfmt_names_the_message_msg_and_quotes_what_needs_it() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .event_format(Logfmt)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                path = "/var/log/a b.log",
+                offset = 42_u64,
+                empty = "",
+                "file \"truncated\""
+            );
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let (ts, rest) = text.split_once(' ').unwrap();
+        // ts=YYYY-MM-DDTHH:MM:SS.mmmZ: milliseconds, as Prometheus writes.
+        assert_eq!(ts.len(), "ts=2026-11-29T01:02:03.456Z".len(), "{ts}");
+        assert!(ts.starts_with("ts=") && ts.ends_with('Z'), "{ts}");
+        assert_eq!(
+            rest,
+            "level=warn target=errtally::logging::tests msg=\"file \\\"truncated\\\"\" \
+             path=\"/var/log/a b.log\" offset=42 empty=\"\"\n"
+        );
     }
 }

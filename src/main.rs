@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use errtally::cli::{Cli, Command, RunArgs, StartAtArg};
+use errtally::cli::{self, Cli, Command, LogArgs, LogLevel, RunArgs, StartAtArg};
 use errtally::config::{Config, StartAt};
 use errtally::daemon::{self, RunOptions};
+use errtally::logging::{LogFormat, LogOptions};
 use tokio::sync::{mpsc, watch};
 
 fn main() -> ExitCode {
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args.config.as_deref(), args.web_config_file.as_deref()),
         Command::Run(args) => return run(&args),
         Command::Demo(args) => {
-            errtally::logging::init(&args.log);
+            errtally::logging::init(log_options(&args.log));
             return match errtally::cmd::demo::start(args.rate) {
                 Ok(demo) => {
                     let options = RunOptions {
@@ -64,6 +65,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// The library's logging options from `--log.level` and `--log.format`.
+fn log_options(args: &LogArgs) -> LogOptions {
+    LogOptions {
+        level: match args.level {
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Error => tracing::Level::ERROR,
+        },
+        format: match args.format {
+            cli::LogFormat::Logfmt => LogFormat::Logfmt,
+            cli::LogFormat::Json => LogFormat::Json,
+        },
+    }
+}
+
 /// `errtally check`: loads the config and its catalogues, and the web
 /// config with the files it names; prints a summary of each.
 fn check(
@@ -96,7 +113,7 @@ fn check(
 
 /// `errtally run`.
 fn run(args: &RunArgs) -> ExitCode {
-    errtally::logging::init(&args.log);
+    errtally::logging::init(log_options(&args.log));
     let options = RunOptions {
         config_path: args.config.clone(),
         listen_address: args.listen_address,

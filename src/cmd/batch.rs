@@ -79,11 +79,7 @@ pub const PLAIN_READ_BYTES: usize = 256 << 10;
 
 /// Loads the user's catalogue files, or the built-in catalogue.
 pub fn load_catalog(selection: &CatalogSelection) -> anyhow::Result<Catalog> {
-    if selection.catalogs.is_empty() {
-        Ok(Catalog::builtin()?)
-    } else {
-        Ok(Catalog::from_files(&selection.catalogs)?)
-    }
+    Ok(Catalog::load(&selection.catalogs)?)
 }
 
 /// `errtally scan`: exit 0, or 1 when an input could not be read.
@@ -146,7 +142,7 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             json.push('\n');
             json
         }
-        ScanFormat::Prometheus => report::prometheus(&catalog, &total, "scan"),
+        ScanFormat::Prometheus => report::prometheus(&catalog, &total, "scan")?,
     };
     write_stdout(rendered.as_bytes())?;
     Ok(if failed {

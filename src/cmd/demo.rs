@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 use crate::catalog::Catalog;
 use crate::cmd::corpus::RecordGenerator;
 
-/// A running log writer.
+/// A running log writer. Dropping it removes its directory (the writer
+/// thread's next write then fails and it stops).
 #[derive(Debug)]
 pub struct Demo {
     log_path: PathBuf,
+    /// Removed when the demo ends.
+    _dir: tempfile::TempDir,
 }
 
 impl Demo {
@@ -22,19 +25,12 @@ impl Demo {
     }
 }
 
-impl Drop for Demo {
-    fn drop(&mut self) {
-        if let Some(dir) = self.log_path.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
 /// Starts writing `rate` lines per second to a new file in the temp dir.
 pub fn start(rate: u32) -> anyhow::Result<Demo> {
-    let dir = std::env::temp_dir().join(format!("errtally-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let log_path = dir.join("stytch-api.log");
+    let dir = tempfile::Builder::new()
+        .prefix("errtally-demo-")
+        .tempdir()?;
+    let log_path = dir.path().join("stytch-api.log");
     let mut file = File::create(&log_path)?;
     let types = Catalog::builtin()?.error_types();
     let mut generator = RecordGenerator::new(
@@ -52,7 +48,10 @@ pub fn start(rate: u32) -> anyhow::Result<Demo> {
                 tracing::error!(%error, "demo log writer stopped");
             }
         })?;
-    Ok(Demo { log_path })
+    Ok(Demo {
+        log_path,
+        _dir: dir,
+    })
 }
 
 /// Writes batches every 100 ms so that `rate` lines per second arrive.

@@ -10,4 +10,4 @@
 pub mod batch;
 pub mod corpus;
 pub mod demo;
-pub mod report;
+pub(crate) mod report;

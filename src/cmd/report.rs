@@ -2,7 +2,8 @@
 //! JSON and Prometheus text formats, and the catalogue listing.
 //!
 //! The JSON shape is a contract (tests compare it with the corpus
-//! generator's expected tally); the Prometheus families are the daemon's.
+//! generator's expected tally); the Prometheus text is the daemon's, written
+//! by `export::metrics`.
 //! `--by-file` adds a per-input part to the table and one key, `"files"`,
 //! to the JSON; without it the output is as before, byte for byte.
 
@@ -16,11 +17,11 @@ use crate::catalog::{Catalog, shorten};
 use crate::scan::Tally;
 
 /// How many uncatalogued type names a report lists at most.
-pub const MAX_LISTED_NAMES: usize = 100;
+pub(crate) const MAX_LISTED_NAMES: usize = 100;
 
 /// The `scan --format json` report.
 #[derive(Debug, Serialize)]
-pub struct JsonReport {
+pub(crate) struct JsonReport {
     /// Records read.
     pub lines: u64,
     /// Bytes read.
@@ -40,7 +41,7 @@ pub struct JsonReport {
 
 /// One input's counts, for `--by-file`.
 #[derive(Debug, Clone, Copy)]
-pub struct FileTally<'a> {
+pub(crate) struct FileTally<'a> {
     /// The input as given (`-` is stdin).
     pub path: &'a Path,
     /// What was counted in it (up to the error, if any).
@@ -51,7 +52,7 @@ pub struct FileTally<'a> {
 
 /// One input in the JSON report's `"files"`.
 #[derive(Debug, Serialize)]
-pub struct FileReport {
+pub(crate) struct FileReport {
     /// The input as given (`-` is stdin).
     pub path: String,
     /// Records read.
@@ -81,7 +82,7 @@ fn seen_types(catalog: &Catalog, tally: &Tally) -> BTreeMap<String, u64> {
 
 impl JsonReport {
     /// The report for `tally`, counted against `catalog`.
-    pub fn new(catalog: &Catalog, tally: &Tally) -> Self {
+    pub(crate) fn new(catalog: &Catalog, tally: &Tally) -> Self {
         let errors = seen_types(catalog, tally);
         let uncatalogued_types = tally
             .uncatalogued_names
@@ -100,7 +101,7 @@ impl JsonReport {
     }
 
     /// The report with each input's counts beside the total.
-    pub fn with_files(self, catalog: &Catalog, files: &[FileTally<'_>]) -> Self {
+    pub(crate) fn with_files(self, catalog: &Catalog, files: &[FileTally<'_>]) -> Self {
         let files = files
             .iter()
             .map(|file| FileReport {
@@ -122,7 +123,7 @@ impl JsonReport {
 
 /// The `--by-file` part of the table report: per input, its totals, then
 /// its catalogued types by count, or the error that stopped it.
-pub fn table_by_file(catalog: &Catalog, files: &[FileTally<'_>]) -> String {
+pub(crate) fn table_by_file(catalog: &Catalog, files: &[FileTally<'_>]) -> String {
     let mut out = String::from("\nby file:\n");
     for file in files {
         let tally = file.tally;
@@ -172,7 +173,7 @@ fn uncatalogued_by_status(tally: &Tally) -> Option<String> {
 }
 
 /// The `scan --format table` report.
-pub fn table(catalog: &Catalog, tally: &Tally) -> String {
+pub(crate) fn table(catalog: &Catalog, tally: &Tally) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -214,7 +215,7 @@ pub fn table(catalog: &Catalog, tally: &Tally) -> String {
 }
 
 /// The catalogue as a table: type, status and hint.
-pub fn catalog_table(catalog: &Catalog) -> String {
+pub(crate) fn catalog_table(catalog: &Catalog) -> String {
     let width = catalog
         .entries()
         .iter()
@@ -240,60 +241,16 @@ pub fn catalog_table(catalog: &Catalog) -> String {
     out
 }
 
-/// Escapes a Prometheus label value.
-pub fn escape_label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for ch in value.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Writes the `# HELP` and `# TYPE` lines of a counter family.
-fn counter_header(out: &mut String, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-}
-
-/// The `scan --format prometheus` report: the daemon's counter families for
-/// one source.
-pub fn prometheus(catalog: &Catalog, tally: &Tally, source: &str) -> String {
-    use crate::export::metrics::names;
-    let source = escape_label(source);
-    let mut out = String::new();
-    counter_header(&mut out, names::ERRORS, names::ERRORS_HELP);
-    for (entry, count) in catalog.entries().iter().zip(&tally.errors) {
-        let _ = writeln!(
-            out,
-            "{}{{source=\"{source}\",status_code=\"{}\",error_type=\"{}\"}} {count}",
-            names::ERRORS,
-            entry.status_code,
-            escape_label(&entry.error_type)
-        );
-    }
-    counter_header(&mut out, names::UNCATALOGUED, names::UNCATALOGUED_HELP);
-    for (status, count) in tally.uncatalogued_by_status() {
-        let _ = writeln!(
-            out,
-            "{}{{source=\"{source}\",status_code=\"{status}\"}} {count}",
-            names::UNCATALOGUED
-        );
-    }
-    for (name, help, value) in [
-        (names::LINES, names::LINES_HELP, tally.lines),
-        (names::BYTES, names::BYTES_HELP, tally.bytes),
-        (
-            names::TRUNCATED,
-            names::TRUNCATED_HELP,
-            tally.truncated_lines,
-        ),
-    ] {
-        counter_header(&mut out, name, help);
-        let _ = writeln!(out, "{name}{{source=\"{source}\"}} {value}");
-    }
-    out
+/// The `scan --format prometheus` report: what the daemon's `/metrics`
+/// shows for an input `source` that read what `tally` counts, rendered by
+/// the daemon's own families ([`crate::export::metrics::render_tally`]).
+pub(crate) fn prometheus(
+    catalog: &Catalog,
+    tally: &Tally,
+    source: &str,
+) -> Result<String, prometheus::Error> {
+    let text = crate::export::metrics::render_tally(catalog, tally, source)?;
+    // Every name, help text and label value is a `&str`, so the text is
+    // UTF-8 already; lossy only to need no error for the impossible case.
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }

@@ -6,8 +6,11 @@
 //! here counts, tails or reloads.
 //!
 //! Serving them is [`server`]'s: the accept loop, TLS, basic auth and the
-//! headers of the web config ([`web_config`], `--web.config.file`) sit in
-//! front of [`router`] for every connection, plain or TLS, on every path.
+//! headers of the web config (`--web.config.file`) sit in front of
+//! [`router`] for every connection, plain or TLS, on every path. The web
+//! config comes in three layers, each importing only those below it:
+//! [`web_config`] reads the file into plain settings, [`tls`] builds rustls
+//! from them, and [`serving`] puts the whole together.
 //!
 //! Deliberately not here: the OpenMetrics or protobuf formats, and any
 //! endpoint that changes state (reloads are driven by signals). Every
@@ -25,16 +28,18 @@ use axum::routing::get;
 use crate::export::metrics::Metrics;
 use crate::export::status::DaemonStatus;
 
-pub mod auth;
-pub mod server;
-pub mod tls;
-pub mod web_config;
+pub(crate) mod auth;
+pub(crate) mod server;
+pub(crate) mod serving;
+pub(crate) mod tls;
+pub(crate) mod web_config;
 
-pub use server::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve};
-pub use web_config::{WebConfig, WebConfigError};
+pub(crate) use server::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve};
+pub use serving::WebConfig;
+pub use web_config::WebConfigError;
 
 /// What the handlers read: the metric families and the daemon's status.
-pub struct HttpState {
+pub(crate) struct HttpState {
     /// The registry `/metrics` renders and the status page sums.
     pub metrics: Metrics,
     /// Readiness, inputs and the catalogue in effect.
@@ -43,7 +48,7 @@ pub struct HttpState {
 
 /// The routes: `/metrics`, `/-/healthy`, `/-/ready`, `/` and a plain-text
 /// 404 for anything else. HEAD works wherever GET does.
-pub fn router(state: Arc<HttpState>) -> Router {
+pub(crate) fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/", get(status_page))
         .route("/metrics", get(metrics))

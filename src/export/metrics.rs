@@ -33,31 +33,35 @@
 /// Prometheus metric names (one `errtally_` prefix, `_total` on counters).
 pub mod names {
     /// Catalogued errors, by source, status and type.
-    pub const ERRORS: &str = "errtally_errors_total";
+    pub(crate) const ERRORS: &str = "errtally_errors_total";
     /// Help text of [`ERRORS`].
-    pub const ERRORS_HELP: &str = "Log records carrying a catalogued Stytch error_type.";
+    pub(crate) const ERRORS_HELP: &str = "Log records carrying a catalogued Stytch error_type.";
     /// Uncatalogued errors, by source and status.
-    pub const UNCATALOGUED: &str = "errtally_uncatalogued_errors_total";
+    pub(crate) const UNCATALOGUED: &str = "errtally_uncatalogued_errors_total";
     /// Help text of [`UNCATALOGUED`].
-    pub const UNCATALOGUED_HELP: &str = "Log records carrying an error_type that is not in the catalogue, by the record's status_code.";
+    pub(crate) const UNCATALOGUED_HELP: &str = "Log records carrying an error_type that is not in the catalogue, by the record's status_code.";
     /// Records read.
     pub const LINES: &str = "errtally_lines_total";
     /// Help text of [`LINES`].
-    pub const LINES_HELP: &str = "Log records (lines) read.";
+    pub(crate) const LINES_HELP: &str = "Log records (lines) read.";
     /// Bytes read.
-    pub const BYTES: &str = "errtally_bytes_total";
+    pub(crate) const BYTES: &str = "errtally_bytes_total";
     /// Help text of [`BYTES`].
-    pub const BYTES_HELP: &str = "Bytes of log read.";
+    pub(crate) const BYTES_HELP: &str = "Bytes of log read.";
     /// Over-long records.
     pub const TRUNCATED: &str = "errtally_lines_truncated_total";
     /// Help text of [`TRUNCATED`].
-    pub const TRUNCATED_HELP: &str =
+    pub(crate) const TRUNCATED_HELP: &str =
         "Log records longer than max_line_bytes; only their first max_line_bytes were scanned.";
     /// Files counted into the overflow label set.
-    pub const LABEL_SETS_DROPPED: &str = "errtally_label_sets_dropped_total";
+    pub(crate) const LABEL_SETS_DROPPED: &str = "errtally_label_sets_dropped_total";
     /// Help text of [`LABEL_SETS_DROPPED`].
-    pub const LABEL_SETS_DROPPED_HELP: &str = "Files whose path labels would have made a label set past max_label_sets; \
+    pub(crate) const LABEL_SETS_DROPPED_HELP: &str = "Files whose path labels would have made a label set past max_label_sets; \
          their counts went to the set whose path labels are all __overflow__.";
+    /// One series per catalogued type, carrying what it means.
+    pub(crate) const HINT_INFO: &str = "errtally_error_hint_info";
+    /// Help text of [`HINT_INFO`].
+    pub(crate) const HINT_INFO_HELP: &str = "What a catalogued error means, what to check first, its common causes and troubleshooting steps (always 1).";
 }
 
 mod labelled;
@@ -73,7 +77,7 @@ use prometheus::{
 };
 use tokio::time::Instant;
 
-pub use labelled::Totals;
+pub(crate) use labelled::Totals;
 use labelled::{Count, SeriesStore, TypeKey};
 
 use crate::catalog::{Catalog, CatalogEntry};
@@ -82,17 +86,17 @@ use crate::scan::Tally;
 
 /// The value of every path label of the set that counts files past
 /// `max_label_sets`.
-pub const OVERFLOW_VALUE: &str = "__overflow__";
+pub(crate) const OVERFLOW_VALUE: &str = "__overflow__";
 
 /// Longest text put into a label of `errtally_error_hint_info`. The longest
 /// in the shipped catalogue (session_not_found's two troubleshooting steps,
 /// 290 characters) fits whole many times over; the bound only keeps a user
 /// catalogue's essay from bloating every scrape.
-pub const MAX_HINT_LABEL_CHARS: usize = 2048;
+pub(crate) const MAX_HINT_LABEL_CHARS: usize = 2048;
 
 /// The labels of `errtally_error_hint_info`, in the order
 /// [`hint_label_values`] fills them.
-pub const HINT_LABELS: [&str; 7] = [
+pub(crate) const HINT_LABELS: [&str; 7] = [
     "error_type",
     "status_code",
     "summary",
@@ -106,7 +110,7 @@ pub const HINT_LABELS: [&str; 7] = [
 /// never from log content. `summary` is the description, `hint` the entry's
 /// hint, `causes` and `troubleshooting` the whole lists as `1. … 2. …`
 /// (empty when the entry has none).
-pub fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
+pub(crate) fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
     let text = |value: &str| crate::catalog::shorten(value, MAX_HINT_LABEL_CHARS);
     [
         entry.error_type.clone(),
@@ -117,6 +121,66 @@ pub fn hint_label_values(entry: &CatalogEntry) -> [String; 7] {
         text(&entry.troubleshooting_numbered()),
         entry.doc_url.clone(),
     ]
+}
+
+/// The families a tally fills, and the catalogue's hints: what
+/// `scan --format prometheus` writes ([`render_tally`]). The daemon's other
+/// families describe a running process (open files, lag, reloads,
+/// checkpoints) and would be constant zeros in a one-shot scan.
+const TALLY_FAMILIES: [&str; 6] = [
+    names::ERRORS,
+    names::UNCATALOGUED,
+    names::LINES,
+    names::BYTES,
+    names::TRUNCATED,
+    names::HINT_INFO,
+];
+
+/// The exposition of `tally` as the daemon's `/metrics` shows an input
+/// `source` that has read what `tally` counts ([`TALLY_FAMILIES`] only):
+/// the same families, help texts, label order and escaping, through the
+/// same code.
+pub(crate) fn render_tally(
+    catalog: &Catalog,
+    tally: &Tally,
+    source: &str,
+) -> Result<Vec<u8>, prometheus::Error> {
+    let metrics = Metrics::families()?;
+    metrics.set_catalog(catalog);
+    metrics.input(source, catalog).publish(&mut tally.clone());
+    metrics.render_families(|name| TALLY_FAMILIES.contains(&name))
+}
+
+/// Makes families and registers them in one registry.
+struct Register<'a>(&'a Registry);
+
+impl Register<'_> {
+    /// Registers `collector` and hands it back.
+    fn register<C: Collector + Clone + 'static>(
+        &self,
+        collector: C,
+    ) -> Result<C, prometheus::Error> {
+        self.0.register(Box::new(collector.clone()))?;
+        Ok(collector)
+    }
+
+    fn counters(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntCounterVec, prometheus::Error> {
+        self.register(IntCounterVec::new(Opts::new(name, help), labels)?)
+    }
+
+    fn gauges(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntGaugeVec, prometheus::Error> {
+        self.register(IntGaugeVec::new(Opts::new(name, help), labels)?)
+    }
 }
 
 /// The daemon's metric families, registered once.
@@ -150,106 +214,97 @@ pub struct Metrics {
 impl Metrics {
     /// Registers every family, the build info and the process collector.
     pub fn new() -> Result<Self, prometheus::Error> {
+        let metrics = Self::families()?;
+        metrics.register_process_and_build_info()?;
+        Ok(metrics)
+    }
+
+    /// Registers errtally's own families, without what only a running
+    /// daemon has (its process and build); what [`render_tally`] starts from.
+    /// Longer than most: one entry per family, its name and help side by
+    /// side, read as a table.
+    fn families() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let counter_vec =
-            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-                let vec = IntCounterVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(vec.clone()))?;
-                Ok(vec)
-            };
-        let gauge_vec =
-            |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
-                let vec = IntGaugeVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(vec.clone()))?;
-                Ok(vec)
-            };
+        let family = Register(&registry);
         let series = SeriesStore::new()?;
         registry.register(Box::new(series.clone()))?;
-        let metrics = Self {
-            registry: registry.clone(),
+        Ok(Self {
             series,
-            label_sets_dropped: counter_vec(
+            label_sets_dropped: family.counters(
                 names::LABEL_SETS_DROPPED,
                 names::LABEL_SETS_DROPPED_HELP,
                 &["source"],
             )?,
-            hint_info: gauge_vec(
-                "errtally_error_hint_info",
-                "What a catalogued error means, what to check first, its common causes and troubleshooting steps (always 1).",
-                &HINT_LABELS,
-            )?,
-            bytes: counter_vec(names::BYTES, names::BYTES_HELP, &["source"])?,
-            truncated: counter_vec(names::TRUNCATED, names::TRUNCATED_HELP, &["source"])?,
-            rotations: counter_vec(
+            hint_info: family.gauges(names::HINT_INFO, names::HINT_INFO_HELP, &HINT_LABELS)?,
+            bytes: family.counters(names::BYTES, names::BYTES_HELP, &["source"])?,
+            truncated: family.counters(names::TRUNCATED, names::TRUNCATED_HELP, &["source"])?,
+            rotations: family.counters(
                 "errtally_rotations_total",
                 "Log file rotations seen (rename, truncation, symlink change).",
                 &["source"],
             )?,
-            read_errors: counter_vec(
+            read_errors: family.counters(
                 "errtally_read_errors_total",
                 "Failed opens, stats and reads of log files (retried).",
                 &["source"],
             )?,
-            files_watched: gauge_vec(
+            files_watched: family.gauges(
                 "errtally_files_watched",
                 "Log files currently open.",
                 &["source"],
             )?,
-            input_lag: gauge_vec(
+            input_lag: family.gauges(
                 "errtally_input_lag_bytes",
                 "Bytes written to the input's files but not read yet.",
                 &["source"],
             )?,
-            input_up: gauge_vec(
+            input_up: family.gauges(
                 "errtally_input_up",
                 "Whether the input runs (1) or failed and waits for its restart (0).",
                 &["source"],
             )?,
-            reload_successful: IntGauge::new(
+            reload_successful: family.register(IntGauge::new(
                 "errtally_config_last_reload_successful",
                 "Whether the last configuration load succeeded.",
-            )?,
-            reload_timestamp: Gauge::new(
+            )?)?,
+            reload_timestamp: family.register(Gauge::new(
                 "errtally_config_last_reload_success_timestamp_seconds",
                 "Time of the last successful configuration load.",
-            )?,
-            watch_errors: IntCounter::new(
+            )?)?,
+            watch_errors: family.register(IntCounter::new(
                 "errtally_watch_errors_total",
                 "File notification errors and queue overflows; each triggers a rescan of every input.",
-            )?,
-            checkpoint_errors: IntCounter::new(
+            )?)?,
+            checkpoint_errors: family.register(IntCounter::new(
                 "errtally_checkpoint_errors_total",
                 "Failed saves of the checkpoint (retried at the next interval).",
-            )?,
-            checkpoint_timestamp: Gauge::new(
+            )?)?,
+            checkpoint_timestamp: family.register(Gauge::new(
                 "errtally_checkpoint_last_success_timestamp_seconds",
                 "Time of the last successful checkpoint save (0 before the first).",
-            )?,
-        };
-        let collectors: [Box<dyn Collector>; 6] = [
-            Box::new(metrics.watch_errors.clone()),
-            Box::new(metrics.checkpoint_errors.clone()),
-            Box::new(metrics.checkpoint_timestamp.clone()),
-            Box::new(metrics.reload_successful.clone()),
-            Box::new(metrics.reload_timestamp.clone()),
-            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
-        ];
-        for collector in collectors {
-            registry.register(collector)?;
-        }
-        let build_info = IntGaugeVec::new(
-            Opts::new("errtally_build_info", "errtally's version (always 1)."),
+            )?)?,
+            registry,
+        })
+    }
+
+    /// The `process_*` families and `errtally_build_info`.
+    fn register_process_and_build_info(&self) -> Result<(), prometheus::Error> {
+        self.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let build_info = Register(&self.registry).gauges(
+            "errtally_build_info",
+            "errtally's version (always 1).",
             &["version"],
         )?;
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        registry.register(Box::new(build_info))?;
-        Ok(metrics)
+        Ok(())
     }
 
     /// Records a checkpoint save: its time, or one more failure.
-    pub fn record_checkpoint(&self, saved: bool) {
+    pub(crate) fn record_checkpoint(&self, saved: bool) {
         if saved {
             self.checkpoint_timestamp.set(unix_seconds());
         } else {
@@ -269,7 +324,7 @@ impl Metrics {
     }
 
     /// The `errtally_input_up` gauge of a file input.
-    pub fn input_up(&self, source: &str) -> IntGauge {
+    pub(crate) fn input_up(&self, source: &str) -> IntGauge {
         self.input_up.with_label_values(&[source])
     }
 
@@ -289,12 +344,12 @@ impl Metrics {
     }
 
     /// Counts a file notification error or queue overflow.
-    pub fn count_watch_error(&self) {
+    pub(crate) fn count_watch_error(&self) {
         self.watch_errors.inc();
     }
 
     /// Records the outcome of a configuration load.
-    pub fn set_reload_result(&self, ok: bool) {
+    pub(crate) fn set_reload_result(&self, ok: bool) {
         self.reload_successful.set(i64::from(ok));
         if ok {
             self.reload_timestamp.set(unix_seconds());
@@ -315,7 +370,7 @@ impl Metrics {
     /// taken over, idle, so they expire unless a file of theirs opens
     /// again. If the source's series were made with other `path_labels`,
     /// they are dropped first.
-    pub fn file_input(
+    pub(crate) fn file_input(
         &self,
         source: &str,
         catalog: &Catalog,
@@ -362,7 +417,7 @@ impl Metrics {
 
     /// Drops the series of an input that a reload removed (of every label
     /// set and type, so the catalogue is not needed).
-    pub fn forget_input(&self, source: &str, _catalog: &Catalog) {
+    pub(crate) fn forget_input(&self, source: &str, _catalog: &Catalog) {
         self.series.remove_source(source);
         for vec in [
             &self.label_sets_dropped,
@@ -380,7 +435,7 @@ impl Metrics {
 
     /// Drops an input's series (of every label set) of types that `new` no
     /// longer catalogues; the others keep their values across a reload.
-    pub fn forget_types(&self, source: &str, _old: &Catalog, new: &Catalog) {
+    pub(crate) fn forget_types(&self, source: &str, _old: &Catalog, new: &Catalog) {
         self.series
             .retain_types(source, |(status_code, error_type)| {
                 new.index_of(error_type.as_bytes())
@@ -396,7 +451,7 @@ impl Metrics {
     }
 
     /// [`Metrics::totals`] per input (`source`).
-    pub fn totals_by_source(&self) -> std::collections::BTreeMap<String, Totals> {
+    pub(crate) fn totals_by_source(&self) -> std::collections::BTreeMap<String, Totals> {
         self.series.totals_by_source()
     }
 
@@ -411,8 +466,15 @@ impl Metrics {
     /// registry's, but the labelled families written straight from their
     /// counters (see [`labelled::without_labelled`]).
     pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
+        self.render_families(|_| true)
+    }
+
+    /// [`Metrics::render`] of the registry's families whose names `keep`
+    /// keeps; the labelled families are always written.
+    fn render_families(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<u8>, prometheus::Error> {
         let mut out = Vec::with_capacity(16 << 10);
-        let families = labelled::without_labelled(|| self.registry.gather());
+        let mut families = labelled::without_labelled(|| self.registry.gather());
+        families.retain(|family| keep(family.name()));
         prometheus::TextEncoder::new().encode(&families, &mut out)?;
         self.series.render(&mut out);
         Ok(out)
@@ -468,13 +530,13 @@ pub struct InputMetrics {
     bytes: IntCounter,
     truncated: IntCounter,
     /// Rotations seen.
-    pub rotations: IntCounter,
+    pub(crate) rotations: IntCounter,
     /// Open, stat and read failures.
-    pub read_errors: IntCounter,
+    pub(crate) read_errors: IntCounter,
     /// Files open.
-    pub files_watched: IntGauge,
+    pub(crate) files_watched: IntGauge,
     /// Unread bytes.
-    pub input_lag: IntGauge,
+    pub(crate) input_lag: IntGauge,
 }
 
 impl InputMetrics {
@@ -487,7 +549,7 @@ impl InputMetrics {
     /// making the set (its catalogued series at 0) if it is new; past
     /// `max_label_sets` live sets, to the overflow set. Without path labels,
     /// the input's one set.
-    pub fn attach(&mut self, path: &Path) -> LabelSetId {
+    pub(crate) fn attach(&mut self, path: &Path) -> LabelSetId {
         let Some(labels) = &self.path_labels else {
             return LabelSetId(0);
         };
@@ -540,7 +602,7 @@ impl InputMetrics {
 
     /// Removes, with their series, the label sets that have had no file
     /// for `path_labels_ttl`.
-    pub fn expire(&mut self, now: Instant) {
+    pub(crate) fn expire(&mut self, now: Instant) {
         let Some(ttl) = self.path_labels.as_ref().map(|labels| labels.ttl) else {
             return;
         };
@@ -558,8 +620,9 @@ impl InputMetrics {
         }
     }
 
-    /// Live label sets, the overflow set included.
-    pub fn label_sets(&self) -> usize {
+    /// Live label sets, the overflow set included (for tests).
+    #[cfg(test)]
+    pub(crate) fn label_sets(&self) -> usize {
         self.live + usize::from(self.overflow.is_some())
     }
 
@@ -571,7 +634,7 @@ impl InputMetrics {
 
     /// Adds `tally` to the shared counters, its records to label set `id`,
     /// and clears it.
-    pub fn publish_to(&mut self, id: LabelSetId, tally: &mut Tally) {
+    pub(crate) fn publish_to(&mut self, id: LabelSetId, tally: &mut Tally) {
         if tally.is_empty() {
             return;
         }
@@ -1166,6 +1229,60 @@ mod tests {
                 (names::LINES.to_owned(), 1)
             ]
         );
+    }
+
+    #[test]
+    fn a_tally_renders_as_the_daemons_families_of_that_source() {
+        let catalog = Catalog::builtin().unwrap();
+        let mut counted = tally(&catalog, 9, 4);
+        counted.truncated_lines = 2;
+        counted.uncatalogued[status_slot(None)] = 3;
+        let scan = String::from_utf8(render_tally(&catalog, &counted, "scan").unwrap()).unwrap();
+
+        let daemon = Metrics::new().unwrap();
+        daemon.set_catalog(&catalog);
+        daemon.input("scan", &catalog).publish(&mut counted.clone());
+        let daemon = String::from_utf8(daemon.render().unwrap()).unwrap();
+        for line in scan.lines() {
+            assert!(
+                daemon.lines().any(|l| l == line),
+                "{line} is not in\n{daemon}"
+            );
+        }
+        let families: Vec<&str> = scan
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|line| line.split(' ').next())
+            .collect();
+        assert_eq!(
+            families,
+            [
+                names::BYTES,
+                names::HINT_INFO,
+                names::TRUNCATED,
+                names::ERRORS,
+                names::LINES,
+                names::UNCATALOGUED
+            ]
+        );
+        let first = &catalog.entries()[0].error_type;
+        for series in [
+            format!(
+                r#"errtally_errors_total{{error_type="{first}",source="scan",status_code="404"}} 4"#
+            ),
+            r#"errtally_lines_total{source="scan"} 9"#.to_owned(),
+            r#"errtally_bytes_total{source="scan"} 90"#.to_owned(),
+            r#"errtally_lines_truncated_total{source="scan"} 2"#.to_owned(),
+            r#"errtally_uncatalogued_errors_total{source="scan",status_code="404"} 1"#.to_owned(),
+            r#"errtally_uncatalogued_errors_total{source="scan",status_code="unknown"} 3"#
+                .to_owned(),
+        ] {
+            assert!(scan.lines().any(|l| l == series), "no {series} in\n{scan}");
+        }
+        let samples = |prefix: &str| scan.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(samples("errtally_errors_total{"), catalog.len());
+        assert_eq!(samples("errtally_error_hint_info{"), catalog.len());
+        assert_eq!(samples("errtally_uncatalogued_errors_total{"), 2);
     }
 
     #[test]

@@ -45,11 +45,11 @@ pub struct InputStatus {
 /// only the few files worth a look, so a page stays small at thousands of
 /// files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InputSummary {
+pub(crate) struct InputSummary {
     /// Paths or globs it follows (`-` for stdin).
     pub patterns: Vec<String>,
     /// How many files it has open.
-    pub file_count: usize,
+    pub(crate) file_count: usize,
     /// Bytes written but not read yet, over all its files.
     pub lag: u64,
     /// At most the requested number of files: the most lag first, then by
@@ -87,7 +87,7 @@ impl DaemonStatus {
 
     /// True once the catalogue is loaded and every input has opened its
     /// files, while none is down.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
             && self
                 .down
@@ -97,7 +97,7 @@ impl DaemonStatus {
     }
 
     /// Marks an input as down (not opened yet, or failed) or following.
-    pub fn set_input_down(&self, name: &str, down: bool) {
+    pub(crate) fn set_input_down(&self, name: &str, down: bool) {
         let mut inputs = self.down.lock().unwrap_or_else(PoisonError::into_inner);
         if down {
             inputs.insert(name.to_string());
@@ -107,7 +107,7 @@ impl DaemonStatus {
     }
 
     /// Marks the daemon ready (or not, while a reload swaps the inputs).
-    pub fn set_ready(&self, ready: bool) {
+    pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
     }
 
@@ -123,7 +123,7 @@ impl DaemonStatus {
     }
 
     /// Forgets inputs not in `keep` (after a reload).
-    pub fn retain_inputs(&self, keep: &[String]) {
+    pub(crate) fn retain_inputs(&self, keep: &[String]) {
         let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
         inputs.retain(|name, _| keep.contains(name));
         let mut down = self.down.lock().unwrap_or_else(PoisonError::into_inner);
@@ -140,7 +140,7 @@ impl DaemonStatus {
 
     /// Every input with its totals and at most `limit` of its files, those
     /// with the most lag first. Copies only what it returns.
-    pub fn input_summaries(&self, limit: usize) -> BTreeMap<String, InputSummary> {
+    pub(crate) fn input_summaries(&self, limit: usize) -> BTreeMap<String, InputSummary> {
         let inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
         inputs
             .iter()

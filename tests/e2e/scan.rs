@@ -166,7 +166,7 @@ fn prometheus_report_has_every_type_and_lints_clean() {
     assert_eq!(series.len(), 46);
     for (name, count) in expected["errors"].as_object().unwrap() {
         let sample = format!(
-            "errtally_errors_total{{source=\"scan\",status_code=\"404\",error_type=\"{name}\"}} {count}"
+            "errtally_errors_total{{error_type=\"{name}\",source=\"scan\",status_code=\"404\"}} {count}"
         );
         assert!(text.lines().any(|l| l == sample), "missing {sample}");
     }

@@ -18,7 +18,7 @@ use axum::http::HeaderValue;
 use base64::Engine as _;
 
 /// Verdicts kept; well above the number of scrapers of one exporter.
-pub const CACHE_CAPACITY: usize = 256;
+pub(crate) const CACHE_CAPACITY: usize = 256;
 
 /// bcrypt (cost 10) of a password nobody has, checked for unknown users so
 /// they take as long as known ones.
@@ -56,7 +56,7 @@ impl BasicAuth {
 
     /// Whether `hash` has the shape of a bcrypt hash that can be verified
     /// (`$2y$`, `$2b$`, `$2a$` or `$2x$`, a cost of 4 to 31, salt and digest).
-    pub fn is_bcrypt_hash(hash: &str) -> bool {
+    pub(crate) fn is_bcrypt_hash(hash: &str) -> bool {
         hash.len() == 60
             && hash
                 .parse::<bcrypt::HashParts>()
@@ -64,7 +64,7 @@ impl BasicAuth {
     }
 
     /// Whether the `Authorization` header carries the credentials of a user.
-    pub async fn is_authorized(&self, authorization: Option<&HeaderValue>) -> bool {
+    pub(crate) async fn is_authorized(&self, authorization: Option<&HeaderValue>) -> bool {
         let Some((user, password)) = authorization.and_then(parse_basic) else {
             return false;
         };
@@ -93,7 +93,7 @@ impl BasicAuth {
     fn cached(&self, key: &CacheKey) -> Option<bool> {
         self.verdicts
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(key)
             .copied()
     }
@@ -102,7 +102,7 @@ impl BasicAuth {
         let mut verdicts = self
             .verdicts
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if verdicts.len() >= CACHE_CAPACITY
             && let Some(evicted) = verdicts.keys().next().copied()
         {

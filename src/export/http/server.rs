@@ -43,24 +43,25 @@ use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 use super::HttpState;
-use super::web_config::{WatchedFile, WebConfig, WebConfigError};
+use super::serving::{WatchedFile, WebConfig};
+use super::web_config::WebConfigError;
 use crate::export::metrics::Metrics;
 
 /// Default cap on connections served at once: above what one exporter
 /// sees from its scrapers and people, low enough to bound memory.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Longest a client may take to send a request head (slowloris).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longest a client may take to finish the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest read buffer per connection, which bounds a request head.
-pub const MAX_BUF_BYTES: usize = 64 << 10;
+pub(crate) const MAX_BUF_BYTES: usize = 64 << 10;
 
 /// How often the web config and the files it names are looked at.
-pub const RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long connections get to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -71,7 +72,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// How to serve, besides the routes.
 #[derive(Debug)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     /// TLS, basic auth and headers; `None` serves plain HTTP to anyone.
     pub web_config: Option<WebConfig>,
     /// Connections served at once; more wait to be accepted.
@@ -128,29 +129,7 @@ pub async fn serve(
         max_connections,
     });
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        // A permit first: at the cap nothing is accepted, and connections
-        // queue in the kernel until one closes.
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    if !is_connection_error(&error) {
-                        tracing::warn!(%error, "accepting a connection failed");
-                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                    }
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer, permit)) = accept_next(&listener, &permits, &mut shutdown).await {
         let tls = current.load().as_ref().and_then(|web| web.tls().cloned());
         let slot = Slot::take(permit, Arc::clone(&handler.open));
         tasks.spawn(connection(
@@ -172,6 +151,36 @@ pub async fn serve(
         tracing::warn!("connections still open after the shutdown grace period are dropped");
     }
     Ok(())
+}
+
+/// The next connection with its permit, or `None` once `shutdown` has
+/// resolved (or the permits are closed). A permit comes first: at the cap
+/// nothing is accepted, and connections queue in the kernel until one
+/// closes. A failed accept is skipped (after a pause unless it concerned
+/// that connection only).
+async fn accept_next<F: Future<Output = ()>>(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+    shutdown: &mut std::pin::Pin<&mut F>,
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    loop {
+        let permit = tokio::select! {
+            () = &mut *shutdown => return None,
+            permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
+        };
+        tokio::select! {
+            () = &mut *shutdown => return None,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => return Some((stream, peer, permit)),
+                Err(error) => {
+                    if !is_connection_error(&error) {
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    }
+                }
+            },
+        }
+    }
 }
 
 /// Errors that concern one connection only, not the listener.

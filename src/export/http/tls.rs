@@ -9,7 +9,6 @@
 //! Mistakes are returned as [`Mistake`]s tied to the key that named the
 //! offending file, so the caller can give `FILE:LINE:COLUMN: KEY`.
 
-use std::fmt;
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
@@ -20,111 +19,10 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConf
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
-use super::web_config::{Mistake, PemSetting, Spot};
-
-/// Client certificate policies, by exporter-toolkit's `client_auth_type`
-/// (Go's `tls.ClientAuthType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// `NoClientCert` (the default): none asked for.
-    None,
-    /// `RequestClientCert`: asked for, not required, not verified.
-    Request,
-    /// `RequireAnyClientCert` (or its old name `RequireClientCert`):
-    /// required, not verified against a CA.
-    RequireAny,
-    /// `VerifyClientCertIfGiven`: optional, verified when sent.
-    VerifyIfGiven,
-    /// `RequireAndVerifyClientCert`: required and verified (mTLS).
-    RequireAndVerify,
-}
-
-impl ClientAuth {
-    /// The accepted spellings, for messages.
-    pub const NAMES: &str = "NoClientCert, RequestClientCert, RequireAnyClientCert, \
-         VerifyClientCertIfGiven, RequireAndVerifyClientCert";
-
-    /// The policy named `name`, as exporter-toolkit spells it.
-    pub fn parse(name: &str) -> Option<ClientAuth> {
-        Some(match name {
-            "NoClientCert" => ClientAuth::None,
-            "RequestClientCert" => ClientAuth::Request,
-            // exporter-toolkit keeps the old name for compatibility.
-            "RequireAnyClientCert" | "RequireClientCert" => ClientAuth::RequireAny,
-            "VerifyClientCertIfGiven" => ClientAuth::VerifyIfGiven,
-            "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerify,
-            _ => return None,
-        })
-    }
-}
-
-/// The TLS versions rustls implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
-    /// TLS 1.2.
-    Tls12,
-    /// TLS 1.3.
-    Tls13,
-}
-
-impl TlsVersion {
-    /// `TLS12` or `TLS13`; the older versions exporter-toolkit knows are
-    /// refused with a reason, anything else as unknown.
-    pub fn parse(name: &str) -> Result<TlsVersion, String> {
-        match name {
-            "TLS12" => Ok(TlsVersion::Tls12),
-            "TLS13" => Ok(TlsVersion::Tls13),
-            "TLS10" | "TLS11" => Err(format!(
-                "rustls supports TLS12 and TLS13 only; {name} cannot be honoured"
-            )),
-            _ => Err(format!("unknown version {name:?}; expected TLS12 or TLS13")),
-        }
-    }
-}
-
-impl fmt::Display for TlsVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TlsVersion::Tls12 => "TLS12",
-            TlsVersion::Tls13 => "TLS13",
-        })
-    }
-}
-
-/// `tls_server_config`, checked, with no file read yet.
-#[derive(Debug, Clone)]
-pub struct TlsSettings {
-    /// The certificate chain, server certificate first.
-    pub cert: PemSetting,
-    /// Its private key.
-    pub key: PemSetting,
-    /// CAs that client certificates must chain to, when verified.
-    pub client_ca: Option<PemSetting>,
-    /// The client certificate policy.
-    pub client_auth: ClientAuth,
-    /// Lowest version offered.
-    pub min_version: TlsVersion,
-    /// Highest version offered.
-    pub max_version: TlsVersion,
-    /// The server's cipher suite order wins over the client's.
-    pub prefer_server_cipher_suites: bool,
-}
-
-impl TlsSettings {
-    /// The files this reads, which a reload watches.
-    pub fn files(&self) -> impl Iterator<Item = &std::path::Path> {
-        [Some(&self.cert), Some(&self.key), self.client_ca.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter_map(|setting| match &setting.source {
-                super::web_config::PemSource::File(path) => Some(path.as_path()),
-                super::web_config::PemSource::Inline(_) => None,
-            })
-    }
-}
+use super::web_config::{ClientAuth, Mistake, PemSetting, Spot, TlsSettings, TlsVersion};
 
 /// Reads the certificate, key and CAs and builds the server configuration.
-pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, Mistake> {
+pub(crate) fn server_config(settings: &TlsSettings) -> Result<ServerConfig, Mistake> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = certificates(&settings.cert)?;
     let key = private_key(&settings.key)?;
@@ -305,8 +203,8 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
+    use super::super::web_config::PemSource;
     use super::*;
-    use crate::export::http::web_config::PemSource;
 
     /// A self-signed EC certificate and key made by the openssl CLI.
     fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {

@@ -3,13 +3,12 @@
 //! both): `tls_server_config`, `basic_auth_users` and
 //! `http_server_config.headers`.
 //!
-//! Loading reads the YAML (positions kept: every mistake names
-//! `FILE:LINE:COLUMN: KEY`), checks every key, reads the certificate, key and
-//! CA files it names (relative paths are relative to the file's directory, as
-//! in exporter-toolkit) and builds what serving needs: a rustls
-//! [`ServerConfig`](rustls::ServerConfig), a [`BasicAuth`] and the extra
-//! response headers. A [`WebConfig`] is therefore always complete and usable;
-//! a reload builds a new one and swaps it in whole, or keeps the old one.
+//! Parsing reads the YAML (positions kept: every mistake names
+//! `FILE:LINE:COLUMN: KEY`), checks every key and resolves the certificate,
+//! key and CA files it names (relative paths are relative to the file's
+//! directory, as in exporter-toolkit) into [`Settings`]: plain values, no
+//! file besides this one read yet. [`super::tls`] builds rustls from them
+//! and [`super::serving`] puts the whole together.
 //!
 //! exporter-toolkit keys that rustls cannot honour are refused by name
 //! rather than ignored: a `min_version` or `max_version` below TLS12,
@@ -18,19 +17,16 @@
 //! which is what Prometheus scrapes with). An empty file, or one without
 //! `tls_server_config`, serves plain HTTP like no file at all.
 //!
-//! Deliberately not here: watching the files (the server polls
-//! [`WebConfig::watched`]), and anything per connection or per request.
+//! Deliberately not here: reading the files it names, watching files, and
+//! anything per connection or per request.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use axum::http::{HeaderName, HeaderValue};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, LoaderOptions, Node, Span};
 
 use super::auth::BasicAuth;
-use super::tls::{self, ClientAuth, TlsSettings, TlsVersion};
 
 /// Headers exporter-toolkit lets a web config add, with the values it
 /// accepts (`None`: any value). Anything else is refused, as there.
@@ -46,15 +42,6 @@ const TOP_LEVEL_KEYS: &str = "tls_server_config, http_server_config, basic_auth_
 const TLS_KEYS: &str = "cert_file, key_file, cert, key, client_ca_file, client_ca, \
      client_auth_type, min_version, max_version, prefer_server_cipher_suites";
 const HTTP_KEYS: &str = "headers, http2";
-
-/// A loaded, validated web config, ready to serve with.
-pub struct WebConfig {
-    path: PathBuf,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    auth: Option<Arc<BasicAuth>>,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    watched: Vec<WatchedFile>,
-}
 
 /// Why a web config was rejected; at start the caller exits with status 2.
 #[derive(Debug, thiserror::Error)]
@@ -92,152 +79,131 @@ pub enum WebConfigError {
     },
 }
 
-/// A file whose change means the web config must be reloaded, with what it
-/// looked like just before it was read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WatchedFile {
-    /// The path as resolved (relative to the web config's directory).
-    pub path: PathBuf,
-    /// `None` when it could not be looked at.
-    pub fingerprint: Option<Fingerprint>,
+/// What the file asks for, checked but with no file besides it read yet.
+#[derive(Debug, Default)]
+pub(crate) struct Settings {
+    /// `tls_server_config`, if TLS is on.
+    pub tls: Option<TlsSettings>,
+    /// `basic_auth_users`: names and bcrypt hashes.
+    pub users: Vec<(String, String)>,
+    /// `http_server_config.headers`.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// Enough of a file's metadata to notice a rewrite, a replacement by
-/// rename, or a symlink swap (Kubernetes Secret volumes): the path is
-/// followed, so a new target shows as a new inode.
+/// Reads and checks the web config at `path`; reads no file it names.
+pub(crate) fn parse_file(path: &Path) -> Result<Settings, WebConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Doc::new(path).parse(&text)
+}
+
+/// Client certificate policies, by exporter-toolkit's `client_auth_type`
+/// (Go's `tls.ClientAuthType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
+pub(crate) enum ClientAuth {
+    /// `NoClientCert` (the default): none asked for.
+    None,
+    /// `RequestClientCert`: asked for, not required, not verified.
+    Request,
+    /// `RequireAnyClientCert` (or its old name `RequireClientCert`):
+    /// required, not verified against a CA.
+    RequireAny,
+    /// `VerifyClientCertIfGiven`: optional, verified when sent.
+    VerifyIfGiven,
+    /// `RequireAndVerifyClientCert`: required and verified (mTLS).
+    RequireAndVerify,
 }
 
-impl Fingerprint {
-    /// The fingerprint of `path` now.
-    pub fn of(path: &Path) -> Option<Fingerprint> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(Fingerprint {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
+impl ClientAuth {
+    /// The accepted spellings, for messages.
+    pub(crate) const NAMES: &str = "NoClientCert, RequestClientCert, RequireAnyClientCert, \
+         VerifyClientCertIfGiven, RequireAndVerifyClientCert";
+
+    /// The policy named `name`, as exporter-toolkit spells it.
+    pub(crate) fn parse(name: &str) -> Option<ClientAuth> {
+        Some(match name {
+            "NoClientCert" => ClientAuth::None,
+            "RequestClientCert" => ClientAuth::Request,
+            // exporter-toolkit keeps the old name for compatibility.
+            "RequireAnyClientCert" | "RequireClientCert" => ClientAuth::RequireAny,
+            "VerifyClientCertIfGiven" => ClientAuth::VerifyIfGiven,
+            "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerify,
+            _ => return None,
         })
     }
 }
 
-impl WatchedFile {
-    fn now(path: &Path) -> WatchedFile {
-        WatchedFile {
-            path: path.to_path_buf(),
-            fingerprint: Fingerprint::of(path),
-        }
-    }
-
-    /// Whether the file looks different now from when it was read.
-    pub fn has_changed(&self) -> bool {
-        Fingerprint::of(&self.path) != self.fingerprint
-    }
+/// The TLS versions rustls implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TlsVersion {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
 }
 
-impl std::fmt::Debug for WebConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebConfig")
-            .field("path", &self.path)
-            .field("tls", &self.tls.is_some())
-            .field("basic_auth_users", &self.auth.as_ref().map(|a| a.len()))
-            .field("headers", &self.headers)
-            .finish()
-    }
-}
-
-impl WebConfig {
-    /// Reads and validates the web config at `path` and everything it names.
-    pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        Self::load_watched(path).0
-    }
-
-    /// Like [`WebConfig::load`], and also says which files were involved
-    /// (as far as the file could be parsed), so that a failed reload is
-    /// retried when any of them changes, not only the config file.
-    pub fn load_watched(path: &Path) -> (Result<WebConfig, WebConfigError>, Vec<WatchedFile>) {
-        let mut watched = vec![WatchedFile::now(path)];
-        let result = Self::load_into(path, &mut watched);
-        (result, watched)
-    }
-
-    fn load_into(path: &Path, watched: &mut Vec<WatchedFile>) -> Result<WebConfig, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let doc = Doc::new(path);
-        let settings = doc.parse(&text)?;
-        if let Some(tls) = &settings.tls {
-            watched.extend(tls.files().map(WatchedFile::now));
-        }
-        let tls = match &settings.tls {
-            Some(settings) => Some(Arc::new(
-                tls::server_config(settings).map_err(|mistake| doc.invalid_at(mistake))?,
+impl TlsVersion {
+    /// `TLS12` or `TLS13`; the older versions exporter-toolkit knows are
+    /// refused with a reason, anything else as unknown.
+    pub(crate) fn parse(name: &str) -> Result<TlsVersion, String> {
+        match name {
+            "TLS12" => Ok(TlsVersion::Tls12),
+            "TLS13" => Ok(TlsVersion::Tls13),
+            "TLS10" | "TLS11" => Err(format!(
+                "rustls supports TLS12 and TLS13 only; {name} cannot be honoured"
             )),
-            None => None,
-        };
-        let auth = if settings.users.is_empty() {
-            None
-        } else {
-            Some(Arc::new(BasicAuth::new(settings.users)))
-        };
-        let config = WebConfig {
-            path: path.to_path_buf(),
-            tls,
-            auth,
-            headers: settings.headers,
-            watched: watched.clone(),
-        };
-        tracing::debug!(?config, "web config loaded");
-        Ok(config)
-    }
-
-    /// The file this came from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The TLS configuration new connections get, if TLS is on.
-    pub fn tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
-        self.tls.as_ref()
-    }
-
-    /// The users allowed in, if basic auth is on.
-    pub fn auth(&self) -> Option<&Arc<BasicAuth>> {
-        self.auth.as_ref()
-    }
-
-    /// Headers added to every response.
-    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
-        &self.headers
-    }
-
-    /// The config file and the files it names, as they were when read.
-    pub fn watched(&self) -> &[WatchedFile] {
-        &self.watched
+            _ => Err(format!("unknown version {name:?}; expected TLS12 or TLS13")),
+        }
     }
 }
 
-/// What the file asks for, checked but with no file besides it read yet.
-#[derive(Debug, Default)]
-struct Settings {
-    tls: Option<TlsSettings>,
-    users: Vec<(String, String)>,
-    headers: Vec<(HeaderName, HeaderValue)>,
+impl std::fmt::Display for TlsVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsVersion::Tls12 => "TLS12",
+            TlsVersion::Tls13 => "TLS13",
+        })
+    }
+}
+
+/// `tls_server_config`, checked, with no file read yet.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsSettings {
+    /// The certificate chain, server certificate first.
+    pub cert: PemSetting,
+    /// Its private key.
+    pub key: PemSetting,
+    /// CAs that client certificates must chain to, when verified.
+    pub(crate) client_ca: Option<PemSetting>,
+    /// The client certificate policy.
+    pub client_auth: ClientAuth,
+    /// Lowest version offered.
+    pub min_version: TlsVersion,
+    /// Highest version offered.
+    pub(crate) max_version: TlsVersion,
+    /// The server's cipher suite order wins over the client's.
+    pub(crate) prefer_server_cipher_suites: bool,
+}
+
+impl TlsSettings {
+    /// The files this reads, which a reload watches.
+    pub(crate) fn files(&self) -> impl Iterator<Item = &std::path::Path> {
+        [Some(&self.cert), Some(&self.key), self.client_ca.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|setting| match &setting.source {
+                PemSource::File(path) => Some(path.as_path()),
+                PemSource::Inline(_) => None,
+            })
+    }
 }
 
 /// A mistake found below the parsing layer (a certificate that does not
 /// parse, a key that does not match), tied to the key that named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mistake {
+pub(crate) struct Mistake {
     /// Where the offending value is.
     pub at: Spot,
     /// The dotted key.
@@ -248,11 +214,24 @@ pub struct Mistake {
 
 /// A 1-based line and column in the web config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Spot {
+pub(crate) struct Spot {
     /// 1-based line.
     pub line: usize,
     /// 1-based column, in characters.
-    pub column: usize,
+    pub(crate) column: usize,
+}
+
+impl Mistake {
+    /// The error naming `FILE:LINE:COLUMN: KEY` in the web config `path`.
+    pub(crate) fn in_file(self, path: &Path) -> WebConfigError {
+        WebConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: self.at.line,
+            column: self.at.column,
+            key: self.key,
+            message: self.message,
+        }
+    }
 }
 
 fn spot(span: &Span) -> Spot {
@@ -265,7 +244,7 @@ fn spot(span: &Span) -> Spot {
 
 /// Where a PEM item comes from: a file, or text inline in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PemSource {
+pub(crate) enum PemSource {
     /// `cert_file` and the like, already resolved against the config's
     /// directory.
     File(PathBuf),
@@ -275,7 +254,7 @@ pub enum PemSource {
 
 /// One PEM setting and where it was written, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PemSetting {
+pub(crate) struct PemSetting {
     /// What to read.
     pub source: PemSource,
     /// The dotted key it was given under.
@@ -286,7 +265,7 @@ pub struct PemSetting {
 
 impl PemSetting {
     /// Its bytes: the file read now, or the inline text.
-    pub fn read(&self) -> Result<Vec<u8>, Mistake> {
+    pub(crate) fn read(&self) -> Result<Vec<u8>, Mistake> {
         match &self.source {
             PemSource::Inline(text) => Ok(text.as_bytes().to_vec()),
             PemSource::File(path) => std::fs::read(path)
@@ -295,7 +274,7 @@ impl PemSetting {
     }
 
     /// A mistake about this setting.
-    pub fn mistake(&self, message: String) -> Mistake {
+    pub(crate) fn mistake(&self, message: String) -> Mistake {
         Mistake {
             at: self.at,
             key: self.key.clone(),
@@ -304,12 +283,25 @@ impl PemSetting {
     }
 
     /// How to name it in a message: the file, or the key for inline text.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.source {
             PemSource::File(path) => path.display().to_string(),
             PemSource::Inline(_) => format!("the text of {}", self.key),
         }
     }
+}
+
+/// `tls_server_config` while its keys are read, each with where it was
+/// written.
+#[derive(Default)]
+struct TlsDraft {
+    cert: Option<PemSetting>,
+    key: Option<PemSetting>,
+    client_ca: Option<PemSetting>,
+    client_auth: Option<(ClientAuth, Spot)>,
+    min_version: Option<(TlsVersion, Spot)>,
+    max_version: Option<(TlsVersion, Spot)>,
+    prefer_server_cipher_suites: Option<bool>,
 }
 
 /// The file being parsed: turns positions into errors and anchors relative
@@ -333,10 +325,6 @@ impl<'a> Doc<'a> {
             key: key.to_string(),
             message: message.into(),
         }
-    }
-
-    fn invalid_at(&self, mistake: Mistake) -> WebConfigError {
-        self.invalid(mistake.at, &mistake.key, mistake.message)
     }
 
     fn parse(&self, text: &str) -> Result<Settings, WebConfigError> {
@@ -416,100 +404,112 @@ impl<'a> Doc<'a> {
         if map.is_empty() {
             return Ok(None);
         }
-        let mut cert = None;
-        let mut key = None;
-        let mut client_ca = None;
-        let mut client_auth = None;
-        let mut min_version = None;
-        let mut max_version = None;
-        let mut prefer_server_cipher_suites = true;
+        let mut draft = TlsDraft::default();
         for (name, value) in map.iter() {
-            let dotted = format!("tls_server_config.{}", name.as_str());
-            let at = spot(value.span());
-            match name.as_str() {
-                "cert_file" | "cert" => self.pem(&mut cert, name, value, &dotted, "cert")?,
-                "key_file" | "key" => self.pem(&mut key, name, value, &dotted, "key")?,
-                "client_ca_file" | "client_ca" => {
-                    self.pem(&mut client_ca, name, value, &dotted, "client_ca")?;
-                }
-                "client_auth_type" => {
-                    if let Some(text) = self.string(value, &dotted)? {
-                        let auth = ClientAuth::parse(&text).ok_or_else(|| {
-                            self.invalid(
-                                at,
-                                &dotted,
-                                format!(
-                                    "unknown client_auth_type {text:?}; expected one of {}",
-                                    ClientAuth::NAMES
-                                ),
-                            )
-                        })?;
-                        client_auth = Some((auth, at));
-                    }
-                }
-                "min_version" | "max_version" => {
-                    if let Some(text) = self.string(value, &dotted)? {
-                        let version = TlsVersion::parse(&text)
-                            .map_err(|message| self.invalid(at, &dotted, message))?;
-                        if name.as_str() == "min_version" {
-                            min_version = Some((version, at));
-                        } else {
-                            max_version = Some((version, at));
-                        }
-                    }
-                }
-                // rustls can honour this one: the server's suite order wins.
-                "prefer_server_cipher_suites" => {
-                    if let Some(prefer) = self.boolean(value, &dotted)? {
-                        prefer_server_cipher_suites = prefer;
-                    }
-                }
-                "cipher_suites" | "curve_preferences" => {
-                    if self.list_len(value, &dotted)? > 0 {
-                        return Err(self.invalid(
+            self.tls_key(&mut draft, name, value)?;
+        }
+        self.finish_tls(draft, spot(section.span())).map(Some)
+    }
+
+    /// One key of `tls_server_config`, into `draft`. Longer than most: one
+    /// arm per key exporter-toolkit knows, each a few lines, read as a table.
+    fn tls_key(
+        &self,
+        draft: &mut TlsDraft,
+        name: &MarkedScalarNode,
+        value: &Node,
+    ) -> Result<(), WebConfigError> {
+        let dotted = format!("tls_server_config.{}", name.as_str());
+        let at = spot(value.span());
+        match name.as_str() {
+            "cert_file" | "cert" => self.pem(&mut draft.cert, name, value, &dotted, "cert")?,
+            "key_file" | "key" => self.pem(&mut draft.key, name, value, &dotted, "key")?,
+            "client_ca_file" | "client_ca" => {
+                self.pem(&mut draft.client_ca, name, value, &dotted, "client_ca")?;
+            }
+            "client_auth_type" => {
+                if let Some(text) = self.string(value, &dotted)? {
+                    let auth = ClientAuth::parse(&text).ok_or_else(|| {
+                        self.invalid(
                             at,
                             &dotted,
-                            "rustls cannot honour this: it offers only its own modern TLS 1.2 and \
-                             1.3 suites and key exchange groups; remove the key",
-                        ));
-                    }
-                }
-                "client_allowed_sans" => {
-                    if self.list_len(value, &dotted)? > 0 {
-                        return Err(self.invalid(
-                            at,
-                            &dotted,
-                            "not supported by errtally; restrict clients through the CA in \
-                             client_ca_file instead",
-                        ));
-                    }
-                }
-                other => {
-                    return Err(self.invalid(
-                        spot(name.span()),
-                        &format!("tls_server_config.{other}"),
-                        format!("unknown key; expected one of {TLS_KEYS}"),
-                    ));
+                            format!(
+                                "unknown client_auth_type {text:?}; expected one of {}",
+                                ClientAuth::NAMES
+                            ),
+                        )
+                    })?;
+                    draft.client_auth = Some((auth, at));
                 }
             }
+            "min_version" | "max_version" => {
+                if let Some(text) = self.string(value, &dotted)? {
+                    let version = TlsVersion::parse(&text)
+                        .map_err(|message| self.invalid(at, &dotted, message))?;
+                    let slot = if name.as_str() == "min_version" {
+                        &mut draft.min_version
+                    } else {
+                        &mut draft.max_version
+                    };
+                    *slot = Some((version, at));
+                }
+            }
+            // rustls can honour this one: the server's suite order wins.
+            "prefer_server_cipher_suites" => {
+                if let Some(prefer) = self.boolean(value, &dotted)? {
+                    draft.prefer_server_cipher_suites = Some(prefer);
+                }
+            }
+            "cipher_suites" | "curve_preferences" => self.refuse_list(
+                value,
+                &dotted,
+                "rustls cannot honour this: it offers only its own modern TLS 1.2 and \
+                 1.3 suites and key exchange groups; remove the key",
+            )?,
+            "client_allowed_sans" => self.refuse_list(
+                value,
+                &dotted,
+                "not supported by errtally; restrict clients through the CA in \
+                 client_ca_file instead",
+            )?,
+            other => {
+                return Err(self.invalid(
+                    spot(name.span()),
+                    &format!("tls_server_config.{other}"),
+                    format!("unknown key; expected one of {TLS_KEYS}"),
+                ));
+            }
         }
-        let section_at = spot(section.span());
-        let Some(cert) = cert else {
-            return Err(self.invalid(
+        Ok(())
+    }
+
+    /// A list key errtally cannot honour: refused unless empty.
+    fn refuse_list(&self, value: &Node, dotted: &str, why: &str) -> Result<(), WebConfigError> {
+        if self.list_len(value, dotted)? > 0 {
+            return Err(self.invalid(spot(value.span()), dotted, why));
+        }
+        Ok(())
+    }
+
+    /// The settings of a section whose keys all parsed: what is required
+    /// is there, and the keys agree with each other.
+    fn finish_tls(&self, draft: TlsDraft, section_at: Spot) -> Result<TlsSettings, WebConfigError> {
+        let missing = |key: &str| {
+            self.invalid(
                 section_at,
-                "tls_server_config.cert_file",
+                key,
                 "missing: TLS needs cert_file (or cert) and key_file (or key)",
-            ));
+            )
         };
-        let Some(key) = key else {
-            return Err(self.invalid(
-                section_at,
-                "tls_server_config.key_file",
-                "missing: TLS needs cert_file (or cert) and key_file (or key)",
-            ));
-        };
-        let (client_auth, client_auth_at) = client_auth.unwrap_or((ClientAuth::None, section_at));
-        match (&client_ca, client_auth) {
+        let cert = draft
+            .cert
+            .ok_or_else(|| missing("tls_server_config.cert_file"))?;
+        let key = draft
+            .key
+            .ok_or_else(|| missing("tls_server_config.key_file"))?;
+        let (client_auth, client_auth_at) =
+            draft.client_auth.unwrap_or((ClientAuth::None, section_at));
+        match (&draft.client_ca, client_auth) {
             (Some(ca), ClientAuth::None) => {
                 return Err(self.invalid(
                     ca.at,
@@ -528,25 +528,25 @@ impl<'a> Doc<'a> {
             }
             _ => {}
         }
-        let min = min_version.map_or(TlsVersion::Tls12, |(v, _)| v);
-        let max = max_version.map_or(TlsVersion::Tls13, |(v, _)| v);
+        let min = draft.min_version.map_or(TlsVersion::Tls12, |(v, _)| v);
+        let max = draft.max_version.map_or(TlsVersion::Tls13, |(v, _)| v);
         if min > max {
-            let at = min_version.map_or(section_at, |(_, at)| at);
+            let at = draft.min_version.map_or(section_at, |(_, at)| at);
             return Err(self.invalid(
                 at,
                 "tls_server_config.min_version",
                 format!("{min} is above max_version {max}"),
             ));
         }
-        Ok(Some(TlsSettings {
+        Ok(TlsSettings {
             cert,
             key,
-            client_ca,
+            client_ca: draft.client_ca,
             client_auth,
             min_version: min,
             max_version: max,
-            prefer_server_cipher_suites,
-        }))
+            prefer_server_cipher_suites: draft.prefer_server_cipher_suites.unwrap_or(true),
+        })
     }
 
     /// One of the `X_file` / `X` pairs; giving both is a mistake.
@@ -1167,60 +1167,5 @@ mod tests {
         assert_eq!(tls.client_auth, ClientAuth::RequireAndVerify);
         assert_eq!(settings.users.len(), 1);
         assert_eq!(settings.headers.len(), 3);
-    }
-
-    #[test]
-    fn a_missing_file_is_an_io_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("absent.yml");
-        let error = WebConfig::load(&path).unwrap_err();
-        assert!(matches!(error, WebConfigError::Io { .. }), "{error:?}");
-        assert!(
-            error
-                .to_string()
-                .starts_with(&format!("{}: cannot read web config", path.display()))
-        );
-    }
-
-    #[test]
-    fn an_unreadable_certificate_is_reported_at_its_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("web.yml");
-        std::fs::write(
-            &path,
-            "tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n",
-        )
-        .unwrap();
-        let (result, watched) = WebConfig::load_watched(&path);
-        let message = result.unwrap_err().to_string();
-        let expected = format!(
-            "{}:2:14: tls_server_config.cert_file: cannot read {}",
-            path.display(),
-            dir.path().join("nope.crt").display()
-        );
-        assert!(message.starts_with(&expected), "{message}");
-        let paths: Vec<PathBuf> = watched.iter().map(|w| w.path.clone()).collect();
-        assert_eq!(
-            paths,
-            vec![
-                path.clone(),
-                dir.path().join("nope.crt"),
-                dir.path().join("nope.key")
-            ]
-        );
-        assert!(watched[0].fingerprint.is_some() && watched[1].fingerprint.is_none());
-    }
-
-    #[test]
-    fn a_fingerprint_changes_when_a_file_is_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.pem");
-        std::fs::write(&path, "one").unwrap();
-        let watched = WatchedFile::now(&path);
-        assert!(!watched.has_changed());
-        let next = dir.path().join("a.pem.new");
-        std::fs::write(&next, "two").unwrap();
-        std::fs::rename(&next, &path).unwrap();
-        assert!(watched.has_changed());
     }
 }

@@ -45,7 +45,7 @@ thread_local! {
 }
 
 /// Runs `gather` (a registry's) with the labelled families left out.
-pub fn without_labelled<T>(gather: impl FnOnce() -> T) -> T {
+pub(super) fn without_labelled<T>(gather: impl FnOnce() -> T) -> T {
     /// Clears the flag however `gather` ends.
     struct Reset;
     impl Drop for Reset {
@@ -59,10 +59,10 @@ pub fn without_labelled<T>(gather: impl FnOnce() -> T) -> T {
 }
 
 /// A counter: added to by an input, read by the exposition.
-pub type Count = Arc<AtomicU64>;
+pub(super) type Count = Arc<AtomicU64>;
 
 /// A catalogued type as its series know it: `status_code` and `error_type`.
-pub type TypeKey = (u16, Arc<str>);
+pub(super) type TypeKey = (u16, Arc<str>);
 
 /// The series of one label set (or of an input without path labels).
 #[derive(Default)]
@@ -85,7 +85,7 @@ struct SourceSeries {
 }
 
 /// The handles of one label set that an input counts into.
-pub struct SetHandles {
+pub(super) struct SetHandles {
     /// By the index of the input's types.
     pub errors: Vec<Count>,
     /// `errtally_lines_total`.
@@ -105,7 +105,7 @@ pub struct Totals {
 
 /// The series of the labelled families, by source.
 #[derive(Clone)]
-pub struct SeriesStore {
+pub(super) struct SeriesStore {
     sources: Arc<RwLock<BTreeMap<String, SourceSeries>>>,
     /// What the registry is told the families are (without path labels).
     descs: Arc<[Desc; 3]>,
@@ -129,7 +129,7 @@ const FAMILIES: [(&str, &str, &[&str]); 3] = [
 
 impl SeriesStore {
     /// No series yet.
-    pub fn new() -> Result<Self, prometheus::Error> {
+    pub(super) fn new() -> Result<Self, prometheus::Error> {
         let desc = |(name, help, labels): (&str, &str, &[&str])| {
             Desc::new(
                 name.to_owned(),
@@ -157,7 +157,7 @@ impl SeriesStore {
     /// `pattern`. If they were made with another expression (or with none,
     /// or without one now), they are dropped first; returns whether they
     /// were.
-    pub fn bind(&self, source: &str, names: &[String], pattern: Option<&str>) -> bool {
+    pub(super) fn bind(&self, source: &str, names: &[String], pattern: Option<&str>) -> bool {
         let mut sources = self.write();
         let entry = sources.entry(source.to_owned()).or_default();
         let changed = entry.pattern.as_deref() != pattern || entry.names != names;
@@ -173,7 +173,7 @@ impl SeriesStore {
 
     /// The handles of `source`'s set `values`, for `types`; every type's
     /// series is made at 0 if it is not there yet.
-    pub fn resolve(&self, source: &str, values: &[String], types: &[TypeKey]) -> SetHandles {
+    pub(super) fn resolve(&self, source: &str, values: &[String], types: &[TypeKey]) -> SetHandles {
         let mut sources = self.write();
         let set = sources
             .entry(source.to_owned())
@@ -192,7 +192,7 @@ impl SeriesStore {
 
     /// The counter of status `slot`'s uncatalogued errors of `source`'s set
     /// `values`, made at 0 if it is not there yet.
-    pub fn uncatalogued(&self, source: &str, values: &[String], slot: usize) -> Count {
+    pub(super) fn uncatalogued(&self, source: &str, values: &[String], slot: usize) -> Count {
         let mut sources = self.write();
         let set = sources
             .entry(source.to_owned())
@@ -204,7 +204,7 @@ impl SeriesStore {
     }
 
     /// The path label values of `source`'s sets.
-    pub fn sets(&self, source: &str) -> Vec<Vec<String>> {
+    pub(super) fn sets(&self, source: &str) -> Vec<Vec<String>> {
         self.read()
             .get(source)
             .map(|series| series.sets.keys().cloned().collect())
@@ -212,20 +212,20 @@ impl SeriesStore {
     }
 
     /// Removes `source`'s set `values` and its series.
-    pub fn remove_set(&self, source: &str, values: &[String]) {
+    pub(super) fn remove_set(&self, source: &str, values: &[String]) {
         if let Some(series) = self.write().get_mut(source) {
             series.sets.remove(values);
         }
     }
 
     /// Removes every series of `source`.
-    pub fn remove_source(&self, source: &str) {
+    pub(super) fn remove_source(&self, source: &str) {
         self.write().remove(source);
     }
 
     /// Removes, from every set of `source`, the series of the types `keep`
     /// does not keep.
-    pub fn retain_types(&self, source: &str, keep: impl Fn(&TypeKey) -> bool) {
+    pub(super) fn retain_types(&self, source: &str, keep: impl Fn(&TypeKey) -> bool) {
         if let Some(series) = self.write().get_mut(source) {
             for set in series.sets.values_mut() {
                 set.errors.retain(|key, _| keep(key));
@@ -236,7 +236,7 @@ impl SeriesStore {
     /// Sums over every source and label set: catalogued errors by
     /// `error_type`, uncatalogued errors, lines. Without the protobuf
     /// messages `gather` builds, so cheap at thousands of sets.
-    pub fn totals(&self) -> Totals {
+    pub(super) fn totals(&self) -> Totals {
         let mut totals = Totals::default();
         for (_, source) in self.totals_by_source() {
             for (error_type, count) in source.errors {
@@ -250,7 +250,7 @@ impl SeriesStore {
 
     /// Like [`SeriesStore::totals`], per source: what the status page's
     /// history samples, without gathering every label set's series.
-    pub fn totals_by_source(&self) -> BTreeMap<String, Totals> {
+    pub(super) fn totals_by_source(&self) -> BTreeMap<String, Totals> {
         let mut by_source = BTreeMap::new();
         for (name, series) in self.read().iter() {
             let totals: &mut Totals = by_source.entry(name.clone()).or_default();
@@ -272,7 +272,7 @@ impl SeriesStore {
 
     /// Appends the three families in the text format (0.0.4) to `out`;
     /// labels sorted by name, as the `prometheus` crate writes them.
-    pub fn render(&self, out: &mut Vec<u8>) {
+    pub(super) fn render(&self, out: &mut Vec<u8>) {
         let sources = self.read();
         for (family, (name, help, _)) in FAMILIES.iter().enumerate() {
             let mut header = false;

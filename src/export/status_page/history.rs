@@ -38,10 +38,10 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
 pub const SLOTS: usize = 360;
 
 /// The short rate window ("now").
-pub const RATE_SHORT: Duration = Duration::from_secs(60);
+pub(crate) const RATE_SHORT: Duration = Duration::from_secs(60);
 
 /// The long rate window.
-pub const RATE_LONG: Duration = Duration::from_secs(300);
+pub(crate) const RATE_LONG: Duration = Duration::from_secs(300);
 
 /// Which counter of an input a series follows.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,7 +83,7 @@ impl Counts {
     /// Reads the counters the history follows, summed per input over
     /// statuses and labels from paths (from the counters themselves: with
     /// many label sets, gathering them all would cost more than the page).
-    pub fn gather(metrics: &Metrics) -> Self {
+    pub(crate) fn gather(metrics: &Metrics) -> Self {
         let mut counts = Self::default();
         for (source, totals) in metrics.totals_by_source() {
             for (error_type, count) in totals.errors {
@@ -178,17 +178,17 @@ fn increase(last: u64, value: u64) -> u64 {
 
 /// What the page shows of one series, or of a sum of them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Recent {
+pub(crate) struct Recent {
     /// The live counter value (since start or since the series was created).
     pub total: u64,
     /// Per second over the last minute (or since the first sample, if
     /// younger); `None` before the first sample.
-    pub rate_short: Option<f64>,
+    pub(crate) rate_short: Option<f64>,
     /// Per second over the last five minutes, likewise.
-    pub rate_long: Option<f64>,
+    pub(crate) rate_long: Option<f64>,
     /// The increase per [`SAMPLE_INTERVAL`] over the last hour, oldest
     /// first, always `slots` long (0 before the first sample).
-    pub increments: Vec<u64>,
+    pub(crate) increments: Vec<u64>,
 }
 
 impl Recent {
@@ -221,21 +221,21 @@ impl Recent {
     }
 
     /// The short rate, 0 before the first sample: the page's sort key.
-    pub fn rate_now(&self) -> f64 {
+    pub(crate) fn rate_now(&self) -> f64 {
         self.rate_short.unwrap_or(0.0)
     }
 }
 
 /// The history read at one instant, against live counts.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// How many of the increments are backed by samples (the newest
     /// ones); the rest precede the first sample.
-    pub covered: usize,
+    pub(crate) covered: usize,
     /// Increments per series ([`SLOTS`] in the daemon).
     pub slots: usize,
     /// False before the first sample: there are no rates yet.
-    pub sampled: bool,
+    pub(crate) sampled: bool,
     /// Every series whose live value is above 0.
     pub series: BTreeMap<SeriesKey, Recent>,
 }
@@ -298,7 +298,7 @@ impl History {
 
     /// Rates and increments at `now` of every series above 0 in `live`,
     /// including what was counted since the last sample.
-    pub fn snapshot(&self, now: Instant, live: &Counts) -> Snapshot {
+    pub(crate) fn snapshot(&self, now: Instant, live: &Counts) -> Snapshot {
         let slots = self.slots;
         let rings = self.rings.lock().unwrap_or_else(PoisonError::into_inner);
         let times = &rings.times;
@@ -370,7 +370,11 @@ fn window_start(
 
 /// Samples the counters into `history` every [`SAMPLE_INTERVAL`] (the
 /// first at once, the baseline) until `stop`.
-pub async fn sample_counters(metrics: Metrics, history: Arc<History>, stop: CancellationToken) {
+pub(crate) async fn sample_counters(
+    metrics: Metrics,
+    history: Arc<History>,
+    stop: CancellationToken,
+) {
     let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::catalog::CatalogEntry;
+use crate::catalog::{Catalog, CatalogEntry};
 use crate::export::metrics::Metrics;
 use crate::export::status::{DaemonStatus, InputSummary};
 use history::{Counter, Counts, Recent, SAMPLE_INTERVAL, Snapshot};
@@ -34,7 +34,7 @@ use sparkline::write_sparkline;
 
 /// Files listed per input; the rest are counted. 2,000 rows of paths would
 /// make the page slow to load and useless to read.
-pub const MAX_FILES_SHOWN: usize = 50;
+pub(crate) const MAX_FILES_SHOWN: usize = 50;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222}\
 h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;margin:1.2em 0 .4em}\
@@ -47,7 +47,8 @@ details ol{margin:.2em 0 .4em;padding-left:1.6em}details p{margin:.3em 0}\
 table.sub{margin:.3em 0}table.sub td,table.sub th{font-size:.95em}";
 
 /// The whole page. `wall` gives the uptime, `now` reads the history; both
-/// are parameters so tests control them.
+/// are parameters so tests control them. Written section by section, each
+/// a function of what it shows.
 pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: Instant) -> String {
     let catalog = status.catalog();
     let live = Counts::gather(metrics);
@@ -57,6 +58,17 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
     let uptime = wall.duration_since(status.started()).unwrap_or_default();
 
     let mut page = String::with_capacity(32 << 10);
+    write_header(&mut page, status, &catalog, uptime);
+    write_errors_section(&mut page, &catalog, &rates, snapshot.covered);
+    write_inputs_section(&mut page, &inputs, &rates, &snapshot);
+    write_files_section(&mut page, &inputs);
+    page.push_str("</body></html>\n");
+    page
+}
+
+/// The document head, the title, and what the daemon is (version, uptime,
+/// readiness, catalogue).
+fn write_header(page: &mut String, status: &DaemonStatus, catalog: &Catalog, uptime: Duration) {
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     page.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
     let _ = writeln!(
@@ -90,42 +102,52 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
          hover over one for its numbers.</p>",
         humantime::format_duration(SAMPLE_INTERVAL),
     );
+}
 
+/// Each catalogued type seen, busiest first, with its knowledge.
+fn write_errors_section(page: &mut String, catalog: &Catalog, rates: &Rates<'_>, covered: usize) {
     page.push_str("<h2 id=\"errors\">Catalogued errors seen</h2>\n");
     if rates.by_type.is_empty() {
         page.push_str("<p class=\"muted\">no catalogued errors seen yet</p>\n");
-    } else {
-        page.push_str(
-            "<table><tr><th>Error type</th><th>Status</th><th>1 min /s</th><th>5 min /s</th>\
-             <th>Last hour</th><th>Total</th><th>Hint</th></tr>\n",
-        );
-        for (position, (error_type, recent)) in
-            sorted_by_rate(&rates.by_type).into_iter().enumerate()
-        {
-            // The busiest type now has its causes and steps open.
-            let open = position == 0 && recent.rate_now() > 0.0;
-            let entry = catalog
-                .index_of(error_type.as_bytes())
-                .and_then(|index| catalog.entry(index));
-            page.push_str("<tr><td>");
-            write_type_name(&mut page, error_type, entry);
-            let status_code = entry.map(|entry| entry.status_code.to_string());
-            let _ = write!(
-                page,
-                "</td><td class=\"n\">{}</td>",
-                status_code.as_deref().unwrap_or("")
-            );
-            write_rate_cells(&mut page, recent, snapshot.covered, Detail::Full);
-            let _ = write!(page, "<td class=\"n\">{}</td><td>", recent.total);
-            match entry {
-                Some(entry) => write_knowledge(&mut page, entry, open),
-                None => page.push_str("<span class=\"muted\">not in the current catalogue</span>"),
-            }
-            page.push_str("</td></tr>\n");
-        }
-        page.push_str("</table>\n");
+        return;
     }
+    page.push_str(
+        "<table><tr><th>Error type</th><th>Status</th><th>1 min /s</th><th>5 min /s</th>\
+         <th>Last hour</th><th>Total</th><th>Hint</th></tr>\n",
+    );
+    for (position, (error_type, recent)) in sorted_by_rate(&rates.by_type).into_iter().enumerate() {
+        // The busiest type now has its causes and steps open.
+        let open = position == 0 && recent.rate_now() > 0.0;
+        let entry = catalog
+            .index_of(error_type.as_bytes())
+            .and_then(|index| catalog.entry(index));
+        page.push_str("<tr><td>");
+        write_type_name(page, error_type, entry);
+        let status_code = entry.map(|entry| entry.status_code.to_string());
+        let _ = write!(
+            page,
+            "</td><td class=\"n\">{}</td>",
+            status_code.as_deref().unwrap_or("")
+        );
+        write_rate_cells(page, recent, covered, Detail::Full);
+        let _ = write!(page, "<td class=\"n\">{}</td><td>", recent.total);
+        match entry {
+            Some(entry) => write_knowledge(page, entry, open),
+            None => page.push_str("<span class=\"muted\">not in the current catalogue</span>"),
+        }
+        page.push_str("</td></tr>\n");
+    }
+    page.push_str("</table>\n");
+}
 
+/// Each input's rates (those configured and those only the counters
+/// know), then the totals.
+fn write_inputs_section(
+    page: &mut String,
+    inputs: &BTreeMap<String, InputSummary>,
+    rates: &Rates<'_>,
+    snapshot: &Snapshot,
+) {
     page.push_str("<h2 id=\"inputs\">Inputs</h2>\n");
     let sources: BTreeSet<&str> = inputs
         .keys()
@@ -140,11 +162,11 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
              <th>5 min /s</th><th>Last hour</th><th>Total</th><th>Uncatalogued 1 min /s</th>\
              <th>Files</th><th>Lag</th></tr>\n",
         );
-        let none = InputRates::zero(&snapshot);
+        let none = InputRates::zero(snapshot);
         for source in &sources {
             let input_rates = rates.by_input.get(source).unwrap_or(&none);
             write_input_rates(
-                &mut page,
+                page,
                 source,
                 input_rates,
                 inputs.get(*source),
@@ -158,27 +180,28 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
         "<p>Uncatalogued errors: {} · lines read: {}</p>",
         rates.uncatalogued, rates.lines
     );
+}
 
+/// Each input's files, most lag first, [`MAX_FILES_SHOWN`] at most.
+fn write_files_section(page: &mut String, inputs: &BTreeMap<String, InputSummary>) {
     page.push_str("<h2 id=\"files\">Files</h2>\n");
     if inputs.is_empty() {
         page.push_str("<p class=\"muted\">no inputs</p>\n");
-    } else {
-        let _ = writeln!(
-            page,
-            "<p class=\"muted\">At most {MAX_FILES_SHOWN} files per input are listed, \
-             those with the most lag first; the others are counted.</p>"
-        );
-        page.push_str(
-            "<table><tr><th>Input</th><th>Patterns</th><th>File</th>\
-             <th>Offset</th><th>Size</th><th>Lag</th></tr>\n",
-        );
-        for (name, input) in &inputs {
-            write_file_rows(&mut page, name, input);
-        }
-        page.push_str("</table>\n");
+        return;
     }
-    page.push_str("</body></html>\n");
-    page
+    let _ = writeln!(
+        page,
+        "<p class=\"muted\">At most {MAX_FILES_SHOWN} files per input are listed, \
+         those with the most lag first; the others are counted.</p>"
+    );
+    page.push_str(
+        "<table><tr><th>Input</th><th>Patterns</th><th>File</th>\
+         <th>Offset</th><th>Size</th><th>Lag</th></tr>\n",
+    );
+    for (name, input) in inputs {
+        write_file_rows(page, name, input);
+    }
+    page.push_str("</table>\n");
 }
 
 /// The snapshot summed the ways the page shows it.

@@ -17,7 +17,7 @@ const HEIGHT: u64 = 24;
 /// steps, or in 1 min steps where many sparklines share a page). Only the
 /// newest `covered` increments are backed by samples; the steps before are
 /// shaded as "no data" rather than drawn as zeros.
-pub fn write_sparkline(
+pub(super) fn write_sparkline(
     page: &mut String,
     increments: &[u64],
     covered: usize,
