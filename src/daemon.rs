@@ -193,6 +193,41 @@ struct Daemon {
     config_watcher: Option<notify::RecommendedWatcher>,
 }
 
+/// Spawns the HTTP server and the status page's sampler, which stops with
+/// the page it feeds.
+fn spawn_serving(
+    tasks: &TaskTracker,
+    listener: TcpListener,
+    serving: http::ServeOptions,
+    metrics: &Metrics,
+    status: &Arc<DaemonStatus>,
+    stop_serving: &CancellationToken,
+) {
+    let state = Arc::new(HttpState {
+        metrics: metrics.clone(),
+        status: Arc::clone(status),
+    });
+    tasks.spawn(serve(listener, state, serving, stop_serving.clone()));
+    tasks.spawn(sample_counters(
+        metrics.clone(),
+        Arc::clone(status.history()),
+        stop_serving.clone(),
+    ));
+}
+
+/// The checkpoint store (with `state_dir`) and the offset board filled
+/// from what it holds.
+fn open_checkpoint(
+    config: &Config,
+) -> Result<(Option<Arc<CheckpointStore>>, Arc<OffsetBoard>), RunError> {
+    let store = match &config.state_dir {
+        Some(dir) => Some(Arc::new(CheckpointStore::open(dir)?)),
+        None => None,
+    };
+    let board = OffsetBoard::from_checkpoint(load_checkpoint(store.as_deref())?);
+    Ok((store, Arc::new(board)))
+}
+
 impl Daemon {
     /// Start-up, in order: config and catalogue, metrics, the listener, the
     /// checkpoint, the inputs; then readiness.
@@ -214,31 +249,14 @@ impl Daemon {
         let lifetime = CancellationToken::new();
         let tasks = TaskTracker::new();
         let stop_serving = lifetime.child_token();
-        let state = Arc::new(HttpState {
-            metrics: metrics.clone(),
-            status: Arc::clone(&status),
-        });
         let serving = http::ServeOptions {
             web_config,
             max_connections: options
                 .max_connections
                 .unwrap_or(http::DEFAULT_MAX_CONNECTIONS),
         };
-        tasks.spawn(serve(listener, state, serving, stop_serving.clone()));
-        // The status page's history stops with the page it feeds.
-        tasks.spawn(sample_counters(
-            metrics.clone(),
-            Arc::clone(status.history()),
-            stop_serving.clone(),
-        ));
-
-        let store = match &config.state_dir {
-            Some(dir) => Some(Arc::new(CheckpointStore::open(dir)?)),
-            None => None,
-        };
-        let board = Arc::new(OffsetBoard::from_checkpoint(load_checkpoint(
-            store.as_deref(),
-        )?));
+        spawn_serving(&tasks, listener, serving, &metrics, &status, &stop_serving);
+        let (store, board) = open_checkpoint(&config)?;
         let stdin = StdinInput::new(Arc::clone(&status), config.max_line_bytes);
         stdin.bind(&config, &catalog, &metrics);
         let pipeline = Pipeline::start(&lifetime, &config, &catalog, &metrics, &status, &board);

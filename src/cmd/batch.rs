@@ -94,17 +94,7 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         &args.paths[..]
     };
-    let mut options = ScanOptions {
-        threads: args
-            .threads
-            .map_or_else(default_threads, |threads| threads as usize),
-        max_line_bytes: args.max_line_bytes,
-        ..ScanOptions::default()
-    };
-    if let Some(range_bytes) = args.range_bytes {
-        options.range_bytes = range_bytes;
-        options.split_min_bytes = range_bytes;
-    }
+    let options = scan_options(args);
     let progress = progress_bar(paths);
     let counts = count_inputs(paths, &options, &catalog, progress.as_ref());
     if let Some(bar) = progress {
@@ -128,27 +118,53 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             error: count.error.as_deref(),
         })
         .collect();
-    let rendered = match args.format {
-        ScanFormat::Table if args.by_file => {
-            report::table(&catalog, &total) + &report::table_by_file(&catalog, &files)
-        }
-        ScanFormat::Table => report::table(&catalog, &total),
-        ScanFormat::Json => {
-            let mut report = report::JsonReport::new(&catalog, &total);
-            if args.by_file {
-                report = report.with_files(&catalog, &files);
-            }
-            let mut json = serde_json::to_string(&report)?;
-            json.push('\n');
-            json
-        }
-        ScanFormat::Prometheus => report::prometheus(&catalog, &total, "scan")?,
-    };
+    let rendered = render(args, &catalog, &total, &files)?;
     write_stdout(rendered.as_bytes())?;
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// The library's options from the command line.
+fn scan_options(args: &ScanArgs) -> ScanOptions {
+    let mut options = ScanOptions {
+        threads: args
+            .threads
+            .map_or_else(default_threads, |threads| threads as usize),
+        max_line_bytes: args.max_line_bytes,
+        ..ScanOptions::default()
+    };
+    if let Some(range_bytes) = args.range_bytes {
+        options.range_bytes = range_bytes;
+        options.split_min_bytes = range_bytes;
+    }
+    options
+}
+
+/// The report in the format asked for.
+fn render(
+    args: &ScanArgs,
+    catalog: &Catalog,
+    total: &Tally,
+    files: &[FileTally<'_>],
+) -> anyhow::Result<String> {
+    Ok(match args.format {
+        ScanFormat::Table if args.by_file => {
+            report::table(catalog, total) + &report::table_by_file(catalog, files)
+        }
+        ScanFormat::Table => report::table(catalog, total),
+        ScanFormat::Json => {
+            let mut report = report::JsonReport::new(catalog, total);
+            if args.by_file {
+                report = report.with_files(catalog, files);
+            }
+            let mut json = serde_json::to_string(&report)?;
+            json.push('\n');
+            json
+        }
+        ScanFormat::Prometheus => report::prometheus(catalog, total, "scan")?,
     })
 }
 
