@@ -9,6 +9,7 @@ mod daemon;
 mod daemon_support;
 mod dashboards;
 mod deploy;
+mod faults;
 mod kubernetes;
 mod model;
 mod path_labels;
