@@ -487,7 +487,7 @@ fn copytruncate_storm_after_complete_reads_counts_every_line_once_when_polling_o
 }
 
 #[test]
-#[ignore = "finding: a file truncated and refilled to exactly its old size is not read again (no truncation or rewrite noticed); reads are chosen by size (input.rs poll: listed_size/stat size != read_to), and the change events get consumed without a read"]
+#[ignore = "finding: a file truncated and refilled to exactly its old size is never read again when the refill's events land on a full poll: input.rs FileInput::poll picks files by size alone in Sweep::Stat and Sweep::Rescan (size == read_to, so no read and no check_rewritten), and run() then clears the changed paths that named the file"]
 fn copytruncate_storm_refilled_to_the_same_size_counts_every_line_once() {
     copytruncate_storm(MODES[0].0, MODES[0].1, true);
 }
