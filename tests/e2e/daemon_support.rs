@@ -61,6 +61,14 @@ impl Daemon {
         daemon
     }
 
+    /// Like [`Daemon::start`], running `command` (the binary behind a
+    /// wrapper such as `setpriv`) instead of the binary itself.
+    pub fn start_command(command: Command, args: &[&str]) -> Daemon {
+        let daemon = Self::spawn_command(command, "run", args, false);
+        daemon.wait_until("ready", || daemon.get("/-/ready").0 == 200);
+        daemon
+    }
+
     fn spawn_unchecked(
         dir: Option<&Path>,
         subcommand: &str,
@@ -71,6 +79,15 @@ impl Daemon {
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
+        Self::spawn_command(command, subcommand, args, piped_stdin)
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        subcommand: &str,
+        args: &[&str],
+        piped_stdin: bool,
+    ) -> Daemon {
         command
             .arg(subcommand)
             .args([

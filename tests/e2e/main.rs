@@ -9,6 +9,7 @@ mod daemon;
 mod daemon_support;
 mod dashboards;
 mod deploy;
+mod faults;
 mod golden;
 mod kubernetes;
 mod model;

@@ -1,0 +1,1067 @@
+//! Fault scenarios (issue 7, item 6): the real `errtally run` under
+//! rotation and truncation storms, thousands of files, an unreadable file,
+//! a reused inode behind a stale checkpoint, `kill -9` mid-ingest and a
+//! crowd of scrapers, each compared with what the test wrote (the
+//! generator's tally, or lines whose count the test knows).
+//!
+//! Each scenario is sized for CI (all of them together take a few minutes
+//! on two cores); the `FAULTS_*` variables make the full versions, which
+//! `benches/faults.py` runs on a release build and tabulates. A test prints
+//! its measurements on stderr as one line starting `faults: ` (seen with
+//! `--nocapture`), which is what the script reads.
+
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::daemon_support::{Daemon, append, error_line, errors, metric, value_in};
+use crate::support::{add_tallies, corpus};
+
+/// The input every scenario follows.
+const SOURCE: &str = "f";
+
+/// How long counting may take to settle after a storm: a storm leaves
+/// rotated files to drain, and the full versions leave gigabytes.
+const SETTLE: Duration = Duration::from_secs(120);
+
+/// A size knob: `FAULTS_<NAME>` from the environment, else the CI value.
+fn knob(name: &str, ci: u64) -> u64 {
+    std::env::var(format!("FAULTS_{name}"))
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ci)
+}
+
+/// A temp directory with `logs/` and `state/`, and a config for one input
+/// named [`SOURCE`] reading `logs/*.log` (or another glob in `logs/`) from
+/// the beginning.
+struct Fixture {
+    dir: tempfile::TempDir,
+    logs: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        Fixture { dir, logs }
+    }
+
+    /// Writes the config with `settings` (top-level TOML lines) and
+    /// returns its path.
+    fn config_for(&self, settings: &str, pattern: &str) -> PathBuf {
+        let config = self.dir.path().join("errtally.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = \"{}\"\n{settings}\n[[input]]\nname = \"{SOURCE}\"\npaths = [\"{}/{pattern}\"]\nstart_at = \"beginning\"\n",
+                self.dir.path().join("state").display(),
+                self.logs.display()
+            ),
+        )
+        .unwrap();
+        config
+    }
+
+    fn start(&self, settings: &str) -> Daemon {
+        self.start_for(settings, "*.log")
+    }
+
+    fn start_for(&self, settings: &str, pattern: &str) -> Daemon {
+        Daemon::start(&[
+            "--config",
+            self.config_for(settings, pattern).to_str().unwrap(),
+        ])
+    }
+
+    fn log(&self, name: &str) -> PathBuf {
+        self.logs.join(name)
+    }
+}
+
+/// The settings of each notification mode: inotify (`auto`, the default)
+/// and polling only, at the shipped `poll_interval`.
+const MODES: [(&str, &str); 2] = [("auto", "watch = \"auto\""), ("poll", "watch = \"poll\"")];
+
+/// A generated corpus held in memory with its tally and line ends.
+struct Corpus {
+    bytes: Vec<u8>,
+    tally: Value,
+    /// The offset after each `\n`.
+    ends: Vec<usize>,
+}
+
+impl Corpus {
+    /// `errtally gen --clean` (every line ends in a newline, so copies of
+    /// it can follow each other and the tallies add up).
+    fn clean(dir: &Path, seed: u64, bytes: u64) -> Corpus {
+        let (path, tally) = corpus(dir, &format!("corpus-{seed}"), seed, bytes, &["--clean"]);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(bytes.last(), Some(&b'\n'));
+        let ends = memchr_ends(&bytes);
+        Corpus { bytes, tally, ends }
+    }
+
+    fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(0)
+            .chain(self.ends.iter().copied())
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| &self.bytes[start..end])
+    }
+}
+
+fn memchr_ends(bytes: &[u8]) -> Vec<usize> {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+/// The tally of nothing, in the `scan --format json` shape.
+fn empty() -> Value {
+    json!({"lines": 0, "bytes": 0, "truncated_lines": 0, "errors": {}, "uncatalogued": {}, "uncatalogued_types": {}})
+}
+
+/// `tally` `times` times over.
+fn times(tally: &Value, times: u64) -> Value {
+    (0..times).fold(empty(), |sum, _| add_tallies(&sum, tally))
+}
+
+/// The tally of one line the test wrote: a catalogued error of
+/// `error_type`, or a plain line.
+fn line_tally(line: &str, error_type: Option<&str>) -> Value {
+    let mut tally = empty();
+    tally["lines"] = 1.into();
+    tally["bytes"] = line.len().into();
+    if let Some(error_type) = error_type {
+        tally["errors"][error_type] = 1.into();
+    }
+    tally
+}
+
+/// A plain line that starts differently for each `n` (so a file that
+/// starts with it has a head of its own).
+fn marker(n: u64) -> String {
+    format!("{{\"msg\":\"marker {n:08}\",\"level\":\"info\",\"note\":\"a head of its own\"}}\n")
+}
+
+/// Every series a tally fixes, with its expected value.
+fn expected_series(tally: &Value) -> Vec<(String, f64)> {
+    let number = |v: &Value| v.as_f64().unwrap();
+    let mut series = vec![
+        (
+            metric("errtally_lines_total", SOURCE),
+            number(&tally["lines"]),
+        ),
+        (
+            metric("errtally_bytes_total", SOURCE),
+            number(&tally["bytes"]),
+        ),
+        (
+            metric("errtally_lines_truncated_total", SOURCE),
+            number(&tally["truncated_lines"]),
+        ),
+    ];
+    for entry in errtally::catalog::Catalog::builtin().unwrap().entries() {
+        let want = tally["errors"].get(&entry.error_type).map_or(0.0, number);
+        series.push((errors(SOURCE, &entry.error_type), want));
+    }
+    for (status, count) in tally["uncatalogued"].as_object().unwrap() {
+        series.push((
+            format!(
+                "errtally_uncatalogued_errors_total{{source=\"{SOURCE}\",status_code=\"{status}\"}}"
+            ),
+            number(count),
+        ));
+    }
+    series
+}
+
+/// Each series that differs from its expectation: name, scraped, expected.
+/// The sum over every uncatalogued status is checked too, so a status the
+/// tally does not name cannot hide.
+fn differences(text: &str, want: &[(String, f64)]) -> Vec<(String, Option<f64>, f64)> {
+    let mut differ: Vec<_> = want
+        .iter()
+        .map(|(series, want)| (series.clone(), value_in(text, series), *want))
+        .filter(|(_, got, want)| *got != Some(*want))
+        .collect();
+    let prefix = format!("errtally_uncatalogued_errors_total{{source=\"{SOURCE}\",");
+    let uncatalogued: f64 = text
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    let want_uncatalogued: f64 = want
+        .iter()
+        .filter(|(series, _)| series.starts_with(&prefix))
+        .map(|(_, want)| want)
+        .sum();
+    if uncatalogued != want_uncatalogued {
+        differ.push((
+            "uncatalogued, all statuses".into(),
+            Some(uncatalogued),
+            want_uncatalogued,
+        ));
+    }
+    differ
+}
+
+/// Waits (at most `deadline`) until every series of `tally` is exact and
+/// returns how long that took. A series above its expectation fails at
+/// once (a line counted twice); one still short at the deadline fails as
+/// a lost line.
+fn wait_for_tally(daemon: &Daemon, tally: &Value, deadline: Duration) -> Duration {
+    let want = expected_series(tally);
+    let started = Instant::now();
+    loop {
+        let text = daemon.metrics();
+        let differ = differences(&text, &want);
+        if differ.is_empty() {
+            return started.elapsed();
+        }
+        let over: Vec<_> = differ
+            .iter()
+            .filter(|(_, got, want)| got.is_some_and(|got| got > *want))
+            .collect();
+        assert!(
+            over.is_empty(),
+            "counted more than written (series, scraped, expected): {over:?}\nlog:\n{}",
+            daemon.log()
+        );
+        assert!(
+            started.elapsed() < deadline,
+            "still short after {deadline:?} (series, scraped, expected): {differ:?}\nlog:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn open_append(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
+/// A logger: writes the corpus a line per `write(2)`, over and over, at
+/// full speed or at most `bytes_per_second`, to the file at `path`;
+/// reopens `path` when `reopen` is set (as a logger does when logrotate
+/// signals it) and ends after the pass during which `stop` was set.
+/// Returns the passes written.
+struct Logger {
+    reopen: AtomicBool,
+    stop: AtomicBool,
+    bytes: AtomicU64,
+}
+
+impl Logger {
+    fn spawn(
+        path: PathBuf,
+        corpus: Arc<Corpus>,
+        bytes_per_second: Option<u64>,
+    ) -> (Arc<Logger>, std::thread::JoinHandle<u64>) {
+        let logger = Arc::new(Logger {
+            reopen: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            bytes: AtomicU64::new(0),
+        });
+        let shared = Arc::clone(&logger);
+        let thread = std::thread::spawn(move || {
+            let mut file = open_append(&path);
+            let mut passes = 0;
+            let started = Instant::now();
+            let mut written = 0u64;
+            while !shared.stop.load(Ordering::Acquire) {
+                for line in corpus.lines() {
+                    if shared.reopen.swap(false, Ordering::AcqRel) {
+                        file = open_append(&path);
+                    }
+                    file.write_all(line).unwrap();
+                    written += line.len() as u64;
+                    if let Some(rate) = bytes_per_second {
+                        let due = started + Duration::from_secs_f64(written as f64 / rate as f64);
+                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    }
+                }
+                passes += 1;
+                shared
+                    .bytes
+                    .fetch_add(corpus.bytes.len() as u64, Ordering::Relaxed);
+            }
+            passes
+        });
+        (logger, thread)
+    }
+}
+
+/// logrotate's `copytruncate`: `PATH` is copied to `PATH.1`, then
+/// truncated in place (the logger's descriptor stays).
+fn copytruncate(path: &Path) {
+    std::fs::copy(path, format!("{}.1", path.display())).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
+/// A storm's world: a corpus of `PASS_BYTES` from `seed`, an empty
+/// `app.log`, and errtally following it.
+fn storm(seed: u64, settings: &str, pattern: &str) -> (Fixture, Arc<Corpus>, PathBuf, Daemon) {
+    let fixture = Fixture::new();
+    let corpus = Arc::new(Corpus::clean(
+        fixture.dir.path(),
+        seed,
+        knob("PASS_BYTES", 256 << 10),
+    ));
+    let log = fixture.log("app.log");
+    append(&log, "");
+    let daemon = fixture.start_for(settings, pattern);
+    daemon.wait_for(&metric("errtally_files_watched", SOURCE), 1.0);
+    (fixture, corpus, log, daemon)
+}
+
+/// logrotate's default (`create`, `rotate KEEP`): the oldest goes, each
+/// `NAME.i` becomes `NAME.i+1`, `NAME` becomes `NAME.1`, and a new empty
+/// `NAME` is created.
+fn logrotate(path: &Path, keep: u32) {
+    let numbered = |i: u32| PathBuf::from(format!("{}.{i}", path.display()));
+    let _ = std::fs::remove_file(numbered(keep));
+    for i in (1..keep).rev() {
+        let _ = std::fs::rename(numbered(i), numbered(i + 1));
+    }
+    std::fs::rename(path, numbered(1)).unwrap();
+    std::fs::File::create(path).unwrap();
+}
+
+/// Rename storm: `ROTATIONS` logrotate rotations, one every `PERIOD_MS`,
+/// while a logger appends (at full speed, or at `rate` bytes a second) and
+/// reopens after each.
+fn rename_storm(mode: &str, settings: &str, pattern: &str, rate: Option<u64>) {
+    let rotations = knob("ROTATIONS", 100);
+    let period = Duration::from_millis(knob("ROTATION_PERIOD_MS", 100));
+    let (_dir, corpus, log, daemon) = storm(7, settings, pattern);
+
+    let (logger, writer) = Logger::spawn(log.clone(), Arc::clone(&corpus), rate);
+    let started = Instant::now();
+    for rotation in 1..=rotations {
+        let due = started + period * u32::try_from(rotation).unwrap();
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        logrotate(&log, 5);
+        logger.reopen.store(true, Ordering::Release);
+    }
+    let storm = started.elapsed();
+    logger.stop.store(true, Ordering::Release);
+    let passes = writer.join().unwrap();
+    let settle = wait_for_tally(&daemon, &times(&corpus.tally, passes), SETTLE);
+    let counted_rotations = daemon
+        .value(&metric("errtally_rotations_total", SOURCE))
+        .unwrap();
+    // Polling sees a path change inode once however many times it did
+    // between two looks; notifications see each.
+    if mode == "auto" {
+        assert_eq!(counted_rotations, rotations as f64);
+    }
+    eprintln!(
+        "faults: rename_storm watch={mode} glob={pattern} rate={rate:?} rotations={rotations} rotations_counted={counted_rotations} storm_s={:.2} passes={passes} bytes={} lines={} settled_after_last_write_s={:.2}",
+        storm.as_secs_f64(),
+        logger.bytes.load(Ordering::Relaxed),
+        corpus.tally["lines"].as_u64().unwrap() * passes,
+        settle.as_secs_f64(),
+    );
+}
+
+/// The paced writer of the storms CI runs: 4 MB/s, a busy service's log.
+const PACED: Option<u64> = Some(4_000_000);
+
+#[test]
+fn rename_storm_counts_every_line_once() {
+    rename_storm(MODES[0].0, MODES[0].1, "app.log*", PACED);
+}
+
+#[test]
+fn rename_storm_counts_every_line_once_when_polling_only() {
+    // A file lives 100 ms at `app.log` and 600 ms under matched names,
+    // looked at every 250 ms.
+    rename_storm(
+        MODES[1].0,
+        &format!("{}\npoll_interval = \"250ms\"", MODES[1].1),
+        "app.log*",
+        PACED,
+    );
+}
+
+#[test]
+#[ignore = "finding: with a glob that names only the live file (*.log), a generation created and renamed away before errtally's next rescan is never opened (files are found only by the glob rescan, input.rs scan_paths, which waits behind the poll in progress); in the debug build on a loaded machine 620 of 137,241 lines were lost at 4 MB/s (flaky: passes when the machine is idle; the release build is exact even at full speed)"]
+fn rename_storm_counts_every_line_once_when_the_glob_names_only_the_live_file() {
+    rename_storm(MODES[0].0, MODES[0].1, "*.log", PACED);
+}
+
+#[test]
+#[ignore = "finding: as rename_storm_counts_every_line_once_when_the_glob_names_only_the_live_file, at full speed: the debug build lost about a third of the lines (its polls outlast a 100 ms generation); the release build counted 2,468,544 lines exactly (benches/faults.py)"]
+fn rename_storm_at_full_speed_counts_every_line_once() {
+    rename_storm(MODES[0].0, MODES[0].1, "*.log", None);
+}
+
+#[test]
+#[ignore = "finding: at full speed the debug build falls behind and generations are deleted (rotate 5) before it opens them: 27% of the lines lost even with the glob app.log*; the release build counted 2,493,660 lines exactly (benches/faults.py)"]
+fn rename_storm_at_full_speed_counts_every_line_once_when_the_glob_matches_rotated_names() {
+    rename_storm(MODES[0].0, MODES[0].1, "app.log*", None);
+}
+
+#[test]
+#[ignore = "finding (a bound to document): polling every poll_interval (1 s) cannot see a generation that lives 100 ms at app.log and is renamed out of the glob: 89% of the lines lost (release build, benches/faults.py)"]
+fn rename_storm_at_full_speed_counts_every_line_once_when_polling_only() {
+    rename_storm(MODES[1].0, MODES[1].1, "*.log", None);
+}
+
+/// copytruncate storm: `CT_CYCLES` times, a pass of the corpus (after a
+/// line of its own, as a timestamp would make it) is appended, errtally is
+/// seen to have counted it all, then the file is copied and truncated.
+/// Unless `same_size`, every other pass has one more line, so each refill
+/// is shorter or longer than the offset before the truncation.
+fn copytruncate_storm(mode: &str, settings: &str, same_size: bool) {
+    let cycles = knob("CT_CYCLES", 50);
+    let fixture = Fixture::new();
+    let corpus = Corpus::clean(fixture.dir.path(), 9, knob("CT_PASS_BYTES", 64 << 10));
+    let log = fixture.log("app.log");
+    append(&log, "");
+    let daemon = fixture.start(settings);
+    daemon.wait_for(&metric("errtally_files_watched", SOURCE), 1.0);
+    let started = Instant::now();
+    let mut expected = empty();
+    for cycle in 0..cycles {
+        let head = marker(cycle);
+        let mut file = open_append(&log);
+        file.write_all(head.as_bytes()).unwrap();
+        file.write_all(&corpus.bytes).unwrap();
+        expected = add_tallies(
+            &add_tallies(&expected, &line_tally(&head, None)),
+            &corpus.tally,
+        );
+        if !same_size && cycle % 2 == 1 {
+            let extra = "{\"msg\":\"odd cycle\"}\n";
+            file.write_all(extra.as_bytes()).unwrap();
+            expected = add_tallies(&expected, &line_tally(extra, None));
+        }
+        drop(file);
+        wait_for_tally(&daemon, &expected, SETTLE);
+        copytruncate(&log);
+    }
+    daemon.wait_for(&metric("errtally_rotations_total", SOURCE), cycles as f64);
+    wait_for_tally(&daemon, &expected, SETTLE);
+    eprintln!(
+        "faults: copytruncate_storm watch={mode} same_size={same_size} cycles={cycles} lines={} took_s={:.2}",
+        expected["lines"],
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn copytruncate_storm_after_complete_reads_counts_every_line_once() {
+    copytruncate_storm(MODES[0].0, MODES[0].1, false);
+}
+
+#[test]
+fn copytruncate_storm_after_complete_reads_counts_every_line_once_when_polling_only() {
+    // Each cycle waits for a poll: a short interval keeps CI quick.
+    copytruncate_storm(
+        MODES[1].0,
+        &format!("{}\npoll_interval = \"200ms\"", MODES[1].1),
+        false,
+    );
+}
+
+#[test]
+#[ignore = "finding: a file truncated and refilled to exactly its old size is never read again when the refill's events land on a full poll: input.rs FileInput::poll picks files by size alone in Sweep::Stat and Sweep::Rescan (size == read_to, so no read and no check_rewritten), and run() then clears the changed paths that named the file"]
+fn copytruncate_storm_refilled_to_the_same_size_counts_every_line_once() {
+    copytruncate_storm(MODES[0].0, MODES[0].1, true);
+}
+
+/// The catalogued types the small scenarios write, one after another.
+const TYPES: [&str; 4] = [
+    "email_not_found",
+    "member_not_found",
+    "session_not_found",
+    "totp_not_found",
+];
+
+/// The `i`th line of a small scenario: a catalogued error of one of
+/// [`TYPES`], or every fifth a plain line.
+fn nth_line(i: u64) -> (String, Option<&'static str>) {
+    if i % 5 == 4 {
+        (
+            format!("{{\"level\":\"info\",\"msg\":\"ok\",\"n\":{i}}}\n"),
+            None,
+        )
+    } else {
+        let error_type = TYPES[(i % 5) as usize];
+        (error_line(error_type), Some(error_type))
+    }
+}
+
+/// Lines `from..to` of [`nth_line`], and their tally.
+fn lines_between(from: u64, to: u64) -> (String, Value) {
+    let mut text = String::new();
+    let mut by_type = std::collections::BTreeMap::<&str, u64>::new();
+    for i in from..to {
+        let (line, error_type) = nth_line(i);
+        if let Some(error_type) = error_type {
+            *by_type.entry(error_type).or_default() += 1;
+        }
+        text.push_str(&line);
+    }
+    let mut tally = empty();
+    tally["lines"] = (to - from).into();
+    tally["bytes"] = text.len().into();
+    tally["errors"] = json!(by_type);
+    (text, tally)
+}
+
+#[test]
+fn two_thousand_files_under_one_glob_are_all_counted() {
+    let files = knob("FILES", 2000);
+    let fixture = Fixture::new();
+    let mut expected = empty();
+    for f in 0..files {
+        // 1 to 3 lines per file, so a file counted twice or skipped shows.
+        let (text, tally) = lines_between(f * 3, f * 3 + 1 + f % 3);
+        std::fs::write(fixture.log(&format!("f{f:05}.log")), text).unwrap();
+        expected = add_tallies(&expected, &tally);
+    }
+    let started = Instant::now();
+    let daemon = fixture.start("");
+    let at_start = wait_for_tally(&daemon, &expected, SETTLE) + started.elapsed();
+    daemon.wait_for(&metric("errtally_files_watched", SOURCE), files as f64);
+
+    // One more line appended to every file, through notifications.
+    let appended = Instant::now();
+    for f in 0..files {
+        let (line, error_type) = nth_line(f);
+        append(&fixture.log(&format!("f{f:05}.log")), &line);
+        expected = add_tallies(&expected, &line_tally(&line, error_type));
+    }
+    let after_appends = wait_for_tally(&daemon, &expected, SETTLE) + appended.elapsed();
+    eprintln!(
+        "faults: many_files files={files} lines={} counted_from_start_s={:.2} one_append_each_counted_s={:.2}",
+        expected["lines"],
+        at_start.as_secs_f64(),
+        after_appends.as_secs_f64()
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_a_read_error_and_is_read_in_full_once_readable() {
+    // CI runs as root, which reads any file: run the daemon as nobody.
+    let dir = tempfile::tempdir().unwrap();
+    let chmod = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    chmod(dir.path(), 0o755);
+    // A copy of the binary, since the checkout may be in a directory
+    // nobody cannot enter.
+    let binary = dir.path().join("errtally");
+    std::fs::copy(env!("CARGO_BIN_EXE_errtally"), &binary).unwrap();
+    chmod(&binary, 0o755);
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let readable = logs.join("readable.log");
+    let locked = logs.join("locked.log");
+    let (first, first_tally) = lines_between(0, 4);
+    let (hidden, hidden_tally) = lines_between(4, 11);
+    std::fs::write(&readable, &first).unwrap();
+    std::fs::write(&locked, &hidden).unwrap();
+    chmod(&readable, 0o644);
+    chmod(&locked, 0o600);
+
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&binary)
+        .current_dir(dir.path());
+    let glob = format!("{}/*.log", logs.display());
+    let daemon = Daemon::start_command(command, &["--start-at", "beginning", &glob]);
+    let read_errors = metric("errtally_read_errors_total", "default");
+    // Retried at every poll, logged once.
+    daemon.wait_until("two failed attempts", || {
+        daemon.value(&read_errors).is_some_and(|n| n >= 2.0)
+    });
+    assert_eq!(
+        daemon.log().matches("cannot open file").count(),
+        1,
+        "{}",
+        daemon.log()
+    );
+    let lines = metric("errtally_lines_total", "default");
+    daemon.wait_for(&lines, 4.0);
+    // Still serving and counting.
+    assert_eq!(daemon.get("/-/healthy").0, 200);
+    let (more, more_tally) = lines_between(11, 14);
+    append(&readable, &more);
+    daemon.wait_for(&lines, 7.0);
+
+    chmod(&locked, 0o644);
+    daemon.wait_for(&metric("errtally_files_watched", "default"), 2.0);
+    let all = add_tallies(&add_tallies(&first_tally, &hidden_tally), &more_tally);
+    daemon.wait_for(&lines, all["lines"].as_f64().unwrap());
+    let text = daemon.metrics();
+    for error_type in TYPES {
+        assert_eq!(
+            value_in(&text, &errors("default", error_type)),
+            all["errors"]
+                .get(error_type)
+                .and_then(Value::as_f64)
+                .or(Some(0.0)),
+            "{error_type}"
+        );
+    }
+    eprintln!(
+        "faults: unreadable read_errors={} lines={}",
+        value_in(&text, &read_errors).unwrap(),
+        all["lines"]
+    );
+}
+
+/// Creates `path` holding `text`, trying to give it the inode `ino` (freed
+/// just before): new files are made beside it until one gets that inode
+/// (ext4 and tmpfs hand a freed inode out again soon). Returns whether one
+/// did.
+fn create_reusing_inode(path: &Path, ino: u64, text: &str) -> bool {
+    let dir = path.parent().unwrap();
+    let mut spares = Vec::new();
+    let mut reused = false;
+    for i in 0..64 {
+        let candidate = dir.join(format!("candidate-{i}.tmp"));
+        std::fs::write(&candidate, text).unwrap();
+        if std::fs::metadata(&candidate).unwrap().ino() == ino {
+            std::fs::rename(&candidate, path).unwrap();
+            reused = true;
+            break;
+        }
+        spares.push(candidate);
+    }
+    if !reused {
+        std::fs::rename(spares.pop().unwrap(), path).unwrap();
+    }
+    for spare in spares {
+        std::fs::remove_file(spare).unwrap();
+    }
+    reused
+}
+
+/// errtally stops with a checkpoint of `app.log`; the file is deleted and
+/// a new one, with another first line and `new_lines` lines, takes its
+/// name (and if the file system allows, its inode). The new file is read
+/// from its first byte, whatever its size against the old offset.
+fn inode_reuse_with_a_stale_checkpoint(case: &str, new_lines: u64) {
+    let fixture = Fixture::new();
+    let log = fixture.log("app.log");
+    let (old, old_tally) = lines_between(0, 20);
+    std::fs::write(&log, format!("{}{old}", marker(0))).unwrap();
+    let settings = "checkpoint_interval = \"100ms\"";
+    let first = fixture.start(settings);
+    wait_for_tally(
+        &first,
+        &add_tallies(&line_tally(&marker(0), None), &old_tally),
+        SETTLE,
+    );
+    let (status, _) = first.stop();
+    assert!(status.success(), "{status:?}");
+    let old_meta = std::fs::metadata(&log).unwrap();
+    std::fs::remove_file(&log).unwrap();
+
+    let (new, new_tally) = lines_between(100, 100 + new_lines);
+    let text = format!("{}{new}", marker(1));
+    let reused = create_reusing_inode(&log, old_meta.ino(), &text);
+    let new_size = text.len() as u64;
+    match case {
+        "shorter" => assert!(new_size < old_meta.len()),
+        _ => assert!(new_size > old_meta.len()),
+    }
+    let second = fixture.start(settings);
+    wait_for_tally(
+        &second,
+        &add_tallies(&line_tally(&marker(1), None), &new_tally),
+        SETTLE,
+    );
+    eprintln!(
+        "faults: inode_reuse case={case} old_offset={} new_size={new_size} inode_reused={reused}",
+        old_meta.len()
+    );
+}
+
+#[test]
+fn a_new_file_shorter_than_a_stale_checkpoint_offset_is_read_from_0() {
+    inode_reuse_with_a_stale_checkpoint("shorter", 3);
+}
+
+#[test]
+fn a_new_file_longer_than_a_stale_checkpoint_offset_is_read_from_0() {
+    inode_reuse_with_a_stale_checkpoint("longer", 40);
+}
+
+/// A logger that appends [`nth_line`]s at a steady rate, a batch every
+/// 10 ms, and can pause; it keeps every line's end offset and how many
+/// lines it had written when.
+struct SteadyWriter {
+    pause: AtomicBool,
+    stop: AtomicBool,
+    paused: AtomicBool,
+    /// Line `i` ends at byte `ends[i]`.
+    ends: Mutex<Vec<u64>>,
+    /// (when, lines written by then), one per batch.
+    history: Mutex<Vec<(Instant, u64)>>,
+}
+
+impl SteadyWriter {
+    fn spawn(path: PathBuf, lines_per_second: u64) -> (Arc<Self>, std::thread::JoinHandle<()>) {
+        let writer = Arc::new(SteadyWriter {
+            pause: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
+            ends: Mutex::new(Vec::new()),
+            history: Mutex::new(Vec::new()),
+        });
+        let shared = Arc::clone(&writer);
+        let thread = std::thread::spawn(move || {
+            let mut file = open_append(&path);
+            let per_batch = (lines_per_second / 100).max(1);
+            let mut next = Instant::now();
+            let mut offset = 0;
+            let mut written = 0;
+            while !shared.stop.load(Ordering::Acquire) {
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                next += Duration::from_millis(10);
+                if shared.pause.load(Ordering::Acquire) {
+                    shared.paused.store(true, Ordering::Release);
+                    continue;
+                }
+                shared.paused.store(false, Ordering::Release);
+                let (text, _) = lines_between(written, written + per_batch);
+                file.write_all(text.as_bytes()).unwrap();
+                let mut ends = shared.ends.lock().unwrap();
+                for i in written..written + per_batch {
+                    offset += nth_line(i).0.len() as u64;
+                    ends.push(offset);
+                }
+                drop(ends);
+                written += per_batch;
+                shared
+                    .history
+                    .lock()
+                    .unwrap()
+                    .push((Instant::now(), written));
+            }
+        });
+        (writer, thread)
+    }
+
+    /// Pauses and returns the lines written.
+    fn pause(&self) -> u64 {
+        self.pause.store(true, Ordering::Release);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.paused.load(Ordering::Acquire) {
+            assert!(Instant::now() < deadline, "the writer did not pause");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.written()
+    }
+
+    fn resume(&self) {
+        self.paused.store(false, Ordering::Release);
+        self.pause.store(false, Ordering::Release);
+    }
+
+    fn written(&self) -> u64 {
+        self.ends.lock().unwrap().len() as u64
+    }
+
+    /// Lines written by `when`.
+    fn written_at(&self, when: Instant) -> u64 {
+        let history = self.history.lock().unwrap();
+        let before = history.partition_point(|(at, _)| *at <= when);
+        before.checked_sub(1).map_or(0, |i| history[i].1)
+    }
+
+    /// The lines that end at or before `offset`, which must be a line end.
+    fn lines_before(&self, offset: u64) -> u64 {
+        let ends = self.ends.lock().unwrap();
+        let lines = ends.partition_point(|end| *end <= offset);
+        assert!(
+            offset == 0 || ends.get(lines.wrapping_sub(1)) == Some(&offset),
+            "checkpoint offset {offset} is not a line end"
+        );
+        lines as u64
+    }
+}
+
+/// The checkpointed offset of the file of `state_dir`'s only entry.
+fn checkpointed_offset(state_dir: &Path) -> u64 {
+    let text = std::fs::read_to_string(state_dir.join("checkpoint.json")).unwrap();
+    let checkpoint: Value = serde_json::from_str(&text).unwrap();
+    let files = checkpoint["files"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(files.len(), 1, "{text}");
+    files[0]["offset"].as_u64().unwrap()
+}
+
+/// `kill -9` while a writer appends at a steady rate, `KILLS` times, each
+/// time right after errtally has counted all that was written (the writer
+/// paused for that instant, so what the killed process counted is known).
+/// Each restart must count exactly the lines after its checkpoint's offset
+/// (which must be a line end), so nothing is lost; the lines counted twice
+/// must be at most those read during `bound` before the kill.
+fn kill_9_mid_ingest(name: &str, bound: impl Fn(Duration, Duration) -> Duration) {
+    let kills = knob("KILLS", 3);
+    let rate = knob("KILL_LINES_PER_S", 20_000);
+    let fixture = Fixture::new();
+    let interval = Duration::from_secs(1);
+    let bound = bound(interval, interval);
+    // The shipped defaults, said out loud.
+    let settings = "checkpoint_interval = \"1s\"\npoll_interval = \"1s\"";
+    let log = fixture.log("app.log");
+    append(&log, "");
+    let (writer, thread) = SteadyWriter::spawn(log.clone(), rate);
+    let mut thread = Some(thread);
+    let mut replayed = 0;
+    let mut resumed_at = 0;
+    let mut report = Vec::new();
+    let mut over_bound = Vec::new();
+    for kill in 0..=kills {
+        let daemon = fixture.start(settings);
+        let paused;
+        let written = if kill == kills {
+            writer.stop.store(true, Ordering::Release);
+            thread.take().unwrap().join().unwrap();
+            paused = Instant::now();
+            writer.written()
+        } else {
+            // Ingest for a while, at a different phase of the checkpoint
+            // timer each time.
+            std::thread::sleep(Duration::from_millis(1500 + 370 * kill));
+            paused = Instant::now();
+            writer.pause()
+        };
+        let (_, tally) = lines_between(resumed_at, written);
+        let caught_up = wait_for_tally(&daemon, &tally, SETTLE);
+        if kill == kills {
+            let (status, _) = daemon.stop();
+            assert!(status.success());
+            break;
+        }
+        let killed = Instant::now();
+        daemon.kill();
+        writer.resume();
+        let offset = checkpointed_offset(&fixture.dir.path().join("state"));
+        resumed_at = writer.lines_before(offset);
+        let replay = written - resumed_at;
+        replayed += replay;
+        let read_in_bound = written - writer.written_at(killed - bound);
+        report.push(format!(
+            "kill{kill}: replayed={replay} read_in_last_{}ms={read_in_bound} pause_to_kill_ms={} caught_up_ms={}",
+            bound.as_millis(),
+            (killed - paused).as_millis(),
+            caught_up.as_millis()
+        ));
+        if replay > read_in_bound {
+            over_bound.push(kill);
+        }
+    }
+    eprintln!(
+        "faults: {name} lines_per_s={rate} checkpoint_interval_s=1 poll_interval_s=1 kills={kills} lines={} replayed={replayed} {}",
+        writer.written(),
+        report.join(" ")
+    );
+    assert!(
+        over_bound.is_empty(),
+        "kills {over_bound:?} replayed more than was read in the {bound:?} before: {report:?}"
+    );
+}
+
+#[test]
+#[ignore = "finding: replay reaches poll_interval + checkpoint_interval of input, not one checkpoint_interval: offsets are published for the checkpoint only by full polls (input.rs poll: publish_state only when read_all), once per poll_interval, and the writer saves what was published"]
+fn after_kill_9_mid_ingest_the_replay_is_at_most_one_checkpoint_interval_of_input() {
+    kill_9_mid_ingest("kill_9_one_interval", |checkpoint, _poll| checkpoint);
+}
+
+#[test]
+fn after_kill_9_mid_ingest_nothing_is_lost_and_the_replay_is_at_most_a_poll_and_a_checkpoint_interval_of_input()
+ {
+    // The offsets of a full poll wait for the next checkpoint tick; a
+    // quarter second more for a poll and a write on a loaded machine.
+    kill_9_mid_ingest("kill_9", |checkpoint, poll| {
+        checkpoint + poll + Duration::from_millis(250)
+    });
+}
+
+/// Scrapes `/metrics` back to back until `until`; returns each scrape's
+/// latency and the failures (status or error, and a missing family).
+fn scrape_until(address: std::net::SocketAddr, until: Instant) -> (Vec<Duration>, Vec<String>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let url = format!("http://{address}/metrics");
+    let mut latencies = Vec::new();
+    let mut failures = Vec::new();
+    while Instant::now() < until {
+        let started = Instant::now();
+        match agent.get(&url).call() {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let body = response.body_mut().read_to_string().unwrap_or_default();
+                latencies.push(started.elapsed());
+                if status != 200 || !body.contains("errtally_lines_total{") {
+                    failures.push(format!("status {status}, {} bytes", body.len()));
+                }
+            }
+            Err(error) => failures.push(error.to_string()),
+        }
+    }
+    (latencies, failures)
+}
+
+/// How long after `started` the daemon has read `bytes` (scraped every
+/// 20 ms, as both runs of the comparison do).
+fn caught_up_after(daemon: &Daemon, bytes: u64, started: Instant) -> Duration {
+    let series = metric("errtally_bytes_total", SOURCE);
+    loop {
+        if daemon.value(&series) == Some(bytes as f64) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < SETTLE,
+            "no catch-up; log:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    let index = ((sorted.len() as f64 * q) as usize).min(sorted.len() - 1);
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+#[test]
+fn concurrent_scrapes_during_a_catch_up_all_succeed() {
+    let mib = knob("SCRAPE_MIB", 128);
+    let clients = knob("SCRAPE_CLIENTS", 50);
+    let seconds = knob("SCRAPE_SECONDS", 3);
+    let fixture = Fixture::new();
+    let (path, tally) = corpus(&fixture.logs, "big.log", 5, mib << 20, &["--clean"]);
+    let size = std::fs::metadata(&path).unwrap().len();
+
+    // The same catch-up without the crowd, for the slowdown.
+    let started = Instant::now();
+    let alone = fixture.start("");
+    let catch_up_alone = caught_up_after(&alone, size, started);
+    wait_for_tally(&alone, &tally, SETTLE);
+    let (status, _) = alone.stop();
+    assert!(status.success());
+    std::fs::remove_dir_all(fixture.dir.path().join("state")).unwrap();
+
+    let started = Instant::now();
+    let daemon = fixture.start("");
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let crowd: Vec<_> = (0..clients)
+        .map(|_| {
+            let address = daemon.address;
+            std::thread::spawn(move || scrape_until(address, until))
+        })
+        .collect();
+    let catch_up_crowded = caught_up_after(&daemon, size, started);
+    let mut latencies = Vec::new();
+    let mut failures = Vec::new();
+    for client in crowd {
+        let (l, f) = client.join().unwrap();
+        latencies.extend(l);
+        failures.extend(f);
+    }
+    wait_for_tally(&daemon, &tally, SETTLE);
+    latencies.sort();
+    let summary = format!(
+        "faults: scrapes mib={mib} clients={clients} seconds={seconds} scrapes={} failed={} p50_ms={:.1} p99_ms={:.1} max_ms={:.1} catch_up_alone_s={:.2} catch_up_scraped_s={:.2} slowdown={:.2}",
+        latencies.len(),
+        failures.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+        catch_up_alone.as_secs_f64(),
+        catch_up_crowded.as_secs_f64(),
+        catch_up_crowded.as_secs_f64() / catch_up_alone.as_secs_f64(),
+    );
+    eprintln!("{summary}");
+    assert!(
+        failures.is_empty(),
+        "{summary}: {:?}",
+        &failures[..failures.len().min(10)]
+    );
+}
+
+#[test]
+#[ignore = "a measurement, not a check: benches/faults.py runs it and reports the loss"]
+fn copytruncate_storm_without_waiting_loses_lines_written_between_read_and_truncate() {
+    let cycles = knob("CT_CYCLES", 50);
+    let period = Duration::from_millis(knob("CT_PERIOD_MS", 100));
+    let (_dir, corpus, log, daemon) = storm(9, "", "*.log");
+    // copytruncate leaves the logger's descriptor alone: it never reopens.
+    let (logger, writer) = Logger::spawn(log.clone(), Arc::clone(&corpus), None);
+    let started = Instant::now();
+    for cycle in 1..=cycles {
+        let due = started + period * u32::try_from(cycle).unwrap();
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        copytruncate(&log);
+    }
+    logger.stop.store(true, Ordering::Release);
+    let passes = writer.join().unwrap();
+    // Settled: nothing moves for two poll intervals.
+    let mut last = String::new();
+    let mut still_since = Instant::now();
+    while still_since.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(100));
+        let text = daemon.metrics();
+        let now: String = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("errtally_lines_total") || l.starts_with("errtally_bytes_total")
+            })
+            .collect();
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        }
+    }
+    let truth = times(&corpus.tally, passes);
+    let text = daemon.metrics();
+    let differ = differences(&text, &expected_series(&truth));
+    let lines = value_in(&text, &metric("errtally_lines_total", SOURCE)).unwrap();
+    let written = truth["lines"].as_f64().unwrap();
+    let over = differ
+        .iter()
+        .filter(|(_, got, want)| got.is_some_and(|got| got > *want))
+        .count();
+    eprintln!(
+        "faults: copytruncate_no_wait cycles={cycles} period_ms={} lines_written={written} lines_counted={lines} lost={} lost_percent={:.3} series_over={over} series_short={}",
+        period.as_millis(),
+        written - lines,
+        (written - lines) / written * 100.0,
+        differ.len() - over,
+    );
+}
