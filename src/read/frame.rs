@@ -26,7 +26,21 @@ pub enum Chunk<'a> {
     /// The first `max_line_bytes` bytes of a line that is longer than that.
     /// The rest of the line, up to and including its `\n`, is skipped.
     Truncated(&'a [u8]),
+    /// The end of the line handed out as [`Chunk::Truncated`], once its
+    /// `\n` is read: the line's last bytes (at most [`TAIL_BYTES`], without
+    /// the `\n`), which tell a container runtime's split part by its end
+    /// ([`crate::read::split`]), and where the next line starts. Callers
+    /// that only count lines ignore it.
+    TruncatedEnd {
+        /// The last bytes of the over-long line, without its `\n`.
+        tail: &'a [u8],
+        /// Absolute offset of the line after it.
+        next_line_at: u64,
+    },
 }
+
+/// How many of an over-long line's last bytes [`Chunk::TruncatedEnd`] keeps.
+pub const TAIL_BYTES: usize = 1024;
 
 /// Splits a stream that arrives as a sequence of caller-owned buffers into
 /// complete lines, handing out records *inside* those buffers.
@@ -52,6 +66,9 @@ pub struct LineFramer {
     skipping: bool,
     /// True once the carry was handed out by [`LineFramer::finish`].
     finished: bool,
+    /// The last bytes (at most [`TAIL_BYTES`]) of the over-long line being
+    /// skipped.
+    skipped_tail: Vec<u8>,
     /// Absolute stream offset just past the last byte handed out or skipped.
     offset: u64,
 }
@@ -64,6 +81,7 @@ impl LineFramer {
             max_line_bytes: max_line_bytes.max(1),
             skipping: false,
             finished: false,
+            skipped_tail: Vec::new(),
             offset: 0,
         }
     }
@@ -88,11 +106,17 @@ impl LineFramer {
         if self.skipping {
             match memchr::memchr(b'\n', buf) {
                 Some(newline) => {
+                    keep_tail(&mut self.skipped_tail, &buf[..newline]);
                     self.skip(newline + 1);
                     buf = &buf[newline + 1..];
                     self.skipping = false;
+                    sink(Chunk::TruncatedEnd {
+                        tail: &self.skipped_tail,
+                        next_line_at: self.offset,
+                    });
                 }
                 None => {
+                    keep_tail(&mut self.skipped_tail, buf);
                     self.skip(buf.len());
                     return;
                 }
@@ -112,7 +136,12 @@ impl LineFramer {
             }
             sink(Chunk::Truncated(&lines[start..start + self.max_line_bytes]));
             self.skip(start + len + 1);
-            lines = &lines[start + len + 1..];
+            let end = start + len;
+            sink(Chunk::TruncatedEnd {
+                tail: &lines[end - len.min(TAIL_BYTES)..end],
+                next_line_at: self.offset,
+            });
+            lines = &lines[end + 1..];
         }
         if !lines.is_empty() {
             sink(Chunk::Lines(lines));
@@ -122,6 +151,8 @@ impl LineFramer {
             sink(Chunk::Truncated(&tail[..self.max_line_bytes]));
             self.skip(tail.len());
             self.skipping = true;
+            self.skipped_tail.clear();
+            keep_tail(&mut self.skipped_tail, tail);
         } else {
             self.carry_extend(tail);
         }
@@ -141,6 +172,9 @@ impl LineFramer {
             self.carry_extend(&buf[..missing]);
             sink(Chunk::Truncated(&self.carry));
             self.skip(self.carry.len());
+            self.skipped_tail.clear();
+            keep_tail(&mut self.skipped_tail, &self.carry);
+            keep_tail(&mut self.skipped_tail, &buf[missing..head_len]);
             self.carry.clear();
             let skipped = match newline {
                 Some(newline) => newline + 1,
@@ -150,6 +184,12 @@ impl LineFramer {
                 }
             };
             self.skip(skipped - missing);
+            if newline.is_some() {
+                sink(Chunk::TruncatedEnd {
+                    tail: &self.skipped_tail,
+                    next_line_at: self.offset,
+                });
+            }
             &buf[skipped..]
         } else if let Some(newline) = newline {
             self.carry_extend(&buf[..=newline]);
@@ -216,6 +256,18 @@ impl LineFramer {
     }
 }
 
+/// Appends `bytes` to `tail`, keeping only the last [`TAIL_BYTES`].
+fn keep_tail(tail: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() >= TAIL_BYTES {
+        tail.clear();
+        tail.extend_from_slice(&bytes[bytes.len() - TAIL_BYTES..]);
+    } else {
+        let excess = (tail.len() + bytes.len()).saturating_sub(TAIL_BYTES);
+        tail.drain(..excess);
+        tail.extend_from_slice(bytes);
+    }
+}
+
 /// Start and length (without `\n`) of the first line of `lines` longer than
 /// `max_line_bytes`, or `None`. `lines` ends in `\n` (or is empty).
 ///
@@ -274,6 +326,7 @@ mod tests {
                     assert_eq!(head.len(), max_line);
                     out.push((head.to_vec(), true));
                 }
+                Chunk::TruncatedEnd { .. } => {}
             });
             rest = &rest[n..];
             assert!(framer.carry.capacity() <= max_line + 1);
@@ -314,6 +367,7 @@ mod tests {
         framer.frame(buf, |chunk| match chunk {
             Chunk::Lines(lines) => out.push((lines.to_vec(), false)),
             Chunk::Truncated(head) => out.push((head.to_vec(), true)),
+            Chunk::TruncatedEnd { .. } => {}
         });
         out
     }
@@ -462,7 +516,67 @@ mod tests {
         assert_eq!(first_over_long_line(b"\n\nabcd\n", 1), Some((2, 4)));
     }
 
+    /// The ends of the over-long lines of `input` as the framer reports
+    /// them, in buffers of `sizes` (cycled, none zero).
+    fn truncated_ends(input: &[u8], max_line: usize, sizes: &[usize]) -> Vec<(Vec<u8>, u64)> {
+        let mut framer = LineFramer::new(max_line);
+        let mut out = Vec::new();
+        let mut rest = input;
+        let mut sizes = sizes.iter().cycle();
+        while !rest.is_empty() {
+            let n = sizes.next().copied().unwrap_or(1).clamp(1, rest.len());
+            framer.frame(&rest[..n], |chunk| {
+                if let Chunk::TruncatedEnd { tail, next_line_at } = chunk {
+                    out.push((tail.to_vec(), next_line_at));
+                }
+            });
+            rest = &rest[n..];
+        }
+        out
+    }
+
+    /// Each over-long line ended by a `\n`: its last bytes and the offset after it.
+    fn truncated_ends_reference(input: &[u8], max_line: usize) -> Vec<(Vec<u8>, u64)> {
+        let mut out = Vec::new();
+        let mut at = 0u64;
+        for line in input.split_inclusive(|&b| b == b'\n') {
+            at += line.len() as u64;
+            if let Some(body) = line.strip_suffix(b"\n")
+                && body.len() > max_line
+            {
+                out.push((body[body.len().saturating_sub(TAIL_BYTES)..].to_vec(), at));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_over_long_line_reports_its_last_bytes_and_the_next_line_start() {
+        let mut input = b"ok\n".to_vec();
+        input.extend((0..3000u32).map(|i| b'a' + (i % 26) as u8));
+        input.extend_from_slice(b"\nnext\nxxxxxxxxxxxxxx\nend");
+        let expected = truncated_ends_reference(&input, 10);
+        assert_eq!(expected.len(), 2);
+        assert_eq!(expected[0].0.len(), TAIL_BYTES);
+        for sizes in [&[1][..], &[7, 300], &[1000, 5], &[10_000]] {
+            assert_eq!(truncated_ends(&input, 10, sizes), expected, "{sizes:?}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn any_chunking_reports_the_same_ends_of_over_long_lines(
+            input in proptest::collection::vec(
+                proptest::prop_oneof![Just(b'\n'), Just(b'a'), proptest::num::u8::ANY], 0..3000),
+            max_line in 1usize..40,
+            sizes in proptest::collection::vec(1usize..1500, 1..12),
+        ) {
+            proptest::prop_assert_eq!(
+                truncated_ends(&input, max_line, &sizes),
+                truncated_ends_reference(&input, max_line)
+            );
+        }
+
         #[test]
         fn any_chunking_gives_the_same_records(
             input in proptest::collection::vec(

@@ -12,6 +12,12 @@
 //! line only when the caller says the stream has ended
 //! ([`LineReader::finish`]; a followed file never does).
 //!
+//! Between framing and scanning, an [`Assembler`] puts the parts of a line
+//! that a container runtime split (Docker json-file, CRI `P`/`F`) back into
+//! one record ([`split`]). `lines` counts physical lines (what `wc -l`
+//! says); a group's lines are counted when the group is, and the offset a
+//! checkpoint stores never passes the first part of an unfinished group.
+//!
 //! Its sources are plain `Read`ers: a file or stdin, one range of a file
 //! cut at line boundaries ([`range`], so that `scan` counts a large file on
 //! several threads, each range with its own `LineReader`) and a gzip or
@@ -25,6 +31,7 @@ pub mod ahead;
 pub mod decompress;
 pub mod frame;
 pub mod range;
+pub mod split;
 
 use std::io::{self, Read};
 use std::ops::ControlFlow;
@@ -32,6 +39,7 @@ use std::ops::ControlFlow;
 use crate::scan::{Scanner, Tally};
 use ahead::{NewlineCounter, Pool};
 use frame::{Chunk, LineFramer};
+use split::Assembler;
 
 /// Size of one plain read.
 pub const READ_SIZE: usize = 1 << 20;
@@ -40,6 +48,7 @@ pub const READ_SIZE: usize = 1 << 20;
 #[derive(Debug)]
 pub struct LineReader {
     framer: LineFramer,
+    assembler: Assembler,
     /// Whether the last byte read was a newline (or nothing was read): at
     /// the end of input, an unfinished last line is one more record.
     ends_in_newline: bool,
@@ -56,6 +65,7 @@ impl LineReader {
     pub fn starting_at(max_line_bytes: usize, offset: u64) -> Self {
         Self {
             framer: LineFramer::starting_at(max_line_bytes, offset),
+            assembler: Assembler::new(max_line_bytes.max(1)),
             ends_in_newline: true,
         }
     }
@@ -85,6 +95,7 @@ impl LineReader {
     /// its line boundaries for a later reader.
     pub fn skip(&mut self, buf: &[u8]) {
         self.framer.frame(buf, |_| {});
+        self.assembler.forget();
         self.note_last_byte(buf);
     }
 
@@ -117,15 +128,25 @@ impl LineReader {
             tally.lines += 1;
             self.ends_in_newline = true;
         }
+        tally.lines += self.assembler.held_lines();
+        let start = self.framer.offset();
         if let Some(last) = self.framer.finish() {
-            scanner.find_record_error(last, tally);
+            if self.assembler.is_plain() {
+                scanner.find_record_error(last, tally);
+            } else {
+                self.assembler.last_line(last, start, scanner, tally);
+            }
         }
+        self.assembler.finish(scanner, tally);
     }
 
     /// Offset just past the last record counted: where a restarted reader
-    /// continues without counting a record twice.
+    /// continues without counting a record twice. An unfinished split
+    /// record holds it at its first part, so a restart reads every part.
     pub fn offset(&self) -> u64 {
-        self.framer.offset()
+        self.assembler
+            .group_start()
+            .unwrap_or_else(|| self.framer.offset())
     }
 
     /// How far the stream has been read: [`LineReader::offset`] plus the
@@ -147,14 +168,34 @@ impl LineReader {
         scanner: &mut Scanner,
         tally: &mut Tally,
     ) {
-        self.framer.frame(buf, |chunk| match chunk {
-            Chunk::Lines(lines) => scanner.find_errors_in_lines(lines, tally),
-            Chunk::Truncated(head) => {
-                tally.truncated_lines += 1;
-                scanner.find_record_error(head, tally);
-            }
-        });
-        tally.lines += newlines;
+        if self.assembler.is_plain() {
+            self.framer.frame(buf, |chunk| match chunk {
+                Chunk::Lines(lines) => scanner.find_errors_in_lines(lines, tally),
+                Chunk::Truncated(head) => {
+                    tally.truncated_lines += 1;
+                    scanner.find_record_error(head, tally);
+                }
+                Chunk::TruncatedEnd { .. } => {}
+            });
+            tally.lines += newlines;
+        } else {
+            // The lines of an open group count when the group does.
+            let held = self.assembler.held_lines();
+            let assembler = &mut self.assembler;
+            let mut at = self.framer.offset();
+            self.framer.frame(buf, |chunk| match chunk {
+                Chunk::Lines(lines) => {
+                    assembler.lines(lines, at, scanner, tally);
+                    at += lines.len() as u64;
+                }
+                Chunk::Truncated(head) => assembler.truncated_head(head, at, scanner, tally),
+                Chunk::TruncatedEnd { tail, next_line_at } => {
+                    assembler.truncated_end(tail, scanner, tally);
+                    at = next_line_at;
+                }
+            });
+            tally.lines += newlines + held - self.assembler.held_lines();
+        }
         tally.bytes += buf.len() as u64;
         self.note_last_byte(buf);
     }

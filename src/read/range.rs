@@ -24,10 +24,18 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 
+use crate::read::frame::TAIL_BYTES;
+use crate::read::split;
+
 /// How far past its cut a range reads in one go while looking for the end
 /// of the line that straddles the cut: one read usually finds it, and a
 /// range over-reads at most this much.
 const STRADDLE_READ: u64 = 64 << 10;
+
+/// How far back from a cut a range looks for the start of the line that
+/// straddles it, to tell whether that line is a split part. A longer line
+/// is taken as no part (container runtimes split at 16 KiB).
+pub const LOOK_BACK: u64 = 1 << 20;
 
 /// Cut offsets that split `size` bytes into `ranges` nearly equal ranges:
 /// `ranges + 1` offsets from 0 to `size` (`[0, size]` for one range).
@@ -41,7 +49,8 @@ pub fn cuts(size: u64, ranges: usize) -> Vec<u64> {
 /// Where a [`RangeReader`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Looking for the first line start at or after the cut, from `pos`.
+    /// Looking for the range's start (the first boundary at or after
+    /// `pos`) and end.
     Seeking,
     /// Handing out bytes from `pos`.
     Reading,
@@ -57,6 +66,10 @@ pub struct RangeReader<'f> {
     pos: u64,
     /// The next range's cut, or `None` for the last range.
     end_cut: Option<u64>,
+    /// Where the range ends, once found (`None`: at end of file).
+    end: Option<u64>,
+    /// True unless the range starts at 0: its start is a boundary to find.
+    find_start: bool,
     state: State,
 }
 
@@ -70,6 +83,8 @@ impl<'f> RangeReader<'f> {
                 file,
                 pos: start,
                 end_cut: end,
+                end: None,
+                find_start: false,
                 state: State::Done,
             }
         } else if start == 0 {
@@ -77,7 +92,9 @@ impl<'f> RangeReader<'f> {
                 file,
                 pos: 0,
                 end_cut: end,
-                state: State::Reading,
+                end: None,
+                find_start: false,
+                state: State::Seeking,
             }
         } else {
             // The record owning byte `start` begins after the last `\n`
@@ -86,41 +103,133 @@ impl<'f> RangeReader<'f> {
                 file,
                 pos: start - 1,
                 end_cut: end,
+                end: None,
+                find_start: true,
                 state: State::Seeking,
             }
         }
     }
 
-    /// Moves `pos` just past the first `\n` at or after it, using `scratch`
-    /// for the reads. When that `\n` is at or past the next cut's line
-    /// search (a line that covers the whole range), the range is empty.
-    fn seek_line_start(&mut self, scratch: &mut [u8]) -> io::Result<()> {
-        loop {
-            let mut want = (scratch.len() as u64).min(STRADDLE_READ);
-            if let Some(end) = self.end_cut {
-                // Only a `\n` before `end - 1` starts a line inside the range.
-                let left = (end - 1).saturating_sub(self.pos);
-                if left == 0 {
+    /// Finds where the range starts and ends: `pos` moves past the first
+    /// boundary at or after it (unless the range starts at 0), and the end
+    /// is the first boundary at or after `end_cut - 1`. A range whose first
+    /// boundary is at or past its end's search is empty.
+    fn find_bounds(&mut self, scratch: &mut [u8]) -> io::Result<()> {
+        if self.find_start {
+            // Only a `\n` before `end - 1` starts a line inside the range.
+            let limit = self.end_cut.map(|end| end - 1);
+            match boundary(self.file, self.pos, limit, scratch)? {
+                Some(start) => self.pos = start,
+                None => {
                     self.state = State::Done;
                     return Ok(());
                 }
-                want = want.min(left);
-            }
-            let read = read_at_retrying(self.file, &mut scratch[..want as usize], self.pos)?;
-            if read == 0 {
-                self.state = State::Done;
-                return Ok(());
-            }
-            match memchr::memchr(b'\n', &scratch[..read]) {
-                Some(newline) => {
-                    self.pos += newline as u64 + 1;
-                    self.state = State::Reading;
-                    return Ok(());
-                }
-                None => self.pos += read as u64,
             }
         }
+        if let Some(end_cut) = self.end_cut {
+            self.end = boundary(self.file, end_cut - 1, None, scratch)?;
+        }
+        self.state = State::Reading;
+        Ok(())
     }
+}
+
+/// Just past the first `\n` at or after `from` (and before `limit`) whose
+/// line is no split part; `None` when there is none before end of file (or
+/// `limit`).
+fn boundary(
+    file: &File,
+    from: u64,
+    limit: Option<u64>,
+    scratch: &mut [u8],
+) -> io::Result<Option<u64>> {
+    let mut pos = from;
+    // The start of the line holding `pos`, once known.
+    let mut line_start = None;
+    loop {
+        let Some(newline) = next_newline(file, pos, limit, scratch)? else {
+            return Ok(None);
+        };
+        let start = match line_start {
+            Some(start) => Some(start),
+            None => line_start_before(file, newline, scratch)?,
+        };
+        let is_part = match start {
+            Some(start) => line_is_partial(file, start, newline)?,
+            None => false,
+        };
+        if !is_part {
+            return Ok(Some(newline + 1));
+        }
+        pos = newline + 1;
+        line_start = Some(pos);
+    }
+}
+
+/// The first `\n` at or after `pos` (and before `limit`).
+fn next_newline(
+    file: &File,
+    mut pos: u64,
+    limit: Option<u64>,
+    scratch: &mut [u8],
+) -> io::Result<Option<u64>> {
+    loop {
+        let mut want = (scratch.len() as u64).min(STRADDLE_READ);
+        if let Some(limit) = limit {
+            let left = limit.saturating_sub(pos);
+            if left == 0 {
+                return Ok(None);
+            }
+            want = want.min(left);
+        }
+        let read = read_at_retrying(file, &mut scratch[..want as usize], pos)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        match memchr::memchr(b'\n', &scratch[..read]) {
+            Some(newline) => return Ok(Some(pos + newline as u64)),
+            None => pos += read as u64,
+        }
+    }
+}
+
+/// The start of the line that ends at the `\n` at `newline`, looking back at
+/// most [`LOOK_BACK`] bytes (`None` past that).
+fn line_start_before(file: &File, newline: u64, scratch: &mut [u8]) -> io::Result<Option<u64>> {
+    let mut end = newline;
+    while end > 0 {
+        if newline - end >= LOOK_BACK {
+            return Ok(None);
+        }
+        let want = (scratch.len() as u64).min(STRADDLE_READ).min(end);
+        let from = end - want;
+        let read = read_at_retrying(file, &mut scratch[..want as usize], from)?;
+        if read < want as usize {
+            // The file shrank under us: no part to protect.
+            return Ok(None);
+        }
+        if let Some(previous) = memchr::memrchr(b'\n', &scratch[..read]) {
+            return Ok(Some(from + previous as u64 + 1));
+        }
+        end = from;
+    }
+    Ok(Some(0))
+}
+
+/// Whether the line `[start, newline)` is a split part, by its head and tail.
+fn line_is_partial(file: &File, start: u64, newline: u64) -> io::Result<bool> {
+    let len = newline - start;
+    let mut head = [0u8; split::HEAD_BYTES];
+    let mut tail = [0u8; TAIL_BYTES];
+    let head_len = len.min(head.len() as u64) as usize;
+    let tail_len = len.min(tail.len() as u64) as usize;
+    let head_read = read_at_retrying(file, &mut head[..head_len], start)?;
+    let tail_read = read_at_retrying(file, &mut tail[..tail_len], newline - tail_len as u64)?;
+    if head_read < head_len || tail_read < tail_len {
+        return Ok(false);
+    }
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    Ok(split::classify(&head[..head_len], &tail[..tail_len], len).is_partial())
 }
 
 impl Read for RangeReader<'_> {
@@ -129,33 +238,23 @@ impl Read for RangeReader<'_> {
             return Ok(0);
         }
         if self.state == State::Seeking {
-            self.seek_line_start(buf)?;
+            self.find_bounds(buf)?;
         }
         if self.state == State::Done {
             return Ok(0);
         }
         let mut want = buf.len();
-        if let Some(end) = self.end_cut {
-            // Read up to the cut and a little past it, where the line
-            // that straddles the cut usually ends.
-            let until = end.saturating_sub(self.pos).saturating_add(STRADDLE_READ);
-            want = want.min(usize::try_from(until).unwrap_or(usize::MAX));
+        if let Some(end) = self.end {
+            if self.pos >= end {
+                self.state = State::Done;
+                return Ok(0);
+            }
+            want = want.min(usize::try_from(end - self.pos).unwrap_or(usize::MAX));
         }
-        let mut read = read_at_retrying(self.file, &mut buf[..want], self.pos)?;
+        let read = read_at_retrying(self.file, &mut buf[..want], self.pos)?;
         if read == 0 {
             self.state = State::Done;
             return Ok(0);
-        }
-        if let Some(end) = self.end_cut {
-            // The range ends just past the first `\n` at or after `end - 1`.
-            let from = (end - 1).saturating_sub(self.pos);
-            if from < read as u64 {
-                let from = from as usize;
-                if let Some(newline) = memchr::memchr(b'\n', &buf[from..read]) {
-                    read = from + newline + 1;
-                    self.state = State::Done;
-                }
-            }
         }
         self.pos += read as u64;
         Ok(read)
@@ -301,6 +400,51 @@ mod tests {
                 check_partition(input, &[0, first, size], buf_len);
                 for second in first..=size {
                     check_partition(input, &[0, first, second, size], buf_len);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_range_starts_inside_a_group_of_split_parts() {
+        let time = "2026-11-29T01:02:03.123456789Z";
+        let mut input = String::new();
+        // Where each record (a group of parts or a single line) starts.
+        let mut record_starts = vec![0];
+        for i in 0..6 {
+            for part in 0..i % 4 {
+                input.push_str(&format!(
+                    r#"{{"log":"part {part}","stream":"stdout","time":"{time}"}}"#
+                ));
+                input.push('\n');
+            }
+            input.push_str(&format!(
+                r#"{{"log":"end {i}\n","stream":"stdout","time":"{time}"}}"#
+            ));
+            input.push('\n');
+            record_starts.push(input.len() as u64);
+            for _ in 0..i % 3 {
+                input.push_str(&format!("{time} stderr P some part\n"));
+            }
+            input.push_str(&format!("{time} stderr F last\n"));
+            record_starts.push(input.len() as u64);
+        }
+        let input = input.as_bytes();
+        let file = file_with(input);
+        let size = input.len() as u64;
+        for buf_len in [3, 64, 4096] {
+            for first in 0..=size {
+                for cuts in [vec![0, first, size], vec![0, first / 2, first, size]] {
+                    let got = ranges(&file, &cuts, buf_len);
+                    assert_eq!(got.concat(), input, "cuts {cuts:?}");
+                    let mut at = 0;
+                    for range in &got {
+                        assert!(
+                            record_starts.contains(&at),
+                            "a range starts at {at}, cuts {cuts:?}"
+                        );
+                        at += range.len() as u64;
+                    }
                 }
             }
         }

@@ -61,6 +61,7 @@ fuzz_target!(|input: Input| {
                 assert_eq!(head.len(), max_line);
                 got.push((head.to_vec(), true));
             }
+            Chunk::TruncatedEnd { .. } => {}
         });
         rest = &rest[n..];
         assert!(framer.pending_bytes() <= max_line);
