@@ -125,6 +125,10 @@ pub struct GenArgs {
     /// Where to write the expected tally (JSON, the `scan --format json` shape).
     #[arg(long, value_name = "FILE")]
     pub expected: Option<PathBuf>,
+    /// Frame every record as this container runtime does, and split about
+    /// half of them into parts (the tally's `lines` counts each part).
+    #[arg(long, value_enum, value_name = "FRAMING")]
+    pub split: Option<crate::cmd::corpus::SplitFraming>,
 }
 
 /// Logging flags, as in the Prometheus ecosystem.

@@ -670,16 +670,18 @@ pub fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
         hostile: !args.clean,
     };
     let expected = if args.out == Path::new("-") {
-        corpus::generate(
+        corpus::generate_framed(
             &config,
+            args.split,
             &types,
             io::BufWriter::with_capacity(READ_SIZE, io::stdout().lock()),
         )
     } else {
         let file = File::create(&args.out)
             .with_context(|| format!("cannot create {}", args.out.display()))?;
-        corpus::generate(
+        corpus::generate_framed(
             &config,
+            args.split,
             &types,
             io::BufWriter::with_capacity(READ_SIZE, file),
         )

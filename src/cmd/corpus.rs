@@ -122,6 +122,29 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
 pub fn generate<W: Write>(
     cfg: &CorpusConfig,
     catalogued: &[String],
+    out: W,
+) -> io::Result<Expected> {
+    generate_framed(cfg, None, catalogued, out)
+}
+
+/// How a container runtime splits long lines into parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+pub enum SplitFraming {
+    /// Docker's json-file driver: `{"log":"<part>","stream":…,"time":…}`, only
+    /// the last part's value ending in `\n`.
+    Docker,
+    /// CRI (containerd, CRI-O): `<time> <stream> P <part>`, then `F` for the last.
+    Cri,
+}
+
+/// Like [`generate`]; with `split`, every record is an app line framed by
+/// that runtime, and about half of them are split into 2 to 4 parts, cut
+/// anywhere, often inside the `error_type` key or its value. `lines` in the
+/// tally counts physical lines (each part is one).
+pub fn generate_framed<W: Write>(
+    cfg: &CorpusConfig,
+    split: Option<SplitFraming>,
+    catalogued: &[String],
     mut out: W,
 ) -> io::Result<Expected> {
     const FLUSH_AT: usize = 1 << 20;
@@ -132,12 +155,22 @@ pub fn generate<W: Write>(
         cfg.error_percent,
         cfg.hostile,
     );
+    generator.app_lines_only = split.is_some();
     let mut expected = Expected::default();
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + (FLUSH_AT >> 2));
     let mut written: u64 = 0;
     while written < cfg.target_bytes {
         let start = buf.len();
-        let (truth, mut truncated) = generator.next_record(&mut buf);
+        let (truth, mut truncated, parts) = match split {
+            None => {
+                let (truth, truncated) = generator.next_record(&mut buf);
+                (truth, truncated, 1)
+            }
+            Some(framing) => {
+                let (truth, parts) = generator.next_split_record(framing, &mut buf);
+                (truth, false, parts)
+            }
+        };
         let mut len = buf.len() - start;
         if cfg.hostile && written + len as u64 >= cfg.target_bytes {
             // The last record: drop its line ending, so it ends at EOF.
@@ -150,9 +183,10 @@ pub fn generate<W: Write>(
                 // An empty record at EOF is no record at all; try another.
                 continue;
             }
-            truncated = len > cfg.max_line_bytes;
+            truncated = split.is_none() && len > cfg.max_line_bytes;
         }
         expected.add(&truth, catalogued, len, truncated);
+        expected.lines += parts - 1;
         written += len as u64;
         if buf.len() >= FLUSH_AT {
             out.write_all(&buf)?;
@@ -446,6 +480,11 @@ pub struct RecordGenerator {
     body: Vec<u8>,
     value: Vec<u8>,
     padding: Vec<u8>,
+    /// Write only unwrapped app lines and no over-long ones: the caller
+    /// frames them ([`RecordGenerator::next_split_record`]).
+    app_lines_only: bool,
+    /// The app line of a split record.
+    app_line: Vec<u8>,
 }
 
 impl RecordGenerator {
@@ -503,6 +542,8 @@ impl RecordGenerator {
             body: Vec::with_capacity(1024),
             value: Vec::with_capacity(64),
             padding,
+            app_lines_only: false,
+            app_line: Vec::with_capacity(4096),
         }
     }
 
@@ -517,7 +558,8 @@ impl RecordGenerator {
         let start = out.len();
         self.clock_ms += self.rng.below(40);
         let crlf = self.hostile && self.rng.percent(4);
-        let overlong = self.hostile && self.rng.below(self.overlong_one_in) == 0;
+        let overlong =
+            self.hostile && !self.app_lines_only && self.rng.below(self.overlong_one_in) == 0;
         let mut truth = if overlong {
             self.write_overlong(out)
         } else if self.rng.percent(self.error_percent) {
@@ -545,6 +587,90 @@ impl RecordGenerator {
             content_len = short.len();
         }
         (truth, content_len > self.max_line_bytes)
+    }
+
+    /// Appends one app line framed by `framing`, split into parts or not,
+    /// each part's line ending included; returns its truth and how many
+    /// physical lines it took. The joined record never exceeds
+    /// `max_line_bytes` (a record that would is replaced by a short one).
+    pub fn next_split_record(&mut self, framing: SplitFraming, out: &mut Vec<u8>) -> (Truth, u64) {
+        let mut app = std::mem::take(&mut self.app_line);
+        app.clear();
+        let (mut truth, _) = self.next_record(&mut app);
+        app.pop();
+        let crlf = app.last() == Some(&b'\r');
+        if crlf {
+            app.pop();
+        }
+        let stream: &[u8] = if self.rng.percent(90) {
+            b"stdout"
+        } else {
+            b"stderr"
+        };
+        let mut cuts = Vec::new();
+        if self.rng.percent(50) {
+            for _ in 0..1 + self.rng.below(3) {
+                cuts.push(self.rng.index(app.len() + 1));
+            }
+            if let Some(key) = memchr::memmem::find(&app, b"error_type")
+                && self.rng.percent(60)
+            {
+                // Inside the key, its quotes or the value.
+                cuts.push((key + self.rng.index(24)).min(app.len()));
+            }
+            cuts.sort_unstable();
+        }
+        let joined_len = match framing {
+            SplitFraming::Docker => {
+                let mut escaped = Vec::new();
+                push_escaped(&mut escaped, &app);
+                b"{\"log\":\"\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-29T01:02:03.123456789Z\"}".len()
+                    + escaped.len()
+            }
+            SplitFraming::Cri => b"2026-11-29T01:02:03.123456789Z stdout P ".len() + app.len(),
+        };
+        if joined_len > self.max_line_bytes {
+            app.clear();
+            if self.max_line_bytes >= 120 {
+                app.extend_from_slice(b"{\"level\":\"info\"}");
+            }
+            truth = Truth::None;
+            cuts.clear();
+        }
+        let nanos = self.rng.below(1_000_000) as u32;
+        let mut from = 0;
+        for (i, &to) in cuts.iter().chain([&app.len()]).enumerate() {
+            let last = i == cuts.len();
+            let part = &app[from..to];
+            match framing {
+                SplitFraming::Docker => {
+                    out.extend_from_slice(b"{\"log\":\"");
+                    push_escaped(out, part);
+                    if last {
+                        out.extend_from_slice(b"\\n");
+                    }
+                    out.extend_from_slice(b"\",\"stream\":\"");
+                    out.extend_from_slice(stream);
+                    out.extend_from_slice(b"\",\"time\":\"");
+                    push_iso_time(out, self.clock_ms, Some(nanos));
+                    out.extend_from_slice(b"\"}");
+                }
+                SplitFraming::Cri => {
+                    push_iso_time(out, self.clock_ms, Some(nanos));
+                    out.push(b' ');
+                    out.extend_from_slice(stream);
+                    out.extend_from_slice(if last { b" F " } else { b" P " });
+                    out.extend_from_slice(part);
+                }
+            }
+            if crlf {
+                out.push(b'\r');
+            }
+            out.push(b'\n');
+            from = to;
+        }
+        self.app_line = app;
+        (truth, cuts.len() as u64 + 1)
     }
 
     fn pick_error(&mut self) -> Option<Pick> {
@@ -651,6 +777,9 @@ impl RecordGenerator {
     }
 
     fn pick_wrapper(&mut self) -> Wrapper {
+        if self.app_lines_only {
+            return Wrapper::Bare;
+        }
         match self.rng.below(100) {
             0..=39 => Wrapper::Bare,
             40..=59 => Wrapper::Cri,

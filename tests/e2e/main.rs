@@ -17,6 +17,7 @@ mod path_labels;
 mod prometheus_live;
 mod scan;
 mod sdk;
+mod split;
 mod status_page;
 mod support;
 mod webconfig;
