@@ -34,6 +34,10 @@
 //! an unfinished group is a record; a followed file never ends, so there a
 //! group waits for its last part.
 
+use std::sync::LazyLock;
+
+use memchr::memmem::FinderRev;
+
 use crate::read::frame::TAIL_BYTES;
 use crate::scan::{Scanner, Tally};
 
@@ -117,7 +121,7 @@ fn docker_shape(tail: &[u8], len: usize) -> Shape {
     if !tail.ends_with(b"\"}") {
         return Shape::Plain;
     }
-    let Some(close) = memchr::memmem::rfind(tail, DOCKER_STREAM) else {
+    let Some(close) = find_docker_stream(tail) else {
         return Shape::Plain;
     };
     if tail_start + close < DOCKER_PREFIX.len() {
@@ -163,6 +167,26 @@ fn docker_end(tail: &[u8]) -> Option<(Stream, bool, usize)> {
         } => Some((stream, partial, close - DOCKER_PREFIX.len())),
         _ => None,
     }
+}
+
+/// Where `","stream":"` starts in `tail`, the end of a Docker record. The
+/// usual end, `","stream":"stdout","time":"<time>"}`, is checked in place
+/// (this runs on every line of a Docker log); one with `attrs` is searched.
+fn find_docker_stream(tail: &[u8]) -> Option<usize> {
+    const TIME_KEY: &[u8] = b"\",\"time\":\"";
+    let body = tail.strip_suffix(b"\"}")?;
+    if let Some(quote) = memchr::memrchr(b'"', body)
+        && body[..=quote].ends_with(TIME_KEY)
+    {
+        let before_time = quote + 1 - TIME_KEY.len();
+        let stream_value = before_time.checked_sub(b"stdout".len())?;
+        let close = stream_value.checked_sub(DOCKER_STREAM.len())?;
+        if tail[close..stream_value] == *DOCKER_STREAM {
+            return Some(close);
+        }
+    }
+    static FINDER: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(DOCKER_STREAM));
+    FINDER.rfind(tail)
 }
 
 fn trailing_backslashes(bytes: &[u8]) -> usize {
@@ -219,6 +243,76 @@ fn cri_shape(head: &[u8]) -> Shape {
         partial,
         content,
     }
+}
+
+/// Positions of `\n` in a buffer, in order, found 64 bytes at a time as a
+/// bit mask: a container log is looked at line by line, and one `memchr`
+/// call per short line cost more than the rest of the look.
+struct Newlines<'a> {
+    bytes: &'a [u8],
+    /// Start of the block `mask` covers.
+    base: usize,
+    /// Start of the next block.
+    next_block: usize,
+    /// The block's newlines not handed out yet, one bit per byte.
+    mask: u64,
+}
+
+impl<'a> Newlines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            base: 0,
+            next_block: 0,
+            mask: 0,
+        }
+    }
+}
+
+impl Iterator for Newlines<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            let block = self.bytes.get(self.next_block..)?;
+            if block.is_empty() {
+                return None;
+            }
+            self.base = self.next_block;
+            self.mask = newline_mask(block);
+            self.next_block += 64;
+        }
+        let bit = self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(self.base + bit)
+    }
+}
+
+/// Bit `i` set when `block[i]` is `\n`, for the first 64 bytes of `block`.
+fn newline_mask(block: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if block.len() >= 64 {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        let at = block.as_ptr();
+        // SAFETY: SSE2 is part of every x86-64 CPU, and the four unaligned
+        // 16-byte loads read `block[..64]`, which is in bounds.
+        return unsafe {
+            let newline = _mm_set1_epi8(b'\n' as i8);
+            let part = |offset: usize| {
+                let bytes = _mm_loadu_si128(at.add(offset).cast::<__m128i>());
+                u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, newline)) as u16)
+            };
+            part(0) | part(16) << 16 | part(32) << 32 | part(48) << 48
+        };
+    }
+    block
+        .iter()
+        .take(64)
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .fold(0, |mask, (i, _)| mask | 1 << i)
 }
 
 /// How a stream's lines are framed, decided by its first line.
@@ -333,17 +427,22 @@ impl Assembler {
         // as the plain path would.
         let mut run_start = 0;
         let mut at = 0;
-        while let Some(newline) = memchr::memchr(b'\n', &lines[at..]).map(|i| at + i) {
+        for newline in Newlines::new(lines) {
             let line = &lines[at..newline];
-            let shape = classify(line, line, line.len());
-            if shape.is_partial() || self.group.is_some() {
-                if run_start < at {
-                    scanner.find_errors_in_lines(&lines[run_start..at], tally);
+            // Only a line that starts like a part can be one; any line
+            // ends an open group.
+            let maybe_part = matches!(line.first(), Some(b'{' | b'0'..=b'9'));
+            if maybe_part || self.group.is_some() {
+                let shape = classify(line, line, line.len());
+                if shape.is_partial() || self.group.is_some() {
+                    if run_start < at {
+                        scanner.find_errors_in_lines(&lines[run_start..at], tally);
+                    }
+                    if !self.add_line(line, shape, start + at as u64, scanner, tally) {
+                        scanner.find_errors_in_lines(&lines[at..=newline], tally);
+                    }
+                    run_start = newline + 1;
                 }
-                if !self.add_line(line, shape, start + at as u64, scanner, tally) {
-                    scanner.find_errors_in_lines(&lines[at..=newline], tally);
-                }
-                run_start = newline + 1;
             }
             at = newline + 1;
         }
@@ -716,6 +815,21 @@ mod tests {
     /// A cut inside `error_type`, so that only the joined parts hold the key.
     fn inside_key() -> usize {
         ERROR_LINE.find("error_ty").unwrap() + 5
+    }
+
+    #[test]
+    fn newlines_are_found_in_order_in_any_block() {
+        let mut bytes = Vec::new();
+        for i in 0..700usize {
+            bytes.push(if i % 7 == 0 || i % 64 == 63 || i % 64 == 0 {
+                b'\n'
+            } else {
+                b'x'
+            });
+            let got: Vec<usize> = Newlines::new(&bytes).collect();
+            let want: Vec<usize> = memchr::memchr_iter(b'\n', &bytes).collect();
+            assert_eq!(got, want, "length {}", bytes.len());
+        }
     }
 
     #[test]
