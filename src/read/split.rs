@@ -22,10 +22,12 @@
 //! counts once, and a record's `status_code` is found in whichever part.
 //!
 //! Only lines of the exact shape are parts ([`classify`]); anything else is a
-//! plain line. Which a stream is, is decided once by its first line
-//! (`Mode`): a Docker or CRI log file is that framing throughout, and an
-//! application's own log then pays nothing for this module (no per-line
-//! work, the scanner runs over whole buffers as before).
+//! plain line. Which a stream is, is decided once by its first lines
+//! (`Mode`): a stream whose first [`SNIFF_LINES`] lines are all Docker or
+//! CRI records is a container log, and every line is looked at; at its
+//! first plain line among them a stream is plain for good, and pays
+//! nothing more for this module (the scanner runs over whole buffers as
+//! before). A Docker or CRI log file is that framing throughout.
 //!
 //! Accounting, so that a restart neither loses nor counts twice: while a
 //! group is open its physical lines are held back from `lines` and the
@@ -315,10 +317,16 @@ fn newline_mask(block: &[u8]) -> u64 {
         .fold(0, |mask, (i, _)| mask | 1 << i)
 }
 
-/// How a stream's lines are framed, decided by its first line.
+/// How many first lines of a stream must all be Docker or CRI records for
+/// it to be read as a container log: one such line among an app's own
+/// lines does not make every later line worth a look.
+pub const SNIFF_LINES: u32 = 16;
+
+/// How a stream's lines are framed, decided by its first lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// No line seen yet.
+    /// Fewer than [`SNIFF_LINES`] lines seen, all container records: every
+    /// line is looked at, as in a container log.
     Unknown,
     /// An application's own lines: no line is a part.
     Plain,
@@ -362,6 +370,8 @@ enum LongLine {
 pub struct Assembler {
     max_line_bytes: usize,
     mode: Mode,
+    /// Container records among the first lines, while the mode is unknown.
+    sniffed: u32,
     group: Option<Group>,
     /// The record being assembled: at most `max_line_bytes`.
     record: Vec<u8>,
@@ -379,6 +389,7 @@ impl Assembler {
         Self {
             max_line_bytes,
             mode: Mode::Unknown,
+            sniffed: 0,
             group: None,
             record: Vec::new(),
             truncated: false,
@@ -415,10 +426,6 @@ impl Assembler {
     /// Counts complete lines (`lines` ends in `\n`), the first of which
     /// starts at absolute offset `start`.
     pub fn lines(&mut self, lines: &[u8], start: u64, scanner: &mut Scanner, tally: &mut Tally) {
-        if self.mode == Mode::Unknown {
-            let first = memchr::memchr(b'\n', lines).map_or(lines, |end| &lines[..end]);
-            self.decide(classify(first, first, first.len()));
-        }
         if self.mode == Mode::Plain {
             scanner.find_errors_in_lines(lines, tally);
             return;
@@ -432,8 +439,17 @@ impl Assembler {
             // Only a line that starts like a part can be one; any line
             // ends an open group.
             let maybe_part = matches!(line.first(), Some(b'{' | b'0'..=b'9'));
-            if maybe_part || self.group.is_some() {
+            if maybe_part || self.group.is_some() || self.mode == Mode::Unknown {
                 let shape = classify(line, line, line.len());
+                if self.mode == Mode::Unknown && !self.sniff(shape) {
+                    // A plain stream: what is left goes the plain way.
+                    if run_start < at {
+                        scanner.find_errors_in_lines(&lines[run_start..at], tally);
+                    }
+                    self.emit(scanner, tally);
+                    scanner.find_errors_in_lines(&lines[at..], tally);
+                    return;
+                }
                 if shape.is_partial() || self.group.is_some() {
                     if run_start < at {
                         scanner.find_errors_in_lines(&lines[run_start..at], tally);
@@ -455,8 +471,8 @@ impl Assembler {
     /// record. Open groups are counted by [`Assembler::finish`] after it.
     pub fn last_line(&mut self, line: &[u8], start: u64, scanner: &mut Scanner, tally: &mut Tally) {
         let shape = classify(line, line, line.len());
-        if self.mode == Mode::Unknown {
-            self.decide(shape);
+        if self.mode == Mode::Unknown && !self.sniff(shape) {
+            self.emit(scanner, tally);
         }
         if self.mode == Mode::Plain || !self.add_line(line, shape, start, scanner, tally) {
             scanner.find_record_error(line, tally);
@@ -545,16 +561,10 @@ impl Assembler {
     ) {
         let shape = classify(head, &[], 0);
         let docker_like = head.starts_with(DOCKER_PREFIX);
-        if self.mode == Mode::Unknown {
-            self.decide(if docker_like {
-                Shape::Docker {
-                    stream: Stream::Out,
-                    partial: false,
-                    close: 0,
-                }
-            } else {
-                shape
-            });
+        if self.mode == Mode::Unknown && !docker_like && !self.sniff(shape) {
+            self.emit(scanner, tally);
+        } else if self.mode == Mode::Unknown {
+            self.sniffed += 1;
         }
         self.long = LongLine::None;
         if self.mode == Mode::Plain {
@@ -643,12 +653,19 @@ impl Assembler {
         self.emit(scanner, tally);
     }
 
-    fn decide(&mut self, shape: Shape) {
-        self.mode = if shape == Shape::Plain {
-            Mode::Plain
-        } else {
-            Mode::Container
-        };
+    /// One of the stream's first lines, while its framing is unknown: a
+    /// plain line makes the stream plain (returns false), and
+    /// [`SNIFF_LINES`] container records make it a container log.
+    fn sniff(&mut self, shape: Shape) -> bool {
+        if shape == Shape::Plain {
+            self.mode = Mode::Plain;
+            return false;
+        }
+        self.sniffed += 1;
+        if self.sniffed >= SNIFF_LINES {
+            self.mode = Mode::Container;
+        }
+        true
     }
 
     fn open(&mut self, framing: Framing, stream: Option<Stream>, start: u64) {
@@ -1046,6 +1063,21 @@ mod tests {
         let tally = count_everyhow(input.as_bytes(), 1 << 20);
         assert_eq!(error_count(&tally, "oauth_token_not_found"), 0);
         assert_eq!(tally.lines, 3);
+    }
+
+    #[test]
+    fn a_plain_line_among_the_first_lines_makes_the_stream_plain() {
+        let single = docker("{\"level\":\"info\"}", &[], "stdout");
+        let split = cri(ERROR_LINE, &[inside_key()], "stdout");
+        let lines = SNIFF_LINES as usize - 1;
+        let mixed = format!("{}plain\n{split}", single.repeat(lines - 1));
+        let tally = count_everyhow(mixed.as_bytes(), 1 << 20);
+        assert_eq!(error_count(&tally, "oauth_token_not_found"), 0);
+        assert_eq!(tally.lines, lines as u64 + 2);
+        // After the first lines, a plain line only ends a group.
+        let container = format!("{}plain\n{split}", single.repeat(lines + 1));
+        let tally = count_everyhow(container.as_bytes(), 1 << 20);
+        assert_eq!(error_count(&tally, "oauth_token_not_found"), 1);
     }
 
     #[test]
