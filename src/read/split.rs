@@ -726,7 +726,7 @@ mod tests {
     use super::*;
     use crate::catalog::Catalog;
     use crate::read::LineReader;
-    use crate::read::ahead::Pool;
+    use crate::read::ahead::{NewlineCounter, Pool};
 
     const TIME: &str = "2026-11-29T01:02:03.123456789Z";
 
@@ -789,20 +789,31 @@ mod tests {
         tally
     }
 
-    /// The same through the read-ahead pool.
+    /// The same through the read-ahead pool, with newlines counted on
+    /// either thread.
     fn count_ahead(input: &[u8], max_line_bytes: usize, buf_len: usize) -> Tally {
-        let catalog = catalog();
-        let mut scanner = Scanner::new(Arc::clone(&catalog));
-        let mut tally = Tally::new(catalog.len());
-        let mut reader = LineReader::new(max_line_bytes);
-        let mut pool = Pool::new(3, buf_len);
-        reader
-            .read_ahead(input, &mut pool, &mut scanner, &mut tally, |_, _| {
-                ControlFlow::Continue(())
-            })
-            .unwrap();
-        reader.finish(&mut scanner, &mut tally);
-        tally
+        let [by_reader, by_caller] =
+            [NewlineCounter::Reader, NewlineCounter::Caller].map(|counter| {
+                let catalog = catalog();
+                let mut scanner = Scanner::new(Arc::clone(&catalog));
+                let mut tally = Tally::new(catalog.len());
+                let mut reader = LineReader::new(max_line_bytes);
+                let mut pool = Pool::new(3, buf_len);
+                reader
+                    .read_ahead(
+                        input,
+                        &mut pool,
+                        counter,
+                        &mut scanner,
+                        &mut tally,
+                        |_, _| ControlFlow::Continue(()),
+                    )
+                    .unwrap();
+                reader.finish(&mut scanner, &mut tally);
+                tally
+            });
+        assert_eq!(by_reader, by_caller);
+        by_reader
     }
 
     /// Counts at several buffer sizes, both paths, and checks they agree.
