@@ -571,12 +571,7 @@ fn an_unreadable_file_is_a_read_error_and_is_read_in_full_once_readable() {
     let chmod = |path: &Path, mode: u32| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     };
-    chmod(dir.path(), 0o755);
-    // A copy of the binary, since the checkout may be in a directory
-    // nobody cannot enter.
-    let binary = dir.path().join("errtally");
-    std::fs::copy(env!("CARGO_BIN_EXE_errtally"), &binary).unwrap();
-    chmod(&binary, 0o755);
+    let command = as_nobody(dir.path());
     let logs = dir.path().join("logs");
     std::fs::create_dir(&logs).unwrap();
     let readable = logs.join("readable.log");
@@ -588,11 +583,6 @@ fn an_unreadable_file_is_a_read_error_and_is_read_in_full_once_readable() {
     chmod(&readable, 0o644);
     chmod(&locked, 0o600);
 
-    let mut command = Command::new("setpriv");
-    command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&binary)
-        .current_dir(dir.path());
     let glob = format!("{}/*.log", logs.display());
     let daemon = Daemon::start_command(command, &["--start-at", "beginning", &glob]);
     let read_errors = metric("errtally_read_errors_total", "default");
@@ -634,6 +624,112 @@ fn an_unreadable_file_is_a_read_error_and_is_read_in_full_once_readable() {
         value_in(&text, &read_errors).unwrap(),
         all["lines"]
     );
+}
+
+/// The uid and gid of `nobody`, which the tests below run the daemon as.
+const NOBODY: u32 = 65534;
+
+/// A command that runs a copy of the binary in `dir` as nobody (CI runs as
+/// root, whom permissions do not stop): `dir` is opened to everyone, and
+/// the copy is there since the checkout may be in a directory nobody
+/// cannot enter.
+fn as_nobody(dir: &Path) -> Command {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = dir.join("errtally");
+    std::fs::copy(env!("CARGO_BIN_EXE_errtally"), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&binary)
+        .current_dir(dir);
+    command
+}
+
+#[test]
+fn an_unwritable_state_dir_leaves_counting_alone_and_saving_resumes_once_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let state = dir.path().join("state");
+    std::fs::create_dir(&logs).unwrap();
+    // Root's, 0755: nobody can enter it but not write in it.
+    std::fs::create_dir(&state).unwrap();
+    let log = logs.join("app.log");
+    let (first, first_tally) = lines_between(0, 20);
+    std::fs::write(&log, &first).unwrap();
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\ncheckpoint_interval = \"200ms\"\n[[input]]\nname = \"{SOURCE}\"\npaths = [\"{}/*.log\"]\nstart_at = \"beginning\"\n",
+            state.display(),
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let daemon = Daemon::start_command(as_nobody(dir.path()), &args);
+    let lines = metric("errtally_lines_total", SOURCE);
+    daemon.wait_for(&lines, first_tally["lines"].as_f64().unwrap());
+    let failures = "errtally_checkpoint_errors_total";
+    daemon.wait_until("two failed saves", || {
+        daemon.value(failures).is_some_and(|n| n >= 2.0)
+    });
+    // Counting goes on while saving fails.
+    let (second, second_tally) = lines_between(20, 30);
+    append(&log, &second);
+    let both = add_tallies(&first_tally, &second_tally);
+    daemon.wait_for(&lines, both["lines"].as_f64().unwrap());
+    assert_eq!(
+        daemon.log().matches("cannot write the checkpoint").count(),
+        1,
+        "logged once: {}",
+        daemon.log()
+    );
+    assert_eq!(
+        daemon.value("errtally_checkpoint_last_success_timestamp_seconds"),
+        Some(0.0)
+    );
+
+    std::os::unix::fs::chown(&state, Some(NOBODY), Some(NOBODY)).unwrap();
+    daemon.wait_until("a save once writable", || {
+        daemon
+            .value("errtally_checkpoint_last_success_timestamp_seconds")
+            .is_some_and(|t| t > 0.0)
+    });
+    assert!(
+        daemon.log().contains("checkpoint saved again"),
+        "{}",
+        daemon.log()
+    );
+    let (status, _, _) = daemon.stop_with_log();
+    assert!(status.success());
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(state.join("checkpoint.json")).unwrap()).unwrap();
+    let offsets: Vec<u64> = saved["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets, [std::fs::metadata(&log).unwrap().len()]);
+
+    // The restart resumes from what was saved: only new lines count.
+    let (third, third_tally) = lines_between(30, 35);
+    append(&log, &third);
+    let daemon = Daemon::start_command(as_nobody(dir.path()), &args);
+    daemon.wait_for(&lines, third_tally["lines"].as_f64().unwrap());
+    let text = daemon.metrics();
+    for error_type in TYPES {
+        assert_eq!(
+            value_in(&text, &errors(SOURCE, error_type)),
+            third_tally["errors"]
+                .get(error_type)
+                .and_then(Value::as_f64)
+                .or(Some(0.0)),
+            "{error_type}"
+        );
+    }
 }
 
 /// Creates `path` holding `text`, trying to give it the inode `ino` (freed
