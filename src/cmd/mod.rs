@@ -8,6 +8,9 @@
 //! - [`demo`]: `errtally demo`.
 
 pub mod batch;
+// Not part of the library's API: public only because the criterion bench
+// (a crate of its own) generates its input with it.
+#[doc(hidden)]
 pub mod corpus;
 pub mod demo;
 pub(crate) mod report;
