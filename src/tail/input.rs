@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::file::{FileTailer, ReadBuffers, StartPosition};
+use super::file::{FileTailer, ReadBuffers, Restart, StartPosition};
 use super::watch::{DirWatches, watch_dir};
 use super::{Changed, Wake};
 use crate::checkpoint::OffsetBoard;
@@ -216,8 +216,7 @@ impl FileInput {
                 }
             };
             if cancel.is_cancelled() {
-                self.publish_state();
-                return InputEnd::Stopped;
+                return self.stopped().await;
             }
             if sweep == Sweep::Rescan {
                 let factor = if self.fully_watched {
@@ -239,10 +238,7 @@ impl FileInput {
                 continue;
             }
             tokio::select! {
-                () = cancel.cancelled() => {
-                    self.publish_state();
-                    return InputEnd::Stopped;
-                }
+                () = cancel.cancelled() => return self.stopped().await,
                 () = wake.woken() => {}
                 () = tokio::time::sleep_until(next_sweep.min(next_rescan)) => {}
             }
@@ -252,16 +248,33 @@ impl FileInput {
             let batch_until = last_read + MIN_READ_SPACING;
             if Instant::now() < batch_until {
                 tokio::select! {
-                    () = cancel.cancelled() => {
-                        self.publish_state();
-                        return InputEnd::Stopped;
-                    }
+                    () = cancel.cancelled() => return self.stopped().await,
                     () = tokio::time::sleep_until(batch_until) => {}
                 }
             }
             rescan |= wake.take_rescan();
             wake.take_changed(&mut self.changed);
         }
+    }
+
+    /// At a stop (shutdown or reload): lists the globs once more, so that a
+    /// file created since the last rescan (its event not handled yet, or a
+    /// directory only the poll finds) is published at offset 0, then
+    /// publishes every offset. The next process, or the reloaded input,
+    /// then reads such a file from its first byte, as this one would have,
+    /// instead of taking it for a file present at start (`start_at`).
+    /// Nothing is read.
+    async fn stopped(mut self) -> InputEnd {
+        let name = self.name.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            self.scan_paths();
+            self.publish_state();
+        })
+        .await;
+        if let Err(error) = done {
+            tracing::error!(input = %name, %error, "input stop task failed");
+        }
+        InputEnd::Stopped
     }
 
     /// Reads what is new and publishes the counts. A [`Sweep::Changed`]
@@ -324,11 +337,15 @@ impl FileInput {
             }
             let tailer = &mut self.tailers[index];
             match tailer.check_rewritten() {
-                Ok(true) => {
+                Ok(Some(Restart::Truncated)) => {
+                    tracing::info!(input = %self.name, path = %tailer.path().display(), "file truncated, reading from the start");
+                    self.metrics.rotations.inc();
+                }
+                Ok(Some(Restart::Rewritten)) => {
                     tracing::info!(input = %self.name, path = %tailer.path().display(), "file rewritten from the start, reading it from the start");
                     self.metrics.rotations.inc();
                 }
-                Ok(false) => {}
+                Ok(None) => {}
                 // The read reports it.
                 Err(_) => {}
             }
@@ -495,7 +512,7 @@ impl FileInput {
             let replaced = self.path_inodes.get(&path).is_some_and(|old| *old != inode);
             let opened = std::fs::File::open(&path).and_then(|file| {
                 let identity = FileIdentity::of(&file)?;
-                let start = self.start_position(&path, &identity, first_scan);
+                let start = self.start_position(&path, &file, &identity, first_scan);
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
             match opened {
@@ -615,10 +632,10 @@ impl FileInput {
             };
             let followed = std::fs::File::open(&path).and_then(|file| {
                 let identity = FileIdentity::of(&file)?;
-                if !identity.is_same_file(&saved.identity) {
+                if !identity.is_same_file(&saved.identity) || !saved.still_fits(&file)? {
                     return Err(std::io::Error::other("another file (inode reused)"));
                 }
-                let start = StartPosition::Offset(saved.offset);
+                let start = StartPosition::of(saved);
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
             let Ok(mut tailer) = followed else {
@@ -644,26 +661,37 @@ impl FileInput {
         }
     }
 
-    /// Where to start reading the file open at `path` as `identity` (the
+    /// Where to start reading `file`, open at `path` as `identity` (the
     /// descriptor that will be read): its checkpoint if it is the same file;
     /// else, for files found after start, the beginning (so
     /// the first lines of a fresh file are not lost); for files present at
     /// start, the beginning if the checkpoint knew another file at this path
-    /// (rotated while errtally was down), else `start_at`.
+    /// (rotated while errtally was down) or an entry's identity fits but
+    /// its bytes before the offset are not there (a file that reused the
+    /// inode and begins like the old one), else `start_at`.
     fn start_position(
         &self,
         path: &Path,
+        file: &std::fs::File,
         identity: &FileIdentity,
         first_scan: bool,
     ) -> StartPosition {
-        if let Some(saved) = self
+        let mut reused = false;
+        for saved in self
             .resume
             .iter()
-            .find(|saved| saved.identity.is_same_file(identity))
+            .filter(|saved| saved.identity.is_same_file(identity))
         {
-            return StartPosition::Offset(saved.offset);
+            // Unreadable now: the read reports it; trust the identity.
+            if saved.still_fits(file).unwrap_or(true) {
+                return StartPosition::of(saved);
+            }
+            reused = true;
         }
-        if !first_scan || self.resume.iter().any(|saved| saved.path == path) {
+        if reused {
+            tracing::info!(input = %self.name, path = %path.display(), "file reuses a checkpointed file's inode and head but not its content; reading it from the start");
+        }
+        if reused || !first_scan || self.resume.iter().any(|saved| saved.path == path) {
             return StartPosition::Beginning;
         }
         self.configured_start()
@@ -700,14 +728,19 @@ impl FileInput {
         self.metrics
             .input_lag
             .set(i64::try_from(lag).unwrap_or(i64::MAX));
+        // A deleted file being drained is not handed over: nobody can open
+        // it again, and its entry could fit whatever file reuses its inode.
         let offsets = self
             .tailers
-            .iter()
+            .iter_mut()
+            .filter(|tailer| tailer.orphaned_since.is_none() || !tailer.is_deleted())
             .map(|tailer| FileCheckpoint {
                 input: self.name.clone(),
                 path: tailer.path().to_path_buf(),
                 identity: tailer.identity().clone(),
                 offset: tailer.offset(),
+                tail: tailer.tail_fingerprint(),
+                skipping: tailer.is_skipping(),
             })
             .collect();
         self.offsets.publish(&self.name, offsets);
@@ -810,6 +843,8 @@ mod tests {
             path: PathBuf::from("/logs/a.log"),
             identity: identity(7, "7b22"),
             offset: 100,
+            tail: String::new(),
+            skipping: false,
         };
         let board = OffsetBoard::from_checkpoint(Checkpoint {
             files: vec![saved],
@@ -910,24 +945,26 @@ mod tests {
     fn a_saved_offset_goes_only_to_the_file_it_was_saved_for() {
         let input = resuming_input();
         let path = Path::new("/logs/a.log");
+        // The entry has no tail fingerprint: only the identity decides.
+        let file = tempfile::tempfile().unwrap();
         assert_eq!(
-            input.start_position(path, &identity(7, "7b22"), true),
+            input.start_position(path, &file, &identity(7, "7b22"), true),
             StartPosition::Offset(100)
         );
         // Another file at the saved path (rotated while errtally was down):
         // from its first byte, never at the old file's offset.
         assert_eq!(
-            input.start_position(path, &identity(8, "7b22"), true),
+            input.start_position(path, &file, &identity(8, "7b22"), true),
             StartPosition::Beginning
         );
         // A file the checkpoint never knew, present at start: `start_at`.
         assert_eq!(
-            input.start_position(Path::new("/logs/b.log"), &identity(9, "00"), true),
+            input.start_position(Path::new("/logs/b.log"), &file, &identity(9, "00"), true),
             StartPosition::End
         );
         // Found after start: from its first byte.
         assert_eq!(
-            input.start_position(Path::new("/logs/b.log"), &identity(9, "00"), false),
+            input.start_position(Path::new("/logs/b.log"), &file, &identity(9, "00"), false),
             StartPosition::Beginning
         );
     }
