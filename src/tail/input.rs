@@ -619,6 +619,14 @@ impl FileInput {
         let mut opened = false;
         let resume = std::mem::take(&mut self.resume);
         for saved in &resume {
+            // Seen only empty: nothing but device and inode tells it from a
+            // file that reused the inode since (a copytruncate's copy, an
+            // archive), which draining would count whole. Its lines written
+            // while errtally was down, if it was then renamed away, are
+            // lost instead (README).
+            if saved.identity.head.is_empty() {
+                continue;
+            }
             let (dev, ino) = (saved.identity.dev, saved.identity.ino);
             if self
                 .tailers
