@@ -264,9 +264,21 @@ impl FileInput {
     /// then reads such a file from its first byte, as this one would have,
     /// instead of taking it for a file present at start (`start_at`).
     /// Nothing is read.
+    ///
+    /// First, each file's head is checked as before a read: a file
+    /// truncated and written again since it was last read is handed over
+    /// at 0 with its new identity. Handed over as it was, its entry would
+    /// fit no file (the head changed), and if it was also renamed away,
+    /// nobody would read it.
     async fn stopped(mut self) -> InputEnd {
         let name = self.name.clone();
         let done = tokio::task::spawn_blocking(move || {
+            for tailer in &mut self.tailers {
+                if let Ok(Some(restart)) = tailer.check_rewritten() {
+                    log_restart(&self.name, tailer.path(), restart);
+                    self.metrics.rotations.inc();
+                }
+            }
             self.scan_paths();
             self.publish_state();
         })
@@ -336,18 +348,10 @@ impl FileInput {
                 break;
             }
             let tailer = &mut self.tailers[index];
-            match tailer.check_rewritten() {
-                Ok(Some(Restart::Truncated)) => {
-                    tracing::info!(input = %self.name, path = %tailer.path().display(), "file truncated, reading from the start");
-                    self.metrics.rotations.inc();
-                }
-                Ok(Some(Restart::Rewritten)) => {
-                    tracing::info!(input = %self.name, path = %tailer.path().display(), "file rewritten from the start, reading it from the start");
-                    self.metrics.rotations.inc();
-                }
-                Ok(None) => {}
-                // The read reports it.
-                Err(_) => {}
+            // An error: the read reports it.
+            if let Ok(Some(restart)) = tailer.check_rewritten() {
+                log_restart(&self.name, tailer.path(), restart);
+                self.metrics.rotations.inc();
             }
             let metrics = &mut self.metrics;
             let set = tailer.label_set;
@@ -760,6 +764,18 @@ impl FileInput {
                 finished: false,
             },
         );
+    }
+}
+
+/// Logs that a followed file is read again from its first byte.
+fn log_restart(input: &str, path: &Path, restart: Restart) {
+    match restart {
+        Restart::Truncated => {
+            tracing::info!(input = %input, path = %path.display(), "file truncated, reading from the start");
+        }
+        Restart::Rewritten => {
+            tracing::info!(input = %input, path = %path.display(), "file rewritten from the start, reading it from the start");
+        }
     }
 }
 

@@ -1935,3 +1935,39 @@ fn empty_file_deleted_while_down_and_a_copy() -> bool {
     );
     true
 }
+
+/// Shrunk from the model: a file truncated and written again past the
+/// offset, then renamed away, all before errtally looked (only an
+/// hour-long poll would), then a reload. The stopping input handed over the
+/// old identity, which fit no file any more, so the reloaded one did not
+/// drain the renamed file and its lines were lost. A stopping input now
+/// checks each file's head first and hands a rewritten one over at 0.
+#[test]
+fn a_file_rewritten_and_renamed_before_a_reload_is_read_from_0() {
+    let fixture = Fixture::new("poll_interval = \"1h\"\nwatch = \"poll\"\n", "beginning");
+    let log = fixture.log("a.log");
+    append_bytes(&log, &rendered(Kind::Json(0), 1, 10));
+    let daemon = fixture.start();
+    daemon.wait_for(&series_name(type_series(0)), 10.0);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append_bytes(&log, &rendered(Kind::Json(1), 11, 12));
+    std::fs::rename(&log, fixture.log("a.log.1")).unwrap();
+    append_bytes(&log, b"");
+    let stamp = "errtally_config_last_reload_success_timestamp_seconds";
+    let before = daemon.value(stamp);
+    daemon.signal("HUP");
+    daemon.wait_until("reloaded", || daemon.value(stamp) != before);
+    daemon.wait_for(&series_name(type_series(1)), 12.0);
+    append_bytes(&log, &Kind::Json(2).render(23));
+    daemon.signal("HUP");
+    daemon.wait_for(&series_name(type_series(2)), 1.0);
+    assert_eq!(
+        (series(&daemon, type_series(1)), series(&daemon, LINES)),
+        (12.0, 23.0)
+    );
+}
