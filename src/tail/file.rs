@@ -420,6 +420,17 @@ impl FileTailer {
         Ok(Some(restart))
     }
 
+    /// Completes a head fingerprint taken while the file was shorter than
+    /// 64 bytes (after [`FileTailer::check_rewritten`] found the known
+    /// part unchanged): before handing the file over, so that its entry
+    /// identifies it by more than device and inode.
+    pub fn complete_identity(&mut self) -> io::Result<()> {
+        if self.identity.is_partial() {
+            self.refresh_identity()?;
+        }
+        Ok(())
+    }
+
     /// Re-reads the head fingerprint: a file first seen nearly empty is
     /// identified by more bytes once it has them.
     fn refresh_identity(&mut self) -> io::Result<()> {

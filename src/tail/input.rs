@@ -267,16 +267,27 @@ impl FileInput {
     ///
     /// First, each file's head is checked as before a read: a file
     /// truncated and written again since it was last read is handed over
-    /// at 0 with its new identity. Handed over as it was, its entry would
-    /// fit no file (the head changed), and if it was also renamed away,
-    /// nobody would read it.
+    /// at 0 with its new identity, and a head taken while the file was
+    /// short is completed. Handed over as it was, the entry would fit no
+    /// file (the head changed) or only by device and inode (an empty
+    /// head, which a successor does not drain), and if the file was also
+    /// renamed away, nobody would read it.
     async fn stopped(mut self) -> InputEnd {
         let name = self.name.clone();
         let done = tokio::task::spawn_blocking(move || {
             for tailer in &mut self.tailers {
-                if let Ok(Some(restart)) = tailer.check_rewritten() {
-                    log_restart(&self.name, tailer.path(), restart);
-                    self.metrics.rotations.inc();
+                match tailer.check_rewritten() {
+                    Ok(Some(restart)) => {
+                        log_restart(&self.name, tailer.path(), restart);
+                        self.metrics.rotations.inc();
+                    }
+                    // Grown since its head was taken (after a truncation,
+                    // say): the entry gets the full head, so the successor
+                    // can find it even if it is renamed meanwhile.
+                    Ok(None) => {
+                        let _ = tailer.complete_identity();
+                    }
+                    Err(_) => {}
                 }
             }
             self.scan_paths();
