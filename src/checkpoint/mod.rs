@@ -9,7 +9,11 @@
 //!   files) and dev + inode alone is not either (Linux reuses inodes of deleted
 //!   files right away), so an entry only matches the file it was written for.
 //! - [`Checkpoint`]: versioned JSON listing, per input and file, the offset of
-//!   the end of the last complete line already counted.
+//!   the end of the last complete line already counted, and a fingerprint of
+//!   the bytes just before it ([`FileCheckpoint::tail`]): a file that reuses
+//!   the inode *and* begins like the old one (a fixed banner, Docker's
+//!   json-file with `time` last) still differs there, so it is not resumed
+//!   at the old file's offset.
 //! - [`CheckpointStore`]: loads and saves that JSON. A save writes a temp
 //!   file, fsyncs it, renames it over the state file and fsyncs the
 //!   directory, so a crash at any point leaves the old or the new state
@@ -78,15 +82,7 @@ impl FileIdentity {
     pub fn of(file: &File) -> io::Result<FileIdentity> {
         let metadata = file.metadata()?;
         let mut head = [0u8; FINGERPRINT_BYTES];
-        let mut filled = 0;
-        while filled < head.len() {
-            match file.read_at(&mut head[filled..], filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let filled = read_at_most(file, &mut head, 0)?;
         Ok(FileIdentity {
             dev: metadata.dev(),
             ino: metadata.ino(),
@@ -115,6 +111,31 @@ impl FileIdentity {
     }
 }
 
+/// Fills `buf` from `at` (positional reads, the cursor stays) until it is
+/// full or the file ends; returns the bytes read.
+fn read_at_most(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], at + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Lowercase hex of the up to [`FINGERPRINT_BYTES`] bytes of `file` just
+/// before `offset` (empty at offset 0): what [`FileCheckpoint::tail`]
+/// stores.
+pub fn tail_fingerprint(file: &File, offset: u64) -> io::Result<String> {
+    let len = offset.min(FINGERPRINT_BYTES as u64);
+    let mut tail = [0u8; FINGERPRINT_BYTES];
+    let filled = read_at_most(file, &mut tail[..len as usize], offset - len)?;
+    Ok(to_hex(&tail[..filled]))
+}
+
 /// Lowercase hex: readable in the JSON and compared by prefix, which matches
 /// a byte prefix because every byte is two characters.
 fn to_hex(bytes: &[u8]) -> String {
@@ -138,8 +159,38 @@ pub struct FileCheckpoint {
     pub path: PathBuf,
     /// Which file this is, whatever its current path.
     pub identity: FileIdentity,
-    /// Byte offset of the end of the last complete line already counted.
+    /// Byte offset of the end of the last complete line already counted
+    /// (inside a line only when `skipping`).
     pub offset: u64,
+    /// Lowercase hex of the up to [`FINGERPRINT_BYTES`] bytes just before
+    /// `offset`. The head fingerprint tells a reused inode apart only when
+    /// the new file begins differently; two files that begin alike (a
+    /// banner, a fixed first record) still differ in the bytes that end the
+    /// old one's counted part, or are shorter than it. So the entry resumes
+    /// a file only when these bytes are still there
+    /// ([`FileCheckpoint::still_fits`]). Empty in checkpoints from before
+    /// it was added (and at offset 0): then only the identity is checked.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tail: String,
+    /// True when `offset` lies inside a line longer than `max_line_bytes`
+    /// whose head was already counted: the bytes up to its next newline
+    /// are skipped on resume, not counted as a record of their own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipping: bool,
+}
+
+impl FileCheckpoint {
+    /// Whether `file` (already matched by [`FileIdentity::is_same_file`])
+    /// still holds the bytes this entry saw before its offset, so resuming
+    /// at the offset continues the same stream. False for a file shorter
+    /// than the offset, or one that reused the inode and begins like the
+    /// old one but differs there. One `pread` of at most 64 bytes.
+    pub fn still_fits(&self, file: &File) -> io::Result<bool> {
+        if self.tail.is_empty() {
+            return Ok(true);
+        }
+        Ok(tail_fingerprint(file, self.offset)? == self.tail)
+    }
 }
 
 /// The whole persisted state: what the daemon needs to resume every file.
@@ -403,6 +454,8 @@ mod tests {
             path: PathBuf::from(path),
             identity,
             offset,
+            tail: String::new(),
+            skipping: false,
         }
     }
 
@@ -715,6 +768,8 @@ mod tests {
             path: path.clone(),
             identity: identity_of(&path),
             offset: 9,
+            tail: String::new(),
+            skipping: false,
         });
 
         fs::rename(&path, &rotated).unwrap();
@@ -747,6 +802,54 @@ mod tests {
                 .offset,
             1
         );
+    }
+
+    #[test]
+    fn the_tail_fingerprint_tells_a_file_that_begins_alike_from_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let banner = [b'b'; 80];
+        let old = [&banner[..], b"\n", b"old line one\n"].concat();
+        write_file(&path, &old);
+        let offset = old.len() as u64;
+        let saved = FileCheckpoint {
+            tail: tail_fingerprint(&File::open(&path).unwrap(), offset).unwrap(),
+            ..entry("app", "/a", identity_of(&path), offset)
+        };
+        assert_eq!(saved.tail.len(), FINGERPRINT_BYTES * 2);
+        // The same file, grown: fits.
+        write_file(&path, &[&old[..], b"old line two\n"].concat());
+        assert!(saved.still_fits(&File::open(&path).unwrap()).unwrap());
+        // Same head, other lines, longer than the offset: does not.
+        write_file(
+            &path,
+            &[&banner[..], b"\n", b"new line one, longer\n"].concat(),
+        );
+        let file = File::open(&path).unwrap();
+        assert!(identity_of(&path).is_same_file(&saved.identity));
+        assert!(!saved.still_fits(&file).unwrap());
+        // Shorter than the offset: does not either.
+        write_file(&path, &banner);
+        assert!(!saved.still_fits(&File::open(&path).unwrap()).unwrap());
+        // Near the start, the tail is what there is.
+        assert_eq!(
+            tail_fingerprint(&File::open(&path).unwrap(), 3).unwrap(),
+            "626262"
+        );
+        assert_eq!(
+            tail_fingerprint(&File::open(&path).unwrap(), 0).unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    fn an_entry_without_tail_or_skipping_reads_and_writes_as_before() {
+        let json = br#"{"version":1,"files":[{"input":"app","path":"/a","identity":{"dev":1,"ino":2,"head":"7b"},"offset":10}]}"#;
+        let checkpoint = parse(json).unwrap();
+        assert_eq!(checkpoint.files[0].tail, "");
+        assert!(!checkpoint.files[0].skipping);
+        let written = serde_json::to_string(&checkpoint).unwrap();
+        assert!(!written.contains("tail") && !written.contains("skipping"));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The checkpoint writer: the one task that owns the state file.
 //!
 //! It saves the [`OffsetBoard`]'s snapshot every `checkpoint_interval` when
-//! offsets moved, and once more when the daemon's inputs have stopped. One
+//! offsets moved, at once when an input starts following a file the
+//! checkpoint does not hold yet (so that a crash a moment later replays
+//! that file from its entry instead of applying `start_at` to it), and once
+//! more when the daemon's inputs have stopped. One
 //! task, so two saves never overlap and nothing is aborted mid-write. A
 //! failed save (a full disk, a read-only directory) leaves counting alone:
 //! it is logged once until a save succeeds again, counted in
@@ -32,6 +35,7 @@ pub async fn write_checkpoints(
         let finishing = tokio::select! {
             () = finish.cancelled() => true,
             () = tokio::time::sleep(interval) => false,
+            () = board.new_file_published() => false,
         };
         let generation = board.generation();
         if generation != saved || finishing || failing {
@@ -74,13 +78,46 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::checkpoint::{FileCheckpoint, FileIdentity};
+    use crate::checkpoint::{Checkpoint, FileCheckpoint, FileIdentity};
+
+    /// `/logs/a.log` (inode `ino`) counted to `offset`.
+    fn entry(ino: u64, offset: u64) -> FileCheckpoint {
+        FileCheckpoint {
+            input: "api".to_string(),
+            path: PathBuf::from("/logs/a.log"),
+            identity: FileIdentity {
+                dev: 1,
+                ino,
+                head: "7b".to_string(),
+            },
+            offset,
+            tail: String::new(),
+            skipping: false,
+        }
+    }
+
+    /// Waits (bounded) for `path` to exist: saves run on a blocking thread,
+    /// in real time, while the test's clock is paused.
+    async fn appears(path: &std::path::Path) -> bool {
+        for _ in 0..2000 {
+            tokio::task::yield_now().await;
+            if path.exists() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
 
     #[tokio::test(start_paused = true)]
     async fn saves_on_its_interval_when_offsets_moved_and_once_at_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(CheckpointStore::open(dir.path()).unwrap());
-        let board = Arc::new(OffsetBoard::default());
+        // A file the loaded checkpoint holds: its moves wait for the interval.
+        let board = Arc::new(OffsetBoard::from_checkpoint(Checkpoint {
+            files: vec![entry(2, 5)],
+            ..Checkpoint::default()
+        }));
         let metrics = Metrics::new().unwrap();
         let finish = CancellationToken::new();
         let writer = tokio::spawn(write_checkpoints(
@@ -94,34 +131,11 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(2500)).await;
         assert!(!saved.exists(), "written although nothing moved");
 
-        board.publish(
-            "api",
-            vec![FileCheckpoint {
-                input: "api".to_string(),
-                path: PathBuf::from("/logs/a.log"),
-                identity: FileIdentity {
-                    dev: 1,
-                    ino: 2,
-                    head: "7b".to_string(),
-                },
-                offset: 10,
-            }],
-        );
+        board.publish("api", vec![entry(2, 10)]);
         tokio::time::sleep(Duration::from_millis(400)).await; // t = 2.9 s
         assert!(!saved.exists(), "written before the interval");
         tokio::time::sleep(Duration::from_millis(200)).await; // t = 3.1 s: the tick at 3 s
-        // The save itself runs on a blocking thread, in real time: let the
-        // writer run and wait for it, bounded.
-        let mut written = false;
-        for _ in 0..2000 {
-            tokio::task::yield_now().await;
-            written = saved.exists();
-            if written {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert!(written, "not written at the interval");
+        assert!(appears(&saved).await, "not written at the interval");
         let checkpoint = store.load().unwrap();
         assert_eq!(checkpoint.files.len(), 1);
         assert_eq!(checkpoint.files[0].offset, 10);
@@ -132,6 +146,32 @@ mod tests {
         finish.cancel();
         writer.await.unwrap();
         assert!(saved.exists(), "no final save");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_file_new_to_the_checkpoint_is_saved_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(CheckpointStore::open(dir.path()).unwrap());
+        let board = Arc::new(OffsetBoard::from_checkpoint(Checkpoint {
+            files: vec![entry(2, 5)],
+            ..Checkpoint::default()
+        }));
+        let finish = CancellationToken::new();
+        let writer = tokio::spawn(write_checkpoints(
+            Arc::clone(&store),
+            Arc::clone(&board),
+            Duration::from_secs(3600),
+            Metrics::new().unwrap(),
+            finish.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        board.publish("api", vec![entry(2, 5), entry(3, 0)]);
+        let saved = dir.path().join("checkpoint.json");
+        // The clock stays far from the hour's tick.
+        assert!(appears(&saved).await, "a new file waited for the interval");
+        assert_eq!(store.load().unwrap().files.len(), 2);
+        finish.cancel();
+        writer.await.unwrap();
     }
 
     /// The value of a self-metric in `metrics`' exposition.

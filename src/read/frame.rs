@@ -95,6 +95,24 @@ impl LineFramer {
         }
     }
 
+    /// Like [`LineFramer::starting_at`], for a stream whose next bytes are
+    /// the rest of an over-long line already handed out (its head counted
+    /// by an earlier reader): they are skipped up to and including its
+    /// `\n`, as the earlier framer would have.
+    pub fn skipping_from(max_line_bytes: usize, offset: u64) -> Self {
+        Self {
+            skipping: true,
+            ..Self::starting_at(max_line_bytes, offset)
+        }
+    }
+
+    /// True while the rest of an over-long line is being skipped: the
+    /// offset is then inside that line, and a reader resuming there must
+    /// skip too ([`LineFramer::skipping_from`]).
+    pub fn is_skipping(&self) -> bool {
+        self.skipping
+    }
+
     /// Hands every record that `buf` (the next bytes of the stream)
     /// completes to `sink`, in stream order, and keeps the unfinished last
     /// line for the next buffer.

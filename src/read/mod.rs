@@ -70,6 +70,22 @@ impl LineReader {
         }
     }
 
+    /// A reader resuming a stream at `offset` inside an over-long line
+    /// whose head an earlier reader counted: the rest of that line is
+    /// skipped, its newline counted as the line's.
+    pub fn skipping_from(max_line_bytes: usize, offset: u64) -> Self {
+        Self {
+            framer: LineFramer::skipping_from(max_line_bytes, offset),
+            ends_in_newline: false,
+        }
+    }
+
+    /// True while the rest of an over-long line is being skipped (see
+    /// [`LineFramer::is_skipping`]).
+    pub fn is_skipping(&self) -> bool {
+        self.framer.is_skipping()
+    }
+
     /// One plain `read` into `buf`, counted into `tally`. Returns the bytes
     /// read: 0 at end of input. Interrupted reads are retried.
     pub fn read_once(

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
-use crate::checkpoint::{FINGERPRINT_BYTES, FileIdentity};
+use crate::checkpoint::{FINGERPRINT_BYTES, FileCheckpoint, FileIdentity, tail_fingerprint};
 use crate::export::metrics::LabelSetId;
 use crate::read::ahead::{NewlineCounter, Pool};
 use crate::read::{LineReader, READ_SIZE};
@@ -50,6 +50,20 @@ pub enum StartPosition {
     End,
     /// At a checkpointed offset (the end of a line already counted).
     Offset(u64),
+    /// At a checkpointed offset inside a line longer than `max_line_bytes`
+    /// whose head was already counted: the rest of that line is skipped.
+    InsideLongLine(u64),
+}
+
+impl StartPosition {
+    /// Where a checkpoint entry resumes its file.
+    pub fn of(saved: &FileCheckpoint) -> Self {
+        if saved.skipping {
+            StartPosition::InsideLongLine(saved.offset)
+        } else {
+            StartPosition::Offset(saved.offset)
+        }
+    }
 }
 
 /// What an input lends to its tailers' reads, one file after another: a
@@ -84,6 +98,17 @@ impl Default for ReadBuffers {
     }
 }
 
+/// Why a followed file is read again from its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// It is shorter than what was read (copytruncate).
+    Truncated,
+    /// It starts with other bytes than when it was first read, though not
+    /// shorter: truncated and written again past the offset between two
+    /// looks.
+    Rewritten,
+}
+
 /// What one call to [`FileTailer::read`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadOutcome {
@@ -111,6 +136,9 @@ pub struct FileTailer {
     /// The label set the file counts into, chosen by the input from the
     /// path the file was opened at (a rename does not move it).
     pub label_set: LabelSetId,
+    /// The last [`FileTailer::tail_fingerprint`], with the offset it was
+    /// taken at: publishing a quiet file's offset costs no read.
+    tail: Option<(u64, String)>,
 }
 
 impl FileTailer {
@@ -133,23 +161,30 @@ impl FileTailer {
         max_line_bytes: usize,
     ) -> io::Result<Self> {
         let size = file.metadata()?.len();
-        let offset = match start {
-            StartPosition::Beginning => 0,
-            StartPosition::Offset(offset) if offset <= size => offset,
-            StartPosition::Offset(_) => 0,
-            StartPosition::End => end_of_last_line(&file, size)?,
+        let (offset, skipping) = match start {
+            StartPosition::Beginning => (0, false),
+            StartPosition::Offset(offset) if offset <= size => (offset, false),
+            StartPosition::InsideLongLine(offset) if offset <= size => (offset, true),
+            StartPosition::Offset(_) | StartPosition::InsideLongLine(_) => (0, false),
+            StartPosition::End => (end_of_last_line(&file, size)?, false),
         };
         file.seek(SeekFrom::Start(offset))?;
+        let lines = if skipping {
+            LineReader::skipping_from(max_line_bytes, offset)
+        } else {
+            LineReader::starting_at(max_line_bytes, offset)
+        };
         Ok(Self {
             path: path.to_path_buf(),
             file,
             identity,
-            lines: LineReader::starting_at(max_line_bytes, offset),
+            lines,
             size,
             orphaned_since: None,
             closing: false,
             listed_size: None,
             label_set: LabelSetId::default(),
+            tail: None,
         })
     }
 
@@ -169,13 +204,47 @@ impl FileTailer {
     }
 
     /// Offset just past the last line counted: what a checkpoint stores.
+    /// Inside a line only while [`FileTailer::is_skipping`].
     pub fn offset(&self) -> u64 {
         self.lines.offset()
+    }
+
+    /// True while the rest of an over-long line, whose head was counted, is
+    /// skipped: a checkpoint stores that with the offset, so a successor
+    /// (after a stop or a reload) skips the rest too instead of counting it
+    /// as a record.
+    pub fn is_skipping(&self) -> bool {
+        self.lines.is_skipping()
+    }
+
+    /// The fingerprint of the bytes just before [`FileTailer::offset`]
+    /// (see [`FileCheckpoint::tail`]); empty when they cannot be read,
+    /// which leaves only the identity to match a restart by. Read again
+    /// only when the offset moved.
+    pub fn tail_fingerprint(&mut self) -> String {
+        let offset = self.offset();
+        match &self.tail {
+            Some((at, tail)) if *at == offset => tail.clone(),
+            _ => {
+                let tail = tail_fingerprint(&self.file, offset).unwrap_or_default();
+                self.tail = Some((offset, tail.clone()));
+                tail
+            }
+        }
     }
 
     /// The file's size at the last look.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Whether the file has no name left (deleted; drained through its
+    /// descriptor). Such a file can never be found again, so its offset is
+    /// not worth keeping, and an entry kept for it could fit another file
+    /// that reuses its inode once it is closed. One `fstat`.
+    pub fn is_deleted(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.file.metadata().is_ok_and(|meta| meta.nlink() == 0)
     }
 
     /// Looks at the file's size through its descriptor (no path lookup).
@@ -309,6 +378,7 @@ impl FileTailer {
         }
         self.file.seek(SeekFrom::Start(0))?;
         self.lines.restart();
+        self.tail = None;
         self.refresh_identity()?;
         Ok(true)
     }
@@ -317,13 +387,16 @@ impl FileTailer {
     /// head fingerprint was taken from. A file truncated and written again
     /// past our offset between two looks (so its size never showed the
     /// truncation) starts with other bytes: it is read again from 0, like a
-    /// truncated one, and true is returned. The bound: a rewrite whose
-    /// first 64 bytes are the old ones goes unseen. One `pread` of at most
-    /// 64 bytes, no allocation.
-    pub fn check_rewritten(&mut self) -> io::Result<bool> {
+    /// truncated one. A file now shorter than what was read is reported as
+    /// [`Restart::Truncated`] (a copytruncate seen before the end-of-file
+    /// check saw it), so that one event is logged and counted one way
+    /// whichever check meets it first. The bound: a rewrite whose first 64
+    /// bytes are the old ones goes unseen. One `pread` of at most 64 bytes,
+    /// no allocation; an `fstat` only when the head differs.
+    pub fn check_rewritten(&mut self) -> io::Result<Option<Restart>> {
         let known = self.identity.head.len() / 2;
         if known == 0 || self.lines.offset() == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         let mut head = [0u8; FINGERPRINT_BYTES];
         let mut filled = 0;
@@ -336,12 +409,31 @@ impl FileTailer {
             }
         }
         if filled == known && is_hex_of(self.identity.head.as_bytes(), &head[..known]) {
-            return Ok(false);
+            return Ok(None);
         }
+        let size = self.file.metadata()?.len();
+        let restart = if size < self.read_to() {
+            Restart::Truncated
+        } else {
+            Restart::Rewritten
+        };
+        self.size = size;
         self.file.seek(SeekFrom::Start(0))?;
         self.lines.restart();
+        self.tail = None;
         self.refresh_identity()?;
-        Ok(true)
+        Ok(Some(restart))
+    }
+
+    /// Completes a head fingerprint taken while the file was shorter than
+    /// 64 bytes (after [`FileTailer::check_rewritten`] found the known
+    /// part unchanged): before handing the file over, so that its entry
+    /// identifies it by more than device and inode.
+    pub fn complete_identity(&mut self) -> io::Result<()> {
+        if self.identity.is_partial() {
+            self.refresh_identity()?;
+        }
+        Ok(())
     }
 
     /// Re-reads the head fingerprint: a file first seen nearly empty is
@@ -525,20 +617,65 @@ mod tests {
     }
 
     #[test]
+    fn a_file_resumed_inside_an_over_long_line_skips_its_rest() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let long = [
+            &b"x".repeat(1500)[..],
+            b"\"error_type\":\"email_not_found\"\n",
+        ]
+        .concat();
+        std::fs::write(file.path(), [&long[..], ERROR_LINE].concat()).unwrap();
+        let mut tailer =
+            FileTailer::open(file.path(), StartPosition::InsideLongLine(1300), 1024).unwrap();
+        assert!(tailer.is_skipping());
+        let mut reader = Reader::new();
+        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        // The long line's newline, and the next line; nothing of its rest
+        // is a record (its key would be an error).
+        assert_eq!((reader.tally.lines, reader.errors()), (2, 1));
+        assert_eq!(reader.tally.truncated_lines, 0);
+        assert!(!tailer.is_skipping());
+        assert_eq!(tailer.offset(), (long.len() + ERROR_LINE.len()) as u64);
+
+        // A head counted by this reader: the offset it hands over is inside
+        // the line, with skipping set.
+        std::fs::write(file.path(), &long[..1300]).unwrap();
+        let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
+        let mut reader = Reader::new();
+        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        assert_eq!(reader.tally.truncated_lines, 1);
+        assert_eq!((tailer.offset(), tailer.is_skipping()), (1300, true));
+        assert_eq!(tailer.tail_fingerprint(), "78".repeat(64));
+    }
+
+    #[test]
     fn a_file_rewritten_past_the_offset_between_two_looks_is_read_from_the_start() {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), PLAIN_LINE.repeat(10)).unwrap();
         let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
         let mut reader = Reader::new();
         reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
-        assert!(!tailer.check_rewritten().unwrap(), "nothing changed yet");
+        assert_eq!(
+            tailer.check_rewritten().unwrap(),
+            None,
+            "nothing changed yet"
+        );
 
         // Truncated and written again, longer than before, unseen between.
         std::fs::write(file.path(), ERROR_LINE.repeat(20)).unwrap();
-        assert!(tailer.check_rewritten().unwrap());
+        assert_eq!(tailer.check_rewritten().unwrap(), Some(Restart::Rewritten));
         reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
         assert_eq!(reader.errors(), 20);
         assert_eq!(reader.tally.lines, 30);
-        assert!(!tailer.check_rewritten().unwrap(), "its new head is known");
+        assert_eq!(
+            tailer.check_rewritten().unwrap(),
+            None,
+            "its new head is known"
+        );
+
+        // Truncated (copytruncate) and not yet written again: shorter than
+        // what was read, so a truncation, whichever check sees it first.
+        std::fs::write(file.path(), b"").unwrap();
+        assert_eq!(tailer.check_rewritten().unwrap(), Some(Restart::Truncated));
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::file::{FileTailer, ReadBuffers, StartPosition};
+use super::file::{FileTailer, ReadBuffers, Restart, StartPosition};
 use super::watch::{DirWatches, watch_dir};
 use super::{Changed, Wake};
 use crate::checkpoint::OffsetBoard;
@@ -216,8 +216,7 @@ impl FileInput {
                 }
             };
             if cancel.is_cancelled() {
-                self.publish_state();
-                return InputEnd::Stopped;
+                return self.stopped().await;
             }
             if sweep == Sweep::Rescan {
                 let factor = if self.fully_watched {
@@ -239,10 +238,7 @@ impl FileInput {
                 continue;
             }
             tokio::select! {
-                () = cancel.cancelled() => {
-                    self.publish_state();
-                    return InputEnd::Stopped;
-                }
+                () = cancel.cancelled() => return self.stopped().await,
                 () = wake.woken() => {}
                 () = tokio::time::sleep_until(next_sweep.min(next_rescan)) => {}
             }
@@ -252,16 +248,56 @@ impl FileInput {
             let batch_until = last_read + MIN_READ_SPACING;
             if Instant::now() < batch_until {
                 tokio::select! {
-                    () = cancel.cancelled() => {
-                        self.publish_state();
-                        return InputEnd::Stopped;
-                    }
+                    () = cancel.cancelled() => return self.stopped().await,
                     () = tokio::time::sleep_until(batch_until) => {}
                 }
             }
             rescan |= wake.take_rescan();
             wake.take_changed(&mut self.changed);
         }
+    }
+
+    /// At a stop (shutdown or reload): lists the globs once more, so that a
+    /// file created since the last rescan (its event not handled yet, or a
+    /// directory only the poll finds) is published at offset 0, then
+    /// publishes every offset. The next process, or the reloaded input,
+    /// then reads such a file from its first byte, as this one would have,
+    /// instead of taking it for a file present at start (`start_at`).
+    /// Nothing is read.
+    ///
+    /// First, each file's head is checked as before a read: a file
+    /// truncated and written again since it was last read is handed over
+    /// at 0 with its new identity, and a head taken while the file was
+    /// short is completed. Handed over as it was, the entry would fit no
+    /// file (the head changed) or only by device and inode (an empty
+    /// head, which a successor does not drain), and if the file was also
+    /// renamed away, nobody would read it.
+    async fn stopped(mut self) -> InputEnd {
+        let name = self.name.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            for tailer in &mut self.tailers {
+                match tailer.check_rewritten() {
+                    Ok(Some(restart)) => {
+                        log_restart(&self.name, tailer.path(), restart);
+                        self.metrics.rotations.inc();
+                    }
+                    // Grown since its head was taken (after a truncation,
+                    // say): the entry gets the full head, so the successor
+                    // can find it even if it is renamed meanwhile.
+                    Ok(None) => {
+                        let _ = tailer.complete_identity();
+                    }
+                    Err(_) => {}
+                }
+            }
+            self.scan_paths();
+            self.publish_state();
+        })
+        .await;
+        if let Err(error) = done {
+            tracing::error!(input = %name, %error, "input stop task failed");
+        }
+        InputEnd::Stopped
     }
 
     /// Reads what is new and publishes the counts. A [`Sweep::Changed`]
@@ -323,14 +359,10 @@ impl FileInput {
                 break;
             }
             let tailer = &mut self.tailers[index];
-            match tailer.check_rewritten() {
-                Ok(true) => {
-                    tracing::info!(input = %self.name, path = %tailer.path().display(), "file rewritten from the start, reading it from the start");
-                    self.metrics.rotations.inc();
-                }
-                Ok(false) => {}
-                // The read reports it.
-                Err(_) => {}
+            // An error: the read reports it.
+            if let Ok(Some(restart)) = tailer.check_rewritten() {
+                log_restart(&self.name, tailer.path(), restart);
+                self.metrics.rotations.inc();
             }
             let metrics = &mut self.metrics;
             let set = tailer.label_set;
@@ -495,7 +527,7 @@ impl FileInput {
             let replaced = self.path_inodes.get(&path).is_some_and(|old| *old != inode);
             let opened = std::fs::File::open(&path).and_then(|file| {
                 let identity = FileIdentity::of(&file)?;
-                let start = self.start_position(&path, &identity, first_scan);
+                let start = self.start_position(&path, &file, &identity, first_scan);
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
             match opened {
@@ -602,6 +634,14 @@ impl FileInput {
         let mut opened = false;
         let resume = std::mem::take(&mut self.resume);
         for saved in &resume {
+            // Seen only empty: nothing but device and inode tells it from a
+            // file that reused the inode since (a copytruncate's copy, an
+            // archive), which draining would count whole. Its lines written
+            // while errtally was down, if it was then renamed away, are
+            // lost instead (README).
+            if saved.identity.head.is_empty() {
+                continue;
+            }
             let (dev, ino) = (saved.identity.dev, saved.identity.ino);
             if self
                 .tailers
@@ -615,10 +655,10 @@ impl FileInput {
             };
             let followed = std::fs::File::open(&path).and_then(|file| {
                 let identity = FileIdentity::of(&file)?;
-                if !identity.is_same_file(&saved.identity) {
+                if !identity.is_same_file(&saved.identity) || !saved.still_fits(&file)? {
                     return Err(std::io::Error::other("another file (inode reused)"));
                 }
-                let start = StartPosition::Offset(saved.offset);
+                let start = StartPosition::of(saved);
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
             let Ok(mut tailer) = followed else {
@@ -644,26 +684,37 @@ impl FileInput {
         }
     }
 
-    /// Where to start reading the file open at `path` as `identity` (the
+    /// Where to start reading `file`, open at `path` as `identity` (the
     /// descriptor that will be read): its checkpoint if it is the same file;
     /// else, for files found after start, the beginning (so
     /// the first lines of a fresh file are not lost); for files present at
     /// start, the beginning if the checkpoint knew another file at this path
-    /// (rotated while errtally was down), else `start_at`.
+    /// (rotated while errtally was down) or an entry's identity fits but
+    /// its bytes before the offset are not there (a file that reused the
+    /// inode and begins like the old one), else `start_at`.
     fn start_position(
         &self,
         path: &Path,
+        file: &std::fs::File,
         identity: &FileIdentity,
         first_scan: bool,
     ) -> StartPosition {
-        if let Some(saved) = self
+        let mut reused = false;
+        for saved in self
             .resume
             .iter()
-            .find(|saved| saved.identity.is_same_file(identity))
+            .filter(|saved| saved.identity.is_same_file(identity))
         {
-            return StartPosition::Offset(saved.offset);
+            // Unreadable now: the read reports it; trust the identity.
+            if saved.still_fits(file).unwrap_or(true) {
+                return StartPosition::of(saved);
+            }
+            reused = true;
         }
-        if !first_scan || self.resume.iter().any(|saved| saved.path == path) {
+        if reused {
+            tracing::info!(input = %self.name, path = %path.display(), "file reuses a checkpointed file's inode and head but not its content; reading it from the start");
+        }
+        if reused || !first_scan || self.resume.iter().any(|saved| saved.path == path) {
             return StartPosition::Beginning;
         }
         self.configured_start()
@@ -700,14 +751,19 @@ impl FileInput {
         self.metrics
             .input_lag
             .set(i64::try_from(lag).unwrap_or(i64::MAX));
+        // A deleted file being drained is not handed over: nobody can open
+        // it again, and its entry could fit whatever file reuses its inode.
         let offsets = self
             .tailers
-            .iter()
+            .iter_mut()
+            .filter(|tailer| tailer.orphaned_since.is_none() || !tailer.is_deleted())
             .map(|tailer| FileCheckpoint {
                 input: self.name.clone(),
                 path: tailer.path().to_path_buf(),
                 identity: tailer.identity().clone(),
                 offset: tailer.offset(),
+                tail: tailer.tail_fingerprint(),
+                skipping: tailer.is_skipping(),
             })
             .collect();
         self.offsets.publish(&self.name, offsets);
@@ -719,6 +775,18 @@ impl FileInput {
                 finished: false,
             },
         );
+    }
+}
+
+/// Logs that a followed file is read again from its first byte.
+fn log_restart(input: &str, path: &Path, restart: Restart) {
+    match restart {
+        Restart::Truncated => {
+            tracing::info!(input = %input, path = %path.display(), "file truncated, reading from the start");
+        }
+        Restart::Rewritten => {
+            tracing::info!(input = %input, path = %path.display(), "file rewritten from the start, reading it from the start");
+        }
     }
 }
 
@@ -810,6 +878,8 @@ mod tests {
             path: PathBuf::from("/logs/a.log"),
             identity: identity(7, "7b22"),
             offset: 100,
+            tail: String::new(),
+            skipping: false,
         };
         let board = OffsetBoard::from_checkpoint(Checkpoint {
             files: vec![saved],
@@ -910,24 +980,26 @@ mod tests {
     fn a_saved_offset_goes_only_to_the_file_it_was_saved_for() {
         let input = resuming_input();
         let path = Path::new("/logs/a.log");
+        // The entry has no tail fingerprint: only the identity decides.
+        let file = tempfile::tempfile().unwrap();
         assert_eq!(
-            input.start_position(path, &identity(7, "7b22"), true),
+            input.start_position(path, &file, &identity(7, "7b22"), true),
             StartPosition::Offset(100)
         );
         // Another file at the saved path (rotated while errtally was down):
         // from its first byte, never at the old file's offset.
         assert_eq!(
-            input.start_position(path, &identity(8, "7b22"), true),
+            input.start_position(path, &file, &identity(8, "7b22"), true),
             StartPosition::Beginning
         );
         // A file the checkpoint never knew, present at start: `start_at`.
         assert_eq!(
-            input.start_position(Path::new("/logs/b.log"), &identity(9, "00"), true),
+            input.start_position(Path::new("/logs/b.log"), &file, &identity(9, "00"), true),
             StartPosition::End
         );
         // Found after start: from its first byte.
         assert_eq!(
-            input.start_position(Path::new("/logs/b.log"), &identity(9, "00"), false),
+            input.start_position(Path::new("/logs/b.log"), &file, &identity(9, "00"), false),
             StartPosition::Beginning
         );
     }
