@@ -76,14 +76,18 @@ impl LineReader {
     pub fn skipping_from(max_line_bytes: usize, offset: u64) -> Self {
         Self {
             framer: LineFramer::skipping_from(max_line_bytes, offset),
+            assembler: Assembler::new(max_line_bytes.max(1)),
             ends_in_newline: false,
         }
     }
 
     /// True while the rest of an over-long line is being skipped (see
-    /// [`LineFramer::is_skipping`]).
+    /// [`LineFramer::is_skipping`]) and [`LineReader::offset`] is inside
+    /// it: not while a split record is open, whose first part is the
+    /// offset (nothing of the group is counted before its last part, so a
+    /// reader resuming there reads it all again).
     pub fn is_skipping(&self) -> bool {
-        self.framer.is_skipping()
+        self.framer.is_skipping() && self.assembler.group_start().is_none()
     }
 
     /// One plain `read` into `buf`, counted into `tally`. Returns the bytes
