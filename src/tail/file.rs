@@ -22,6 +22,7 @@ use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 use tokio::time::Instant;
 
 use crate::checkpoint::{FINGERPRINT_BYTES, FileCheckpoint, FileIdentity, tail_fingerprint};
@@ -133,6 +134,12 @@ pub struct FileTailer {
     pub closing: bool,
     /// The size the input's last glob rescan listed for the file's path.
     pub listed_size: Option<u64>,
+    /// The modification time at the last look (listing or `fstat`), and
+    /// whether that look found it moved: a file rewritten in place to the
+    /// same size is read (and its head and tail checked) on the strength
+    /// of it.
+    modified: Option<SystemTime>,
+    modified_moved: bool,
     /// The label set the file counts into, chosen by the input from the
     /// path the file was opened at (a rename does not move it).
     pub label_set: LabelSetId,
@@ -183,6 +190,8 @@ impl FileTailer {
             orphaned_since: None,
             closing: false,
             listed_size: None,
+            modified: None,
+            modified_moved: false,
             label_set: LabelSetId::default(),
             tail: None,
         })
@@ -249,8 +258,21 @@ impl FileTailer {
 
     /// Looks at the file's size through its descriptor (no path lookup).
     pub fn stat(&mut self) -> io::Result<u64> {
-        self.size = self.file.metadata()?.len();
+        let metadata = self.file.metadata()?;
+        self.size = metadata.len();
+        self.note_modified(metadata.modified().ok());
         Ok(self.size)
+    }
+
+    /// Notes the modification time a look found (`None`: unknown).
+    pub fn note_modified(&mut self, modified: Option<SystemTime>) {
+        self.modified_moved |= self.modified.is_some() && modified != self.modified;
+        self.modified = modified;
+    }
+
+    /// Whether the modification time moved since the file was last read.
+    pub fn was_modified(&self) -> bool {
+        self.modified_moved
     }
 
     /// Bytes written but not yet read (a held partial line counts as read).
@@ -276,6 +298,8 @@ impl FileTailer {
         stop: &AtomicBool,
         mut publish: impl FnMut(&mut Tally),
     ) -> io::Result<ReadOutcome> {
+        // Whatever moved the modification time, this read takes it in.
+        self.modified_moved = false;
         let buf = &mut buffers.plain;
         let mut total = 0u64;
         let mut looked_ahead = false;
@@ -408,7 +432,10 @@ impl FileTailer {
                 Err(error) => return Err(error),
             }
         }
-        if filled == known && is_hex_of(self.identity.head.as_bytes(), &head[..known]) {
+        if filled == known
+            && is_hex_of(self.identity.head.as_bytes(), &head[..known])
+            && !self.tail_changed()?
+        {
             return Ok(None);
         }
         let size = self.file.metadata()?.len();
@@ -423,6 +450,22 @@ impl FileTailer {
         self.tail = None;
         self.refresh_identity()?;
         Ok(Some(restart))
+    }
+
+    /// Whether the 64 bytes before the offset differ from those taken when
+    /// the offset was last handed over, looked at only when the file's
+    /// modification time moved and nothing was read since (one more
+    /// `pread`): a file rewritten in place to the same size and the same
+    /// head still differs there, unless it is the same bytes up to the
+    /// offset, when reading on from it is right.
+    fn tail_changed(&self) -> io::Result<bool> {
+        let offset = self.lines.offset();
+        match &self.tail {
+            Some((at, tail)) if self.modified_moved && *at == offset => {
+                Ok(tail_fingerprint(&self.file, offset)? != *tail)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Completes a head fingerprint taken while the file was shorter than

@@ -46,6 +46,13 @@ const MIN_READ_SPACING: Duration = Duration::from_millis(50);
 /// in between, the safety net only looks at the open descriptors.
 const WATCHED_RESCAN_FACTOR: u32 = 30;
 
+/// Least time between two publications of offsets after reads woken by
+/// file events (full polls always publish): the checkpoint writer saves
+/// what was published, so a crash replays at most `checkpoint_interval`
+/// plus this much, while a stream of writes costs a few publications a
+/// second, not one per read.
+const MIN_PUBLISH_SPACING: Duration = Duration::from_millis(200);
+
 /// How long a file that no path names any more is still read.
 const MIN_ORPHAN_GRACE: Duration = Duration::from_secs(5);
 
@@ -118,6 +125,8 @@ pub struct FileInput {
     /// Something offsets, status or gauges show moved since they were last
     /// published.
     dirty: bool,
+    /// When offsets were last published.
+    published_at: Instant,
 }
 
 /// Shared pieces an input is built from.
@@ -171,6 +180,7 @@ impl FileInput {
             fully_watched: false,
             rescan_again: false,
             dirty: true,
+            published_at: Instant::now(),
         }
     }
 
@@ -324,6 +334,7 @@ impl FileInput {
                     .filter(|(_, tailer)| {
                         tailer.orphaned_since.is_some()
                             || tailer.listed_size != Some(tailer.read_to())
+                            || tailer.was_modified()
                     })
                     .map(|(index, _)| index),
             );
@@ -333,7 +344,10 @@ impl FileInput {
                 match tailer.stat() {
                     Ok(size) => {
                         self.dirty |= size != before;
-                        if size != tailer.read_to() || tailer.orphaned_since.is_some() {
+                        if size != tailer.read_to()
+                            || tailer.orphaned_since.is_some()
+                            || tailer.was_modified()
+                        {
                             to_read.push(index);
                         }
                     }
@@ -350,6 +364,19 @@ impl FileInput {
                     .iter()
                     .filter_map(|path| self.by_path.get(path).copied()),
             );
+        }
+        if sweep != Sweep::Changed && !self.changed.paths.is_empty() {
+            // A file an event named is read even when its size did not
+            // move (rewritten in place to the same size): the event would
+            // otherwise be cleared with this round.
+            to_read.extend(
+                self.changed
+                    .paths
+                    .iter()
+                    .filter_map(|path| self.by_path.get(path).copied()),
+            );
+            to_read.sort_unstable();
+            to_read.dedup();
         }
         let mut more = false;
         let mut closing = false;
@@ -425,7 +452,7 @@ impl FileInput {
         if sweep != Sweep::Changed {
             self.metrics.expire(now);
         }
-        if read_all && self.dirty {
+        if self.dirty && (read_all || self.published_at.elapsed() >= MIN_PUBLISH_SPACING) {
             self.publish_state();
         }
         more
@@ -444,7 +471,8 @@ impl FileInput {
     fn scan_paths(&mut self) {
         let first_scan = !self.first_scan_done;
         self.first_scan_done = true;
-        let mut matched: HashMap<Inode, (PathBuf, u64)> = HashMap::new();
+        let mut matched: HashMap<Inode, (PathBuf, (u64, Option<std::time::SystemTime>))> =
+            HashMap::new();
         let mut new_path_inodes = HashMap::new();
         // Paths the globs still yield: warnings about the others are
         // forgotten, so the set stays bounded whatever the churn.
@@ -471,7 +499,9 @@ impl FileInput {
                     }
                 };
                 let found = match std::fs::metadata(&path) {
-                    Ok(meta) if meta.is_file() => Some(((meta.dev(), meta.ino()), meta.len())),
+                    Ok(meta) if meta.is_file() => {
+                        Some(((meta.dev(), meta.ino()), (meta.len(), meta.modified().ok())))
+                    }
                     Ok(_) => None,
                     // A dangling symlink is a file nobody can read (yet).
                     Err(error)
@@ -491,9 +521,9 @@ impl FileInput {
                 if !self.warned.is_empty() {
                     listed.insert(path.clone());
                 }
-                if let Some((inode, size)) = found {
+                if let Some((inode, look)) = found {
                     new_path_inodes.insert(path.clone(), inode);
-                    matched.entry(inode).or_insert((path, size));
+                    matched.entry(inode).or_insert((path, look));
                 }
             }
         }
@@ -504,13 +534,14 @@ impl FileInput {
         for tailer in &mut self.tailers {
             let identity = tailer.identity();
             match matched.remove(&(identity.dev, identity.ino)) {
-                Some((path, size)) => {
+                Some((path, (size, modified))) => {
                     if tailer.path() != path {
                         reindex = true;
                         tailer.set_path(path);
                     }
                     tailer.orphaned_since = None;
                     tailer.listed_size = Some(size);
+                    tailer.note_modified(modified);
                 }
                 None => {
                     tailer.orphaned_since.get_or_insert(now);
@@ -737,6 +768,7 @@ impl FileInput {
     /// Publishes gauges, status and offsets.
     fn publish_state(&mut self) {
         self.dirty = false;
+        self.published_at = Instant::now();
         let files: Vec<FileStatus> = self
             .tailers
             .iter()
