@@ -239,7 +239,7 @@ fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use super::*;
@@ -267,7 +267,8 @@ mod tests {
         bytes
     }
 
-    fn plain(input: &[u8], buf_len: usize, max_line_bytes: usize) -> Tally {
+    /// Counts `input` through the read loop with plain reads of `buf_len`.
+    pub(crate) fn plain(input: &[u8], buf_len: usize, max_line_bytes: usize) -> Tally {
         let catalog = Arc::new(Catalog::builtin().unwrap());
         let mut scanner = Scanner::new(Arc::clone(&catalog));
         let mut tally = Tally::new(catalog.len());
@@ -284,7 +285,7 @@ mod tests {
     }
 
     /// The tally of a read-ahead, the same whichever thread counts newlines.
-    fn pooled(input: &[u8], buffer_bytes: usize, max_line_bytes: usize) -> Tally {
+    pub(crate) fn pooled(input: &[u8], buffer_bytes: usize, max_line_bytes: usize) -> Tally {
         let tallies = [NewlineCounter::Reader, NewlineCounter::Caller].map(|counter| {
             let catalog = Arc::new(Catalog::builtin().unwrap());
             let mut scanner = Scanner::new(Arc::clone(&catalog));

@@ -720,13 +720,11 @@ impl Assembler {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::ops::ControlFlow;
     use std::sync::Arc;
 
     use super::*;
     use crate::catalog::Catalog;
     use crate::read::LineReader;
-    use crate::read::ahead::{NewlineCounter, Pool};
 
     const TIME: &str = "2026-11-29T01:02:03.123456789Z";
 
@@ -774,46 +772,13 @@ mod tests {
 
     /// Counts `input` through the read loop with plain reads of `buf_len`.
     fn count(input: &[u8], max_line_bytes: usize, buf_len: usize) -> Tally {
-        let catalog = catalog();
-        let mut scanner = Scanner::new(Arc::clone(&catalog));
-        let mut tally = Tally::new(catalog.len());
-        let mut reader = LineReader::new(max_line_bytes);
-        let mut buf = vec![0; buf_len];
-        let mut source = input;
-        while reader
-            .read_once(&mut source, &mut buf, &mut scanner, &mut tally)
-            .unwrap()
-            > 0
-        {}
-        reader.finish(&mut scanner, &mut tally);
-        tally
+        crate::read::tests::plain(input, buf_len, max_line_bytes)
     }
 
     /// The same through the read-ahead pool, with newlines counted on
     /// either thread.
     fn count_ahead(input: &[u8], max_line_bytes: usize, buf_len: usize) -> Tally {
-        let [by_reader, by_caller] =
-            [NewlineCounter::Reader, NewlineCounter::Caller].map(|counter| {
-                let catalog = catalog();
-                let mut scanner = Scanner::new(Arc::clone(&catalog));
-                let mut tally = Tally::new(catalog.len());
-                let mut reader = LineReader::new(max_line_bytes);
-                let mut pool = Pool::new(3, buf_len);
-                reader
-                    .read_ahead(
-                        input,
-                        &mut pool,
-                        counter,
-                        &mut scanner,
-                        &mut tally,
-                        |_, _| ControlFlow::Continue(()),
-                    )
-                    .unwrap();
-                reader.finish(&mut scanner, &mut tally);
-                tally
-            });
-        assert_eq!(by_reader, by_caller);
-        by_reader
+        crate::read::tests::pooled(input, buf_len, max_line_bytes)
     }
 
     /// Counts at several buffer sizes, both paths, and checks they agree.
