@@ -59,7 +59,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod catalog;
-pub mod checkpoint;
+pub(crate) mod checkpoint;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -68,4 +68,4 @@ pub mod export;
 pub mod logging;
 pub mod read;
 pub mod scan;
-pub mod tail;
+pub(crate) mod tail;

@@ -214,29 +214,6 @@ impl Default for Checkpoint {
     }
 }
 
-impl Checkpoint {
-    /// The entry of `input` for the file with this identity (identity match,
-    /// not path: a renamed file keeps its entry).
-    ///
-    /// An entry with exactly this identity wins over one that matches only by
-    /// head prefix, so a stale partial entry cannot shadow a complete one.
-    pub fn find(&self, input: &str, identity: &FileIdentity) -> Option<&FileCheckpoint> {
-        let mut candidates = self
-            .files
-            .iter()
-            .filter(|entry| entry.input == input && entry.identity.is_same_file(identity));
-        let first = candidates.next()?;
-        if first.identity == *identity {
-            return Some(first);
-        }
-        Some(
-            candidates
-                .find(|entry| entry.identity == *identity)
-                .unwrap_or(first),
-        )
-    }
-}
-
 /// Why the state file could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -304,7 +281,8 @@ impl CheckpointStore {
         })
     }
 
-    /// Path of the state file, for log messages and operators.
+    /// Path of the state file.
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -754,54 +732,6 @@ mod tests {
         let id = identity_of(&path);
         assert_eq!(id.head, "");
         assert!(id.is_partial());
-    }
-
-    #[test]
-    fn find_matches_by_identity_after_rename() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        let rotated = dir.path().join("app.log.1");
-        write_file(&path, b"line one\nline two\n");
-        let mut checkpoint = Checkpoint::default();
-        checkpoint.files.push(FileCheckpoint {
-            input: "app".to_owned(),
-            path: path.clone(),
-            identity: identity_of(&path),
-            offset: 9,
-            tail: String::new(),
-            skipping: false,
-        });
-
-        fs::rename(&path, &rotated).unwrap();
-        write_file(&path, b"fresh file\n");
-
-        let found = checkpoint.find("app", &identity_of(&rotated)).unwrap();
-        assert_eq!(found.offset, 9);
-        assert_eq!(found.path, path);
-        assert!(checkpoint.find("app", &identity_of(&path)).is_none());
-        assert!(checkpoint.find("other", &identity_of(&rotated)).is_none());
-    }
-
-    #[test]
-    fn find_prefers_exact_identity_over_prefix_match() {
-        let full = identity(&[3; 64], 9);
-        let partial = identity(&[3; 10], 9);
-        let checkpoint = Checkpoint {
-            version: VERSION,
-            files: vec![
-                entry("app", "/a", partial.clone(), 1),
-                entry("app", "/a", full.clone(), 2),
-            ],
-        };
-        assert_eq!(checkpoint.find("app", &full).unwrap().offset, 2);
-        assert_eq!(checkpoint.find("app", &partial).unwrap().offset, 1);
-        assert_eq!(
-            checkpoint
-                .find("app", &identity(&[3; 20], 9))
-                .unwrap()
-                .offset,
-            1
-        );
     }
 
     #[test]

@@ -151,6 +151,7 @@ pub struct FileTailer {
 impl FileTailer {
     /// Opens `path` and positions it at `start`. An offset beyond the end
     /// (the file was truncated while nobody watched) starts again at 0.
+    #[cfg(test)]
     pub fn open(path: &Path, start: StartPosition, max_line_bytes: usize) -> io::Result<Self> {
         let file = File::open(path)?;
         let identity = FileIdentity::of(&file)?;
