@@ -59,6 +59,9 @@ const MIN_ORPHAN_GRACE: Duration = Duration::from_secs(5);
 /// Device and inode: which file, while we hold it open.
 type Inode = (u64, u64);
 
+/// The size and modification time a listing found for a file.
+type Look = (u64, Option<std::time::SystemTime>);
+
 /// What one poll looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sweep {
@@ -321,6 +324,38 @@ impl FileInput {
             self.scan_paths();
         }
         let read_all = sweep != Sweep::Changed || self.changed.all;
+        let to_read = self.files_to_read(sweep, rescan, read_all);
+        let mut more = false;
+        let mut closing = false;
+        let now = Instant::now();
+        for &index in &to_read {
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            let (file_more, file_closing) = self.read_file(index, stop, now);
+            more |= file_more;
+            closing |= file_closing;
+        }
+        // Kept for the next poll: no allocation per poll.
+        self.to_read = to_read;
+        if closing {
+            self.close_marked(now);
+        }
+        if !more {
+            // Caught up: the read-ahead pool is needed only for a backlog.
+            self.read_buffers.release_pool();
+        }
+        if sweep != Sweep::Changed {
+            self.metrics.expire(now);
+        }
+        if self.dirty && (read_all || self.published_at.elapsed() >= MIN_PUBLISH_SPACING) {
+            self.publish_state();
+        }
+        more
+    }
+
+    /// The files this poll reads, by index (see [`FileInput::poll`]).
+    fn files_to_read(&mut self, sweep: Sweep, rescan: bool, read_all: bool) -> Vec<usize> {
         let mut to_read = std::mem::take(&mut self.to_read);
         to_read.clear();
         if rescan {
@@ -378,84 +413,76 @@ impl FileInput {
             to_read.sort_unstable();
             to_read.dedup();
         }
-        let mut more = false;
-        let mut closing = false;
-        let now = Instant::now();
-        for &index in &to_read {
-            if stop.load(Ordering::Acquire) {
-                break;
-            }
-            let tailer = &mut self.tailers[index];
-            // An error: the read reports it.
-            if let Ok(Some(restart)) = tailer.check_rewritten() {
-                log_restart(&self.name, tailer.path(), restart);
-                self.metrics.rotations.inc();
-            }
-            let metrics = &mut self.metrics;
-            let set = tailer.label_set;
-            let outcome = tailer.read(
-                &mut self.read_buffers,
-                &mut self.scanner,
-                &mut self.tally,
-                READ_BUDGET,
-                stop,
-                |tally| metrics.publish_to(set, tally),
-            );
-            // What a failed read counted before failing is this file's too.
-            self.metrics.publish_to(set, &mut self.tally);
-            self.dirty |= outcome.as_ref().is_ok_and(|outcome| outcome.bytes > 0);
-            match outcome {
-                Ok(outcome) if outcome.at_end => match tailer.check_truncation() {
-                    Ok(true) => {
-                        tracing::info!(input = %self.name, path = %tailer.path().display(), "file truncated, reading from the start");
-                        self.metrics.rotations.inc();
-                        more = true;
-                        self.changed.add(tailer.path());
-                    }
-                    Ok(false) => {
-                        if tailer
-                            .orphaned_since
-                            .is_some_and(|since| now.duration_since(since) >= self.orphan_grace)
-                        {
-                            tailer.closing = true;
-                            closing = true;
-                        }
-                    }
-                    Err(error) => self.read_failed(index, &error),
-                },
-                // Budget spent: the next round, a read of changed files,
-                // goes on with this one.
-                Ok(_) => {
+        to_read
+    }
+
+    /// Reads one file: checks first that it was not rewritten, then at its
+    /// end whether it was truncated, or drained long enough to close.
+    /// Returns whether it has more to read right away, and whether it is
+    /// to be closed.
+    fn read_file(&mut self, index: usize, stop: &AtomicBool, now: Instant) -> (bool, bool) {
+        let (mut more, mut closing) = (false, false);
+        let tailer = &mut self.tailers[index];
+        // An error: the read reports it.
+        if let Ok(Some(restart)) = tailer.check_rewritten() {
+            log_restart(&self.name, tailer.path(), restart);
+            self.metrics.rotations.inc();
+        }
+        let metrics = &mut self.metrics;
+        let set = tailer.label_set;
+        let outcome = tailer.read(
+            &mut self.read_buffers,
+            &mut self.scanner,
+            &mut self.tally,
+            READ_BUDGET,
+            stop,
+            |tally| metrics.publish_to(set, tally),
+        );
+        // What a failed read counted before failing is this file's too.
+        self.metrics.publish_to(set, &mut self.tally);
+        self.dirty |= outcome.as_ref().is_ok_and(|outcome| outcome.bytes > 0);
+        match outcome {
+            Ok(outcome) if outcome.at_end => match tailer.check_truncation() {
+                Ok(true) => {
+                    tracing::info!(input = %self.name, path = %tailer.path().display(), "file truncated, reading from the start");
+                    self.metrics.rotations.inc();
                     more = true;
                     self.changed.add(tailer.path());
                 }
-                Err(error) => self.read_failed(index, &error),
-            }
-        }
-        self.to_read = to_read;
-        if closing {
-            self.dirty = true;
-            let (name, metrics) = (&self.name, &mut self.metrics);
-            self.tailers.retain(|tailer| {
-                if tailer.closing {
-                    tracing::info!(input = %name, path = %tailer.path().display(), "closed file no longer matched");
-                    metrics.detach(tailer.label_set, now);
+                Ok(false) => {
+                    if tailer
+                        .orphaned_since
+                        .is_some_and(|since| now.duration_since(since) >= self.orphan_grace)
+                    {
+                        tailer.closing = true;
+                        closing = true;
+                    }
                 }
-                !tailer.closing
-            });
-            self.reindex();
+                Err(error) => self.read_failed(index, &error),
+            },
+            // Budget spent: the next round, a read of changed files,
+            // goes on with this one.
+            Ok(_) => {
+                more = true;
+                self.changed.add(tailer.path());
+            }
+            Err(error) => self.read_failed(index, &error),
         }
-        if !more {
-            // Caught up: the read-ahead pool is needed only for a backlog.
-            self.read_buffers.release_pool();
-        }
-        if sweep != Sweep::Changed {
-            self.metrics.expire(now);
-        }
-        if self.dirty && (read_all || self.published_at.elapsed() >= MIN_PUBLISH_SPACING) {
-            self.publish_state();
-        }
-        more
+        (more, closing)
+    }
+
+    /// Closes the files marked for closing.
+    fn close_marked(&mut self, now: Instant) {
+        self.dirty = true;
+        let (name, metrics) = (&self.name, &mut self.metrics);
+        self.tailers.retain(|tailer| {
+            if tailer.closing {
+                tracing::info!(input = %name, path = %tailer.path().display(), "closed file no longer matched");
+                metrics.detach(tailer.label_set, now);
+            }
+            !tailer.closing
+        });
+        self.reindex();
     }
 
     fn read_failed(&mut self, index: usize, error: &std::io::Error) {
@@ -471,8 +498,58 @@ impl FileInput {
     fn scan_paths(&mut self) {
         let first_scan = !self.first_scan_done;
         self.first_scan_done = true;
-        let mut matched: HashMap<Inode, (PathBuf, (u64, Option<std::time::SystemTime>))> =
-            HashMap::new();
+        let (mut matched, mut new_path_inodes) = self.list_globs();
+
+        let now = Instant::now();
+        let mut reindex = false;
+        for tailer in &mut self.tailers {
+            let identity = tailer.identity();
+            match matched.remove(&(identity.dev, identity.ino)) {
+                Some((path, (size, modified))) => {
+                    if tailer.path() != path {
+                        reindex = true;
+                        tailer.set_path(path);
+                    }
+                    tailer.orphaned_since = None;
+                    tailer.listed_size = Some(size);
+                    tailer.note_modified(modified);
+                }
+                None => {
+                    tailer.orphaned_since.get_or_insert(now);
+                }
+            }
+        }
+        // What is left in `matched` is not open yet.
+        reindex |= self.open_listed(matched, &mut new_path_inodes, first_scan);
+        if first_scan {
+            reindex |= self.drain_rotated_while_down();
+        }
+        // A path whose file is still open (being drained after a rename)
+        // is remembered even while nothing is at it, so the file that
+        // appears there next counts as a rotation.
+        for (path, inode) in self.path_inodes.drain() {
+            let still_open = self
+                .tailers
+                .iter()
+                .any(|t| (t.identity().dev, t.identity().ino) == inode);
+            if still_open {
+                new_path_inodes.entry(path).or_insert(inode);
+            }
+        }
+        self.path_inodes = new_path_inodes;
+        if reindex {
+            self.dirty = true;
+            self.reindex();
+        }
+        self.update_watches();
+    }
+
+    /// Lists the globs: each matched file by device and inode, with the
+    /// first path it was found at and its size and modification time, and
+    /// each path's inode. Warnings about paths no longer listed are
+    /// forgotten.
+    fn list_globs(&mut self) -> (HashMap<Inode, (PathBuf, Look)>, HashMap<PathBuf, Inode>) {
+        let mut matched: HashMap<Inode, (PathBuf, Look)> = HashMap::new();
         let mut new_path_inodes = HashMap::new();
         // Paths the globs still yield: warnings about the others are
         // forgotten, so the set stays bounded whatever the churn.
@@ -528,27 +605,19 @@ impl FileInput {
             }
         }
         self.warned.retain(|path| listed.contains(path));
+        (matched, new_path_inodes)
+    }
 
-        let now = Instant::now();
-        let mut reindex = false;
-        for tailer in &mut self.tailers {
-            let identity = tailer.identity();
-            match matched.remove(&(identity.dev, identity.ino)) {
-                Some((path, (size, modified))) => {
-                    if tailer.path() != path {
-                        reindex = true;
-                        tailer.set_path(path);
-                    }
-                    tailer.orphaned_since = None;
-                    tailer.listed_size = Some(size);
-                    tailer.note_modified(modified);
-                }
-                None => {
-                    tailer.orphaned_since.get_or_insert(now);
-                }
-            }
-        }
-        // What is left in `matched` is not open yet.
+    /// Opens the files a listing found that are not open yet, each at its
+    /// start position; a path that fails is forgotten, so the next listing
+    /// tries again. Returns whether any was opened.
+    fn open_listed(
+        &mut self,
+        matched: HashMap<Inode, (PathBuf, Look)>,
+        new_path_inodes: &mut HashMap<PathBuf, Inode>,
+        first_scan: bool,
+    ) -> bool {
+        let mut opened_any = false;
         let mut fresh: Vec<(Inode, PathBuf)> = matched
             .into_iter()
             .map(|(inode, (path, _))| (inode, path))
@@ -571,7 +640,7 @@ impl FileInput {
                     tracing::debug!(input = %self.name, path = %path.display(), offset = tailer.offset(), "opened file");
                     self.warned.remove(&path);
                     self.tailers.push(tailer);
-                    reindex = true;
+                    opened_any = true;
                 }
                 Err(error) => {
                     // Forget the path so the next scan tries again.
@@ -580,27 +649,7 @@ impl FileInput {
                 }
             }
         }
-        if first_scan {
-            reindex |= self.drain_rotated_while_down();
-        }
-        // A path whose file is still open (being drained after a rename)
-        // is remembered even while nothing is at it, so the file that
-        // appears there next counts as a rotation.
-        for (path, inode) in self.path_inodes.drain() {
-            let still_open = self
-                .tailers
-                .iter()
-                .any(|t| (t.identity().dev, t.identity().ino) == inode);
-            if still_open {
-                new_path_inodes.entry(path).or_insert(inode);
-            }
-        }
-        self.path_inodes = new_path_inodes;
-        if reindex {
-            self.dirty = true;
-            self.reindex();
-        }
-        self.update_watches();
+        opened_any
     }
 
     /// Watches the globs' literal prefixes and every directory between
