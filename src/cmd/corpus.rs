@@ -607,19 +607,7 @@ impl RecordGenerator {
         } else {
             b"stderr"
         };
-        let mut cuts = Vec::new();
-        if self.rng.percent(50) {
-            for _ in 0..1 + self.rng.below(3) {
-                cuts.push(self.rng.index(app.len() + 1));
-            }
-            if let Some(key) = memchr::memmem::find(&app, b"error_type")
-                && self.rng.percent(60)
-            {
-                // Inside the key, its quotes or the value.
-                cuts.push((key + self.rng.index(24)).min(app.len()));
-            }
-            cuts.sort_unstable();
-        }
+        let mut cuts = self.pick_cuts(&app);
         let joined_len = match framing {
             SplitFraming::Docker => {
                 let mut escaped = Vec::new();
@@ -638,6 +626,44 @@ impl RecordGenerator {
             cuts.clear();
         }
         let nanos = self.rng.below(1_000_000) as u32;
+        self.push_parts(out, framing, stream, &app, &cuts, crlf, nanos);
+        self.app_line = app;
+        (truth, cuts.len() as u64 + 1)
+    }
+
+    /// Where a split record's application line is cut: nowhere for half
+    /// of them, else at 1 to 3 random places and often inside `error_type`
+    /// or its value, so that keys straddle the split.
+    fn pick_cuts(&mut self, app: &[u8]) -> Vec<usize> {
+        let mut cuts = Vec::new();
+        if self.rng.percent(50) {
+            for _ in 0..1 + self.rng.below(3) {
+                cuts.push(self.rng.index(app.len() + 1));
+            }
+            if let Some(key) = memchr::memmem::find(app, b"error_type")
+                && self.rng.percent(60)
+            {
+                // Inside the key, its quotes or the value.
+                cuts.push((key + self.rng.index(24)).min(app.len()));
+            }
+            cuts.sort_unstable();
+        }
+        cuts
+    }
+
+    /// Writes `app` cut at `cuts` as the parts `framing` writes, the last
+    /// one marked final.
+    #[allow(clippy::too_many_arguments)]
+    fn push_parts(
+        &self,
+        out: &mut Vec<u8>,
+        framing: SplitFraming,
+        stream: &[u8],
+        app: &[u8],
+        cuts: &[usize],
+        crlf: bool,
+        nanos: u32,
+    ) {
         let mut from = 0;
         for (i, &to) in cuts.iter().chain([&app.len()]).enumerate() {
             let last = i == cuts.len();
@@ -669,8 +695,6 @@ impl RecordGenerator {
             out.push(b'\n');
             from = to;
         }
-        self.app_line = app;
-        (truth, cuts.len() as u64 + 1)
     }
 
     fn pick_error(&mut self) -> Option<Pick> {
@@ -919,21 +943,7 @@ impl RecordGenerator {
         let msg = self.rng.pick_bytes(ERROR_MESSAGES);
         self.push_header(&mut line, level, msg);
         if self.hostile {
-            match self.rng.below(100) {
-                // A non-string error_type key first: skipped.
-                0..=4 => {
-                    line.extend_from_slice(b",\"error_type\":");
-                    line.extend_from_slice(self.rng.pick_bytes(NON_STRING_VALUES));
-                }
-                // Keys that only look like it.
-                5..=9 => {
-                    line.push(b',');
-                    line.extend_from_slice(self.rng.pick_bytes(NEAR_MISS_FIELDS));
-                }
-                // Invalid UTF-8 inside a string before the error.
-                10..=12 => line.extend_from_slice(b",\"user\":\"j\xf8rn \xff\xfe\xc3(\""),
-                _ => {}
-            }
+            self.push_lure(&mut line);
         }
         line.extend_from_slice(b",\"method\":\"");
         line.extend_from_slice(self.rng.pick_bytes(METHODS));
@@ -945,28 +955,7 @@ impl RecordGenerator {
             push_status_field(&mut line, Some(s), true);
             line.pop();
         }
-        match form {
-            Form::Flat => {
-                line.push(b',');
-                self.push_error_fields(&mut line, pick, body_status);
-            }
-            Form::Nested => {
-                line.extend_from_slice(b",\"error\":{");
-                self.push_error_fields(&mut line, pick, body_status);
-                line.push(b'}');
-            }
-            Form::Embedded => {
-                let mut body = std::mem::take(&mut self.body);
-                body.clear();
-                body.push(b'{');
-                self.push_error_fields(&mut body, pick, body_status);
-                body.push(b'}');
-                line.extend_from_slice(b",\"body\":\"");
-                push_escaped(&mut line, &body);
-                line.push(b'"');
-                self.body = body;
-            }
-        }
+        self.push_error_in_form(&mut line, form, pick, body_status);
         line.extend_from_slice(b",\"latency_ms\":");
         push_u64(&mut line, 20 + self.rng.below(400));
         line.push(b'}');
@@ -981,6 +970,60 @@ impl RecordGenerator {
         self.wrap(out, wrapper, &line);
         self.line = line;
         truth
+    }
+
+    /// Hostile corpora only: something before the error a scanner must
+    /// pass over (a non-string `error_type`, a key that only looks like it,
+    /// invalid UTF-8), or nothing.
+    fn push_lure(&mut self, line: &mut Vec<u8>) {
+        match self.rng.below(100) {
+            // A non-string error_type key first: skipped.
+            0..=4 => {
+                line.extend_from_slice(b",\"error_type\":");
+                line.extend_from_slice(self.rng.pick_bytes(NON_STRING_VALUES));
+            }
+            // Keys that only look like it.
+            5..=9 => {
+                line.push(b',');
+                line.extend_from_slice(self.rng.pick_bytes(NEAR_MISS_FIELDS));
+            }
+            // Invalid UTF-8 inside a string before the error.
+            10..=12 => line.extend_from_slice(b",\"user\":\"j\xf8rn \xff\xfe\xc3(\""),
+            _ => {}
+        }
+    }
+
+    /// The error's fields where `form` puts them: at the top level, in an
+    /// `error` object, or escaped inside a `body` string.
+    fn push_error_in_form(
+        &mut self,
+        line: &mut Vec<u8>,
+        form: Form,
+        pick: Pick,
+        body_status: Option<StatusWrite>,
+    ) {
+        match form {
+            Form::Flat => {
+                line.push(b',');
+                self.push_error_fields(line, pick, body_status);
+            }
+            Form::Nested => {
+                line.extend_from_slice(b",\"error\":{");
+                self.push_error_fields(line, pick, body_status);
+                line.push(b'}');
+            }
+            Form::Embedded => {
+                let mut body = std::mem::take(&mut self.body);
+                body.clear();
+                body.push(b'{');
+                self.push_error_fields(&mut body, pick, body_status);
+                body.push(b'}');
+                line.extend_from_slice(b",\"body\":\"");
+                push_escaped(line, &body);
+                line.push(b'"');
+                self.body = body;
+            }
+        }
     }
 
     /// A line without an error: ordinary app logs, or hostile noise.
@@ -1042,7 +1085,8 @@ impl RecordGenerator {
         Truth::None
     }
 
-    /// Hostile lines that must not count as errors.
+    /// Hostile lines that must not count as errors. One arm per kind of
+    /// line, read as a table, so it stays one function.
     fn write_hostile_quiet(&mut self, out: &mut Vec<u8>) {
         let mut line = std::mem::take(&mut self.line);
         line.clear();

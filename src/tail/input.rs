@@ -191,6 +191,10 @@ impl FileInput {
     /// every `poll_interval` (glob rescan, every file read, offsets and
     /// status published), and in between, on each wake, a read of just the
     /// files whose data changed.
+    ///
+    /// Longer than most functions here on purpose: it is the input's whole
+    /// schedule (which sweep, when to rescan, when to wait and for what),
+    /// and reads best as one loop.
     pub async fn run(
         mut self,
         wake: Arc<Wake>,

@@ -40,10 +40,33 @@ pub struct Pipeline {
     _watches: Option<Arc<DirWatches>>,
 }
 
+/// The config's file inputs, each with its globs made absolute and the
+/// wake its watches and polls share.
+fn file_inputs(config: &Config) -> Vec<(&InputConfig, Vec<String>, Arc<Wake>)> {
+    config
+        .inputs
+        .iter()
+        .filter(|input| !input.reads_stdin())
+        .map(|input| {
+            let patterns = input
+                .paths
+                .iter()
+                .filter_map(|path| match path {
+                    InputPath::Glob(pattern) => Some(absolute_pattern(pattern)),
+                    InputPath::Stdin => None,
+                })
+                .collect();
+            (input, patterns, Arc::new(Wake::default()))
+        })
+        .collect()
+}
+
 impl Pipeline {
     /// Starts one task per file input of `config` (stdin is started once,
     /// by the daemon, since it cannot be reopened). The inputs stop when
     /// `daemon` is cancelled, or when [`Pipeline::stop`] is called.
+    /// (Most of its length is the one closure that builds an input afresh
+    /// for each restart, which must capture everything it needs.)
     pub fn start(
         daemon: &CancellationToken,
         config: &Config,
@@ -55,22 +78,7 @@ impl Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let cancel = daemon.child_token();
         let tracker = TaskTracker::new();
-        let inputs: Vec<(&InputConfig, Vec<String>, Arc<Wake>)> = config
-            .inputs
-            .iter()
-            .filter(|input| !input.reads_stdin())
-            .map(|input| {
-                let patterns = input
-                    .paths
-                    .iter()
-                    .filter_map(|path| match path {
-                        InputPath::Glob(pattern) => Some(absolute_pattern(pattern)),
-                        InputPath::Stdin => None,
-                    })
-                    .collect();
-                (input, patterns, Arc::new(Wake::default()))
-            })
-            .collect();
+        let inputs = file_inputs(config);
         let routes: Vec<Route> = inputs
             .iter()
             .flat_map(|(_, patterns, wake)| {
