@@ -128,7 +128,16 @@ pub struct GenArgs {
     /// Frame every record as this container runtime does, and split about
     /// half of them into parts (the tally's `lines` counts each part).
     #[arg(long, value_enum, value_name = "FRAMING")]
-    pub split: Option<crate::cmd::corpus::SplitFraming>,
+    pub split: Option<SplitArg>,
+}
+
+/// `gen --split`: the container runtime whose framing splits records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    /// Docker's json-file driver.
+    Docker,
+    /// CRI (containerd, CRI-O).
+    Cri,
 }
 
 /// Logging flags, as in the Prometheus ecosystem.

@@ -45,8 +45,10 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::Catalog;
-use crate::cli::{CatalogArgs, CatalogFormat, CatalogSelection, GenArgs, ScanArgs, ScanFormat};
-use crate::cmd::corpus::{self, CorpusConfig};
+use crate::cli::{
+    CatalogArgs, CatalogFormat, CatalogSelection, GenArgs, ScanArgs, ScanFormat, SplitArg,
+};
+use crate::cmd::corpus::{self, CorpusConfig, SplitFraming};
 use crate::cmd::report::{self, FileTally};
 use crate::read::ahead::{NewlineCounter, Pool};
 use crate::read::decompress::{Compression, Decompressor};
@@ -166,6 +168,14 @@ fn render(
         }
         ScanFormat::Prometheus => report::prometheus(catalog, total, "scan")?,
     })
+}
+
+/// The generator's framing for `gen --split`.
+fn split_framing(arg: SplitArg) -> SplitFraming {
+    match arg {
+        SplitArg::Docker => SplitFraming::Docker,
+        SplitArg::Cri => SplitFraming::Cri,
+    }
 }
 
 /// The available cores (1 when unknown).
@@ -672,7 +682,7 @@ pub fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
     let expected = if args.out == Path::new("-") {
         corpus::generate_framed(
             &config,
-            args.split,
+            args.split.map(split_framing),
             &types,
             io::BufWriter::with_capacity(READ_SIZE, io::stdout().lock()),
         )
@@ -681,7 +691,7 @@ pub fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot create {}", args.out.display()))?;
         corpus::generate_framed(
             &config,
-            args.split,
+            args.split.map(split_framing),
             &types,
             io::BufWriter::with_capacity(READ_SIZE, file),
         )

@@ -128,7 +128,7 @@ pub fn generate<W: Write>(
 }
 
 /// How a container runtime splits long lines into parts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SplitFraming {
     /// Docker's json-file driver: `{"log":"<part>","stream":…,"time":…}`, only
     /// the last part's value ending in `\n`.
