@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::file::{FileTailer, ReadBuffers, Restart, StartPosition};
-use super::watch::{DirWatches, watch_dir};
+use super::watch::{DirWatches, pattern_dirs, watch_dir};
 use super::{Changed, Wake};
 use crate::checkpoint::OffsetBoard;
 use crate::checkpoint::{FileCheckpoint, FileIdentity};
@@ -675,6 +675,11 @@ impl FileInput {
         };
         for root in &self.roots {
             want(root, &mut self.watched);
+        }
+        for pattern in &self.patterns {
+            for dir in pattern_dirs(pattern) {
+                want(&dir, &mut self.watched);
+            }
         }
         for tailer in self
             .tailers
