@@ -648,15 +648,69 @@ fn as_nobody(dir: &Path) -> Command {
 #[test]
 fn an_unwritable_state_dir_leaves_counting_alone_and_saving_resumes_once_writable() {
     let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
     let state = dir.path().join("state");
-    std::fs::create_dir(&logs).unwrap();
     // Root's, 0755: nobody can enter it but not write in it.
     std::fs::create_dir(&state).unwrap();
+    let start = |args: &[&str]| Daemon::start_command(as_nobody(dir.path()), args);
+    let fix = || std::os::unix::fs::chown(&state, Some(NOBODY), Some(NOBODY)).unwrap();
+    saving_fails_then_resumes(dir.path(), &state, &start, &fix);
+}
+
+#[test]
+fn a_full_state_filesystem_leaves_counting_alone_and_saving_resumes_once_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let _mount = Tmpfs::mount(&state, "64k");
+    // Fill it: every save then fails with ENOSPC.
+    let filler = state.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    while file.write_all(&[0; 4096]).is_ok() {}
+    drop(file);
+    let start = |args: &[&str]| Daemon::start(args);
+    let fix = || std::fs::remove_file(&filler).unwrap();
+    saving_fails_then_resumes(dir.path(), &state, &start, &fix);
+}
+
+/// A small tmpfs mounted on a directory for one test (CI runs as root,
+/// with the privileges the container tests need too), unmounted on drop,
+/// even when the test fails.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount tmpfs on {}", dir.display());
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The checkpoint scenario of both tests above: errtally follows a log in
+/// `dir/logs` with its state in `state`, where saving fails until `fix`.
+/// Counting goes on, the failures are counted and logged once, saving
+/// resumes after `fix`, and a restart resumes from that save.
+fn saving_fails_then_resumes(
+    dir: &Path,
+    state: &Path,
+    start: &dyn Fn(&[&str]) -> Daemon,
+    fix: &dyn Fn(),
+) {
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).unwrap();
     let log = logs.join("app.log");
     let (first, first_tally) = lines_between(0, 20);
     std::fs::write(&log, &first).unwrap();
-    let config = dir.path().join("errtally.toml");
+    let config = dir.join("errtally.toml");
     std::fs::write(
         &config,
         format!(
@@ -667,7 +721,7 @@ fn an_unwritable_state_dir_leaves_counting_alone_and_saving_resumes_once_writabl
     )
     .unwrap();
     let args = ["--config", config.to_str().unwrap()];
-    let daemon = Daemon::start_command(as_nobody(dir.path()), &args);
+    let daemon = start(&args);
     let lines = metric("errtally_lines_total", SOURCE);
     daemon.wait_for(&lines, first_tally["lines"].as_f64().unwrap());
     let failures = "errtally_checkpoint_errors_total";
@@ -690,8 +744,8 @@ fn an_unwritable_state_dir_leaves_counting_alone_and_saving_resumes_once_writabl
         Some(0.0)
     );
 
-    std::os::unix::fs::chown(&state, Some(NOBODY), Some(NOBODY)).unwrap();
-    daemon.wait_until("a save once writable", || {
+    fix();
+    daemon.wait_until("a save once possible", || {
         daemon
             .value("errtally_checkpoint_last_success_timestamp_seconds")
             .is_some_and(|t| t > 0.0)
@@ -716,7 +770,7 @@ fn an_unwritable_state_dir_leaves_counting_alone_and_saving_resumes_once_writabl
     // The restart resumes from what was saved: only new lines count.
     let (third, third_tally) = lines_between(30, 35);
     append(&log, &third);
-    let daemon = Daemon::start_command(as_nobody(dir.path()), &args);
+    let daemon = start(&args);
     daemon.wait_for(&lines, third_tally["lines"].as_f64().unwrap());
     let text = daemon.metrics();
     for error_type in TYPES {
