@@ -656,9 +656,10 @@ impl FileInput {
         opened_any
     }
 
-    /// Watches the globs' literal prefixes and every directory between
-    /// them and the open files (a glob like `pods/*/*/*.log` spans many),
-    /// and drops the watches no longer needed.
+    /// Watches the globs' literal prefixes and every directory matching
+    /// their directory levels (see [`pattern_dirs`]; a glob like
+    /// `pods/*/*/*.log` spans many), which includes every open file's, and
+    /// drops the watches no longer needed.
     fn update_watches(&mut self) {
         self.rescans += 1;
         let rescan = self.rescans;
@@ -679,25 +680,6 @@ impl FileInput {
         for pattern in &self.patterns {
             for dir in pattern_dirs(pattern) {
                 want(&dir, &mut self.watched);
-            }
-        }
-        for tailer in self
-            .tailers
-            .iter()
-            .filter(|tailer| tailer.orphaned_since.is_none())
-        {
-            let Some(root) = self
-                .roots
-                .iter()
-                .find(|root| tailer.path().starts_with(root))
-            else {
-                continue;
-            };
-            for dir in tailer.path().ancestors().skip(1) {
-                if dir == root.as_path() || !dir.starts_with(root) {
-                    break;
-                }
-                want(dir, &mut self.watched);
             }
         }
         let watches = &self.watches;
