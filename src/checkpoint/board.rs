@@ -9,7 +9,7 @@
 //! mutex: it is taken once per poll and per save, never per line, and never
 //! held across an await.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -57,15 +57,16 @@ impl OffsetBoard {
         if old == Some(&offsets) {
             return;
         }
-        let known = |entry: &FileCheckpoint| {
-            old.is_some_and(|old| {
-                old.iter().any(|known| {
-                    (known.identity.dev, known.identity.ino)
-                        == (entry.identity.dev, entry.identity.ino)
-                })
-            })
-        };
-        let has_new_file = offsets.iter().any(|entry| !known(entry));
+        // A set, not a search per entry: an input may follow thousands of
+        // files, and it publishes several times a second while they grow.
+        let known: HashSet<(u64, u64)> = old
+            .into_iter()
+            .flatten()
+            .map(|entry| (entry.identity.dev, entry.identity.ino))
+            .collect();
+        let has_new_file = offsets
+            .iter()
+            .any(|entry| !known.contains(&(entry.identity.dev, entry.identity.ino)));
         files.insert(input.to_string(), offsets);
         self.generation.fetch_add(1, Ordering::AcqRel);
         if has_new_file {
