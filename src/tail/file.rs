@@ -257,6 +257,24 @@ impl FileTailer {
         self.file.metadata().is_ok_and(|meta| meta.nlink() == 0)
     }
 
+    /// Whether the file no longer is at its path: deleted (no name left),
+    /// or its path now names another file or nothing. A path that cannot
+    /// be looked at (`EACCES`, `EMFILE`) says nothing, so the file stays.
+    /// One `fstat` and one `stat`, only for files a listing missed.
+    pub fn is_gone_from_path(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(held) = self.file.metadata() else {
+            return false;
+        };
+        if held.nlink() == 0 {
+            return true;
+        }
+        match std::fs::metadata(&self.path) {
+            Ok(named) => (named.dev(), named.ino()) != (held.dev(), held.ino()),
+            Err(error) => error.kind() == io::ErrorKind::NotFound,
+        }
+    }
+
     /// Looks at the file's size through its descriptor (no path lookup).
     pub fn stat(&mut self) -> io::Result<u64> {
         let metadata = self.file.metadata()?;

@@ -502,7 +502,7 @@ impl FileInput {
     fn scan_paths(&mut self) {
         let first_scan = !self.first_scan_done;
         self.first_scan_done = true;
-        let (mut matched, mut new_path_inodes) = self.list_globs();
+        let (mut matched, mut new_path_inodes, complete) = self.list_globs();
 
         let now = Instant::now();
         let mut reindex = false;
@@ -518,9 +518,13 @@ impl FileInput {
                     tailer.listed_size = Some(size);
                     tailer.note_modified(modified);
                 }
-                None => {
+                // A failed listing says nothing about which files exist:
+                // only a complete one, confirmed by the descriptor, lets a
+                // file go.
+                None if complete && tailer.is_gone_from_path() => {
                     tailer.orphaned_since.get_or_insert(now);
                 }
+                None => {}
             }
         }
         // What is left in `matched` is not open yet.
@@ -549,10 +553,18 @@ impl FileInput {
     }
 
     /// Lists the globs: each matched file by device and inode, with the
-    /// first path it was found at and its size and modification time, and
-    /// each path's inode. Warnings about paths no longer listed are
-    /// forgotten.
-    fn list_globs(&mut self) -> (HashMap<Inode, (PathBuf, Look)>, HashMap<PathBuf, Inode>) {
+    /// first path it was found at and its size and modification time, each
+    /// path's inode, and whether every directory could be listed (a
+    /// failed listing, `EMFILE` or `EACCES`, hides files that still
+    /// exist). Warnings about paths no longer listed are forgotten.
+    fn list_globs(
+        &mut self,
+    ) -> (
+        HashMap<Inode, (PathBuf, Look)>,
+        HashMap<PathBuf, Inode>,
+        bool,
+    ) {
+        let mut complete = true;
         let mut matched: HashMap<Inode, (PathBuf, Look)> = HashMap::new();
         let mut new_path_inodes = HashMap::new();
         // Paths the globs still yield: warnings about the others are
@@ -570,6 +582,7 @@ impl FileInput {
                 let path = match entry {
                     Ok(path) => path,
                     Err(error) => {
+                        complete = false;
                         self.metrics.read_errors.inc();
                         let path = error.path().to_path_buf();
                         listed.insert(path.clone());
@@ -609,7 +622,7 @@ impl FileInput {
             }
         }
         self.warned.retain(|path| listed.contains(path));
-        (matched, new_path_inodes)
+        (matched, new_path_inodes, complete)
     }
 
     /// Opens the files a listing found that are not open yet, each at its

@@ -625,6 +625,69 @@ fn an_unreadable_file_is_a_read_error_and_is_read_in_full_once_readable() {
     );
 }
 
+#[test]
+fn a_directory_that_cannot_be_listed_keeps_its_files_and_reads_nothing_twice() {
+    // Its read bit gone, the directory cannot be listed, but its files can
+    // still be opened by path: the failed listings say nothing about which
+    // files exist, so none is closed, reopened or read again from 0.
+    let dir = tempfile::tempdir().unwrap();
+    let command = as_nobody(dir.path());
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let log = logs.join("a.log");
+    let (first, first_tally) = lines_between(0, 2);
+    std::fs::write(&log, &first).unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "watch = \"poll\"\npoll_interval = \"100ms\"\n[[input]]\nname = \"{SOURCE}\"\npaths = [\"{}/*.log\"]\nstart_at = \"beginning\"\n",
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start_command(command, &["--config", config.to_str().unwrap()]);
+    let lines = metric("errtally_lines_total", SOURCE);
+    daemon.wait_for(&lines, 2.0);
+
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o311)).unwrap();
+    let read_errors = metric("errtally_read_errors_total", SOURCE);
+    // 60 failed listings at 100 ms: longer than the 5 s a file no listing
+    // shows is drained before it is closed.
+    daemon.wait_until("60 failed listings", || {
+        daemon.value(&read_errors).is_some_and(|n| n >= 60.0)
+    });
+    let (more, more_tally) = lines_between(2, 5);
+    append(&log, &more);
+    daemon.wait_for(&lines, 5.0);
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Only a listing that succeeds finds a new file; a.log, had it been
+    // closed meanwhile, would be reopened by that same listing.
+    let (last, last_tally) = lines_between(5, 6);
+    std::fs::write(logs.join("b.log"), &last).unwrap();
+    daemon.wait_for(&metric("errtally_files_watched", SOURCE), 2.0);
+    daemon.wait_until("b.log counted", || {
+        daemon.value(&lines).is_some_and(|n| n >= 6.0)
+    });
+    let rescans = metric("errtally_rotations_total", SOURCE);
+    let all = add_tallies(&add_tallies(&first_tally, &more_tally), &last_tally);
+    let text = daemon.metrics();
+    assert_eq!(value_in(&text, &lines), all["lines"].as_f64(), "{text}");
+    assert_eq!(value_in(&text, &rescans), Some(0.0), "{text}");
+    assert_eq!(
+        daemon.log().matches("cannot list directory").count(),
+        1,
+        "logged once: {}",
+        daemon.log()
+    );
+    assert!(
+        !daemon.log().contains("no longer matched"),
+        "{}",
+        daemon.log()
+    );
+}
+
 /// The uid and gid of `nobody`, which the tests below run the daemon as.
 const NOBODY: u32 = 65534;
 
