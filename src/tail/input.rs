@@ -62,6 +62,17 @@ type Inode = (u64, u64);
 /// The size and modification time a listing found for a file.
 type Look = (u64, Option<std::time::SystemTime>);
 
+/// What one listing of the globs found.
+struct Listing {
+    /// Each matched file, with the first path it was found at and its look.
+    matched: HashMap<Inode, (PathBuf, Look)>,
+    /// The file each matched path names.
+    path_inodes: HashMap<PathBuf, Inode>,
+    /// Every directory could be listed: only then does a file missing from
+    /// `matched` say anything.
+    complete: bool,
+}
+
 /// What one poll looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sweep {
@@ -502,7 +513,11 @@ impl FileInput {
     fn scan_paths(&mut self) {
         let first_scan = !self.first_scan_done;
         self.first_scan_done = true;
-        let (mut matched, mut new_path_inodes, complete) = self.list_globs();
+        let Listing {
+            mut matched,
+            path_inodes: mut new_path_inodes,
+            complete,
+        } = self.list_globs();
 
         let now = Instant::now();
         let mut reindex = false;
@@ -557,13 +572,7 @@ impl FileInput {
     /// path's inode, and whether every directory could be listed (a
     /// failed listing, `EMFILE` or `EACCES`, hides files that still
     /// exist). Warnings about paths no longer listed are forgotten.
-    fn list_globs(
-        &mut self,
-    ) -> (
-        HashMap<Inode, (PathBuf, Look)>,
-        HashMap<PathBuf, Inode>,
-        bool,
-    ) {
+    fn list_globs(&mut self) -> Listing {
         let mut complete = true;
         let mut matched: HashMap<Inode, (PathBuf, Look)> = HashMap::new();
         let mut new_path_inodes = HashMap::new();
@@ -622,7 +631,11 @@ impl FileInput {
             }
         }
         self.warned.retain(|path| listed.contains(path));
-        (matched, new_path_inodes, complete)
+        Listing {
+            matched,
+            path_inodes: new_path_inodes,
+            complete,
+        }
     }
 
     /// Opens the files a listing found that are not open yet, each at its
