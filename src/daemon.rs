@@ -30,6 +30,7 @@ use crate::export::http::{self, HttpState};
 use crate::export::metrics::Metrics;
 use crate::export::status::DaemonStatus;
 use crate::export::status_page::history::sample_counters;
+use crate::tail::budget::DescriptorBudget;
 use crate::tail::pipeline::{Pipeline, STOP_TIMEOUT};
 use crate::tail::stdin::StdinInput;
 use crate::tail::watch::watch_files;
@@ -180,6 +181,9 @@ struct Daemon {
     metrics: Metrics,
     status: Arc<DaemonStatus>,
     board: Arc<OffsetBoard>,
+    /// Log-file descriptors, shared by every pipeline (an old one stopping
+    /// and its replacement starting included).
+    budget: Arc<DescriptorBudget>,
     stdin: StdinInput,
     pipeline: Pipeline,
     /// Cancelled last, once everything has stopped in order.
@@ -249,17 +253,21 @@ impl Daemon {
         let lifetime = CancellationToken::new();
         let tasks = TaskTracker::new();
         let stop_serving = lifetime.child_token();
+        let serving_connections = options
+            .max_connections
+            .unwrap_or(http::DEFAULT_MAX_CONNECTIONS);
         let serving = http::ServeOptions {
             web_config,
-            max_connections: options
-                .max_connections
-                .unwrap_or(http::DEFAULT_MAX_CONNECTIONS),
+            max_connections: serving_connections,
         };
         spawn_serving(&tasks, listener, serving, &metrics, &status, &stop_serving);
         let (store, board) = open_checkpoint(&config)?;
         let stdin = StdinInput::new(Arc::clone(&status), config.max_line_bytes);
         stdin.bind(&config, &catalog, &metrics);
-        let pipeline = Pipeline::start(&lifetime, &config, &catalog, &metrics, &status, &board);
+        let budget = Arc::new(DescriptorBudget::for_process(serving_connections));
+        let pipeline = Pipeline::start(
+            &lifetime, &config, &catalog, &metrics, &status, &board, &budget,
+        );
         status.set_ready(true);
         notify_systemd(sd_notify::NotifyState::Ready);
 
@@ -282,6 +290,7 @@ impl Daemon {
             metrics,
             status,
             board,
+            budget,
             stdin,
             pipeline,
             lifetime,
@@ -337,6 +346,7 @@ impl Daemon {
             &self.metrics,
             &self.status,
             &self.board,
+            &self.budget,
         );
         self.config_watcher = watch_files(
             &watched_files(&self.options, &config),

@@ -202,6 +202,7 @@ pub struct Metrics {
     rotations: IntCounterVec,
     read_errors: IntCounterVec,
     files_watched: IntGaugeVec,
+    files_parked: IntGaugeVec,
     input_lag: IntGaugeVec,
     input_up: IntGaugeVec,
     reload_successful: IntGauge,
@@ -251,6 +252,11 @@ impl Metrics {
             files_watched: family.gauges(
                 "errtally_files_watched",
                 "Log files currently open.",
+                &["source"],
+            )?,
+            files_parked: family.gauges(
+                "errtally_files_parked",
+                "Log files read to their end and closed to stay within the descriptor budget; reopened when they change.",
                 &["source"],
             )?,
             input_lag: family.gauges(
@@ -405,6 +411,7 @@ impl Metrics {
             rotations: self.rotations.with_label_values(&[source]),
             read_errors: self.read_errors.with_label_values(&[source]),
             files_watched: self.files_watched.with_label_values(&[source]),
+            files_parked: self.files_parked.with_label_values(&[source]),
             input_lag: self.input_lag.with_label_values(&[source]),
         };
         if input.path_labels.is_some() {
@@ -428,7 +435,12 @@ impl Metrics {
         ] {
             let _ = vec.remove_label_values(&[source]);
         }
-        for vec in [&self.files_watched, &self.input_lag, &self.input_up] {
+        for vec in [
+            &self.files_watched,
+            &self.files_parked,
+            &self.input_lag,
+            &self.input_up,
+        ] {
             let _ = vec.remove_label_values(&[source]);
         }
     }
@@ -535,6 +547,8 @@ pub struct InputMetrics {
     pub(crate) read_errors: IntCounter,
     /// Files open.
     pub(crate) files_watched: IntGauge,
+    /// Files parked (closed for the descriptor budget).
+    pub(crate) files_parked: IntGauge,
     /// Unread bytes.
     pub(crate) input_lag: IntGauge,
 }

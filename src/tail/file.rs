@@ -289,6 +289,20 @@ impl FileTailer {
         self.modified = modified;
     }
 
+    /// The modification time at the last look.
+    pub fn modified(&self) -> Option<SystemTime> {
+        self.modified
+    }
+
+    /// Whether the file may be parked: read to its last look's end, still
+    /// at its path, nothing pending (no move of its time unread).
+    pub fn is_idle(&self) -> bool {
+        self.orphaned_since.is_none()
+            && !self.closing
+            && !self.modified_moved
+            && self.size == self.read_to()
+    }
+
     /// Whether the modification time moved since the file was last read.
     pub fn was_modified(&self) -> bool {
         self.modified_moved

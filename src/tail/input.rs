@@ -23,7 +23,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::DescriptorBudget;
 use super::file::{FileTailer, ReadBuffers, Restart, StartPosition};
+use super::parked::{ParkedFile, ParkedFiles};
 use super::watch::{DirWatches, pattern_dirs, watch_dir};
 use super::{Changed, Wake};
 use crate::checkpoint::OffsetBoard;
@@ -108,6 +110,10 @@ pub struct FileInput {
     offsets: Arc<OffsetBoard>,
     /// Offsets to resume from, for files present at the first poll.
     resume: Vec<FileCheckpoint>,
+    /// `resume` by device and inode, and its paths: one look per file, not
+    /// a search through every entry (100,000 files resume in linear time).
+    resume_by_inode: HashMap<Inode, Vec<usize>>,
+    resume_paths: HashSet<PathBuf>,
     tailers: Vec<FileTailer>,
     /// Lent to each tailer's reads in turn: one set per input, not per
     /// file, so many quiet files cost little memory.
@@ -139,6 +145,16 @@ pub struct FileInput {
     /// Something offsets, status or gauges show moved since they were last
     /// published.
     dirty: bool,
+    /// The daemon's log-file descriptors: one slot per open tailer.
+    budget: Arc<DescriptorBudget>,
+    /// Files closed to free their descriptor, reopened when they change.
+    parked: ParkedFiles,
+    /// Files present at the first scan that no slot was free for yet: they
+    /// start at `start_at` when opened, like the files opened at once.
+    waiting_since_start: HashSet<Inode>,
+    /// The last listing found files it had no slot for: list again at every
+    /// poll until all are open or parked.
+    starved: bool,
     /// When offsets were last published.
     published_at: Instant,
 }
@@ -159,6 +175,8 @@ pub struct InputParts {
     pub max_line_bytes: usize,
     /// Safety-net poll period.
     pub poll_interval: Duration,
+    /// The daemon's log-file descriptors, shared by its inputs.
+    pub budget: Arc<DescriptorBudget>,
 }
 
 impl FileInput {
@@ -167,6 +185,15 @@ impl FileInput {
     pub fn new(config: &InputConfig, patterns: Vec<String>, parts: InputParts) -> Self {
         let types = parts.scanner.catalog().len();
         let roots = patterns.iter().map(|pattern| watch_dir(pattern)).collect();
+        let resume = parts.offsets.input(&config.name);
+        let mut resume_by_inode: HashMap<Inode, Vec<usize>> = HashMap::new();
+        for (index, saved) in resume.iter().enumerate() {
+            resume_by_inode
+                .entry((saved.identity.dev, saved.identity.ino))
+                .or_default()
+                .push(index);
+        }
+        let resume_paths = resume.iter().map(|saved| saved.path.clone()).collect();
         Self {
             name: config.name.clone(),
             start_at: config.start_at,
@@ -174,7 +201,9 @@ impl FileInput {
             orphan_grace: MIN_ORPHAN_GRACE.max(parts.poll_interval * 2),
             scanner: parts.scanner,
             tally: Tally::new(types),
-            resume: parts.offsets.input(&config.name),
+            resume,
+            resume_by_inode,
+            resume_paths,
             metrics: parts.metrics,
             status: parts.status,
             offsets: parts.offsets,
@@ -195,6 +224,10 @@ impl FileInput {
             rescan_again: false,
             dirty: true,
             published_at: Instant::now(),
+            budget: parts.budget,
+            parked: ParkedFiles::default(),
+            waiting_since_start: HashSet::new(),
+            starved: false,
         }
     }
 
@@ -247,7 +280,7 @@ impl FileInput {
                 return self.stopped().await;
             }
             if sweep == Sweep::Rescan {
-                let factor = if self.fully_watched {
+                let factor = if self.fully_watched && !self.starved {
                     WATCHED_RESCAN_FACTOR
                 } else {
                     1
@@ -337,6 +370,8 @@ impl FileInput {
         let rescan = sweep == Sweep::Rescan || !self.first_scan_done;
         if rescan {
             self.scan_paths();
+        } else if !self.parked.is_empty() && !self.changed.paths.is_empty() {
+            self.reopen_changed();
         }
         let read_all = sweep != Sweep::Changed || self.changed.all;
         let to_read = self.files_to_read(sweep, rescan, read_all);
@@ -490,6 +525,7 @@ impl FileInput {
     fn close_marked(&mut self, now: Instant) {
         self.dirty = true;
         let (name, metrics) = (&self.name, &mut self.metrics);
+        let before = self.tailers.len();
         self.tailers.retain(|tailer| {
             if tailer.closing {
                 tracing::info!(input = %name, path = %tailer.path().display(), "closed file no longer matched");
@@ -497,6 +533,7 @@ impl FileInput {
             }
             !tailer.closing
         });
+        self.budget.release(before - self.tailers.len());
         self.reindex();
     }
 
@@ -542,20 +579,24 @@ impl FileInput {
                 None => {}
             }
         }
+        let due = self.look_at_parked(&mut matched, complete, now);
         // What is left in `matched` is not open yet.
-        reindex |= self.open_listed(matched, &mut new_path_inodes, first_scan);
+        let opened = self.open_listed(matched, due, &mut new_path_inodes, first_scan);
+        reindex |= opened;
         if first_scan {
             reindex |= self.drain_rotated_while_down();
         }
         // A path whose file is still open (being drained after a rename)
         // is remembered even while nothing is at it, so the file that
         // appears there next counts as a rotation.
+        let followed: HashSet<Inode> = self
+            .tailers
+            .iter()
+            .map(|t| (t.identity().dev, t.identity().ino))
+            .chain(self.parked.inodes().copied())
+            .collect();
         for (path, inode) in self.path_inodes.drain() {
-            let still_open = self
-                .tailers
-                .iter()
-                .any(|t| (t.identity().dev, t.identity().ino) == inode);
-            if still_open {
+            if followed.contains(&inode) {
                 new_path_inodes.entry(path).or_insert(inode);
             }
         }
@@ -565,6 +606,9 @@ impl FileInput {
             self.reindex();
         }
         self.update_watches();
+        // Files left without a slot: once the ones just opened are read,
+        // they can be parked to make room, so list again at once.
+        self.rescan_again |= self.starved && opened;
     }
 
     /// Lists the globs: each matched file by device and inode, with the
@@ -639,25 +683,61 @@ impl FileInput {
     }
 
     /// Opens the files a listing found that are not open yet, each at its
-    /// start position; a path that fails is forgotten, so the next listing
-    /// tries again. Returns whether any was opened.
+    /// start position, and reopens the parked files in `due`; a path that
+    /// fails is forgotten, so the next listing tries again. When the
+    /// descriptor budget is short, the least recently written files read
+    /// to their end are parked first, and what still finds no slot waits
+    /// for the next listing (due files first, then new ones by path).
+    /// Returns whether any was opened.
     fn open_listed(
         &mut self,
         matched: HashMap<Inode, (PathBuf, Look)>,
+        due: Vec<Inode>,
         new_path_inodes: &mut HashMap<PathBuf, Inode>,
         first_scan: bool,
     ) -> bool {
-        let mut opened_any = false;
         let mut fresh: Vec<(Inode, PathBuf)> = matched
             .into_iter()
             .map(|(inode, (path, _))| (inode, path))
             .collect();
         fresh.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut slots = self.take_slots(due.len() + fresh.len());
+        self.starved = slots < due.len() + fresh.len();
+        let mut opened_any = false;
+        for inode in due {
+            if slots == 0 {
+                break;
+            }
+            slots -= 1;
+            opened_any |= self.reopen_parked(inode);
+        }
         for (inode, path) in fresh {
+            if slots == 0 {
+                if let Some(saved) = self.resumed_entry(inode) {
+                    // Its checkpointed offset is kept (and handed over)
+                    // until a slot is free to verify and resume it.
+                    let mut saved = saved.clone();
+                    saved.path = path.clone();
+                    let label_set = self.metrics.attach(&path);
+                    self.parked.insert(ParkedFile {
+                        saved,
+                        look: None,
+                        label_set,
+                    });
+                } else if first_scan {
+                    self.waiting_since_start.insert(inode);
+                }
+                // Seen, not opened: a file that appears at its path later
+                // is not a rotation of it.
+                new_path_inodes.remove(&path);
+                continue;
+            }
+            slots -= 1;
             let replaced = self.path_inodes.get(&path).is_some_and(|old| *old != inode);
+            let present_at_start = first_scan || self.waiting_since_start.remove(&inode);
             let opened = std::fs::File::open(&path).and_then(|file| {
                 let identity = FileIdentity::of(&file)?;
-                let start = self.start_position(&path, &file, &identity, first_scan);
+                let start = self.start_position(&path, &file, &identity, present_at_start);
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
             match opened {
@@ -673,13 +753,241 @@ impl FileInput {
                     opened_any = true;
                 }
                 Err(error) => {
+                    self.budget.release(1);
+                    if present_at_start {
+                        self.waiting_since_start.insert(inode);
+                    }
                     // Forget the path so the next scan tries again.
                     new_path_inodes.remove(&path);
                     self.open_failed(&path, &error);
                 }
             }
         }
+        self.budget.release(slots);
         opened_any
+    }
+
+    /// Takes up to `wanted` descriptor slots, parking idle files when the
+    /// budget has too few. Returns how many were taken.
+    fn take_slots(&mut self, wanted: usize) -> usize {
+        let mut taken = 0;
+        while taken < wanted && self.budget.try_acquire() {
+            taken += 1;
+        }
+        if taken < wanted && self.park_idle(wanted - taken) > 0 {
+            while taken < wanted && self.budget.try_acquire() {
+                taken += 1;
+            }
+        }
+        taken
+    }
+
+    /// Parks up to `count` files that are read to their end and still at
+    /// their path, least recently written first, giving back their slots.
+    /// Returns how many were parked.
+    fn park_idle(&mut self, count: usize) -> usize {
+        let mut idle: Vec<(Option<std::time::SystemTime>, usize)> = self
+            .tailers
+            .iter()
+            .enumerate()
+            .filter(|(_, tailer)| tailer.is_idle())
+            .map(|(index, tailer)| (tailer.modified(), index))
+            .collect();
+        if idle.is_empty() {
+            return 0;
+        }
+        idle.sort_unstable();
+        idle.truncate(count);
+        let mut parking = vec![false; self.tailers.len()];
+        for (_, index) in &idle {
+            parking[*index] = true;
+        }
+        let tailers = std::mem::take(&mut self.tailers);
+        for (index, mut tailer) in tailers.into_iter().enumerate() {
+            if !parking[index] {
+                self.tailers.push(tailer);
+                continue;
+            }
+            let saved = FileCheckpoint {
+                input: self.name.clone(),
+                path: tailer.path().to_path_buf(),
+                identity: tailer.identity().clone(),
+                offset: tailer.offset(),
+                tail: tailer.tail_fingerprint(),
+                skipping: tailer.is_skipping(),
+            };
+            tracing::debug!(input = %self.name, path = %saved.path.display(), "parked file");
+            self.parked.insert(ParkedFile {
+                saved,
+                look: Some((tailer.size(), tailer.modified())),
+                label_set: tailer.label_set,
+            });
+        }
+        self.budget.release(idle.len());
+        self.dirty = true;
+        self.reindex();
+        idle.len()
+    }
+
+    /// Reopens a parked file (a slot is taken for it) at its path, from its
+    /// offset if its bytes before the offset are still there, else from 0
+    /// (truncated or rewritten while parked). Returns whether it opened; if
+    /// not, the slot is given back and the file stays parked.
+    fn reopen_parked(&mut self, inode: Inode) -> bool {
+        let Some(parked) = self.parked.remove(&inode) else {
+            self.budget.release(1);
+            return false;
+        };
+        let path = parked.saved.path.clone();
+        let mut restarted = false;
+        let opened = std::fs::File::open(&path).and_then(|file| {
+            let identity = FileIdentity::of(&file)?;
+            if (identity.dev, identity.ino) != inode {
+                return Err(std::io::Error::other("another file at its path"));
+            }
+            let start = if identity.is_same_file(&parked.saved.identity)
+                && parked.saved.still_fits(&file)?
+            {
+                StartPosition::of(&parked.saved)
+            } else {
+                restarted = true;
+                StartPosition::Beginning
+            };
+            FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
+        });
+        match opened {
+            Ok(mut tailer) => {
+                if restarted {
+                    tracing::info!(input = %self.name, path = %path.display(), "file truncated, reading from the start");
+                    self.metrics.rotations.inc();
+                }
+                tracing::debug!(input = %self.name, path = %path.display(), offset = tailer.offset(), "reopened parked file");
+                tailer.label_set = parked.label_set;
+                self.by_path.insert(path, self.tailers.len());
+                self.tailers.push(tailer);
+                self.dirty = true;
+                true
+            }
+            Err(error) => {
+                self.budget.release(1);
+                if error.kind() != std::io::ErrorKind::Other {
+                    self.open_failed(&path, &error);
+                }
+                // The next listing settles where it went.
+                self.parked.insert(parked);
+                self.rescan_again = true;
+                false
+            }
+        }
+    }
+
+    /// Matches the parked files against a listing: each one listed is taken
+    /// out of `matched` (it is not new), follows a rename, and is due for
+    /// reopening when its size or time moved. One a complete listing does
+    /// not show is gone from its path: renamed away within its directory,
+    /// it is drained like a rotated file; deleted, it is forgotten.
+    /// Returns the due files.
+    fn look_at_parked(
+        &mut self,
+        matched: &mut HashMap<Inode, (PathBuf, Look)>,
+        complete: bool,
+        now: Instant,
+    ) -> Vec<Inode> {
+        if self.parked.is_empty() {
+            return Vec::new();
+        }
+        let mut due = Vec::new();
+        let mut gone = Vec::new();
+        let inodes: Vec<Inode> = self.parked.inodes().copied().collect();
+        for inode in inodes {
+            match matched.remove(&inode) {
+                Some((path, (size, modified))) => {
+                    self.parked.set_path(&inode, &path);
+                    if self
+                        .parked
+                        .get(&inode)
+                        .is_some_and(|parked| parked.is_due(size, modified))
+                    {
+                        due.push(inode);
+                    }
+                }
+                None if complete => gone.push(inode),
+                None => {}
+            }
+        }
+        for inode in gone {
+            let Some(parked) = self.parked.remove(&inode) else {
+                continue;
+            };
+            self.dirty = true;
+            let renamed = find_by_inode(&parked.saved).and_then(|path| {
+                let file = std::fs::File::open(&path).ok()?;
+                let identity = FileIdentity::of(&file).ok()?;
+                if !identity.is_same_file(&parked.saved.identity)
+                    || !parked.saved.still_fits(&file).ok()?
+                {
+                    return None;
+                }
+                let start = StartPosition::of(&parked.saved);
+                FileTailer::from_open(&path, file, identity, start, self.max_line_bytes).ok()
+            });
+            match renamed {
+                Some(mut tailer) => {
+                    // Over the budget for a moment: a rotated file's tail
+                    // is worth a descriptor more than it is worth losing.
+                    if !self.budget.try_acquire() {
+                        self.park_idle(1);
+                        let _ = self.budget.try_acquire();
+                    }
+                    tracing::info!(input = %self.name, was = %parked.saved.path.display(), path = %tailer.path().display(), "draining a parked file rotated away");
+                    self.metrics.rotations.inc();
+                    tailer.label_set = parked.label_set;
+                    tailer.orphaned_since = Some(now);
+                    self.tailers.push(tailer);
+                }
+                None => {
+                    tracing::info!(input = %self.name, path = %parked.saved.path.display(), "closed file no longer matched");
+                    self.metrics.detach(parked.label_set, now);
+                }
+            }
+        }
+        due
+    }
+
+    /// Reopens the parked files a wake named whose size or time moved
+    /// (between listings, a write to a parked file is seen only this way).
+    fn reopen_changed(&mut self) {
+        let mut due = Vec::new();
+        for path in &self.changed.paths {
+            let Some(inode) = self.parked.at_path(path) else {
+                continue;
+            };
+            let Ok(meta) = std::fs::metadata(path) else {
+                continue;
+            };
+            if (meta.dev(), meta.ino()) != inode {
+                // Another file at its path: the listing sorts it out.
+                self.rescan_again = true;
+            } else if self
+                .parked
+                .get(&inode)
+                .is_some_and(|parked| parked.is_due(meta.len(), meta.modified().ok()))
+            {
+                due.push(inode);
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        let mut slots = self.take_slots(due.len());
+        for inode in due {
+            if slots == 0 {
+                self.starved = true;
+                break;
+            }
+            slots -= 1;
+            self.reopen_parked(inode);
+        }
     }
 
     /// Watches the globs' literal prefixes and every directory matching
@@ -730,6 +1038,11 @@ impl FileInput {
         let now = Instant::now();
         let mut opened = false;
         let resume = std::mem::take(&mut self.resume);
+        let followed: HashSet<Inode> = self
+            .tailers
+            .iter()
+            .map(|tailer| (tailer.identity().dev, tailer.identity().ino))
+            .collect();
         for saved in &resume {
             // Seen only empty: nothing but device and inode tells it from a
             // file that reused the inode since (a copytruncate's copy, an
@@ -740,17 +1053,16 @@ impl FileInput {
                 continue;
             }
             let (dev, ino) = (saved.identity.dev, saved.identity.ino);
-            if self
-                .tailers
-                .iter()
-                .any(|tailer| (tailer.identity().dev, tailer.identity().ino) == (dev, ino))
+            if followed.contains(&(dev, ino))
+                || self.parked.contains(&(dev, ino))
+                || self.waiting_since_start.contains(&(dev, ino))
             {
                 continue;
             }
             let Some(path) = find_by_inode(saved) else {
                 continue;
             };
-            let followed = std::fs::File::open(&path).and_then(|file| {
+            let followed_file = std::fs::File::open(&path).and_then(|file| {
                 let identity = FileIdentity::of(&file)?;
                 if !identity.is_same_file(&saved.identity) || !saved.still_fits(&file)? {
                     return Err(std::io::Error::other("another file (inode reused)"));
@@ -758,9 +1070,14 @@ impl FileInput {
                 let start = StartPosition::of(saved);
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
-            let Ok(mut tailer) = followed else {
+            let Ok(mut tailer) = followed_file else {
                 continue;
             };
+            if !self.budget.try_acquire() && self.park_idle(1) > 0 {
+                // Over the budget at worst by one: a rotated file's tail is
+                // worth a descriptor more than it is worth losing.
+                let _ = self.budget.try_acquire();
+            }
             tracing::info!(input = %self.name, was = %saved.path.display(), path = %path.display(), "draining a file rotated while errtally was down");
             self.metrics.rotations.inc();
             tailer.label_set = self.metrics.attach(&path);
@@ -797,9 +1114,13 @@ impl FileInput {
         first_scan: bool,
     ) -> StartPosition {
         let mut reused = false;
-        for saved in self
-            .resume
+        let candidates = self
+            .resume_by_inode
+            .get(&(identity.dev, identity.ino))
+            .map_or(&[][..], Vec::as_slice);
+        for saved in candidates
             .iter()
+            .map(|&index| &self.resume[index])
             .filter(|saved| saved.identity.is_same_file(identity))
         {
             // Unreadable now: the read reports it; trust the identity.
@@ -811,10 +1132,20 @@ impl FileInput {
         if reused {
             tracing::info!(input = %self.name, path = %path.display(), "file reuses a checkpointed file's inode and head but not its content; reading it from the start");
         }
-        if reused || !first_scan || self.resume.iter().any(|saved| saved.path == path) {
+        if reused || !first_scan || self.resume_paths.contains(path) {
             return StartPosition::Beginning;
         }
         self.configured_start()
+    }
+
+    /// The checkpoint entry of the file with this device and inode, if one
+    /// (of a file with content) is there.
+    fn resumed_entry(&self, inode: Inode) -> Option<&FileCheckpoint> {
+        self.resume_by_inode
+            .get(&inode)?
+            .iter()
+            .map(|&index| &self.resume[index])
+            .find(|saved| !saved.identity.head.is_empty())
     }
 
     fn configured_start(&self) -> StartPosition {
@@ -845,6 +1176,7 @@ impl FileInput {
             })
             .collect();
         self.metrics.files_watched.set(files.len() as i64);
+        self.metrics.files_parked.set(self.parked.len() as i64);
         let lag: u64 = self.tailers.iter().map(FileTailer::lag).sum();
         self.metrics
             .input_lag
@@ -863,6 +1195,7 @@ impl FileInput {
                 tail: tailer.tail_fingerprint(),
                 skipping: tailer.is_skipping(),
             })
+            .chain(self.parked.entries().cloned())
             .collect();
         self.offsets.publish(&self.name, offsets);
         self.status.set_input(
@@ -910,6 +1243,7 @@ impl Drop for FileInput {
     /// Gives back its watches, however the input ends (a failed poll
     /// included), so the pipeline's shared watches stay counted right.
     fn drop(&mut self) {
+        self.budget.release(self.tailers.len());
         for dir in self.watched.keys() {
             self.watches.remove(dir);
         }
@@ -949,6 +1283,23 @@ mod tests {
         board: OffsetBoard,
         path_labels: Option<crate::config::PathLabels>,
     ) -> (FileInput, Metrics) {
+        budgeted_input_named_api(
+            patterns,
+            start_at,
+            board,
+            path_labels,
+            DescriptorBudget::unlimited(),
+        )
+    }
+
+    /// As [`labelled_input_named_api`], within `budget`.
+    fn budgeted_input_named_api(
+        patterns: Vec<String>,
+        start_at: StartAt,
+        board: OffsetBoard,
+        path_labels: Option<crate::config::PathLabels>,
+        budget: DescriptorBudget,
+    ) -> (FileInput, Metrics) {
         let catalog = Arc::new(Catalog::builtin().unwrap());
         let metrics = Metrics::new().unwrap();
         let config = InputConfig {
@@ -965,6 +1316,7 @@ mod tests {
             watches: DirWatches::new(Vec::new(), &metrics, crate::config::WatchMode::Auto),
             max_line_bytes: 1 << 20,
             poll_interval: Duration::from_secs(1),
+            budget: Arc::new(budget),
         };
         (FileInput::new(&config, patterns, parts), metrics)
     }
@@ -1072,6 +1424,154 @@ mod tests {
         input.poll(Sweep::Stat, &stop);
         assert_eq!(lines("auth"), "", "still there after its TTL");
         assert!(lines("billing").ends_with("} 3"));
+    }
+
+    /// An input following `dir/*.log` from the beginning within a budget
+    /// of `slots` descriptors.
+    fn input_within(dir: &Path, slots: usize) -> (FileInput, Metrics) {
+        budgeted_input_named_api(
+            vec![format!("{}/*.log", dir.display())],
+            StartAt::Beginning,
+            OffsetBoard::default(),
+            None,
+            DescriptorBudget::new(slots),
+        )
+    }
+
+    /// Polls (a rescan each time, as the loop does while files wait for a
+    /// slot) until nothing is left to do, at most `rounds` times.
+    fn poll_until_settled(input: &mut FileInput, rounds: usize) {
+        let stop = AtomicBool::new(false);
+        for _ in 0..rounds {
+            let more = input.poll(Sweep::Rescan, &stop);
+            if !more && !input.starved && !std::mem::take(&mut input.rescan_again) {
+                return;
+            }
+        }
+    }
+
+    fn gauge(metrics: &Metrics, name: &str) -> String {
+        metrics.series_line(&format!("{name}{{"))
+    }
+
+    #[test]
+    fn more_files_than_descriptors_are_all_counted_by_parking_the_idle_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..7 {
+            std::fs::write(dir.path().join(format!("{i}.log")), "x\n".repeat(i + 1)).unwrap();
+        }
+        let (mut input, metrics) = input_within(dir.path(), 2);
+        poll_until_settled(&mut input, 20);
+        // 1 + 2 + ... + 7 lines, each once.
+        assert_eq!(
+            gauge(&metrics, "errtally_lines_total"),
+            r#"errtally_lines_total{source="api"} 28"#
+        );
+        assert!(input.tailers.len() <= 2, "{} open", input.tailers.len());
+        assert_eq!(input.tailers.len() + input.parked.len(), 7);
+        assert_eq!(input.budget.used(), input.tailers.len());
+        assert_eq!(
+            gauge(&metrics, "errtally_files_parked"),
+            format!(
+                r#"errtally_files_parked{{source="api"}} {}"#,
+                input.parked.len()
+            )
+        );
+        // Every file's offset is handed over, open or parked.
+        let mut offsets: Vec<(String, u64)> = input
+            .offsets
+            .input("api")
+            .into_iter()
+            .map(|saved| {
+                (
+                    saved
+                        .path
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                    saved.offset,
+                )
+            })
+            .collect();
+        offsets.sort();
+        let want: Vec<(String, u64)> = (0..7)
+            .map(|i| (format!("{i}.log"), 2 * (i as u64 + 1)))
+            .collect();
+        assert_eq!(offsets, want);
+    }
+
+    #[test]
+    fn a_parked_file_that_grows_is_reopened_and_read_from_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..4 {
+            std::fs::write(dir.path().join(format!("{i}.log")), "x\n").unwrap();
+        }
+        let (mut input, metrics) = input_within(dir.path(), 2);
+        poll_until_settled(&mut input, 20);
+        assert_eq!(input.parked.len(), 2);
+        let parked = input.parked.entries().next().unwrap().path.clone();
+        append_to(&parked, "y\ny\ny\n");
+        poll_until_settled(&mut input, 20);
+        assert_eq!(
+            gauge(&metrics, "errtally_lines_total"),
+            r#"errtally_lines_total{source="api"} 7"#
+        );
+        assert!(input.by_path.contains_key(&parked), "reopened");
+        assert_eq!(
+            gauge(&metrics, "errtally_rotations_total"),
+            r#"errtally_rotations_total{source="api"} 0"#
+        );
+    }
+
+    #[test]
+    fn a_parked_file_truncated_and_rewritten_is_read_from_0() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..3 {
+            std::fs::write(dir.path().join(format!("{i}.log")), "first\nsecond\n").unwrap();
+        }
+        let (mut input, metrics) = input_within(dir.path(), 1);
+        poll_until_settled(&mut input, 20);
+        assert_eq!(input.parked.len(), 2);
+        let parked = input.parked.entries().next().unwrap().path.clone();
+        // Longer than before, different bytes before the old offset.
+        std::fs::write(&parked, "other\nlines\nhere\n").unwrap();
+        poll_until_settled(&mut input, 20);
+        assert_eq!(
+            gauge(&metrics, "errtally_lines_total"),
+            r#"errtally_lines_total{source="api"} 9"#
+        );
+        assert_eq!(
+            gauge(&metrics, "errtally_rotations_total"),
+            r#"errtally_rotations_total{source="api"} 1"#
+        );
+    }
+
+    #[test]
+    fn a_deleted_parked_file_is_forgotten_and_gives_up_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..3 {
+            std::fs::write(dir.path().join(format!("{i}.log")), "x\n").unwrap();
+        }
+        let (mut input, _metrics) = input_within(dir.path(), 1);
+        poll_until_settled(&mut input, 20);
+        let parked = input.parked.entries().next().unwrap().path.clone();
+        std::fs::remove_file(&parked).unwrap();
+        poll_until_settled(&mut input, 20);
+        assert_eq!(input.tailers.len() + input.parked.len(), 2);
+        assert!(
+            input
+                .offsets
+                .input("api")
+                .iter()
+                .all(|saved| saved.path != parked)
+        );
+    }
+
+    fn append_to(path: &Path, text: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
     }
 
     #[test]

@@ -17,8 +17,10 @@
 //! which the checkpoint writer persists. Counts go to the shared metrics
 //! once per read chunk.
 
+pub mod budget;
 pub mod file;
 pub mod input;
+pub mod parked;
 pub mod pipeline;
 pub mod stdin;
 pub mod watch;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Wake;
+use super::budget::DescriptorBudget;
 use super::input::{FileInput, InputEnd, InputParts};
 use super::watch::{DirWatches, Route, absolute_pattern, watch_dir};
 use crate::catalog::Catalog;
@@ -74,6 +75,7 @@ impl Pipeline {
         metrics: &Metrics,
         status: &Arc<DaemonStatus>,
         board: &Arc<OffsetBoard>,
+        budget: &Arc<DescriptorBudget>,
     ) -> Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let cancel = daemon.child_token();
@@ -95,6 +97,7 @@ impl Pipeline {
                 let (input, catalog, metrics) =
                     (input.clone(), Arc::clone(catalog), metrics.clone());
                 let (status, board) = (Arc::clone(status), Arc::clone(board));
+                let budget = Arc::clone(budget);
                 let watches = Arc::clone(&watches);
                 let (max_line_bytes, poll_interval) = (config.max_line_bytes, config.poll_interval);
                 let (stop, cancel) = (Arc::clone(&stop), cancel.clone());
@@ -111,6 +114,7 @@ impl Pipeline {
                         watches: Arc::clone(&watches),
                         max_line_bytes,
                         poll_interval,
+                        budget: Arc::clone(&budget),
                     };
                     FileInput::new(&input, patterns.clone(), parts).run(
                         Arc::clone(&wake),
