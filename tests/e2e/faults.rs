@@ -563,6 +563,126 @@ fn two_thousand_files_under_one_glob_are_all_counted() {
     );
 }
 
+/// Runs the binary under `prlimit --nofile=N:N` (soft and hard, so the
+/// daemon cannot raise it).
+fn with_nofile(limit: u32) -> Command {
+    let mut command = Command::new("prlimit");
+    command
+        .arg(format!("--nofile={limit}:{limit}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_errtally"));
+    command
+}
+
+/// Waits for `tally` as [`wait_for_tally`] does, and returns the slowest
+/// scrape seen meanwhile: serving must not starve while files fill the
+/// descriptors.
+fn wait_for_tally_timing_scrapes(daemon: &Daemon, tally: &Value, deadline: Duration) -> Duration {
+    let want = expected_series(tally);
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    loop {
+        let asked = Instant::now();
+        let text = daemon.metrics();
+        slowest = slowest.max(asked.elapsed());
+        let differ = differences(&text, &want);
+        if differ.is_empty() {
+            return slowest;
+        }
+        assert!(
+            differ
+                .iter()
+                .all(|(_, got, want)| got.is_none_or(|got| got <= *want)),
+            "counted more than written: {differ:?}"
+        );
+        assert!(
+            started.elapsed() < deadline,
+            "still short after {deadline:?}: {:?}\nlog tail:\n{}",
+            &differ[..differ.len().min(5)],
+            daemon
+                .log()
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn more_files_than_descriptors_are_all_counted_and_a_restart_counts_none_twice() {
+    // 2,000 files under a limit of 512 descriptors: the idle ones are
+    // parked (closed, remembered), serving keeps its reserve, and the
+    // checkpoint hands every file's offset over, parked or open.
+    let files = knob("NOFILE_FILES", 2000);
+    let fixture = Fixture::new();
+    let mut expected = empty();
+    for f in 0..files {
+        let (text, tally) = lines_between(f * 3, f * 3 + 1 + f % 3);
+        std::fs::write(fixture.log(&format!("f{f:05}.log")), text).unwrap();
+        expected = add_tallies(&expected, &tally);
+    }
+    let config = fixture.config_for("", "*.log");
+    let args = ["--config", config.to_str().unwrap()];
+    let started = Instant::now();
+    let daemon = Daemon::start_command(with_nofile(512), &args);
+    let slowest = wait_for_tally_timing_scrapes(&daemon, &expected, SETTLE);
+    let counted_in = started.elapsed();
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a scrape took {slowest:?}"
+    );
+    let parked = daemon
+        .value(&metric("errtally_files_parked", SOURCE))
+        .unwrap();
+    let open = daemon
+        .value(&metric("errtally_files_watched", SOURCE))
+        .unwrap();
+    assert!(open < 512.0, "{open} files open under a limit of 512");
+    assert_eq!(open + parked, files as f64, "open {open} + parked {parked}");
+    assert_eq!(
+        daemon
+            .log()
+            .matches("more log files than descriptors allow")
+            .count(),
+        1,
+        "logged once"
+    );
+    assert!(!daemon.log().contains("cannot open file"), "no open failed");
+    let (status, _) = daemon.stop();
+    assert!(status.success());
+
+    // Restarted under the same limit: nothing is read again; appends to
+    // parked and open files alike are counted once.
+    let daemon = Daemon::start_command(with_nofile(512), &args);
+    let mut after = empty();
+    for f in (0..files).step_by(97) {
+        let (line, error_type) = nth_line(f);
+        append(&fixture.log(&format!("f{f:05}.log")), &line);
+        after = add_tallies(&after, &line_tally(&line, error_type));
+    }
+    let slowest_after = wait_for_tally_timing_scrapes(&daemon, &after, SETTLE);
+    assert!(
+        slowest_after < Duration::from_secs(2),
+        "a scrape took {slowest_after:?}"
+    );
+    // Settled: every file looked at again, nothing more counted.
+    daemon.wait_until("every file open or parked", || {
+        let text = daemon.metrics();
+        value_in(&text, &metric("errtally_files_watched", SOURCE)).unwrap_or(0.0)
+            + value_in(&text, &metric("errtally_files_parked", SOURCE)).unwrap_or(0.0)
+            == files as f64
+    });
+    let _ = wait_for_tally_timing_scrapes(&daemon, &after, SETTLE);
+    eprintln!(
+        "faults: nofile files={files} limit=512 counted_s={:.2} slowest_scrape_s={:.3} parked={parked}",
+        counted_in.as_secs_f64(),
+        slowest.max(slowest_after).as_secs_f64()
+    );
+}
+
 #[test]
 fn an_unreadable_file_is_a_read_error_and_is_read_in_full_once_readable() {
     // CI runs as root, which reads any file: run the daemon as nobody.
