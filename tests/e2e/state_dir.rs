@@ -187,6 +187,11 @@ fn untrusted_checkpoint_is_moved_aside(
     assert!(status.success());
     assert!(took < Duration::from_secs(3), "stopped after {took:?}");
     assert_eq!(fixture.saved_offsets(), [fixture.log_len()]);
+    eprintln!(
+        "state_dir: {reason_part}: ready_s={:.2} stopped_s={:.2}",
+        ready_after.as_secs_f64(),
+        took.as_secs_f64()
+    );
 }
 
 #[test]
