@@ -15,11 +15,18 @@
 //!   json-file with `time` last) still differs there, so it is not resumed
 //!   at the old file's offset.
 //! - [`CheckpointStore`]: loads and saves that JSON. A save writes a temp
-//!   file, fsyncs it, renames it over the state file and fsyncs the
-//!   directory, so a crash at any point leaves the old or the new state
-//!   whole. A state file that cannot be understood is moved aside (never
-//!   deleted, so an operator can inspect it) and reported as
+//!   file created anew (`O_EXCL`, a random name), fsyncs it, renames it over
+//!   the state file and fsyncs the directory, so a crash at any point leaves
+//!   the old or the new state whole. A state file that cannot be understood
+//!   or trusted (not a regular file, over [`MAX_STATE_BYTES`]) is moved
+//!   aside (never deleted, so an operator can inspect it) and reported as
 //!   [`CheckpointError::Corrupt`]; the caller logs it and starts fresh.
+//!
+//! The state directory is not trusted: whatever sits at a name in it (a
+//! symlink out of it, a FIFO, a device, a huge file) is never followed,
+//! blocked on or read without bound. Paths are bytes: a file name that is
+//! not UTF-8 is kept exactly (`path_b64`), so it neither breaks a save nor
+//! loses its position.
 //!
 //! Beside them, the two halves of saving: [`OffsetBoard`], where inputs
 //! publish their offsets once per poll, and [`writer`], the one task that
@@ -35,10 +42,14 @@ pub mod writer;
 
 pub use board::OffsetBoard;
 
+use base64::Engine as _;
+use std::borrow::Cow;
+use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{self, Write as _};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::fs::{self, File, FileType, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::os::unix::fs::{FileExt, FileTypeExt as _, MetadataExt, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -53,9 +64,20 @@ pub const FINGERPRINT_BYTES: usize = 64;
 /// Name of the state file inside the state directory.
 const FILE_NAME: &str = "checkpoint.json";
 
-/// Name of the temp file a save writes before renaming it into place. It is
-/// in the same directory so the rename never crosses filesystems.
-const TMP_FILE_NAME: &str = "checkpoint.json.tmp";
+/// The temp file a save writes before renaming it into place is
+/// `checkpoint.json.<random>.tmp`, in the same directory so the rename never
+/// crosses filesystems, and created anew (`O_EXCL`) so that nothing already
+/// at a name there (a symlink out of the directory) is written through.
+/// Older versions used the fixed name `checkpoint.json.tmp`, which matches
+/// too.
+const TMP_PREFIX: &str = "checkpoint.json.";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// The largest state file [`CheckpointStore::load`] reads: a bound on the
+/// memory a state file can take (`/dev/zero` behind it, or a runaway file),
+/// far above a real one (an entry is about 500 bytes, so this holds some
+/// 130,000 files). A larger file is moved aside.
+pub const MAX_STATE_BYTES: u64 = 64 << 20;
 
 /// Which file an offset belongs to, independent of its current path, so a
 /// renamed (rotated) file keeps its offset and a new file at the old path
@@ -149,7 +171,11 @@ fn to_hex(bytes: &[u8]) -> String {
 
 /// Progress on one file of one input: everything before `offset` has been
 /// counted, so a restart resumes there.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+///
+/// Stored with `path` as (lossy) UTF-8, plus `path_b64` with
+/// the exact bytes for a name that is not UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "StoredEntry")]
 pub struct FileCheckpoint {
     /// Name of the configured input the file belongs to; two inputs may tail
     /// the same file and each keeps its own offset.
@@ -170,14 +196,97 @@ pub struct FileCheckpoint {
     /// a file only when these bytes are still there
     /// ([`FileCheckpoint::still_fits`]). Empty in checkpoints from before
     /// it was added (and at offset 0): then only the identity is checked.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tail: String,
     /// True when `offset` lies inside a line longer than `max_line_bytes`
     /// whose head was already counted: the bytes up to its next newline
     /// are skipped on resume, not counted as a record of their own.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipping: bool,
 }
+
+/// A [`FileCheckpoint`] as stored. `path` is JSON text, so a name that is
+/// not UTF-8 is written lossily (U+FFFD, for operators) and its exact bytes
+/// go to `path_b64` (standard base64), which wins on load. UTF-8 names have
+/// no `path_b64`, so their entries read and write as before it was added,
+/// and an older errtally reading a newer file ignores the field.
+#[derive(serde::Deserialize)]
+struct StoredEntry {
+    input: String,
+    path: String,
+    #[serde(default)]
+    path_b64: Option<String>,
+    identity: FileIdentity,
+    offset: u64,
+    #[serde(default)]
+    tail: String,
+    #[serde(default)]
+    skipping: bool,
+}
+
+/// [`StoredEntry`] borrowed from a [`FileCheckpoint`] for writing, so a
+/// save copies no strings; the same fields in the same order.
+#[derive(serde::Serialize)]
+struct StoredEntryRef<'a> {
+    input: &'a str,
+    path: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_b64: Option<String>,
+    identity: &'a FileIdentity,
+    offset: u64,
+    #[serde(skip_serializing_if = "is_empty")]
+    tail: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    skipping: bool,
+}
+
+fn is_empty(text: &&str) -> bool {
+    text.is_empty()
+}
+
+impl serde::Serialize for FileCheckpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let path_b64 = match self.path.to_str() {
+            Some(_) => None,
+            None => Some(BASE64.encode(self.path.as_os_str().as_bytes())),
+        };
+        StoredEntryRef {
+            input: &self.input,
+            path: self.path.to_string_lossy(),
+            path_b64,
+            identity: &self.identity,
+            offset: self.offset,
+            tail: &self.tail,
+            skipping: self.skipping,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl TryFrom<StoredEntry> for FileCheckpoint {
+    type Error = String;
+
+    fn try_from(stored: StoredEntry) -> Result<Self, String> {
+        let path = match &stored.path_b64 {
+            Some(encoded) => {
+                let bytes = BASE64
+                    .decode(encoded)
+                    .map_err(|e| format!("path_b64 of {:?}: {e}", stored.path))?;
+                PathBuf::from(OsString::from_vec(bytes))
+            }
+            None => PathBuf::from(stored.path),
+        };
+        Ok(FileCheckpoint {
+            input: stored.input,
+            path,
+            identity: stored.identity,
+            offset: stored.offset,
+            tail: stored.tail,
+            skipping: stored.skipping,
+        })
+    }
+}
+
+/// The base64 of `path_b64`: standard alphabet, padded.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 impl FileCheckpoint {
     /// Whether `file` (already matched by [`FileIdentity::is_same_file`])
@@ -263,21 +372,31 @@ struct VersionProbe {
 pub struct CheckpointStore {
     dir: PathBuf,
     path: PathBuf,
-    tmp_path: PathBuf,
+}
+
+/// What [`CheckpointStore::read_state`] found at the state file's name.
+enum StateFile {
+    /// Nothing: a first start.
+    Missing,
+    /// Something not to read (a FIFO, a symlink, a file over the cap); why.
+    Untrusted(String),
+    /// The contents of a regular file within the cap.
+    Contents(Vec<u8>),
 }
 
 impl CheckpointStore {
     /// Creates state_dir if needed (create_dir_all), so the first save does
-    /// not fail and a bad state directory is reported at startup.
+    /// not fail and a bad state directory is reported at startup. Removes
+    /// temp files that interrupted saves left (regular files only).
     pub fn open(state_dir: &Path) -> Result<CheckpointStore, CheckpointError> {
         fs::create_dir_all(state_dir).map_err(|source| CheckpointError::Io {
             path: state_dir.to_path_buf(),
             source,
         })?;
+        remove_stale_temp_files(state_dir);
         Ok(CheckpointStore {
             dir: state_dir.to_path_buf(),
             path: state_dir.join(FILE_NAME),
-            tmp_path: state_dir.join(TMP_FILE_NAME),
         })
     }
 
@@ -288,63 +407,142 @@ impl CheckpointStore {
     }
 
     /// Missing file -> Ok(Checkpoint::default()). Unreadable JSON, wrong
-    /// shape or an unknown `version` -> the file is renamed aside to
+    /// shape, an unknown `version`, something other than a regular file in
+    /// its place (a symlink, FIFO, device or socket) or a file over
+    /// [`MAX_STATE_BYTES`] -> that entry is renamed aside to
     /// `checkpoint.json.corrupt-<unix seconds>` and
     /// Err(CheckpointError::Corrupt { path, moved_to, reason }) is returned;
-    /// the caller logs it and starts fresh.
+    /// the caller logs it and starts fresh. A directory in its place, or a
+    /// file it may not read, is Err(CheckpointError::Io) with nothing moved:
+    /// that says nothing about the contents.
     ///
     /// Moving the file aside (rather than failing on every start) keeps the
     /// daemon running, and keeps the evidence. A leftover temp file from an
     /// interrupted save is ignored: the rename never happened, so the state
     /// file still holds the last complete save.
     pub fn load(&self) -> Result<Checkpoint, CheckpointError> {
-        let bytes = match fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Checkpoint::default()),
-            Err(source) => {
-                return Err(CheckpointError::Io {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
+        let bytes = match self.read_state()? {
+            StateFile::Missing => return Ok(Checkpoint::default()),
+            StateFile::Untrusted(reason) => return Err(self.reject(reason)),
+            StateFile::Contents(bytes) => bytes,
         };
-        match parse(&bytes) {
-            Ok(checkpoint) => Ok(checkpoint),
-            Err(reason) => Err(CheckpointError::Corrupt {
-                path: self.path.clone(),
-                moved_to: self.move_aside(),
-                reason,
-            }),
+        parse(&bytes).map_err(|reason| self.reject(reason))
+    }
+
+    /// Moves the state file aside for `reason`.
+    fn reject(&self, reason: String) -> CheckpointError {
+        CheckpointError::Corrupt {
+            path: self.path.clone(),
+            moved_to: self.move_aside(),
+            reason,
         }
     }
 
-    /// Atomic: write to `checkpoint.json.tmp` in the same dir, fsync it,
-    /// rename over checkpoint.json, fsync the directory. A crash at any point
-    /// leaves either the old or the new file whole.
+    /// Reads the state file without trusting what is at its name: a look
+    /// that does not follow symlinks first, so that a FIFO or a device is
+    /// never opened (opening one can block, or act); then an open with
+    /// `O_NOFOLLOW | O_NONBLOCK` and a look at what was opened, in case the
+    /// entry was swapped in between; then at most [`MAX_STATE_BYTES`] + 1
+    /// bytes, since a file can grow after its size was looked at.
+    fn read_state(&self) -> Result<StateFile, CheckpointError> {
+        let failed = |source| CheckpointError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        match fs::symlink_metadata(&self.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StateFile::Missing),
+            Err(e) => return Err(failed(e)),
+            Ok(metadata) => {
+                if let Some(reason) = self.untrusted_type(metadata.file_type()) {
+                    return Ok(StateFile::Untrusted(reason));
+                }
+            }
+        }
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&self.path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StateFile::Missing),
+            // ELOOP: a symlink (O_NOFOLLOW); ENXIO: a socket. Both swapped
+            // in since the look above.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENXIO)) => {
+                return Ok(StateFile::Untrusted(format!("not a regular file: {e}")));
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        let metadata = file.metadata().map_err(failed)?;
+        if let Some(reason) = self.untrusted_type(metadata.file_type()) {
+            return Ok(StateFile::Untrusted(reason));
+        }
+        if metadata.is_dir() {
+            return Err(failed(io::Error::from_raw_os_error(libc::EISDIR)));
+        }
+        if metadata.len() > MAX_STATE_BYTES {
+            return Ok(StateFile::Untrusted(over_cap(metadata.len())));
+        }
+        let mut bytes = Vec::new();
+        (&file)
+            .take(MAX_STATE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(failed)?;
+        if bytes.len() as u64 > MAX_STATE_BYTES {
+            return Ok(StateFile::Untrusted(over_cap(bytes.len() as u64)));
+        }
+        Ok(StateFile::Contents(bytes))
+    }
+
+    /// Why an entry of this type is not read as the state file, or None
+    /// for a regular file or a directory (the latter an I/O error, not
+    /// moved: see [`CheckpointStore::load`]).
+    fn untrusted_type(&self, file_type: FileType) -> Option<String> {
+        let kind = if file_type.is_symlink() {
+            // Where it points is evidence for the operator; it is not
+            // followed.
+            return Some(match fs::read_link(&self.path) {
+                Ok(target) => format!("not a regular file: a symlink to {}", target.display()),
+                Err(_) => "not a regular file: a symlink".to_owned(),
+            });
+        } else if file_type.is_fifo() {
+            "a fifo"
+        } else if file_type.is_socket() {
+            "a socket"
+        } else if file_type.is_char_device() {
+            "a character device"
+        } else if file_type.is_block_device() {
+            "a block device"
+        } else {
+            return None;
+        };
+        Some(format!("not a regular file: {kind}"))
+    }
+
+    /// Atomic: write to a new temp file in the same dir (`O_EXCL`, a random
+    /// name, so nothing already there is written through), fsync it, rename
+    /// it over checkpoint.json, fsync the directory. A crash at any point
+    /// leaves either the old or the new file whole; a failed save removes
+    /// its temp file.
     ///
     /// The checkpoint is written as given, including its `version`; build it
     /// from [`Checkpoint::default`] so it carries [`VERSION`].
     pub fn save(&self, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
         let mut json = serde_json::to_vec_pretty(checkpoint).map_err(|e| CheckpointError::Io {
-            path: self.tmp_path.clone(),
+            path: self.path.clone(),
             source: io::Error::other(e),
         })?;
         json.push(b'\n');
 
-        if let Err(source) = self.write_tmp(&json) {
-            if let Err(e) = fs::remove_file(&self.tmp_path)
-                && e.kind() != io::ErrorKind::NotFound
-            {
-                tracing::warn!(path = %self.tmp_path.display(), error = %e, "cannot remove checkpoint temp file");
-            }
-            return Err(CheckpointError::Io {
-                path: self.tmp_path.clone(),
+        let tmp = self
+            .write_tmp(&json)
+            .map_err(|source| CheckpointError::Io {
+                path: self.dir.clone(),
                 source,
-            });
-        }
-        fs::rename(&self.tmp_path, &self.path).map_err(|source| CheckpointError::Io {
+            })?;
+        // On failure the temp file is dropped, which removes it.
+        tmp.persist(&self.path).map_err(|e| CheckpointError::Io {
             path: self.path.clone(),
-            source,
+            source: e.error,
         })?;
         // Without this the rename itself may not survive a power loss.
         sync_dir(&self.dir).map_err(|source| CheckpointError::Io {
@@ -353,12 +551,16 @@ impl CheckpointStore {
         })
     }
 
-    /// Writes and fsyncs the temp file, replacing any leftover from an
-    /// interrupted save.
-    fn write_tmp(&self, json: &[u8]) -> io::Result<()> {
-        let mut tmp = File::create(&self.tmp_path)?;
+    /// Creates (`O_EXCL`, mode 0600), writes and fsyncs a new temp file;
+    /// dropping it before it is persisted removes it.
+    fn write_tmp(&self, json: &[u8]) -> io::Result<tempfile::NamedTempFile> {
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .suffix(TMP_SUFFIX)
+            .tempfile_in(&self.dir)?;
         tmp.write_all(json)?;
-        tmp.sync_all()
+        tmp.as_file().sync_all()?;
+        Ok(tmp)
     }
 
     /// Renames the rejected state file to `checkpoint.json.corrupt-<secs>`
@@ -378,7 +580,8 @@ impl CheckpointStore {
                     self.dir.join(format!("{base}.{n}"))
                 }
             })
-            .find(|candidate| !candidate.exists())?;
+            // A dangling symlink counts as taken too: `exists` would follow it.
+            .find(|candidate| fs::symlink_metadata(candidate).is_err())?;
         match fs::rename(&self.path, &target) {
             Ok(()) => {
                 if let Err(e) = sync_dir(&self.dir) {
@@ -407,6 +610,46 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("invalid checkpoint: {e}"))
 }
 
+/// What a state file over the cap is told apart by.
+fn over_cap(len: u64) -> String {
+    format!(
+        "{len} bytes or more, over the {} MiB cap",
+        MAX_STATE_BYTES >> 20
+    )
+}
+
+/// Removes the temp files of saves a crash interrupted (this version's
+/// random names, and older versions' `checkpoint.json.tmp`). Only regular
+/// files: anything else at such a name was not left by errtally, and is
+/// left alone (a symlink is never followed, and never written through).
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.as_bytes();
+        if !(name.starts_with(TMP_PREFIX.as_bytes()) && name.ends_with(TMP_SUFFIX.as_bytes())) {
+            continue;
+        }
+        let path = entry.path();
+        // `DirEntry::file_type` does not follow symlinks.
+        match entry.file_type() {
+            Ok(file_type) if file_type.is_file() => match fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::debug!(path = %path.display(), "removed stale checkpoint temp file")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove stale checkpoint temp file")
+                }
+            },
+            _ => {
+                tracing::warn!(path = %path.display(), "leaving alone a checkpoint temp name that is not a file")
+            }
+        }
+    }
+}
+
 /// Fsyncs a directory so renames inside it are durable.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -416,7 +659,6 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use std::io::Read as _;
 
     fn identity(head: &[u8], ino: u64) -> FileIdentity {
         FileIdentity {
@@ -529,17 +771,56 @@ mod tests {
     }
 
     #[test]
-    fn save_replaces_leftover_temp_file_from_interrupted_save() {
+    fn a_leftover_temp_file_from_an_interrupted_save_is_ignored_then_removed() {
         let dir = tempfile::tempdir().unwrap();
         let store = CheckpointStore::open(dir.path()).unwrap();
         store.save(&sample()).unwrap();
-        // A crash after writing part of the temp file: load still sees the old state.
-        write_file(&dir.path().join(TMP_FILE_NAME), b"{\"version\": 1, \"fi");
+        // Crashes after writing part of a temp file, by an older version
+        // (its fixed name) and by this one (a random name): load still
+        // sees the old state.
+        write_file(
+            &dir.path().join("checkpoint.json.tmp"),
+            b"{\"version\": 1, \"fi",
+        );
+        write_file(&dir.path().join("checkpoint.json.a1B2c3.tmp"), b"{\"ver");
         assert_eq!(store.load().unwrap(), sample());
 
         store.save(&Checkpoint::default()).unwrap();
         assert_eq!(store.load().unwrap(), Checkpoint::default());
+        // The next start removes them.
+        let store = CheckpointStore::open(dir.path()).unwrap();
         assert!(other_files(dir.path()).is_empty());
+        assert_eq!(store.load().unwrap(), Checkpoint::default());
+    }
+
+    #[test]
+    fn a_temp_name_symlinked_out_of_the_state_dir_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        fs::create_dir(&state).unwrap();
+        let outside = dir.path().join("precious");
+        write_file(&outside, b"not yours\n");
+        let link = state.join("checkpoint.json.tmp");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+
+        let store = CheckpointStore::open(&state).unwrap();
+        store.save(&sample()).unwrap();
+        store.save(&sample()).unwrap();
+
+        assert_eq!(fs::read(&outside).unwrap(), b"not yours\n");
+        assert_eq!(fs::read_link(&link).unwrap(), outside);
+        assert!(fs::symlink_metadata(store.path()).unwrap().is_file());
+        assert_eq!(store.load().unwrap(), sample());
+        assert_eq!(other_files(&state), ["checkpoint.json.tmp"]);
+    }
+
+    #[test]
+    fn a_saved_file_is_readable_by_its_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        store.save(&sample()).unwrap();
+        let mode = fs::metadata(store.path()).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     fn assert_corrupt_moved_aside(contents: &[u8], reason_part: &str) {
@@ -632,6 +913,115 @@ mod tests {
         assert!(err.to_string().contains("checkpoint.json"), "{err}");
         // Not moved aside: an I/O error says nothing about the contents.
         assert!(store.path().is_dir());
+    }
+
+    /// `make` puts something other than a regular file at the state
+    /// file's name; load must move that entry aside (the entry itself, not
+    /// what a symlink points to) with a reason naming `reason_part`, and
+    /// the next load starts fresh.
+    fn assert_untrusted_moved_aside(
+        make: impl FnOnce(&Path),
+        reason_part: &str,
+        is_kind: impl Fn(&fs::Metadata) -> bool,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        make(store.path());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let loading = store.clone();
+        // On a thread, so a load that blocks fails the test instead of
+        // hanging it.
+        std::thread::spawn(move || tx.send(loading.load()).unwrap());
+        let err = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("load blocked")
+            .unwrap_err();
+        let CheckpointError::Corrupt {
+            moved_to, reason, ..
+        } = &err
+        else {
+            panic!("expected Corrupt, got {err:?}");
+        };
+        assert!(reason.contains(reason_part), "{reason}");
+        let moved_to = moved_to.as_ref().unwrap();
+        assert!(
+            is_kind(&fs::symlink_metadata(moved_to).unwrap()),
+            "{moved_to:?}"
+        );
+        assert!(fs::symlink_metadata(store.path()).is_err());
+        assert_eq!(store.load().unwrap(), Checkpoint::default());
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_the_state_file_is_moved_aside_without_blocking() {
+        assert_untrusted_moved_aside(
+            |path| {
+                let path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+                assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+            },
+            "a fifo",
+            |m| m.file_type().is_fifo(),
+        );
+    }
+
+    #[test]
+    fn a_symlink_to_dev_zero_is_moved_aside_unread() {
+        assert_untrusted_moved_aside(
+            |path| std::os::unix::fs::symlink("/dev/zero", path).unwrap(),
+            "a symlink to /dev/zero",
+            |m| m.file_type().is_symlink(),
+        );
+    }
+
+    #[test]
+    fn a_symlink_to_a_valid_checkpoint_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere.json");
+        write_file(&elsewhere, &serde_json::to_vec(&sample()).unwrap());
+        assert_untrusted_moved_aside(
+            |path| std::os::unix::fs::symlink(&elsewhere, path).unwrap(),
+            "a symlink to",
+            |m| m.file_type().is_symlink(),
+        );
+        assert_eq!(
+            fs::read(&elsewhere).unwrap(),
+            serde_json::to_vec(&sample()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_socket_in_place_of_the_state_file_is_moved_aside() {
+        let mut listener = None;
+        assert_untrusted_moved_aside(
+            |path| listener = Some(std::os::unix::net::UnixListener::bind(path).unwrap()),
+            "a socket",
+            |m| m.file_type().is_socket(),
+        );
+    }
+
+    #[test]
+    fn a_state_file_over_the_cap_is_moved_aside_unread() {
+        assert_untrusted_moved_aside(
+            |path| {
+                File::create(path)
+                    .unwrap()
+                    .set_len(MAX_STATE_BYTES + 1)
+                    .unwrap();
+            },
+            "over the 64 MiB cap",
+            |m| m.is_file() && m.len() == (64 << 20) + 1,
+        );
+    }
+
+    #[test]
+    fn a_state_file_at_the_cap_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        // Valid JSON padded with spaces to exactly the cap.
+        let mut json = serde_json::to_vec(&sample()).unwrap();
+        json.resize(usize::try_from(MAX_STATE_BYTES).unwrap(), b' ');
+        write_file(store.path(), &json);
+        assert_eq!(store.load().unwrap(), sample());
     }
 
     #[test]
@@ -780,6 +1170,87 @@ mod tests {
         assert!(!checkpoint.files[0].skipping);
         let written = serde_json::to_string(&checkpoint).unwrap();
         assert!(!written.contains("tail") && !written.contains("skipping"));
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_round_trips_byte_for_byte() {
+        use std::ffi::OsStr;
+        let raw = b"/logs/caf\xe9.log";
+        let mut checkpoint = sample();
+        checkpoint.files[0].path = PathBuf::from(OsStr::from_bytes(raw));
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        store.save(&checkpoint).unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded.files[0].path.as_os_str().as_bytes(), raw);
+        assert_eq!(loaded, checkpoint);
+
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(store.path()).unwrap()).unwrap();
+        let stored = &json["files"][0];
+        assert_eq!(stored["path"], "/logs/caf\u{fffd}.log");
+        // base64 of 2f 6c 6f 67 73 2f 63 61 66 e9 2e 6c 6f 67.
+        assert_eq!(stored["path_b64"], "L2xvZ3MvY2Fm6S5sb2c=");
+        assert!(json["files"][1].get("path_b64").is_none());
+    }
+
+    #[test]
+    fn path_b64_wins_over_path() {
+        let json = br#"{"version":1,"files":[{"input":"app","path":"/logs/caf\ufffd.log","path_b64":"L2xvZ3MvY2Fm6S5sb2c=","identity":{"dev":1,"ino":2,"head":"7b"},"offset":10}]}"#;
+        let checkpoint = parse(json).unwrap();
+        assert_eq!(
+            checkpoint.files[0].path.as_os_str().as_bytes(),
+            b"/logs/caf\xe9.log"
+        );
+    }
+
+    #[test]
+    fn a_path_b64_that_is_not_base64_is_corrupt() {
+        assert_corrupt_moved_aside(
+            br#"{"version":1,"files":[{"input":"app","path":"/a","path_b64":"*","identity":{"dev":1,"ino":2,"head":"7b"},"offset":10}]}"#,
+            "path_b64",
+        );
+    }
+
+    #[test]
+    fn utf8_entries_are_written_exactly_as_before_path_b64() {
+        let mut checkpoint = sample();
+        checkpoint.files[0].tail = "0a".to_owned();
+        checkpoint.files[0].skipping = true;
+        let written = String::from_utf8(serde_json::to_vec_pretty(&checkpoint).unwrap()).unwrap();
+        // The layout the derived serializer wrote: field order, and tail
+        // and skipping only when set.
+        let head = "07".repeat(64);
+        let expected = format!(
+            r#"{{
+  "version": 1,
+  "files": [
+    {{
+      "input": "app",
+      "path": "/var/log/app.log",
+      "identity": {{
+        "dev": 1,
+        "ino": 10,
+        "head": "{head}"
+      }},
+      "offset": 1234,
+      "tail": "0a",
+      "skipping": true
+    }},
+    {{
+      "input": "api",
+      "path": "/var/log/api.log",
+      "identity": {{
+        "dev": 1,
+        "ino": 11,
+        "head": "73686f7274"
+      }},
+      "offset": 5
+    }}
+  ]
+}}"#
+        );
+        assert_eq!(written, expected);
     }
 
     #[test]

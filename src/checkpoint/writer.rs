@@ -191,9 +191,10 @@ mod tests {
         let board = Arc::new(OffsetBoard::default());
         board.publish("api", Vec::new());
         let metrics = Metrics::new().unwrap();
-        // A directory where the temp file goes: every save fails, as on a
-        // full or read-only filesystem (permissions do not stop root).
-        let blocker = dir.path().join("checkpoint.json.tmp");
+        // A directory where the state file goes: every save's rename fails,
+        // as on a full or read-only filesystem (permissions do not stop
+        // root).
+        let blocker = dir.path().join("checkpoint.json");
         std::fs::create_dir(&blocker).unwrap();
         let finish = CancellationToken::new();
         let writer = tokio::spawn(write_checkpoints(
@@ -229,7 +230,9 @@ mod tests {
             }
         }
         assert!(recovered, "saving did not resume");
-        assert!(dir.path().join("checkpoint.json").exists());
+        assert!(dir.path().join("checkpoint.json").is_file());
+        // No failed save left its temp file behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         finish.cancel();
         writer.await.unwrap();
     }

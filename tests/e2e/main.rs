@@ -18,6 +18,7 @@ mod prometheus_live;
 mod scan;
 mod sdk;
 mod split;
+mod state_dir;
 mod status_page;
 mod support;
 mod webconfig;
