@@ -113,7 +113,7 @@ impl FileIdentity {
 
 /// Fills `buf` from `at` (positional reads, the cursor stays) until it is
 /// full or the file ends; returns the bytes read.
-fn read_at_most(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+pub(crate) fn read_at_most(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], at + filled as u64) {
