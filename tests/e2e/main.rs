@@ -20,4 +20,5 @@ mod sdk;
 mod split;
 mod status_page;
 mod support;
+mod truncation;
 mod webconfig;
