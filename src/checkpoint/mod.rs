@@ -135,7 +135,7 @@ impl FileIdentity {
 
 /// Fills `buf` from `at` (positional reads, the cursor stays) until it is
 /// full or the file ends; returns the bytes read.
-fn read_at_most(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+pub(crate) fn read_at_most(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], at + filled as u64) {
@@ -160,7 +160,7 @@ pub fn tail_fingerprint(file: &File, offset: u64) -> io::Result<String> {
 
 /// Lowercase hex: readable in the JSON and compared by prefix, which matches
 /// a byte prefix because every byte is two characters.
-fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     let mut hex = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
         // Writing to a String cannot fail.

@@ -18,6 +18,10 @@
 //! says); a group's lines are counted when the group is, and the offset a
 //! checkpoint stores never passes the first part of an unfinished group.
 //!
+//! It also keeps the last 64 bytes it read, raw
+//! ([`LineReader::recent_bytes`]): a followed file that no longer holds
+//! them where they were read was truncated and written again.
+//!
 //! Its sources are plain `Read`ers: a file or stdin, one range of a file
 //! cut at line boundaries ([`range`], so that `scan` counts a large file on
 //! several threads, each range with its own `LineReader`) and a gzip or
@@ -44,6 +48,49 @@ use split::Assembler;
 /// Size of one plain read.
 pub const READ_SIZE: usize = 1 << 20;
 
+/// How many of the last bytes read a [`LineReader`] keeps
+/// ([`LineReader::recent_bytes`]).
+pub const RECENT_BYTES: usize = 64;
+
+/// The last bytes of a stream read so far (at most [`RECENT_BYTES`]), raw:
+/// a follower compares them with what its file holds there before reading
+/// on, which tells a file truncated and written past that point again from
+/// one that only grew, without reading them back after every read.
+#[derive(Debug, Clone)]
+struct RecentBytes {
+    bytes: [u8; RECENT_BYTES],
+    len: usize,
+}
+
+impl Default for RecentBytes {
+    fn default() -> Self {
+        Self {
+            bytes: [0; RECENT_BYTES],
+            len: 0,
+        }
+    }
+}
+
+impl RecentBytes {
+    /// Takes in the next bytes of the stream: one copy of at most
+    /// [`RECENT_BYTES`], whatever their length.
+    fn push(&mut self, buf: &[u8]) {
+        if buf.len() >= RECENT_BYTES {
+            self.bytes.copy_from_slice(&buf[buf.len() - RECENT_BYTES..]);
+            self.len = RECENT_BYTES;
+        } else {
+            let keep = self.len.min(RECENT_BYTES - buf.len());
+            self.bytes.copy_within(self.len - keep..self.len, 0);
+            self.bytes[keep..keep + buf.len()].copy_from_slice(buf);
+            self.len = keep + buf.len();
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// One stream's framing state, and the read loop around it.
 #[derive(Debug)]
 pub struct LineReader {
@@ -52,6 +99,8 @@ pub struct LineReader {
     /// Whether the last byte read was a newline (or nothing was read): at
     /// the end of input, an unfinished last line is one more record.
     ends_in_newline: bool,
+    /// The bytes just before [`LineReader::read_to`].
+    recent: RecentBytes,
 }
 
 impl LineReader {
@@ -67,6 +116,7 @@ impl LineReader {
             framer: LineFramer::starting_at(max_line_bytes, offset),
             assembler: Assembler::new(max_line_bytes.max(1)),
             ends_in_newline: true,
+            recent: RecentBytes::default(),
         }
     }
 
@@ -78,7 +128,23 @@ impl LineReader {
             framer: LineFramer::skipping_from(max_line_bytes, offset),
             assembler: Assembler::new(max_line_bytes.max(1)),
             ends_in_newline: false,
+            recent: RecentBytes::default(),
         }
+    }
+
+    /// The last bytes read, just before [`LineReader::read_to`]: at most
+    /// [`RECENT_BYTES`], fewer near the start of the stream, none in a
+    /// reader resumed at an offset until it reads or is told them
+    /// ([`LineReader::note_preceding`]). A followed file that no longer
+    /// holds them there was truncated and written again, whatever its size.
+    pub fn recent_bytes(&self) -> &[u8] {
+        self.recent.as_slice()
+    }
+
+    /// Tells a reader resumed at an offset the bytes of the stream just
+    /// before it (read by the caller), as if it had read them.
+    pub fn note_preceding(&mut self, bytes: &[u8]) {
+        self.recent.push(bytes);
     }
 
     /// True while the rest of an over-long line is being skipped (see
@@ -117,6 +183,7 @@ impl LineReader {
         self.framer.frame(buf, |_| {});
         self.assembler.forget();
         self.note_last_byte(buf);
+        self.recent.push(buf);
     }
 
     /// Reads `reader` to its end (or until `after_buffer` breaks) on a
@@ -218,6 +285,7 @@ impl LineReader {
         }
         tally.bytes += buf.len() as u64;
         self.note_last_byte(buf);
+        self.recent.push(buf);
     }
 
     fn note_last_byte(&mut self, buf: &[u8]) {
@@ -332,6 +400,33 @@ pub(crate) mod tests {
                 assert_eq!(tally.uncatalogued.iter().sum::<u64>(), 100);
             }
         }
+    }
+
+    #[test]
+    fn the_recent_bytes_are_the_last_read_at_any_buffer_size() {
+        let input = stream(100);
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let mut scanner = Scanner::new(Arc::clone(&catalog));
+        for buf_len in [1, 7, 63, 64, 65, 199, 4096] {
+            let mut tally = Tally::new(catalog.len());
+            let mut reader = LineReader::new(100);
+            let mut read = 0;
+            for chunk in input.chunks(buf_len) {
+                reader.count(chunk, &mut scanner, &mut tally);
+                read += chunk.len();
+                let want = &input[read.saturating_sub(RECENT_BYTES)..read];
+                assert_eq!(reader.recent_bytes(), want, "buffer {buf_len} at {read}");
+                assert_eq!(reader.read_to(), read as u64);
+            }
+        }
+        // A resumed reader knows what it is told, then what it reads.
+        let mut reader = LineReader::starting_at(100, 10);
+        assert_eq!(reader.recent_bytes(), b"");
+        reader.note_preceding(b"0123456789");
+        reader.skip(b"ab\n");
+        assert_eq!(reader.recent_bytes(), b"0123456789ab\n");
+        reader.restart();
+        assert_eq!(reader.recent_bytes(), b"");
     }
 
     #[test]

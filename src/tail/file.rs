@@ -25,10 +25,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 use tokio::time::Instant;
 
-use crate::checkpoint::{FINGERPRINT_BYTES, FileCheckpoint, FileIdentity, tail_fingerprint};
+use crate::checkpoint::{
+    FINGERPRINT_BYTES, FileCheckpoint, FileIdentity, read_at_most, tail_fingerprint, to_hex,
+};
 use crate::export::metrics::LabelSetId;
 use crate::read::ahead::{NewlineCounter, Pool};
-use crate::read::{LineReader, READ_SIZE};
+use crate::read::{LineReader, READ_SIZE, RECENT_BYTES};
 use crate::scan::{Scanner, Tally};
 
 /// Unread bytes from which a read continues on a reader thread
@@ -37,6 +39,10 @@ use crate::scan::{Scanner, Tally};
 /// (about 0.2 ms/MiB; 2.5 ms more for read-ahead when its pool is first
 /// touched), 32 MiB 6.4 ms read ahead vs 8.0 ms plain, 64 MiB 12.7 vs 16.5.
 const READ_AHEAD_MIN_BYTES: u64 = 16 << 20;
+
+// The entry's tail fingerprint is taken from the bytes a read kept
+// ([`FileTailer::tail_fingerprint`]): both are the same 64 bytes.
+const _: () = assert!(RECENT_BYTES == FINGERPRINT_BYTES);
 
 /// How far back from the end a file opened "at the end" looks for the last
 /// newline, so that a half-written last line is counted once it completes.
@@ -104,9 +110,10 @@ impl Default for ReadBuffers {
 pub enum Restart {
     /// It is shorter than what was read (copytruncate).
     Truncated,
-    /// It starts with other bytes than when it was first read, though not
+    /// It starts with other bytes than when it was first read, or holds
+    /// other bytes just before where reading goes on, though it is not
     /// shorter: truncated and written again past the offset between two
-    /// looks.
+    /// looks (copytruncate while the writer goes on), or rewritten in place.
     Rewritten,
 }
 
@@ -177,11 +184,21 @@ impl FileTailer {
             StartPosition::End => (end_of_last_line(&file, size)?, false),
         };
         file.seek(SeekFrom::Start(offset))?;
-        let lines = if skipping {
+        let mut lines = if skipping {
             LineReader::skipping_from(max_line_bytes, offset)
         } else {
             LineReader::starting_at(max_line_bytes, offset)
         };
+        // The bytes before the offset, so that the first read already
+        // checks them (one `pread` per open). Unreadable: that first read
+        // goes unchecked, the ones after it are.
+        let len = offset.min(RECENT_BYTES as u64);
+        let mut preceding = [0u8; RECENT_BYTES];
+        if let Ok(filled) = read_at_most(&file, &mut preceding[..len as usize], offset - len)
+            && filled as u64 == len
+        {
+            lines.note_preceding(&preceding[..filled]);
+        }
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -229,14 +246,22 @@ impl FileTailer {
 
     /// The fingerprint of the bytes just before [`FileTailer::offset`]
     /// (see [`FileCheckpoint::tail`]); empty when they cannot be read,
-    /// which leaves only the identity to match a restart by. Read again
-    /// only when the offset moved.
+    /// which leaves only the identity to match a restart by. Taken again
+    /// only when the offset moved: from the last bytes read when they end
+    /// at the offset (no partial line held), else with a `pread`.
     pub fn tail_fingerprint(&mut self) -> String {
         let offset = self.offset();
         match &self.tail {
             Some((at, tail)) if *at == offset => tail.clone(),
             _ => {
-                let tail = tail_fingerprint(&self.file, offset).unwrap_or_default();
+                let recent = self.lines.recent_bytes();
+                let tail = if self.lines.read_to() == offset
+                    && recent.len() as u64 == offset.min(FINGERPRINT_BYTES as u64)
+                {
+                    to_hex(recent)
+                } else {
+                    tail_fingerprint(&self.file, offset).unwrap_or_default()
+                };
                 self.tail = Some((offset, tail.clone()));
                 tail
             }
@@ -440,35 +465,30 @@ impl FileTailer {
         Ok(true)
     }
 
-    /// Before a read: whether the file still starts with the bytes its
-    /// head fingerprint was taken from. A file truncated and written again
-    /// past our offset between two looks (so its size never showed the
-    /// truncation) starts with other bytes: it is read again from 0, like a
-    /// truncated one. A file now shorter than what was read is reported as
+    /// Before a read: whether the file still holds the bytes it was read
+    /// as, at both ends of what was read: its first bytes (the head
+    /// fingerprint) and the last bytes read, just before where reading
+    /// goes on ([`LineReader::recent_bytes`], kept raw as they were
+    /// framed). A file truncated and written again past our offset between
+    /// two looks, so that its size never showed the truncation (a
+    /// copytruncate, then the writer goes on at once), differs at one end
+    /// or the other even when every line starts alike (a logger that puts
+    /// the time last): it is read again from 0, like a truncated one. A
+    /// file now shorter than what was read is reported as
     /// [`Restart::Truncated`] (a copytruncate seen before the end-of-file
     /// check saw it), so that one event is logged and counted one way
-    /// whichever check meets it first. The bound: a rewrite whose first 64
-    /// bytes are the old ones goes unseen. One `pread` of at most 64 bytes,
-    /// no allocation; an `fstat` only when the head differs.
+    /// whichever check meets it first. The bound: a rewrite that keeps
+    /// both the first 64 bytes and the 64 before the offset goes unseen,
+    /// and so does one between this check and the read that follows it.
+    ///
+    /// Two `pread`s of at most 64 bytes each (one when what was read is
+    /// no longer than the head), no allocation; an `fstat` only when a
+    /// check fails.
     pub fn check_rewritten(&mut self) -> io::Result<Option<Restart>> {
-        let known = self.identity.head.len() / 2;
-        if known == 0 || self.lines.offset() == 0 {
+        if self.lines.read_to() == 0 {
             return Ok(None);
         }
-        let mut head = [0u8; FINGERPRINT_BYTES];
-        let mut filled = 0;
-        while filled < known {
-            match self.file.read_at(&mut head[filled..known], filled as u64) {
-                Ok(0) => break,
-                Ok(read) => filled += read,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-        }
-        if filled == known
-            && is_hex_of(self.identity.head.as_bytes(), &head[..known])
-            && !self.tail_changed()?
-        {
+        if self.head_unchanged()? && self.recent_unchanged()? {
             return Ok(None);
         }
         let size = self.file.metadata()?.len();
@@ -485,20 +505,31 @@ impl FileTailer {
         Ok(Some(restart))
     }
 
-    /// Whether the 64 bytes before the offset differ from those taken when
-    /// the offset was last handed over, looked at only when the file's
-    /// modification time moved and nothing was read since (one more
-    /// `pread`): a file rewritten in place to the same size and the same
-    /// head still differs there, unless it is the same bytes up to the
-    /// offset, when reading on from it is right.
-    fn tail_changed(&self) -> io::Result<bool> {
-        let offset = self.lines.offset();
-        match &self.tail {
-            Some((at, tail)) if self.modified_moved && *at == offset => {
-                Ok(tail_fingerprint(&self.file, offset)? != *tail)
-            }
-            _ => Ok(false),
+    /// Whether the file still starts with the bytes of its head
+    /// fingerprint (as many as it had when taken). One `pread`.
+    fn head_unchanged(&self) -> io::Result<bool> {
+        let known = self.identity.head.len() / 2;
+        if known == 0 {
+            return Ok(true);
         }
+        let mut head = [0u8; FINGERPRINT_BYTES];
+        let filled = read_at_most(&self.file, &mut head[..known], 0)?;
+        Ok(filled == known && is_hex_of(self.identity.head.as_bytes(), &head[..known]))
+    }
+
+    /// Whether the file still holds the last bytes read just before
+    /// [`FileTailer::read_to`]. One `pread`, none when those bytes lie
+    /// within the head just compared.
+    fn recent_unchanged(&self) -> io::Result<bool> {
+        let recent = self.lines.recent_bytes();
+        let read_to = self.lines.read_to();
+        let len = recent.len();
+        if len == 0 || read_to <= (self.identity.head.len() / 2) as u64 {
+            return Ok(true);
+        }
+        let mut now = [0u8; RECENT_BYTES];
+        let filled = read_at_most(&self.file, &mut now[..len], read_to - len as u64)?;
+        Ok(now[..filled] == *recent)
     }
 
     /// Completes a head fingerprint taken while the file was shorter than
@@ -753,5 +784,66 @@ mod tests {
         // what was read, so a truncation, whichever check sees it first.
         std::fs::write(file.path(), b"").unwrap();
         assert_eq!(tailer.check_rewritten().unwrap(), Some(Restart::Truncated));
+    }
+
+    /// A line of a logger that puts the time last: every line's first 64
+    /// bytes are the same, `n` changes only its end.
+    fn timed_line(n: usize) -> String {
+        format!(
+            "{{\"level\":\"info\",\"message\":\"GET /health 200\",\"service\":\"api\",\"status_code\":404,\"error_type\":\"email_not_found\",\"timestamp\":\"12:00:{n:05}\"}}\n"
+        )
+    }
+
+    fn timed_lines(from: usize, to: usize) -> String {
+        (from..to).map(timed_line).collect()
+    }
+
+    #[test]
+    fn a_file_truncated_and_regrown_past_the_offset_with_the_same_head_is_read_from_the_start() {
+        assert_eq!(timed_line(0)[..80], timed_line(1)[..80]);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), timed_lines(0, 10)).unwrap();
+        let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
+        let mut reader = Reader::new();
+        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        assert_eq!(reader.tally.lines, 10);
+
+        // Grown: nothing to see.
+        let mut appender = std::fs::OpenOptions::new()
+            .append(true)
+            .open(file.path())
+            .unwrap();
+        std::io::Write::write_all(&mut appender, timed_lines(10, 15).as_bytes()).unwrap();
+        assert_eq!(tailer.check_rewritten().unwrap(), None);
+        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        assert_eq!(reader.tally.lines, 15);
+
+        // Copied and truncated, then the writer goes on at once through
+        // its O_APPEND descriptor: 40 lines, past the old offset, with the
+        // same head. Only the bytes before the offset tell.
+        file.as_file().set_len(0).unwrap();
+        std::io::Write::write_all(&mut appender, timed_lines(15, 55).as_bytes()).unwrap();
+        assert!(file.as_file().metadata().unwrap().len() > tailer.read_to());
+        assert_eq!(tailer.check_rewritten().unwrap(), Some(Restart::Rewritten));
+        assert_eq!(tailer.offset(), 0);
+        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        assert_eq!(reader.tally.lines, 55);
+        assert_eq!(reader.errors(), 55);
+        assert_eq!(tailer.check_rewritten().unwrap(), None, "read as it is now");
+        // The entry's fingerprint, taken from the bytes read, is what the
+        // file holds before the offset.
+        assert_eq!(
+            tailer.tail_fingerprint(),
+            tail_fingerprint(file.as_file(), tailer.offset()).unwrap()
+        );
+
+        // The same, for a file resumed at an offset (from a checkpoint):
+        // the bytes before it are known from the open.
+        let mut resumed =
+            FileTailer::open(file.path(), StartPosition::Offset(tailer.offset()), 1024).unwrap();
+        file.as_file().set_len(0).unwrap();
+        std::io::Write::write_all(&mut appender, timed_lines(55, 100).as_bytes()).unwrap();
+        assert_eq!(resumed.check_rewritten().unwrap(), Some(Restart::Rewritten));
+        assert_eq!(resumed.offset(), 0);
     }
 }

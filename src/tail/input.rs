@@ -6,7 +6,10 @@
 //! descriptor, while the new file at the old path gets a reader of its own,
 //! from its first byte. A file no matched path names any more is read for a
 //! grace period (writers that have not reopened yet) and then closed.
-//! Only end of file triggers the truncation check, as in mtail.
+//! End of file triggers the size check for truncation, as in mtail; before
+//! each read, the file's first bytes and the last ones read are compared
+//! with what it holds now ([`FileTailer::check_rewritten`]), which sees a
+//! truncation the file has already grown past.
 //!
 //! With `path_labels`, each file counts into the label set its path names
 //! when it is opened ([`InputMetrics::attach`]), and each read is published

@@ -21,4 +21,5 @@ mod split;
 mod state_dir;
 mod status_page;
 mod support;
+mod truncation;
 mod webconfig;
