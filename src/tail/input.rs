@@ -983,13 +983,18 @@ impl FileInput {
             return;
         }
         let mut slots = self.take_slots(due.len());
+        let mut reopened = false;
         for inode in due {
             if slots == 0 {
+                // The rest wait for a listing, which finds them due; once
+                // the ones just reopened are read, they can be parked again
+                // to make room, so that listing comes at once.
                 self.starved = true;
+                self.rescan_again |= reopened;
                 break;
             }
             slots -= 1;
-            self.reopen_parked(inode);
+            reopened |= self.reopen_parked(inode);
         }
     }
 
@@ -1524,6 +1529,41 @@ mod tests {
         assert_eq!(
             gauge(&metrics, "errtally_rotations_total"),
             r#"errtally_rotations_total{source="api"} 0"#
+        );
+    }
+
+    #[test]
+    fn more_parked_files_named_by_events_than_slots_are_all_read_without_waiting_for_the_timer() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..6 {
+            std::fs::write(dir.path().join(format!("{i}.log")), "x\n").unwrap();
+        }
+        let (mut input, metrics) = input_within(dir.path(), 2);
+        poll_until_settled(&mut input, 20);
+        let parked: Vec<PathBuf> = input
+            .parked
+            .entries()
+            .map(|saved| saved.path.clone())
+            .collect();
+        assert_eq!(parked.len(), 4);
+        for path in &parked {
+            append_to(path, "y\n");
+            input.changed.add(path);
+        }
+        // As the run loop does: a read of the files events named, then the
+        // listings it asks for at once (never the timer's).
+        let stop = AtomicBool::new(false);
+        input.poll(Sweep::Changed, &stop);
+        input.changed.clear();
+        for _ in 0..10 {
+            if !std::mem::take(&mut input.rescan_again) {
+                break;
+            }
+            input.poll(Sweep::Rescan, &stop);
+        }
+        assert_eq!(
+            gauge(&metrics, "errtally_lines_total"),
+            r#"errtally_lines_total{source="api"} 10"#
         );
     }
 

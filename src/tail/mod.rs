@@ -61,7 +61,7 @@ impl Changed {
         self.all = false;
     }
 
-    fn add(&mut self, path: &Path) {
+    pub(crate) fn add(&mut self, path: &Path) {
         if self.all || self.paths.contains(path) {
             return;
         }
