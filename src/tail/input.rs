@@ -282,6 +282,10 @@ impl FileInput {
             if cancel.is_cancelled() {
                 return self.stopped().await;
             }
+            if self.starved {
+                // Files wait for a slot: a listing finds them due.
+                next_rescan = next_rescan.min(last_read + poll_interval);
+            }
             if sweep == Sweep::Rescan {
                 let factor = if self.fully_watched && !self.starved {
                     WATCHED_RESCAN_FACTOR
@@ -789,12 +793,21 @@ impl FileInput {
     /// their path, least recently written first, giving back their slots.
     /// Returns how many were parked.
     fn park_idle(&mut self, count: usize) -> usize {
+        // A file an event named, or one that grew since it was last
+        // looked at (one `fstat`), has unread lines: parked, it would wait
+        // for the next listing, as its event is spent.
+        let changed = &self.changed;
         let mut idle: Vec<(Option<std::time::SystemTime>, usize)> = self
             .tailers
-            .iter()
+            .iter_mut()
             .enumerate()
-            .filter(|(_, tailer)| tailer.is_idle())
-            .map(|(index, tailer)| (tailer.modified(), index))
+            .filter_map(|(index, tailer)| {
+                let idle = tailer.is_idle()
+                    && !changed.paths.contains(tailer.path())
+                    && tailer.stat().is_ok()
+                    && tailer.is_idle();
+                idle.then(|| (tailer.modified(), index))
+            })
             .collect();
         if idle.is_empty() {
             return 0;
@@ -1564,6 +1577,42 @@ mod tests {
         assert_eq!(
             gauge(&metrics, "errtally_lines_total"),
             r#"errtally_lines_total{source="api"} 10"#
+        );
+    }
+
+    #[test]
+    fn a_file_with_unread_lines_is_not_parked_to_make_room() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..3 {
+            std::fs::write(dir.path().join(format!("{i}.log")), "x\n").unwrap();
+        }
+        let (mut input, metrics) = input_within(dir.path(), 2);
+        poll_until_settled(&mut input, 20);
+        // The open file a parking would pick first (least recently
+        // written) grows, and no event says so yet.
+        let oldest = input
+            .tailers
+            .iter()
+            .min_by_key(|tailer| (tailer.modified(), tailer.path().to_path_buf()))
+            .unwrap()
+            .path()
+            .to_path_buf();
+        append_to(&oldest, "y\n");
+        let parked = input.parked.entries().next().unwrap().path.clone();
+        append_to(&parked, "y\n");
+        input.changed.add(&parked);
+        let stop = AtomicBool::new(false);
+        input.poll(Sweep::Changed, &stop);
+        input.changed.clear();
+        assert!(
+            input.by_path.contains_key(&oldest),
+            "parked with unread lines"
+        );
+        // The safety net's look at open files reads it.
+        input.poll(Sweep::Stat, &stop);
+        assert_eq!(
+            gauge(&metrics, "errtally_lines_total"),
+            r#"errtally_lines_total{source="api"} 5"#
         );
     }
 

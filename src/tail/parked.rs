@@ -41,7 +41,10 @@ impl ParkedFile {
     pub fn is_due(&self, size: u64, modified: Option<SystemTime>) -> bool {
         match self.look {
             Some((parked_size, parked_modified)) => {
-                size != parked_size || (modified.is_some() && modified != parked_modified)
+                size != parked_size
+                    || (modified.is_some()
+                        && parked_modified.is_some()
+                        && modified != parked_modified)
             }
             None => true,
         }
@@ -159,6 +162,12 @@ mod tests {
         let file = parked("/l/a.log", 1, Some((10, Some(at))));
         assert!(!file.is_due(10, Some(at)));
         assert!(!file.is_due(10, None), "an unknown time says nothing");
+        let untimed = parked("/l/c.log", 3, Some((10, None)));
+        assert!(
+            !untimed.is_due(10, Some(at)),
+            "nor a time unknown at parking"
+        );
+        assert!(untimed.is_due(11, Some(at)));
         assert!(file.is_due(11, Some(at)));
         assert!(file.is_due(3, Some(at)), "shrunk: truncated");
         assert!(file.is_due(10, Some(later)), "rewritten to the same size");
