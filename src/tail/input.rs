@@ -1216,6 +1216,58 @@ mod tests {
         assert_eq!(input.listed_dirs, [dir.path().join("sub")]);
     }
 
+    /// The rescan's cost (listing + reconcile) at 10,000 and 100,000
+    /// empty files in one directory: run by `benches/rescan.sh` (release
+    /// build), which prints the times. Where the descriptor limit cannot
+    /// hold every file open, the listing alone (walk, stat, cap) is timed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    #[ignore = "benchmark: benches/rescan.sh"]
+    async fn rescan_time() {
+        let sizes: Vec<usize> = std::env::var("ERRTALLY_RESCAN_FILES")
+            .unwrap_or_else(|_| "10000,100000".to_owned())
+            .split(',')
+            .map(|n| n.trim().parse().unwrap())
+            .collect();
+        let (nofile, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        for files in sizes {
+            let dir = tempfile::tempdir().unwrap();
+            for index in 0..files {
+                std::fs::File::create(dir.path().join(format!("{index:06}.log"))).unwrap();
+            }
+            let (mut input, _metrics) = fresh_input(&format!("{}/*.log", dir.path().display()));
+            let stop = AtomicBool::new(false);
+            let ms = |took: Duration| took.as_secs_f64() * 1e3;
+            let timed = |input: &mut FileInput, open: bool| {
+                let started = std::time::Instant::now();
+                if open {
+                    input.poll(Sweep::Rescan, &stop);
+                } else {
+                    assert_eq!(input.list_globs().matched.len(), files);
+                }
+                started.elapsed()
+            };
+            let open = (files as u64) + 200 < nofile;
+            let first = timed(&mut input, open);
+            let mut rescans: Vec<Duration> = (0..5).map(|_| timed(&mut input, open)).collect();
+            rescans.sort();
+            if open {
+                assert_eq!(input.tailers.len(), files, "every file open");
+            }
+            println!(
+                "rescan files={files} measured={} first_ms={:.1} median_ms={:.1} min_ms={:.1} max_ms={:.1}",
+                if open {
+                    "poll(Rescan): listing + reconcile + open"
+                } else {
+                    "listing only (nofile limit below the file count)"
+                },
+                ms(first),
+                ms(rescans[2]),
+                ms(rescans[0]),
+                ms(rescans[4]),
+            );
+        }
+    }
+
     #[test]
     fn a_saved_offset_goes_only_to_the_file_it_was_saved_for() {
         let input = resuming_input();
