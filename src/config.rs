@@ -68,6 +68,14 @@ pub(crate) const DEFAULT_MAX_LABEL_SETS: usize = 1000;
 /// Upper bound for `max_label_sets`: each set is about 48 series.
 pub(crate) const MAX_LABEL_SETS_LIMIT: usize = 100_000;
 
+/// Default `max_files`: files one input follows at most. A glob that
+/// matches more (`/**/*` by mistake) would otherwise open every file it
+/// finds and hold a descriptor and a reader for each.
+pub(crate) const DEFAULT_MAX_FILES: usize = 100_000;
+
+/// Upper bound for `max_files`.
+pub(crate) const MAX_FILES_LIMIT: usize = 10_000_000;
+
 /// Labels of the families that carry path labels, which a capture may not
 /// reuse; and the labels Prometheus puts on every scraped series, which a
 /// capture would override under `honor_labels`.
@@ -150,6 +158,9 @@ pub struct InputConfig {
     /// they are without (no extra labels). Never set on an input that reads
     /// stdin, which has no path.
     pub path_labels: Option<PathLabels>,
+    /// Most files followed at once; the matches past it, in sorted path
+    /// order, are dropped and counted (`errtally_files_dropped_total`).
+    pub max_files: usize,
 }
 
 /// An input's `path_labels`: a regular expression whose named captures,
@@ -237,10 +248,12 @@ impl PathLabels {
 
     /// The label values for the file at `path`, one per name: what each
     /// group captured, or empty when the path does not match or the group
-    /// took no part in the match. Bytes that are not UTF-8 become U+FFFD.
+    /// took no part in the match. The path is matched in its lossy form
+    /// (bytes that are not UTF-8 become U+FFFD), so `[^/]+` captures a
+    /// name that is not UTF-8 as it captures any other.
     pub fn values(&self, path: &Path) -> Vec<String> {
-        use std::os::unix::ffi::OsStrExt;
-        let captures = self.regex.captures(path.as_os_str().as_bytes());
+        let lossy = path.to_string_lossy();
+        let captures = self.regex.captures(lossy.as_bytes());
         self.names
             .iter()
             .map(|name| {
@@ -402,6 +415,7 @@ impl Config {
                 paths: input_paths,
                 start_at,
                 path_labels: None,
+                max_files: DEFAULT_MAX_FILES,
             });
         }
         if stdin {
@@ -410,6 +424,7 @@ impl Config {
                 paths: vec![InputPath::Stdin],
                 start_at,
                 path_labels: None,
+                max_files: DEFAULT_MAX_FILES,
             });
         }
         for input in &added {
@@ -489,6 +504,7 @@ struct RawInput {
     // `toml::Value`, as for the other durations.
     path_labels_ttl: Option<Spanned<toml::Value>>,
     max_label_sets: Option<Spanned<i64>>,
+    max_files: Option<Spanned<i64>>,
 }
 
 /// The text being parsed and where it came from; turns byte spans into
@@ -648,11 +664,21 @@ impl Source<'_> {
             },
         };
         let path_labels = self.path_labels(raw_input, index, &paths)?;
+        let max_files = match &raw_input.max_files {
+            Some(value) => self.bounded(
+                value,
+                &format!("input[{index}].max_files"),
+                MAX_FILES_LIMIT,
+                "",
+            )?,
+            None => DEFAULT_MAX_FILES,
+        };
         Ok(InputConfig {
             name: raw_name.get_ref().clone(),
             paths,
             start_at,
             path_labels,
+            max_files,
         })
     }
 
@@ -1128,12 +1154,14 @@ paths = ["-"]
                     ],
                     start_at: StartAt::Beginning,
                     path_labels: None,
+                    max_files: DEFAULT_MAX_FILES,
                 },
                 InputConfig {
                     name: "pipe.v2-x_y".into(),
                     paths: vec![InputPath::Stdin],
                     start_at: StartAt::End,
                     path_labels: None,
+                    max_files: DEFAULT_MAX_FILES,
                 },
             ]
         );
@@ -1480,6 +1508,15 @@ paths = ["logs/*.log", "/abs/*.log", "-"]
     }
 
     #[test]
+    fn path_labels_capture_names_that_are_not_utf8_in_their_lossy_form() {
+        use std::os::unix::ffi::OsStrExt;
+        let labels =
+            PathLabels::new(r"/(?P<name>[^/]+)\.log$", Duration::from_secs(1), 10).unwrap();
+        let path = Path::new(std::ffi::OsStr::from_bytes(b"/var/log/caf\xe9.log"));
+        assert_eq!(labels.values(path), ["caf\u{FFFD}"]);
+    }
+
+    #[test]
     fn path_labels_ttl_and_max_label_sets_are_read() {
         let text = pods_input(
             "path_labels = '^/var/log/(?P<service>[^/]+)/'\npath_labels_ttl = \"2s\"\nmax_label_sets = 4",
@@ -1565,6 +1602,27 @@ paths = ["logs/*.log", "/abs/*.log", "-"]
     }
 
     #[test]
+    fn max_files_is_read_and_bounded() {
+        assert_eq!(parse(&pods_input("")).unwrap().inputs[0].max_files, 100_000);
+        assert_eq!(
+            parse(&pods_input("max_files = 3")).unwrap().inputs[0].max_files,
+            3
+        );
+        assert_invalid(
+            &pods_input("max_files = 0"),
+            3,
+            "input[0].max_files",
+            "between 1 and 10000000, found 0",
+        );
+        assert_invalid(
+            &pods_input("max_files = -5"),
+            3,
+            "input[0].max_files",
+            "between 1 and 10000000, found -5",
+        );
+    }
+
+    #[test]
     fn path_labels_need_a_path() {
         let text = "[[input]]\nname = \"pipe\"\npaths = [\"-\"]\n\
                     path_labels = '(?P<service>x)'\n";
@@ -1627,12 +1685,14 @@ paths = ["logs/*.log", "/abs/*.log", "-"]
                     ],
                     start_at: StartAt::Beginning,
                     path_labels: None,
+                    max_files: DEFAULT_MAX_FILES,
                 },
                 InputConfig {
                     name: "stdin".into(),
                     paths: vec![InputPath::Stdin],
                     start_at: StartAt::Beginning,
                     path_labels: None,
+                    max_files: DEFAULT_MAX_FILES,
                 },
             ]
         );

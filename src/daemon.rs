@@ -136,6 +136,22 @@ pub fn load(options: &RunOptions) -> Result<(Config, Arc<Catalog>), RunError> {
     Ok((config, catalog))
 }
 
+/// What `errtally check` warns about in the config's globs (it does not
+/// fail: the daemon walks such trees safely), one sentence each: a `**`
+/// over a pseudo filesystem or across a symlink loop.
+pub fn glob_warnings(config: &Config) -> Vec<String> {
+    config
+        .inputs
+        .iter()
+        .flat_map(|input| &input.paths)
+        .filter_map(|path| match path {
+            crate::config::InputPath::Glob(pattern) => Some(pattern),
+            crate::config::InputPath::Stdin => None,
+        })
+        .flat_map(|pattern| crate::tail::walk::risks(pattern))
+        .collect()
+}
+
 /// The config's catalogue files, or the built-in catalogue.
 pub fn load_catalog(config: &Config) -> Result<Arc<Catalog>, CatalogError> {
     Ok(Arc::new(Catalog::load(&config.catalog)?))

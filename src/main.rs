@@ -90,6 +90,9 @@ fn check(
     if let Some(path) = path {
         let config = Config::load(path)?;
         let catalog = daemon::load_catalog(&config)?;
+        for warning in daemon::glob_warnings(&config) {
+            eprintln!("errtally: warning: {warning}");
+        }
         println!(
             "{}: ok ({} inputs, {} error types, listen_address {})",
             path.display(),

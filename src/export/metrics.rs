@@ -201,6 +201,7 @@ pub struct Metrics {
     truncated: IntCounterVec,
     rotations: IntCounterVec,
     read_errors: IntCounterVec,
+    files_dropped: IntCounterVec,
     files_watched: IntGaugeVec,
     files_parked: IntGaugeVec,
     input_lag: IntGaugeVec,
@@ -247,6 +248,11 @@ impl Metrics {
             read_errors: family.counters(
                 "errtally_read_errors_total",
                 "Failed opens, stats and reads of log files (retried).",
+                &["source"],
+            )?,
+            files_dropped: family.counters(
+                "errtally_files_dropped_total",
+                "Files a glob matched past the input's max_files, not followed.",
                 &["source"],
             )?,
             files_watched: family.gauges(
@@ -410,6 +416,7 @@ impl Metrics {
             truncated: self.truncated.with_label_values(&[source]),
             rotations: self.rotations.with_label_values(&[source]),
             read_errors: self.read_errors.with_label_values(&[source]),
+            files_dropped: self.files_dropped.with_label_values(&[source]),
             files_watched: self.files_watched.with_label_values(&[source]),
             files_parked: self.files_parked.with_label_values(&[source]),
             input_lag: self.input_lag.with_label_values(&[source]),
@@ -432,6 +439,7 @@ impl Metrics {
             &self.truncated,
             &self.rotations,
             &self.read_errors,
+            &self.files_dropped,
         ] {
             let _ = vec.remove_label_values(&[source]);
         }
@@ -545,6 +553,8 @@ pub struct InputMetrics {
     pub(crate) rotations: IntCounter,
     /// Open, stat and read failures.
     pub(crate) read_errors: IntCounter,
+    /// Matched files past `max_files`, not followed.
+    pub(crate) files_dropped: IntCounter,
     /// Files open.
     pub(crate) files_watched: IntGauge,
     /// Files parked (closed for the descriptor budget).

@@ -29,7 +29,8 @@ use tokio_util::sync::CancellationToken;
 use super::budget::DescriptorBudget;
 use super::file::{FileTailer, ReadBuffers, Restart, StartPosition};
 use super::parked::{ParkedFile, ParkedFiles};
-use super::watch::{DirWatches, pattern_dirs, watch_dir};
+use super::walk;
+use super::watch::{DirWatches, watch_dir};
 use super::{Changed, Wake};
 use crate::checkpoint::OffsetBoard;
 use crate::checkpoint::{FileCheckpoint, FileIdentity};
@@ -134,6 +135,17 @@ pub struct FileInput {
     to_read: Vec<usize>,
     /// The literal prefix directory of each glob.
     roots: Vec<PathBuf>,
+    /// The directories the last listing found at the globs' directory
+    /// levels: what to watch besides the roots.
+    listed_dirs: Vec<PathBuf>,
+    /// Most files followed at once (`max_files`).
+    max_files: usize,
+    /// Files past `max_files` at the highest count since the last complete
+    /// listing: the counter rises only when more are dropped.
+    files_past_cap: usize,
+    /// Whether the cap and the depth limit were logged (once each).
+    warned_cap: bool,
+    warned_depth: bool,
     /// The directories this input watches, with the rescan that last
     /// wanted each.
     watches: Arc<DirWatches>,
@@ -220,6 +232,11 @@ impl FileInput {
             to_read: Vec::new(),
             patterns,
             roots,
+            listed_dirs: Vec::new(),
+            max_files: config.max_files,
+            files_past_cap: 0,
+            warned_cap: false,
+            warned_depth: false,
             watches: parts.watches,
             watched: HashMap::new(),
             rescans: 0,
@@ -595,15 +612,11 @@ impl FileInput {
         }
         // A path whose file is still open (being drained after a rename)
         // is remembered even while nothing is at it, so the file that
-        // appears there next counts as a rotation.
-        let followed: HashSet<Inode> = self
-            .tailers
-            .iter()
-            .map(|t| (t.identity().dev, t.identity().ino))
-            .chain(self.parked.inodes().copied())
-            .collect();
+        // appears there next counts as a rotation. One set, not a search
+        // of the open files per path: linear in the files.
+        let open = self.open_inodes();
         for (path, inode) in self.path_inodes.drain() {
-            if followed.contains(&inode) {
+            if open.contains(&inode) {
                 new_path_inodes.entry(path).or_insert(inode);
             }
         }
@@ -612,80 +625,153 @@ impl FileInput {
             self.dirty = true;
             self.reindex();
         }
-        self.update_watches();
+        self.update_watches(complete);
         // Files left without a slot: once the ones just opened are read,
         // they can be parked to make room, so list again at once.
         self.rescan_again |= self.starved && opened;
+    }
+
+    /// Device and inode of every file followed, open or parked.
+    fn open_inodes(&self) -> HashSet<Inode> {
+        self.tailers
+            .iter()
+            .map(|tailer| (tailer.identity().dev, tailer.identity().ino))
+            .chain(self.parked.inodes().copied())
+            .collect()
     }
 
     /// Lists the globs: each matched file by device and inode, with the
     /// first path it was found at and its size and modification time, each
     /// path's inode, and whether every directory could be listed (a
     /// failed listing, `EMFILE` or `EACCES`, hides files that still
-    /// exist). Warnings about paths no longer listed are forgotten.
+    /// exist). Past `max_files`, open files keep their place and new ones
+    /// are taken in sorted path order; the rest are dropped and counted.
+    /// Warnings about paths no longer listed are forgotten.
     fn list_globs(&mut self) -> Listing {
         let mut complete = true;
-        let mut matched: HashMap<Inode, (PathBuf, Look)> = HashMap::new();
-        let mut new_path_inodes = HashMap::new();
+        let mut depth_limited = false;
+        let mut found: Vec<(PathBuf, Inode, Look)> = Vec::new();
+        self.listed_dirs.clear();
         // Paths the globs still yield: warnings about the others are
         // forgotten, so the set stays bounded whatever the churn.
         let mut listed: HashSet<PathBuf> = HashSet::new();
-        for pattern in self.patterns.clone() {
-            let paths = match glob::glob(&pattern) {
-                Ok(paths) => paths,
+        let patterns = std::mem::take(&mut self.patterns);
+        for pattern in &patterns {
+            let expansion = match walk::expand(pattern) {
+                Ok(expansion) => expansion,
                 Err(error) => {
                     tracing::error!(input = %self.name, %pattern, %error, "bad glob");
                     continue;
                 }
             };
-            for entry in paths {
-                let path = match entry {
-                    Ok(path) => path,
-                    Err(error) => {
-                        complete = false;
-                        self.metrics.read_errors.inc();
-                        let path = error.path().to_path_buf();
-                        listed.insert(path.clone());
-                        if self.warned.insert(path.clone()) {
-                            tracing::warn!(input = %self.name, path = %path.display(), error = %error.error(), "cannot list directory; will retry");
-                        }
-                        continue;
-                    }
-                };
-                let found = match std::fs::metadata(&path) {
-                    Ok(meta) if meta.is_file() => {
-                        Some(((meta.dev(), meta.ino()), (meta.len(), meta.modified().ok())))
-                    }
-                    Ok(_) => None,
-                    // A dangling symlink is a file nobody can read (yet).
-                    Err(error)
-                        if error.kind() == std::io::ErrorKind::NotFound
-                            && std::fs::symlink_metadata(&path).is_ok() =>
-                    {
-                        self.open_failed(&path, &error);
-                        None
-                    }
-                    // Gone between listing and stat: the next scan settles it.
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(error) => {
-                        self.open_failed(&path, &error);
-                        None
-                    }
-                };
+            depth_limited |= expansion.depth_limited;
+            for error in expansion.errors {
+                complete = false;
+                self.metrics.read_errors.inc();
+                listed.insert(error.path.clone());
+                if self.warned.insert(error.path.clone()) {
+                    tracing::warn!(input = %self.name, path = %error.path.display(), error = %error.source, "cannot list directory; will retry");
+                }
+            }
+            self.listed_dirs.extend(expansion.dirs);
+            for path in expansion.matches {
+                let look = self.look_at(&path);
+                // After the look, which may have warned about this path.
                 if !self.warned.is_empty() {
                     listed.insert(path.clone());
                 }
-                if let Some((inode, look)) = found {
-                    new_path_inodes.insert(path.clone(), inode);
-                    matched.entry(inode).or_insert((path, look));
+                if let Some((inode, look)) = look {
+                    found.push((path, inode, look));
                 }
             }
         }
+        self.patterns = patterns;
         self.warned.retain(|path| listed.contains(path));
-        Listing {
+        if depth_limited && !self.warned_depth {
+            self.warned_depth = true;
+            tracing::warn!(input = %self.name, max_depth = walk::MAX_DEPTH, "glob reaches deeper than the depth limit; deeper directories are not walked");
+        }
+        let (listing, dropped) = self.cap_files(found, complete);
+        self.count_dropped(dropped, complete);
+        listing
+    }
+
+    /// The identity and look of the file at a matched path; None for what
+    /// is not a regular file (a directory, or gone since the listing),
+    /// with a warning for what cannot be looked at.
+    fn look_at(&mut self, path: &Path) -> Option<(Inode, Look)> {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {
+                Some(((meta.dev(), meta.ino()), (meta.len(), meta.modified().ok())))
+            }
+            Ok(_) => None,
+            // A dangling symlink is a file nobody can read (yet).
+            Err(error)
+                if error.kind() == std::io::ErrorKind::NotFound
+                    && std::fs::symlink_metadata(path).is_ok() =>
+            {
+                self.open_failed(path, &error);
+                None
+            }
+            // Gone between listing and stat: the next scan settles it.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                self.open_failed(path, &error);
+                None
+            }
+        }
+    }
+
+    /// The files to follow among those `found` (in the globs' order, each
+    /// glob's sorted), at most `max_files`: the open ones first, then new
+    /// ones in order. Returns them as a listing (`complete` as given) and
+    /// how many files were left out.
+    fn cap_files(&self, found: Vec<(PathBuf, Inode, Look)>, complete: bool) -> (Listing, usize) {
+        let open = self.open_inodes();
+        let open_found: HashSet<Inode> = found
+            .iter()
+            .map(|(_, inode, _)| *inode)
+            .filter(|inode| open.contains(inode))
+            .collect();
+        let mut slots = self.max_files.saturating_sub(open_found.len());
+        let mut matched: HashMap<Inode, (PathBuf, Look)> = HashMap::new();
+        let mut path_inodes = HashMap::new();
+        let mut dropped: HashSet<Inode> = HashSet::new();
+        for (path, inode, look) in found {
+            if !open_found.contains(&inode) && !matched.contains_key(&inode) {
+                if slots == 0 {
+                    dropped.insert(inode);
+                    continue;
+                }
+                slots -= 1;
+            }
+            path_inodes.insert(path.clone(), inode);
+            matched.entry(inode).or_insert((path, look));
+        }
+        let listing = Listing {
             matched,
-            path_inodes: new_path_inodes,
+            path_inodes,
             complete,
+        };
+        (listing, dropped.len())
+    }
+
+    /// Counts the files past `max_files` (each rise in their number, so a
+    /// file left out is counted once however many listings leave it out)
+    /// and warns the first time.
+    fn count_dropped(&mut self, dropped: usize, complete: bool) {
+        if dropped > 0 && !self.warned_cap {
+            self.warned_cap = true;
+            tracing::warn!(input = %self.name, max_files = self.max_files, dropped, "more files match than max_files; following the first in sorted path order");
+        }
+        if dropped > self.files_past_cap {
+            self.metrics
+                .files_dropped
+                .inc_by((dropped - self.files_past_cap) as u64);
+            self.files_past_cap = dropped;
+        } else if complete {
+            // Only a complete listing says fewer are left out now.
+            self.files_past_cap = dropped;
         }
     }
 
@@ -1011,11 +1097,12 @@ impl FileInput {
         }
     }
 
-    /// Watches the globs' literal prefixes and every directory matching
-    /// their directory levels (see [`pattern_dirs`]; a glob like
+    /// Watches the globs' literal prefixes and every directory the last
+    /// listing found at their directory levels (a glob like
     /// `pods/*/*/*.log` spans many), which includes every open file's, and
-    /// drops the watches no longer needed.
-    fn update_watches(&mut self) {
+    /// drops the watches no longer needed: after a `complete` listing only,
+    /// since a failed one misses directories that are still there.
+    fn update_watches(&mut self, complete_listing: bool) {
         self.rescans += 1;
         let rescan = self.rescans;
         let mut complete = true;
@@ -1032,14 +1119,12 @@ impl FileInput {
         for root in &self.roots {
             want(root, &mut self.watched);
         }
-        for pattern in &self.patterns {
-            for dir in pattern_dirs(pattern) {
-                want(&dir, &mut self.watched);
-            }
+        for dir in &self.listed_dirs {
+            want(dir, &mut self.watched);
         }
         let watches = &self.watches;
         self.watched.retain(|dir, seen| {
-            let keep = *seen == rescan;
+            let keep = *seen == rescan || !complete_listing;
             if !keep {
                 watches.remove(dir);
             }
@@ -1059,11 +1144,7 @@ impl FileInput {
         let now = Instant::now();
         let mut opened = false;
         let resume = std::mem::take(&mut self.resume);
-        let followed: HashSet<Inode> = self
-            .tailers
-            .iter()
-            .map(|tailer| (tailer.identity().dev, tailer.identity().ino))
-            .collect();
+        let mut open = self.open_inodes();
         for saved in &resume {
             // Seen only empty: nothing but device and inode tells it from a
             // file that reused the inode since (a copytruncate's copy, an
@@ -1074,10 +1155,7 @@ impl FileInput {
                 continue;
             }
             let (dev, ino) = (saved.identity.dev, saved.identity.ino);
-            if followed.contains(&(dev, ino))
-                || self.parked.contains(&(dev, ino))
-                || self.waiting_since_start.contains(&(dev, ino))
-            {
+            if open.contains(&(dev, ino)) || self.waiting_since_start.contains(&(dev, ino)) {
                 continue;
             }
             let Some(path) = find_by_inode(saved) else {
@@ -1104,6 +1182,7 @@ impl FileInput {
             tailer.label_set = self.metrics.attach(&path);
             tailer.orphaned_since = Some(now);
             self.tailers.push(tailer);
+            open.insert((dev, ino));
             opened = true;
         }
         self.resume = resume;
@@ -1328,6 +1407,7 @@ mod tests {
             paths: Vec::new(),
             start_at,
             path_labels,
+            max_files: crate::config::DEFAULT_MAX_FILES,
         };
         let parts = InputParts {
             scanner: Scanner::new(Arc::clone(&catalog)),
@@ -1664,6 +1744,115 @@ mod tests {
         use std::io::Write;
         let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
         file.write_all(text.as_bytes()).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_max_files_the_first_in_sorted_order_are_followed_and_the_rest_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["e", "b", "d", "a", "c"] {
+            std::fs::write(dir.path().join(format!("{name}.log")), format!("{name}\n")).unwrap();
+        }
+        let (mut input, metrics) = fresh_input(&format!("{}/*.log", dir.path().display()));
+        input.max_files = 3;
+        let stop = AtomicBool::new(false);
+        input.poll(Sweep::Rescan, &stop);
+        let mut followed: Vec<_> = input
+            .tailers
+            .iter()
+            .map(|t| t.path().to_path_buf())
+            .collect();
+        followed.sort();
+        assert_eq!(
+            followed,
+            ["a.log", "b.log", "c.log"].map(|name| dir.path().join(name))
+        );
+        let dropped = || metrics.series_line("errtally_files_dropped_total{");
+        assert_eq!(dropped(), r#"errtally_files_dropped_total{source="api"} 2"#);
+        assert_eq!(
+            metrics.series_line("errtally_lines_total{"),
+            r#"errtally_lines_total{source="api"} 3"#
+        );
+        // The same files left out again are not counted again.
+        input.poll(Sweep::Rescan, &stop);
+        assert_eq!(dropped(), r#"errtally_files_dropped_total{source="api"} 2"#);
+        // A new file sorting first does not push out a followed one.
+        std::fs::write(dir.path().join("0.log"), "0\n").unwrap();
+        input.poll(Sweep::Rescan, &stop);
+        assert_eq!(input.tailers.len(), 3);
+        assert_eq!(dropped(), r#"errtally_files_dropped_total{source="api"} 3"#);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_file_whose_name_is_not_utf8_is_followed_through_a_symlink_loop() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.log");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub").join(name), "one\ntwo\n").unwrap();
+        std::os::unix::fs::symlink(".", dir.path().join("X")).unwrap();
+        std::os::unix::fs::symlink("..", dir.path().join("sub/Y")).unwrap();
+        let (mut input, metrics) = fresh_input(&format!("{}/**/*.log", dir.path().display()));
+        let stop = AtomicBool::new(false);
+        input.poll(Sweep::Rescan, &stop);
+        assert_eq!(input.tailers.len(), 1);
+        assert_eq!(input.tailers[0].path(), dir.path().join("sub").join(name));
+        assert_eq!(
+            metrics.series_line("errtally_lines_total{"),
+            r#"errtally_lines_total{source="api"} 2"#
+        );
+        assert_eq!(input.listed_dirs, [dir.path().join("sub")]);
+    }
+
+    /// The rescan's cost (listing + reconcile) at 10,000 and 100,000
+    /// empty files in one directory: run by `benches/rescan.sh` (release
+    /// build), which prints the times. Where the descriptor limit cannot
+    /// hold every file open, the listing alone (walk, stat, cap) is timed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    #[ignore = "benchmark: benches/rescan.sh"]
+    async fn rescan_time() {
+        let sizes: Vec<usize> = std::env::var("ERRTALLY_RESCAN_FILES")
+            .unwrap_or_else(|_| "10000,100000".to_owned())
+            .split(',')
+            .map(|n| n.trim().parse().unwrap())
+            .collect();
+        let (nofile, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        for files in sizes {
+            let dir = tempfile::tempdir().unwrap();
+            for index in 0..files {
+                std::fs::File::create(dir.path().join(format!("{index:06}.log"))).unwrap();
+            }
+            let (mut input, _metrics) = fresh_input(&format!("{}/*.log", dir.path().display()));
+            let stop = AtomicBool::new(false);
+            let ms = |took: Duration| took.as_secs_f64() * 1e3;
+            let timed = |input: &mut FileInput, open: bool| {
+                let started = std::time::Instant::now();
+                if open {
+                    input.poll(Sweep::Rescan, &stop);
+                } else {
+                    assert_eq!(input.list_globs().matched.len(), files);
+                }
+                started.elapsed()
+            };
+            let open = (files as u64) + 200 < nofile;
+            let first = timed(&mut input, open);
+            let mut rescans: Vec<Duration> = (0..5).map(|_| timed(&mut input, open)).collect();
+            rescans.sort();
+            if open {
+                assert_eq!(input.tailers.len(), files, "every file open");
+            }
+            println!(
+                "rescan files={files} measured={} first_ms={:.1} median_ms={:.1} min_ms={:.1} max_ms={:.1}",
+                if open {
+                    "poll(Rescan): listing + reconcile + open"
+                } else {
+                    "listing only (nofile limit below the file count)"
+                },
+                ms(first),
+                ms(rescans[2]),
+                ms(rescans[0]),
+                ms(rescans[4]),
+            );
+        }
     }
 
     #[test]

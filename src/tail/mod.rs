@@ -7,6 +7,8 @@
 //! - [`stdin`]: the stdin reader;
 //! - [`pipeline`]: the running file inputs of one configuration, each
 //!   supervised (restarted with backoff when it fails);
+//! - [`walk`]: expanding a glob, each directory once, loops and odd names
+//!   included;
 //! - [`watch`]: the inotify watches and how a notification wakes an input.
 //!
 //! Inputs are woken by inotify (through `notify`): a write wakes a read of
@@ -23,6 +25,7 @@ pub mod input;
 pub mod parked;
 pub mod pipeline;
 pub mod stdin;
+pub mod walk;
 pub mod watch;
 
 use std::collections::HashSet;

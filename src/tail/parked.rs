@@ -69,11 +69,6 @@ impl ParkedFiles {
         self.by_inode.is_empty()
     }
 
-    /// Whether the file with this device and inode is parked.
-    pub fn contains(&self, inode: &Inode) -> bool {
-        self.by_inode.contains_key(inode)
-    }
-
     /// The parked file at `path`, if any.
     pub fn at_path(&self, path: &Path) -> Option<Inode> {
         self.by_path.get(path).copied()

@@ -1,8 +1,8 @@
-//! Watching files for the inputs and the config: which directories to
-//! watch for each glob (its literal prefix, and every directory its files
-//! are in), and how a notification wakes an input (a write reads just that
-//! file; anything else, a rescan; an error or lost events, a rescan of
-//! every input).
+//! Watching files for the inputs and the config: which directory to watch
+//! for each glob (its literal prefix; the directories below it come from
+//! the input's listing, [`super::walk`]), and how a notification wakes an
+//! input (a write reads just that file; anything else, a rescan; an error
+//! or lost events, a rescan of every input).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,34 +36,6 @@ pub fn watch_dir(pattern: &str) -> PathBuf {
         dir.push(".");
     }
     absolute(&dir)
-}
-
-/// The directories that match a glob's directory levels below its literal
-/// prefix (`/pods/*` and `/pods/*/*` for `/pods/*/*/*.log`), whether or not
-/// a file is in them yet: a directory created empty and filled a moment
-/// later (a pod scheduled: its directories, then its log file) is watched
-/// from the rescan its creation woke, so the file's creation wakes the next
-/// one. Unreadable directories are skipped (the listing warns about them).
-pub fn pattern_dirs(pattern: &str) -> Vec<PathBuf> {
-    let components: Vec<_> = Path::new(pattern).components().collect();
-    let Some(first_glob) = components.iter().position(|component| {
-        component
-            .as_os_str()
-            .to_string_lossy()
-            .contains(['*', '?', '['])
-    }) else {
-        return Vec::new();
-    };
-    let mut dirs = Vec::new();
-    // The last component names files, not directories.
-    for depth in first_glob + 1..components.len() {
-        let level: PathBuf = components[..depth].iter().collect();
-        let Ok(paths) = glob::glob(&level.to_string_lossy()) else {
-            continue;
-        };
-        dirs.extend(paths.flatten().filter(|path| path.is_dir()));
-    }
-    dirs
 }
 
 /// A watched directory and the wake of the input that reads it.
@@ -285,26 +257,6 @@ fn absolute(path: &Path) -> PathBuf {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pattern_dirs_are_the_directories_at_each_glob_level() {
-        let dir = tempfile::tempdir().unwrap();
-        let pods = dir.path().join("pods");
-        std::fs::create_dir_all(pods.join("a_1/app")).unwrap();
-        std::fs::create_dir_all(pods.join("b_2/app")).unwrap();
-        std::fs::create_dir_all(pods.join("b_2/sidecar")).unwrap();
-        std::fs::write(pods.join("not_a_dir"), "").unwrap();
-        let pattern = format!("{}/*/*/*.log", pods.display());
-        let mut found = pattern_dirs(&pattern);
-        found.sort();
-        let want: Vec<PathBuf> = ["a_1", "a_1/app", "b_2", "b_2/app", "b_2/sidecar"]
-            .iter()
-            .map(|dir| pods.join(dir))
-            .collect();
-        assert_eq!(found, want);
-        assert!(pattern_dirs(&format!("{}/app.log", pods.display())).is_empty());
-        assert!(pattern_dirs(&format!("{}/*.log", pods.display())).is_empty());
-    }
 
     #[test]
     fn watch_dir_is_the_literal_prefix_of_a_glob() {

@@ -138,6 +138,11 @@ impl Daemon {
         }
     }
 
+    /// Its process id, for what only /proc tells (memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Status and body of a GET.
     pub fn get(&self, path: &str) -> (u16, String) {
         let agent: ureq::Agent = ureq::Agent::config_builder()

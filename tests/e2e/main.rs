@@ -10,6 +10,7 @@ mod daemon_support;
 mod dashboards;
 mod deploy;
 mod faults;
+mod globs;
 mod golden;
 mod kubernetes;
 mod model;
