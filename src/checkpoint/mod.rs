@@ -138,7 +138,7 @@ pub fn tail_fingerprint(file: &File, offset: u64) -> io::Result<String> {
 
 /// Lowercase hex: readable in the JSON and compared by prefix, which matches
 /// a byte prefix because every byte is two characters.
-fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     let mut hex = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
         // Writing to a String cannot fail.

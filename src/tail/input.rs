@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::file::{FileTailer, ReadBuffers, Restart, StartPosition};
+use super::rotated;
 use super::watch::{DirWatches, pattern_dirs, watch_dir};
 use super::{Changed, Wake};
 use crate::checkpoint::OffsetBoard;
@@ -141,6 +142,9 @@ pub struct FileInput {
     dirty: bool,
     /// When offsets were last published.
     published_at: Instant,
+    /// A rotated copy was drained: its entry leaves the next publication,
+    /// which the checkpoint writer is asked to save at once.
+    save_soon: bool,
 }
 
 /// Shared pieces an input is built from.
@@ -195,6 +199,7 @@ impl FileInput {
             rescan_again: false,
             dirty: true,
             published_at: Instant::now(),
+            save_soon: false,
         }
     }
 
@@ -724,12 +729,17 @@ impl FileInput {
     /// while errtally was down, to a name the globs do not match) is looked
     /// for in its old directory by device, inode and head fingerprint, and
     /// followed from its offset as a rotated file: its unread tail is
-    /// drained for the grace period, then it is closed. Returns whether a
-    /// file was opened.
+    /// drained for the grace period, then it is closed. One whose inode is
+    /// gone too (compressed, or copied, while errtally was down) is looked
+    /// for among its siblings by content and counted to its end at once
+    /// ([`rotated`]). Returns whether a file was opened.
     fn drain_rotated_while_down(&mut self) -> bool {
         let now = Instant::now();
         let mut opened = false;
         let resume = std::mem::take(&mut self.resume);
+        // Gone from their inode too: looked for among their siblings
+        // (compressed, or copied) once every renamed file is open.
+        let mut unfound = Vec::new();
         for saved in &resume {
             // Seen only empty: nothing but device and inode tells it from a
             // file that reused the inode since (a copytruncate's copy, an
@@ -748,6 +758,7 @@ impl FileInput {
                 continue;
             }
             let Some(path) = find_by_inode(saved) else {
+                unfound.push(saved);
                 continue;
             };
             let followed = std::fs::File::open(&path).and_then(|file| {
@@ -759,6 +770,7 @@ impl FileInput {
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
             let Ok(mut tailer) = followed else {
+                unfound.push(saved);
                 continue;
             };
             tracing::info!(input = %self.name, was = %saved.path.display(), path = %path.display(), "draining a file rotated while errtally was down");
@@ -767,6 +779,16 @@ impl FileInput {
             tailer.orphaned_since = Some(now);
             self.tailers.push(tailer);
             opened = true;
+        }
+        if !unfound.is_empty() {
+            let drainer = rotated::Drainer {
+                input: &self.name,
+                max_line_bytes: self.max_line_bytes,
+                scanner: &mut self.scanner,
+                tally: &mut self.tally,
+                metrics: &mut self.metrics,
+            };
+            self.save_soon |= rotated::drain_rotated_copies(&unfound, &self.tailers, drainer);
         }
         self.resume = resume;
         opened
@@ -865,6 +887,9 @@ impl FileInput {
             })
             .collect();
         self.offsets.publish(&self.name, offsets);
+        if std::mem::take(&mut self.save_soon) {
+            self.offsets.save_soon();
+        }
         self.status.set_input(
             &self.name,
             InputStatus {
