@@ -29,15 +29,17 @@
 //! whole by definition, counts it.)
 //!
 //! Cost: the drain runs synchronously in the input's first poll, so the
-//! input's other files wait for it (about 0.4 s per 100 MB of log, gzip,
-//! release build); every compressed candidate whose head matches is
-//! decompressed up to the offset to check its tail, at most
-//! [`MAX_CANDIDATES`] of them.
+//! input's other files wait for it (0.92 s for a 97 MB `.gz` holding
+//! 550 MB of log, release build, 2 shared cores); every compressed
+//! candidate whose head matches is decompressed up to the offset to check
+//! its tail, at most [`MAX_CANDIDATES`] of them.
 //!
 //! What it does not do: look in other directories, or at names that do not
 //! start with the file's name (`app.log.1` compressed as `app.log.2.gz` by
-//! the next rotation); an entry whose head is empty (only device and inode
-//! knew the file) is not looked for, as by the inode search.
+//! the next rotation). Not looked for: an entry whose head is empty (only
+//! device and inode knew the file), as by the inode search, and one whose
+//! inode a followed file has (truncated in place by a copytruncate while
+//! errtally was down, or reused by a new file), as before.
 
 use std::collections::HashSet;
 use std::fs::File;
