@@ -74,6 +74,14 @@ impl OffsetBoard {
         }
     }
 
+    /// Asks the writer to save the next publication at once, as for a new
+    /// file: an input that counted a rotated copy to its end (and dropped
+    /// its entry) keeps the window in which a crash counts it again to one
+    /// save, not a `checkpoint_interval`.
+    pub fn save_soon(&self) {
+        self.new_file.notify_one();
+    }
+
     /// Returns when a publish has held a file new to its input (at once if
     /// one did since the last call).
     pub async fn new_file_published(&self) {

@@ -51,7 +51,7 @@ use crate::cli::{
 use crate::cmd::corpus::{self, CorpusConfig, SplitFraming};
 use crate::cmd::report::{self, FileTally};
 use crate::read::ahead::{NewlineCounter, Pool};
-use crate::read::decompress::{Compression, Decompressor};
+use crate::read::decompress::{Compression, Decompressor, sniff};
 use crate::read::range::{self, RangeReader};
 use crate::read::{LineReader, READ_SIZE};
 use crate::scan::{Scanner, Tally};
@@ -610,17 +610,6 @@ impl<'a> Job<'a> {
             self.count_compressed(decompressor, worker, tally)
         }
     }
-}
-
-/// Reads the first bytes of a stream (up to [`Compression::MAGIC_BYTES`],
-/// fewer only at its end) and tells its compression; the caller reads the
-/// returned bytes again before the rest.
-fn sniff(reader: &mut impl Read) -> io::Result<(Compression, Vec<u8>)> {
-    let mut head = Vec::with_capacity(Compression::MAGIC_BYTES);
-    reader
-        .take(Compression::MAGIC_BYTES as u64)
-        .read_to_end(&mut head)?;
-    Ok((Compression::detect(&head), head))
 }
 
 /// Reads `reader` to its end with plain reads of [`READ_SIZE`], counting

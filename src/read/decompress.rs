@@ -66,6 +66,19 @@ impl Compression {
     }
 }
 
+/// Reads the first bytes of a stream (up to [`Compression::MAGIC_BYTES`],
+/// fewer only at its end) and tells its compression; the caller reads the
+/// returned bytes again before the rest (`Cursor::new(head).chain(rest)`).
+/// Shared by `scan` and the daemon's search for compressed rotations, so
+/// both recognise an archive the same way.
+pub fn sniff(reader: &mut impl Read) -> io::Result<(Compression, Vec<u8>)> {
+    let mut head = Vec::with_capacity(Compression::MAGIC_BYTES);
+    reader
+        .take(Compression::MAGIC_BYTES as u64)
+        .read_to_end(&mut head)?;
+    Ok((Compression::detect(&head), head))
+}
+
 /// Why a compressed stream ended early.
 #[derive(Debug, thiserror::Error)]
 pub struct DecompressError {

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::budget::DescriptorBudget;
 use super::file::{FileTailer, ReadBuffers, Restart, StartPosition};
 use super::parked::{ParkedFile, ParkedFiles};
+use super::rotated;
 use super::walk;
 use super::watch::{DirWatches, watch_dir};
 use super::{Changed, Wake};
@@ -172,6 +173,9 @@ pub struct FileInput {
     starved: bool,
     /// When offsets were last published.
     published_at: Instant,
+    /// A rotated copy was drained: its entry leaves the next publication,
+    /// which the checkpoint writer is asked to save at once.
+    save_soon: bool,
 }
 
 /// Shared pieces an input is built from.
@@ -248,6 +252,7 @@ impl FileInput {
             parked: ParkedFiles::default(),
             waiting_since_start: HashSet::new(),
             starved: false,
+            save_soon: false,
         }
     }
 
@@ -1138,13 +1143,18 @@ impl FileInput {
     /// while errtally was down, to a name the globs do not match) is looked
     /// for in its old directory by device, inode and head fingerprint, and
     /// followed from its offset as a rotated file: its unread tail is
-    /// drained for the grace period, then it is closed. Returns whether a
-    /// file was opened.
+    /// drained for the grace period, then it is closed. One whose inode is
+    /// gone too (compressed, or copied, while errtally was down) is looked
+    /// for among its siblings by content and counted to its end at once
+    /// ([`rotated`]). Returns whether a file was opened.
     fn drain_rotated_while_down(&mut self) -> bool {
         let now = Instant::now();
         let mut opened = false;
         let resume = std::mem::take(&mut self.resume);
         let mut open = self.open_inodes();
+        // Gone from their inode too: looked for among their siblings
+        // (compressed, or copied) once every renamed file is open.
+        let mut unfound = Vec::new();
         for saved in &resume {
             // Seen only empty: nothing but device and inode tells it from a
             // file that reused the inode since (a copytruncate's copy, an
@@ -1159,6 +1169,7 @@ impl FileInput {
                 continue;
             }
             let Some(path) = find_by_inode(saved) else {
+                unfound.push(saved);
                 continue;
             };
             let followed_file = std::fs::File::open(&path).and_then(|file| {
@@ -1170,6 +1181,7 @@ impl FileInput {
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
             let Ok(mut tailer) = followed_file else {
+                unfound.push(saved);
                 continue;
             };
             if !self.budget.try_acquire() && self.park_idle(1) > 0 {
@@ -1184,6 +1196,16 @@ impl FileInput {
             self.tailers.push(tailer);
             open.insert((dev, ino));
             opened = true;
+        }
+        if !unfound.is_empty() {
+            let drainer = rotated::Drainer {
+                input: &self.name,
+                max_line_bytes: self.max_line_bytes,
+                scanner: &mut self.scanner,
+                tally: &mut self.tally,
+                metrics: &mut self.metrics,
+            };
+            self.save_soon |= rotated::drain_rotated_copies(&unfound, &self.tailers, drainer);
         }
         self.resume = resume;
         opened
@@ -1298,6 +1320,9 @@ impl FileInput {
             .chain(self.parked.entries().cloned())
             .collect();
         self.offsets.publish(&self.name, offsets);
+        if std::mem::take(&mut self.save_soon) {
+            self.offsets.save_soon();
+        }
         self.status.set_input(
             &self.name,
             InputStatus {

@@ -4,6 +4,8 @@
 //! - [`file`](mod@file): one open file (resume, read whole lines, truncation);
 //! - [`input`]: one input's files: glob discovery, rotation by identity,
 //!   draining of rotated files, the wake/poll loop;
+//! - [`rotated`]: at start, rotations compressed (or copied) while
+//!   errtally was down, found among a file's siblings by content;
 //! - [`stdin`]: the stdin reader;
 //! - [`pipeline`]: the running file inputs of one configuration, each
 //!   supervised (restarted with backoff when it fails);
@@ -24,6 +26,7 @@ pub mod file;
 pub mod input;
 pub mod parked;
 pub mod pipeline;
+pub mod rotated;
 pub mod stdin;
 pub mod walk;
 pub mod watch;
