@@ -48,6 +48,19 @@ const _: () = assert!(RECENT_BYTES == FINGERPRINT_BYTES);
 /// newline, so that a half-written last line is counted once it completes.
 const LAST_LINE_LOOKBACK: u64 = 64 << 10;
 
+/// Opens a log file for reading without ever blocking: a glob can match
+/// files whose reads wait for data that may never come (`/proc/kmsg`, a
+/// device behind a `**`), and a blocked read would hold the input's poll,
+/// and a stop, forever. On a regular file `O_NONBLOCK` changes nothing;
+/// elsewhere the read fails with `EAGAIN`, which is counted and retried.
+pub fn open_log(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Where reading starts in a newly opened file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartPosition {
@@ -160,7 +173,7 @@ impl FileTailer {
     /// (the file was truncated while nobody watched) starts again at 0.
     #[cfg(test)]
     pub fn open(path: &Path, start: StartPosition, max_line_bytes: usize) -> io::Result<Self> {
-        let file = File::open(path)?;
+        let file = open_log(path)?;
         let identity = FileIdentity::of(&file)?;
         Self::from_open(path, file, identity, start, max_line_bytes)
     }
@@ -580,6 +593,29 @@ mod tests {
 
     use super::*;
     use crate::catalog::Catalog;
+
+    #[test]
+    fn a_log_that_would_block_is_opened_and_read_without_waiting() {
+        // A FIFO with no writer: a plain open would wait for one forever.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.log");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut file = open_log(&fifo).unwrap();
+            let mut byte = [0u8; 1];
+            let _ = done.send(file.read(&mut byte).map_err(|error| error.kind()));
+        });
+        let read = finished
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("open or read blocked");
+        // No writer yet: end of file or "would block", never a wait.
+        assert!(
+            matches!(read, Ok(0) | Err(io::ErrorKind::WouldBlock)),
+            "{read:?}"
+        );
+    }
 
     const ERROR_LINE: &[u8] = b"{\"status_code\":404,\"error_type\":\"email_not_found\"}\n";
     const PLAIN_LINE: &[u8] = b"{\"status_code\":200,\"path\":\"/v1/b2b/organizations/members\"}\n";

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::budget::DescriptorBudget;
-use super::file::{FileTailer, ReadBuffers, Restart, StartPosition};
+use super::file::{FileTailer, ReadBuffers, Restart, StartPosition, open_log};
 use super::parked::{ParkedFile, ParkedFiles};
 use super::rotated;
 use super::walk;
@@ -833,7 +833,7 @@ impl FileInput {
             slots -= 1;
             let replaced = self.path_inodes.get(&path).is_some_and(|old| *old != inode);
             let present_at_start = first_scan || self.waiting_since_start.remove(&inode);
-            let opened = std::fs::File::open(&path).and_then(|file| {
+            let opened = open_log(&path).and_then(|file| {
                 let identity = FileIdentity::of(&file)?;
                 let start = self.start_position(&path, &file, &identity, present_at_start);
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
@@ -947,7 +947,7 @@ impl FileInput {
         };
         let path = parked.saved.path.clone();
         let mut restarted = false;
-        let opened = std::fs::File::open(&path).and_then(|file| {
+        let opened = open_log(&path).and_then(|file| {
             let identity = FileIdentity::of(&file)?;
             if (identity.dev, identity.ino) != inode {
                 return Err(std::io::Error::other("another file at its path"));
@@ -1028,7 +1028,7 @@ impl FileInput {
             };
             self.dirty = true;
             let renamed = find_by_inode(&parked.saved).and_then(|path| {
-                let file = std::fs::File::open(&path).ok()?;
+                let file = open_log(&path).ok()?;
                 let identity = FileIdentity::of(&file).ok()?;
                 if !identity.is_same_file(&parked.saved.identity)
                     || !parked.saved.still_fits(&file).ok()?
@@ -1172,7 +1172,7 @@ impl FileInput {
                 unfound.push(saved);
                 continue;
             };
-            let followed_file = std::fs::File::open(&path).and_then(|file| {
+            let followed_file = open_log(&path).and_then(|file| {
                 let identity = FileIdentity::of(&file)?;
                 if !identity.is_same_file(&saved.identity) || !saved.still_fits(&file)? {
                     return Err(std::io::Error::other("another file (inode reused)"));

@@ -42,7 +42,6 @@
 //! errtally was down, or reused by a new file), as before.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
@@ -201,7 +200,7 @@ pub fn find(saved: &FileCheckpoint, taken: &HashSet<Inode>) -> Option<Found> {
 /// `path` as a match for `saved`, positioned at its offset, if its
 /// uncompressed head and the bytes before the offset are the entry's.
 fn examine(path: &Path, saved: &FileCheckpoint) -> io::Result<Option<Found>> {
-    let mut file = File::open(path)?;
+    let mut file = super::file::open_log(path)?;
     let meta = file.metadata()?;
     let inode = (meta.dev(), meta.ino());
     let (compression, magic) = sniff(&mut file)?;
