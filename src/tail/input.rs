@@ -1564,6 +1564,22 @@ mod tests {
         )
     }
 
+    /// `count` files `0.log`, `1.log`, ... each holding `text`, followed
+    /// within `slots` descriptors and polled until settled.
+    fn settled_within(
+        count: usize,
+        text: &str,
+        slots: usize,
+    ) -> (tempfile::TempDir, FileInput, Metrics) {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..count {
+            std::fs::write(dir.path().join(format!("{i}.log")), text).unwrap();
+        }
+        let (mut input, metrics) = input_within(dir.path(), slots);
+        poll_until_settled(&mut input, 20);
+        (dir, input, metrics)
+    }
+
     /// Polls (a rescan each time, as the loop does while files wait for a
     /// slot) until nothing is left to do, at most `rounds` times.
     fn poll_until_settled(input: &mut FileInput, rounds: usize) {
@@ -1629,12 +1645,7 @@ mod tests {
 
     #[test]
     fn a_parked_file_that_grows_is_reopened_and_read_from_its_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        for i in 0..4 {
-            std::fs::write(dir.path().join(format!("{i}.log")), "x\n").unwrap();
-        }
-        let (mut input, metrics) = input_within(dir.path(), 2);
-        poll_until_settled(&mut input, 20);
+        let (_dir, mut input, metrics) = settled_within(4, "x\n", 2);
         assert_eq!(input.parked.len(), 2);
         let parked = input.parked.entries().next().unwrap().path.clone();
         append_to(&parked, "y\ny\ny\n");
@@ -1652,12 +1663,7 @@ mod tests {
 
     #[test]
     fn more_parked_files_named_by_events_than_slots_are_all_read_without_waiting_for_the_timer() {
-        let dir = tempfile::tempdir().unwrap();
-        for i in 0..6 {
-            std::fs::write(dir.path().join(format!("{i}.log")), "x\n").unwrap();
-        }
-        let (mut input, metrics) = input_within(dir.path(), 2);
-        poll_until_settled(&mut input, 20);
+        let (_dir, mut input, metrics) = settled_within(6, "x\n", 2);
         let parked: Vec<PathBuf> = input
             .parked
             .entries()
@@ -1687,12 +1693,7 @@ mod tests {
 
     #[test]
     fn a_file_with_unread_lines_is_not_parked_to_make_room() {
-        let dir = tempfile::tempdir().unwrap();
-        for i in 0..3 {
-            std::fs::write(dir.path().join(format!("{i}.log")), "x\n").unwrap();
-        }
-        let (mut input, metrics) = input_within(dir.path(), 2);
-        poll_until_settled(&mut input, 20);
+        let (_dir, mut input, metrics) = settled_within(3, "x\n", 2);
         // The open file a parking would pick first (least recently
         // written) grows, and no event says so yet.
         let oldest = input
@@ -1723,12 +1724,7 @@ mod tests {
 
     #[test]
     fn a_parked_file_truncated_and_rewritten_is_read_from_0() {
-        let dir = tempfile::tempdir().unwrap();
-        for i in 0..3 {
-            std::fs::write(dir.path().join(format!("{i}.log")), "first\nsecond\n").unwrap();
-        }
-        let (mut input, metrics) = input_within(dir.path(), 1);
-        poll_until_settled(&mut input, 20);
+        let (_dir, mut input, metrics) = settled_within(3, "first\nsecond\n", 1);
         assert_eq!(input.parked.len(), 2);
         let parked = input.parked.entries().next().unwrap().path.clone();
         // Longer than before, different bytes before the old offset.
@@ -1746,12 +1742,7 @@ mod tests {
 
     #[test]
     fn a_deleted_parked_file_is_forgotten_and_gives_up_its_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        for i in 0..3 {
-            std::fs::write(dir.path().join(format!("{i}.log")), "x\n").unwrap();
-        }
-        let (mut input, _metrics) = input_within(dir.path(), 1);
-        poll_until_settled(&mut input, 20);
+        let (_dir, mut input, _metrics) = settled_within(3, "x\n", 1);
         let parked = input.parked.entries().next().unwrap().path.clone();
         std::fs::remove_file(&parked).unwrap();
         poll_until_settled(&mut input, 20);

@@ -312,3 +312,21 @@ pub fn append(path: &Path, text: &str) {
         .unwrap();
     file.write_all(text.as_bytes()).unwrap();
 }
+
+/// A command that runs a copy of the binary in `dir` as nobody (CI runs as
+/// root, whom permissions do not stop): `dir` is opened to everyone, and
+/// the copy is there since the checkout may be in a directory nobody
+/// cannot enter.
+pub fn as_nobody(dir: &Path) -> Command {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = dir.join("errtally");
+    std::fs::copy(env!("CARGO_BIN_EXE_errtally"), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&binary)
+        .current_dir(dir);
+    command
+}

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::daemon_support::{Daemon, append, error_line, errors, metric, value_in};
+use crate::daemon_support::{Daemon, append, as_nobody, error_line, errors, metric, value_in};
 use crate::support::{add_tallies, corpus};
 
 /// The input every scenario follows.
@@ -222,30 +222,9 @@ fn differences(text: &str, want: &[(String, f64)]) -> Vec<(String, Option<f64>, 
 /// once (a line counted twice); one still short at the deadline fails as
 /// a lost line.
 fn wait_for_tally(daemon: &Daemon, tally: &Value, deadline: Duration) -> Duration {
-    let want = expected_series(tally);
     let started = Instant::now();
-    loop {
-        let text = daemon.metrics();
-        let differ = differences(&text, &want);
-        if differ.is_empty() {
-            return started.elapsed();
-        }
-        let over: Vec<_> = differ
-            .iter()
-            .filter(|(_, got, want)| got.is_some_and(|got| got > *want))
-            .collect();
-        assert!(
-            over.is_empty(),
-            "counted more than written (series, scraped, expected): {over:?}\nlog:\n{}",
-            daemon.log()
-        );
-        assert!(
-            started.elapsed() < deadline,
-            "still short after {deadline:?} (series, scraped, expected): {differ:?}\nlog:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_tally_timing_scrapes(daemon, tally, deadline);
+    started.elapsed()
 }
 
 fn open_append(path: &Path) -> std::fs::File {
@@ -531,17 +510,23 @@ fn lines_between(from: u64, to: u64) -> (String, Value) {
     (text, tally)
 }
 
-#[test]
-fn two_thousand_files_under_one_glob_are_all_counted() {
-    let files = knob("FILES", 2000);
+/// A fixture with `files` files `f00000.log`, ... of 1 to 3 lines each (so
+/// a file counted twice or skipped shows), and their tally.
+fn many_files(files: u64) -> (Fixture, Value) {
     let fixture = Fixture::new();
     let mut expected = empty();
     for f in 0..files {
-        // 1 to 3 lines per file, so a file counted twice or skipped shows.
         let (text, tally) = lines_between(f * 3, f * 3 + 1 + f % 3);
         std::fs::write(fixture.log(&format!("f{f:05}.log")), text).unwrap();
         expected = add_tallies(&expected, &tally);
     }
+    (fixture, expected)
+}
+
+#[test]
+fn two_thousand_files_under_one_glob_are_all_counted() {
+    let files = knob("FILES", 2000);
+    let (fixture, mut expected) = many_files(files);
     let started = Instant::now();
     let daemon = fixture.start("");
     let at_start = wait_for_tally(&daemon, &expected, SETTLE) + started.elapsed();
@@ -574,9 +559,8 @@ fn with_nofile(limit: u32) -> Command {
     command
 }
 
-/// Waits for `tally` as [`wait_for_tally`] does, and returns the slowest
-/// scrape seen meanwhile: serving must not starve while files fill the
-/// descriptors.
+/// As [`wait_for_tally`], returning the slowest scrape seen meanwhile
+/// instead: serving must not starve while files fill the descriptors.
 fn wait_for_tally_timing_scrapes(daemon: &Daemon, tally: &Value, deadline: Duration) -> Duration {
     let want = expected_series(tally);
     let started = Instant::now();
@@ -607,7 +591,7 @@ fn wait_for_tally_timing_scrapes(daemon: &Daemon, tally: &Value, deadline: Durat
                 .collect::<Vec<_>>()
                 .join("\n")
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -617,13 +601,7 @@ fn more_files_than_descriptors_are_all_counted_and_a_restart_counts_none_twice()
     // parked (closed, remembered), serving keeps its reserve, and the
     // checkpoint hands every file's offset over, parked or open.
     let files = knob("NOFILE_FILES", 2000);
-    let fixture = Fixture::new();
-    let mut expected = empty();
-    for f in 0..files {
-        let (text, tally) = lines_between(f * 3, f * 3 + 1 + f % 3);
-        std::fs::write(fixture.log(&format!("f{f:05}.log")), text).unwrap();
-        expected = add_tallies(&expected, &tally);
-    }
+    let (fixture, expected) = many_files(files);
     let config = fixture.config_for("", "*.log");
     let args = ["--config", config.to_str().unwrap()];
     let started = Instant::now();
@@ -810,23 +788,6 @@ fn a_directory_that_cannot_be_listed_keeps_its_files_and_reads_nothing_twice() {
 
 /// The uid and gid of `nobody`, which the tests below run the daemon as.
 const NOBODY: u32 = 65534;
-
-/// A command that runs a copy of the binary in `dir` as nobody (CI runs as
-/// root, whom permissions do not stop): `dir` is opened to everyone, and
-/// the copy is there since the checkout may be in a directory nobody
-/// cannot enter.
-fn as_nobody(dir: &Path) -> Command {
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let binary = dir.join("errtally");
-    std::fs::copy(env!("CARGO_BIN_EXE_errtally"), &binary).unwrap();
-    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut command = Command::new("setpriv");
-    command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&binary)
-        .current_dir(dir);
-    command
-}
 
 #[test]
 fn an_unwritable_state_dir_leaves_counting_alone_and_saving_resumes_once_writable() {

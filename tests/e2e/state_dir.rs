@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::daemon_support::{Daemon, append, error_line, errors, metric};
+use crate::daemon_support::{Daemon, append, as_nobody, error_line, errors, metric};
 
 /// The input every test follows.
 const SOURCE: &str = "api";
@@ -256,20 +256,4 @@ fn a_checkpoint_the_daemon_may_not_read_stops_the_start_and_is_left_alone() {
         b"{\"version\": 1, \"files\": []}\n"
     );
     assert!(fixture.moved_aside().is_empty());
-}
-
-/// A command that runs a copy of the binary in `dir` as nobody (CI runs
-/// as root, whom permissions do not stop); as `faults::as_nobody`, which
-/// is private to that file.
-fn as_nobody(dir: &Path) -> Command {
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let binary = dir.join("errtally");
-    std::fs::copy(env!("CARGO_BIN_EXE_errtally"), &binary).unwrap();
-    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut command = Command::new("setpriv");
-    command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&binary)
-        .current_dir(dir);
-    command
 }
