@@ -817,9 +817,13 @@ impl FileInput {
                     let mut saved = saved.clone();
                     saved.path = path.clone();
                     let label_set = self.metrics.attach(&path);
+                    // Due once its size is not the offset, as a quiet
+                    // file's listing is read only when its size moved (its
+                    // bytes before the offset are checked at the reopen).
+                    let look = (!saved.skipping).then_some((saved.offset, None));
                     self.parked.insert(ParkedFile {
                         saved,
-                        look: None,
+                        look,
                         label_set,
                     });
                 } else if first_scan {
