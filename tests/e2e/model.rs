@@ -122,17 +122,19 @@
 //!   out of it a rotation of a file that may not be open yet and has lines
 //!   not counted (renamed away unopened, it is lost by design, below).
 //! - **Compress while down** (not modelled yet; issue 19 item 5 is being
-//!   built): it would be one more `FsAction` for `Restart::while_down`,
-//!   after `Rotate`: rename the file to `SLOTS[slot].N.gz` (or `-DATE.gz`)
-//!   compressed, i.e. gzip its bytes into the new name and delete the
-//!   original, optionally creating a new empty file at the path. The
-//!   model's expectation at the next start is then the same as for a file
-//!   rotated while down (`start`, the `file.exists && file.checkpoint_head`
-//!   branch: drained from its entry's offset); `ModelFile` would keep its
-//!   bytes, lines and `checkpoint` and only need the new path and a flag
-//!   that its identity is now the compressed sibling's (`entry_file` maps
-//!   entries by device and inode, which the compressed copy does not
-//!   share, so the start must look it up by the old entry instead).
+//!   built on another branch): it would be one more `FsAction`, generated
+//!   only for `Restart::while_down` (the file's drain happens at the next
+//!   start), beside `Rotate`: write the file's bytes gzipped (or zstd) to
+//!   `SLOTS[slot].N.gz` (or `-DATE.gz`), delete the original, and with
+//!   `create` make a new empty file at the path. At the next start the
+//!   model expects what it expects of a file rotated while down (`start`,
+//!   the `file.exists && file.checkpoint_head` branch: counted from the
+//!   offset its entry had at the stop, `file.checkpoint`), so the
+//!   `ModelFile` keeps its uncompressed bytes and lines and takes the new
+//!   path, device and inode. What is left to decide is how the next stop
+//!   maps an entry errtally may write for the drained `.gz` (`entry_file`
+//!   matches device, inode and head, and a `.gz`'s head is not its lines'),
+//!   and that a second restart must not count it again.
 //!
 //! # What the test steers around
 //!
