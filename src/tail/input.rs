@@ -1156,6 +1156,26 @@ impl FileInput {
         let mut opened = false;
         let resume = std::mem::take(&mut self.resume);
         let mut open = self.open_inodes();
+        let open_identities: HashMap<Inode, &FileIdentity> = self
+            .tailers
+            .iter()
+            .map(|tailer| {
+                (
+                    (tailer.identity().dev, tailer.identity().ino),
+                    tailer.identity(),
+                )
+            })
+            .collect();
+        let inode_reused: HashSet<Inode> = resume
+            .iter()
+            .map(|saved| ((saved.identity.dev, saved.identity.ino), &saved.identity))
+            .filter(|(inode, identity)| {
+                open_identities
+                    .get(inode)
+                    .is_some_and(|open| !open.is_same_file(identity))
+            })
+            .map(|(inode, _)| inode)
+            .collect();
         // Gone from their inode too: looked for among their siblings
         // (compressed, or copied) once every renamed file is open.
         let mut unfound = Vec::new();
@@ -1169,7 +1189,13 @@ impl FileInput {
                 continue;
             }
             let (dev, ino) = (saved.identity.dev, saved.identity.ino);
-            if open.contains(&(dev, ino)) || self.waiting_since_start.contains(&(dev, ino)) {
+            // Its inode taken by another file (logrotate rotating several
+            // files in one run: the next file's new log gets the inode the
+            // last one's compressed original gave back): the entry's own
+            // file is looked for among its siblings.
+            if open.contains(&(dev, ino)) && !inode_reused.contains(&(dev, ino))
+                || self.waiting_since_start.contains(&(dev, ino))
+            {
                 continue;
             }
             let Some(path) = find_by_inode(saved) else {

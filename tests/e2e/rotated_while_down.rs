@@ -258,3 +258,75 @@ fn a_sibling_that_begins_alike_but_differs_before_the_offset_is_not_drained() {
     });
     assert!(!log.contains("app.log.other"), "{log}");
 }
+
+#[test]
+fn several_files_compressed_in_one_logrotate_run_while_down_are_each_counted_once() {
+    // logrotate handles the files one after another (rename, create,
+    // compress, unlink), so a file's new log can take the inode the
+    // previous file's original gave back: an entry whose inode another
+    // file now has is still looked for among its siblings.
+    let fixture = Fixture::new();
+    let files = 5;
+    let config = fixture.root.join("many.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n[[input]]\nname = \"api\"\npaths = [\"{}/*.log\"]\nstart_at = \"beginning\"\n",
+            fixture.root.join("state").display(),
+            fixture.logs.display()
+        ),
+    )
+    .unwrap();
+    let log = |i: usize| fixture.logs.join(format!("f{i}.log"));
+    // Each file begins with its own name: no two heads alike.
+    for i in 0..files {
+        append(&log(i), &format!("{{\"file\":{i},\"level\":\"info\"}}\n"));
+    }
+    let start = || Daemon::start(&["--config", config.to_str().unwrap()]);
+    let first = start();
+    first.wait_for(&lines_total(), files as f64);
+    let (status, _) = first.stop();
+    assert!(status.success());
+
+    let mut down = 0;
+    for i in 0..files {
+        down += write_lines(&log(i), WHILE_DOWN, 5);
+    }
+    let conf = fixture.root.join("logrotate.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{}/*.log {{\n    rotate 5\n    create\n    compress\n    dateext\n}}\n",
+            fixture.logs.display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(logrotate())
+        .arg("-s")
+        .arg(fixture.root.join("logrotate.status"))
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for i in 0..files {
+        append(&log(i), &error_line(AFTER));
+    }
+
+    let second = start();
+    second.wait_for(&lines_total(), (files * 5 + files) as f64);
+    second.wait_for(&errors("api", WHILE_DOWN), down as f64);
+    second.wait_for(&errors("api", AFTER), files as f64);
+    let (status, _, text) = second.stop_with_log();
+    assert!(status.success());
+    assert_eq!(
+        text.matches("draining a rotation compressed while errtally was down")
+            .count(),
+        files,
+        "{text}"
+    );
+}
