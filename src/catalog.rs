@@ -19,9 +19,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::position::{LineIndex, Mistake, Position, PositionedError, located};
 
 /// Source name reported for the catalogue compiled into the binary, so error
 /// messages and the status page can tell it apart from user files.
@@ -216,17 +218,17 @@ impl Catalog {
             validate_entry(item)?;
             if let Some(&first) = first_seen.get(item.entry.error_type.as_str()) {
                 let first = &items[first];
-                let (line, column) = item.location.error_type_or_start();
-                let (first_line, first_column) = first.location.error_type_or_start();
-                return Err(CatalogError::Duplicate {
-                    error_type: item.entry.error_type.clone(),
-                    path: item.source.clone(),
-                    line,
-                    column,
-                    first_path: first.source.clone(),
-                    first_line,
-                    first_column,
-                });
+                let first_at = located(
+                    Path::new(&first.source),
+                    first.location.error_type_or_start(),
+                );
+                let message = format!(
+                    "error type \"{}\" is defined twice (first in {first_at})",
+                    item.entry.error_type
+                );
+                return Err(CatalogError::Duplicate(
+                    keyless(item.location.error_type_or_start(), message).in_file(&item.source),
+                ));
             }
             first_seen.insert(&item.entry.error_type, position);
         }
@@ -288,8 +290,10 @@ impl NameIndex {
 }
 
 /// Why a catalogue could not be loaded. Every variant names the file; all but
-/// `Io` also name the 1-based line and column (0 when unknown, e.g. for
-/// `Catalog::from_entries`), so the user can go straight to the problem.
+/// `Io` also name the 1-based line and column (`FILE:LINE:COLUMN: message`,
+/// no key: a catalogue's keys are fixed), or only the file when the
+/// position is unknown (`Catalog::from_entries`), so the user can go
+/// straight to the problem.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// The file could not be read.
@@ -301,63 +305,17 @@ pub enum CatalogError {
         source: std::io::Error,
     },
     /// The text is not valid JSON or does not have the catalogue's shape
-    /// (unknown or missing field, wrong type).
-    #[error("{}: {message}", location(path, *line, *column))]
-    Syntax {
-        /// The file, or [`BUILTIN_SOURCE`].
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What serde_json found wrong, without its position suffix.
-        message: String,
-    },
-    /// An `error_type` is defined a second time; the location is the second
-    /// definition's `"error_type"` key.
-    #[error(
-        "{}: error type \"{error_type}\" is defined twice (first in {})",
-        location(path, *line, *column),
-        location(first_path, *first_line, *first_column)
-    )]
-    Duplicate {
-        /// The repeated error type.
-        error_type: String,
-        /// The file holding the second definition.
-        path: String,
-        /// 1-based line of the second definition.
-        line: usize,
-        /// 1-based column of the second definition.
-        column: usize,
-        /// The file holding the first definition.
-        first_path: String,
-        /// 1-based line of the first definition.
-        first_line: usize,
-        /// 1-based column of the first definition.
-        first_column: usize,
-    },
+    /// (unknown or missing field, wrong type), at serde_json's position.
+    #[error(transparent)]
+    Syntax(PositionedError),
+    /// An `error_type` is defined a second time, at the second definition's
+    /// `"error_type"` key; the message names the first.
+    #[error(transparent)]
+    Duplicate(PositionedError),
     /// Well-formed but not acceptable: a bad `error_type`, an impossible
     /// status code, an empty file.
-    #[error("{}: {message}", location(path, *line, *column))]
-    Invalid {
-        /// The file, or [`BUILTIN_SOURCE`].
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-/// `path:line:column`, or just `path` when the position is unknown (0).
-fn location(path: &str, line: usize, column: usize) -> String {
-    if line == 0 {
-        path.to_owned()
-    } else {
-        format!("{path}:{line}:{column}")
-    }
+    #[error(transparent)]
+    Invalid(PositionedError),
 }
 
 /// The top level of a catalogue file.
@@ -380,14 +338,12 @@ struct Sourced {
     location: EntryLocation,
 }
 
-/// 1-based (line, column); (0, 0) means unknown.
-type Position = (usize, usize);
-
-/// Where an entry's parts are in its file.
+/// Where an entry's parts are in its file; all unknown for entries built
+/// in memory.
 #[derive(Debug, Default, Clone, Copy)]
 struct EntryLocation {
     /// The entry's opening `{`.
-    start: Position,
+    start: Option<Position>,
     /// Its `"error_type"` key.
     error_type: Option<Position>,
     /// Its `"status_code"` key.
@@ -395,42 +351,40 @@ struct EntryLocation {
 }
 
 impl EntryLocation {
-    fn error_type_or_start(&self) -> Position {
-        self.error_type.unwrap_or(self.start)
+    fn error_type_or_start(&self) -> Option<Position> {
+        self.error_type.or(self.start)
     }
 
-    fn status_code_or_start(&self) -> Position {
-        self.status_code.unwrap_or(self.start)
+    fn status_code_or_start(&self) -> Option<Position> {
+        self.status_code.or(self.start)
     }
 }
 
 /// Parses one catalogue text and checks the file-level rules; entry rules are
 /// checked in [`Catalog::build`] so they also apply to `Catalog::from_entries`.
 fn parse_text(source: &str, text: &str) -> Result<Vec<Sourced>, CatalogError> {
-    let file: CatalogFile = serde_json::from_str(text).map_err(|err| CatalogError::Syntax {
-        path: source.to_owned(),
-        line: err.line(),
-        column: err.column(),
-        message: serde_message(&err),
+    let file: CatalogFile = serde_json::from_str(text).map_err(|err| {
+        // serde_json's line is 0 for an error it cannot place.
+        let at = (err.line() > 0).then(|| Position {
+            line: err.line(),
+            column: err.column(),
+        });
+        let message = serde_message(&err);
+        CatalogError::Syntax(keyless(at, message).in_file(source))
     })?;
     let locations = locate(text);
+    let invalid = |at: Option<Position>, message: &str| {
+        let at = at.or(Some(Position::START));
+        CatalogError::Invalid(keyless(at, message.to_owned()).in_file(source))
+    };
     if file.name.is_empty() {
-        let (line, column) = locations.name.unwrap_or((1, 1));
-        return Err(CatalogError::Invalid {
-            path: source.to_owned(),
-            line,
-            column,
-            message: "catalogue name is empty".to_owned(),
-        });
+        return Err(invalid(locations.name, "catalogue name is empty"));
     }
     if file.errors.is_empty() {
-        let (line, column) = locations.errors.unwrap_or((1, 1));
-        return Err(CatalogError::Invalid {
-            path: source.to_owned(),
-            line,
-            column,
-            message: "catalogue has no entries in \"errors\"".to_owned(),
-        });
+        return Err(invalid(
+            locations.errors,
+            "catalogue has no entries in \"errors\"",
+        ));
     }
     Ok(file
         .errors
@@ -442,6 +396,16 @@ fn parse_text(source: &str, text: &str) -> Result<Vec<Sourced>, CatalogError> {
             location: locations.entries.get(i).copied().unwrap_or_default(),
         })
         .collect())
+}
+
+/// A catalogue mistake: its messages name no key, as a catalogue's keys are
+/// fixed and the position says which entry.
+fn keyless(at: Option<Position>, message: String) -> Mistake {
+    Mistake {
+        at,
+        key: None,
+        message,
+    }
 }
 
 /// serde_json's message without the " at line N column M" suffix, which we
@@ -457,11 +421,8 @@ fn serde_message(err: &serde_json::Error) -> String {
 
 fn validate_entry(item: &Sourced) -> Result<(), CatalogError> {
     let entry = &item.entry;
-    let invalid = |(line, column): Position, message: String| CatalogError::Invalid {
-        path: item.source.clone(),
-        line,
-        column,
-        message,
+    let invalid = |at: Option<Position>, message: String| {
+        CatalogError::Invalid(keyless(at, message).in_file(&item.source))
     };
     if entry.error_type.is_empty() {
         return Err(invalid(
@@ -506,7 +467,9 @@ struct FileLocations {
 }
 
 /// Finds key positions in a catalogue text that serde_json has already
-/// accepted (serde_json reports no positions for values it parsed fine).
+/// accepted. This stays hand-written because no crate gives them:
+/// serde_json reports positions only for errors, and a type defined twice
+/// (or a status code out of range) is a fine JSON value it raises none for.
 /// A minimal JSON tokenizer: it tracks nesting and string boundaries, so
 /// `"error_type"` inside a description is never mistaken for a key.
 fn locate(text: &str) -> FileLocations {
@@ -527,7 +490,7 @@ fn locate(text: &str) -> FileLocations {
             b'{' => {
                 if stack == [Object, Array] {
                     found.entries.push(EntryLocation {
-                        start: lines.position(i),
+                        start: Some(lines.position(i)),
                         ..EntryLocation::default()
                     });
                 }
@@ -598,35 +561,6 @@ fn decode_string(literal: &str) -> String {
     }
 }
 
-/// Converts byte offsets to 1-based line and character column.
-struct LineIndex<'a> {
-    text: &'a str,
-    line_starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    fn new(text: &'a str) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
-            .collect();
-        LineIndex { text, line_starts }
-    }
-
-    fn position(&self, offset: usize) -> Position {
-        let line = self.line_starts.partition_point(|&start| start <= offset);
-        let line_start = self
-            .line_starts
-            .get(line.wrapping_sub(1))
-            .copied()
-            .unwrap_or(0);
-        let column = self
-            .text
-            .get(line_start..offset)
-            .map_or(0, |prefix| prefix.chars().count());
-        (line, column + 1)
-    }
-}
-
 /// `text` cut to at most `max` characters, marked with an ellipsis.
 pub(crate) fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -688,6 +622,16 @@ mod tests {
         let mut file = std::fs::File::create(&path).unwrap();
         file.write_all(text.as_bytes()).unwrap();
         path
+    }
+
+    /// The line and column an error names, if it names one.
+    fn position(err: &CatalogError) -> Option<(usize, usize)> {
+        match err {
+            CatalogError::Io { .. } => None,
+            CatalogError::Syntax(error)
+            | CatalogError::Duplicate(error)
+            | CatalogError::Invalid(error) => error.mistake.at.map(|at| (at.line, at.column)),
+        }
     }
 
     fn load_text(text: &str) -> Result<Catalog, CatalogError> {
@@ -909,11 +853,10 @@ mod tests {
             1,
         );
         let err = load_text(&text).unwrap_err();
-        let CatalogError::Syntax { line, column, .. } = &err else {
-            panic!("expected Syntax, got {err:?}");
-        };
-        assert_eq!(*line, 8);
-        assert!(*column > 0);
+        assert!(matches!(err, CatalogError::Syntax(_)), "{err:?}");
+        let (line, column) = position(&err).unwrap();
+        assert_eq!(line, 8);
+        assert!(column > 0);
         let message = err.to_string();
         assert!(message.starts_with("test.json:8:"), "{message}");
         assert!(
@@ -927,10 +870,8 @@ mod tests {
     fn unknown_top_level_field_is_rejected() {
         let text = file_text(&[entry("a_not_found")]).replacen('{', "{\n  \"extra\": true,", 1);
         let err = load_text(&text).unwrap_err();
-        assert!(
-            matches!(err, CatalogError::Syntax { line: 2, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, CatalogError::Syntax(_)), "{err:?}");
+        assert_eq!(position(&err).unwrap().0, 2, "{err:?}");
         assert!(err.to_string().contains("unknown field `extra`"), "{err}");
     }
 
@@ -953,17 +894,8 @@ mod tests {
     fn bad_json_names_line_and_column() {
         let text = "{\n  \"name\": \"x\",\n  \"errors\": [\n    {,\n  ]\n}\n";
         let err = load_text(text).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CatalogError::Syntax {
-                    line: 4,
-                    column: 6,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, CatalogError::Syntax(_)), "{err:?}");
+        assert_eq!(position(&err), Some((4, 6)), "{err:?}");
         assert!(err.to_string().starts_with("test.json:4:6: "), "{err}");
     }
 
@@ -984,14 +916,8 @@ mod tests {
             entry("a_not_found"),
         ]);
         let err = load_text(&text).unwrap_err();
-        assert!(
-            matches!(
-                &err,
-                CatalogError::Duplicate { error_type, line: 26, column: 7, first_line: 6, .. }
-                    if error_type == "a_not_found"
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, CatalogError::Duplicate(_)), "{err:?}");
+        assert_eq!(position(&err), Some((26, 7)), "{err:?}");
         assert_eq!(
             err.to_string(),
             "test.json:26:7: error type \"a_not_found\" is defined twice (first in test.json:6:7)"
@@ -1008,18 +934,11 @@ mod tests {
             &file_text(&[entry("b_not_found"), entry("a_not_found")]),
         );
         let err = Catalog::from_files(&[first.clone(), second.clone()]).unwrap_err();
-        let CatalogError::Duplicate {
-            path,
-            line,
-            first_path,
-            ..
-        } = &err
-        else {
+        let CatalogError::Duplicate(error) = &err else {
             panic!("expected Duplicate, got {err:?}");
         };
-        assert_eq!(*path, second.display().to_string());
-        assert_eq!(*line, 16);
-        assert_eq!(*first_path, first.display().to_string());
+        assert_eq!(error.path, second);
+        assert_eq!(position(&err).unwrap().0, 16);
         let message = err.to_string();
         assert!(
             message.starts_with(&format!("{}:16:7: ", second.display())),
@@ -1037,33 +956,16 @@ mod tests {
         decoy.description = "see \"error_type\": \"b_not_found\" {[".to_owned();
         let text = file_text(&[decoy, entry("b_not_found"), entry("b_not_found")]);
         let err = load_text(&text).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CatalogError::Duplicate {
-                    line: 26,
-                    first_line: 16,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, CatalogError::Duplicate(_)), "{err:?}");
+        assert_eq!(position(&err).unwrap().0, 26, "{err:?}");
+        assert!(err.to_string().contains("(first in test.json:16:"), "{err}");
     }
 
     #[test]
     fn empty_errors_list_is_rejected() {
         let err = load_text(&file_text(&[])).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CatalogError::Invalid {
-                    line: 4,
-                    column: 3,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, CatalogError::Invalid(_)), "{err:?}");
+        assert_eq!(position(&err), Some((4, 3)), "{err:?}");
         assert!(err.to_string().contains("no entries"), "{err}");
     }
 
@@ -1072,17 +974,8 @@ mod tests {
         for bad in ["Email_Not_Found", "email-not-found", "email not found", "é"] {
             let text = file_text(&[entry("a_not_found"), entry(bad)]);
             let err = load_text(&text).unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    CatalogError::Invalid {
-                        line: 16,
-                        column: 7,
-                        ..
-                    }
-                ),
-                "{bad}: {err:?}"
-            );
+            assert!(matches!(err, CatalogError::Invalid(_)), "{bad}: {err:?}");
+            assert_eq!(position(&err), Some((16, 7)), "{bad}: {err:?}");
             assert!(
                 err.to_string().starts_with("test.json:16:7: error type"),
                 "{err}"
@@ -1093,17 +986,8 @@ mod tests {
     #[test]
     fn empty_error_type_is_rejected() {
         let err = load_text(&file_text(&[entry("")])).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CatalogError::Invalid {
-                    line: 6,
-                    column: 7,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, CatalogError::Invalid(_)), "{err:?}");
+        assert_eq!(position(&err), Some((6, 7)), "{err:?}");
     }
 
     #[test]
@@ -1111,17 +995,8 @@ mod tests {
         let mut bad = entry("a_not_found");
         bad.status_code = 600;
         let err = load_text(&file_text(&[bad])).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CatalogError::Invalid {
-                    line: 7,
-                    column: 7,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, CatalogError::Invalid(_)), "{err:?}");
+        assert_eq!(position(&err), Some((7, 7)), "{err:?}");
         assert!(err.to_string().contains("600"), "{err}");
     }
 
@@ -1206,7 +1081,7 @@ mod tests {
         );
 
         let err = Catalog::from_entries(vec![("x".to_owned(), entry("Bad"))]).unwrap_err();
-        assert!(matches!(err, CatalogError::Invalid { .. }), "{err:?}");
+        assert!(matches!(err, CatalogError::Invalid(_)), "{err:?}");
     }
 
     #[test]
@@ -1215,14 +1090,5 @@ mod tests {
         assert!(catalog.is_empty());
         assert_eq!(catalog.len(), 0);
         assert_eq!(catalog.index_of(b"a"), None);
-    }
-
-    #[test]
-    fn line_index_counts_characters() {
-        let text = "ab\n\u{e9}\"x\"\n";
-        let lines = LineIndex::new(text);
-        assert_eq!(lines.position(0), (1, 1));
-        assert_eq!(lines.position(3), (2, 1));
-        assert_eq!(lines.position(5), (2, 2));
     }
 }

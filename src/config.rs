@@ -30,6 +30,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::position::{LineIndex, Mistake, PositionedError};
+
 /// Default `/metrics` address; port 10404 lies outside Prometheus' allocated
 /// exporter range (9100-9999), so it will not collide with a node_exporter.
 pub(crate) const DEFAULT_LISTEN_ADDRESS: SocketAddr =
@@ -324,21 +326,12 @@ pub enum ConfigError {
         /// Why reading failed.
         source: std::io::Error,
     },
-    /// The file was read but a value in it is wrong.
-    #[error("{}:{line}:{column}: {key}: {message}", path.display())]
-    Invalid {
-        /// The config file.
-        path: PathBuf,
-        /// 1-based line of the offending value (or key).
-        line: usize,
-        /// 1-based column, in characters.
-        column: usize,
-        /// Dotted key such as `input[1].start_at` (0-based index), the
-        /// nearest key for syntax errors, or `(syntax)` when there is none.
-        key: String,
-        /// What is wrong, and what would be right.
-        message: String,
-    },
+    /// The file was read but a value in it is wrong: the file, the 1-based
+    /// line and column of the offending value (or key), the dotted key such
+    /// as `input[1].start_at` (0-based index; the nearest key for syntax
+    /// errors, or `(syntax)` when there is none), and what would be right.
+    #[error(transparent)]
+    Invalid(PositionedError),
     /// A problem with command-line inputs, or with the combination of file
     /// and command line, which has no position in a file.
     #[error("{0}")]
@@ -881,22 +874,18 @@ impl Source<'_> {
     }
 
     fn invalid(&self, span: Range<usize>, key: &str, message: String) -> ConfigError {
-        let (line, column) = line_column(self.text, span.start);
-        ConfigError::Invalid {
-            path: self.path.to_path_buf(),
-            line,
-            column,
-            key: key.to_owned(),
-            message,
-        }
+        let at = LineIndex::new(self.text).position(span.start);
+        ConfigError::Invalid(Mistake::new(at, key, message).in_file(self.path))
     }
 
     /// Positions a syntax error. No key path exists for text that does not
-    /// parse, so the key is read off the text: the nearest table header
-    /// above and a `key =` on the error's own line ([`key_near`]).
+    /// parse (toml reports only a span, and `serde_path_to_error` never
+    /// runs), so this is the one key errtally finds by hand: read off the
+    /// text, the nearest table header above and a `key =` on the error's
+    /// own line ([`key_near`]).
     fn syntax_error(&self, err: &toml::de::Error) -> ConfigError {
         let offset = err.span().map_or(0, |span| span.start);
-        let key = match key_near(self.text, offset, true) {
+        let key = match key_near(self.text, offset) {
             (Some(table), Some(leaf)) => format!("{table}.{leaf}"),
             (None, Some(leaf)) => leaf.to_owned(),
             _ => "(syntax)".to_owned(),
@@ -986,28 +975,13 @@ fn name_problem(name: &str) -> Option<String> {
     })
 }
 
-/// 1-based line and character column of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
-}
-
 /// A best-effort reading of which table and key the byte `offset` belongs
-/// to, for errors toml reports only with a span. Table headers are matched
-/// line by line; `[[input]]` headers are counted to give `input[i]`. The key
-/// is the nearest `key =` at or above the offset's line within its table, or
-/// with `same_line_only` (syntax errors, where the line above may be fine)
-/// only one on the offset's own line.
-fn key_near(text: &str, offset: usize, same_line_only: bool) -> (Option<String>, Option<&str>) {
-    let offset = offset.min(text.len());
-    let line_index = text[..offset].matches('\n').count();
+/// to, for syntax errors, which toml reports only with a span. Table headers
+/// are matched line by line; `[[input]]` headers are counted to give
+/// `input[i]`. The key is a `key =` on the offset's own line only, as the
+/// lines above parsed fine.
+fn key_near(text: &str, offset: usize) -> (Option<String>, Option<&str>) {
+    let line_index = LineIndex::new(text).position(offset).line - 1;
     let lines: Vec<&str> = text.lines().collect();
     let mut table: Option<String> = None;
     let mut input_count = 0usize;
@@ -1022,19 +996,13 @@ fn key_near(text: &str, offset: usize, same_line_only: bool) -> (Option<String>,
             });
         }
     }
-    let mut key = None;
-    for line in lines.iter().take(line_index + 1).rev() {
-        if table_header(line).is_some() {
-            break;
-        }
-        if let Some(found) = assigned_key(line) {
-            key = Some(found);
-            break;
-        }
-        if same_line_only {
-            break;
-        }
-    }
+    // The last line, for an offset at the end past a final newline.
+    let key = lines
+        .iter()
+        .take(line_index + 1)
+        .next_back()
+        .filter(|line| table_header(line).is_none())
+        .and_then(|line| assigned_key(line));
     (table, key)
 }
 
@@ -1067,6 +1035,7 @@ fn assigned_key(line: &str) -> Option<&str> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::position::Position;
 
     const PATH: &str = "/etc/errtally/errtally.toml";
 
@@ -1074,14 +1043,25 @@ mod tests {
         Config::parse(Path::new(PATH), text)
     }
 
-    /// Parses `text`, expecting a positioned error; returns (line, key, display).
-    fn invalid(text: &str) -> (usize, String, String) {
+    /// Parses `text`, expecting a positioned error; returns it and its display.
+    fn positioned(text: &str) -> (Mistake, String) {
         let err = parse(text).expect_err("config should be rejected");
         let display = err.to_string();
         match err {
-            ConfigError::Invalid { line, key, .. } => (line, key, display),
+            ConfigError::Invalid(error) => (error.mistake, display),
             other => panic!("expected Invalid, got {other:?}"),
         }
+    }
+
+    /// Parses `text`, expecting a positioned error; returns (line, key, display).
+    fn invalid(text: &str) -> (usize, String, String) {
+        let (mistake, display) = positioned(text);
+        let line = mistake.at.expect("a config mistake has a position").line;
+        (
+            line,
+            mistake.key.expect("a config mistake has a key"),
+            display,
+        )
     }
 
     fn assert_invalid(text: &str, line: usize, key: &str, needle: &str) {
@@ -1304,11 +1284,14 @@ start = "end"
     fn bad_listen_address() {
         let text = "# comment\nlisten_address = \"localhost\"\n";
         assert_invalid(text, 2, "listen_address", "expected IP:PORT");
-        let (line, column) = match parse(text).unwrap_err() {
-            ConfigError::Invalid { line, column, .. } => (line, column),
-            other => panic!("{other:?}"),
-        };
-        assert_eq!((line, column), (2, 18));
+        let (mistake, _) = positioned(text);
+        assert_eq!(
+            mistake.at,
+            Some(Position {
+                line: 2,
+                column: 18
+            })
+        );
     }
 
     #[test]
@@ -1470,13 +1453,6 @@ paths = ["logs/*.log", "/abs/*.log", "-"]
             config.inputs[0].paths,
             vec![InputPath::Glob("*.log".into())]
         );
-    }
-
-    #[test]
-    fn column_counts_characters_not_bytes() {
-        assert_eq!(line_column("é = 1\nab", 7), (2, 1));
-        assert_eq!(line_column("é = \"x\"", 6), (1, 6));
-        assert_eq!(line_column("abc", 99), (1, 4));
     }
 
     const KUBERNETES_LABELS: &str =

@@ -343,10 +343,9 @@ impl Daemon {
             .collect();
         for input in &self.config.inputs {
             if keep.contains(&input.name) {
-                self.metrics
-                    .forget_types(&input.name, &self.catalog, &catalog);
+                self.metrics.forget_types(&input.name, &catalog);
             } else {
-                self.metrics.forget_input(&input.name, &self.catalog);
+                self.metrics.forget_input(&input.name);
             }
         }
         // stdin first: it must not count into series forgotten next.

@@ -66,6 +66,7 @@ pub mod config;
 pub mod daemon;
 pub mod export;
 pub mod logging;
+pub mod position;
 pub mod read;
 pub mod scan;
 pub(crate) mod tail;

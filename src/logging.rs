@@ -11,7 +11,9 @@
 //! `ts=`, so SREs' queries (`| logfmt | msg="…"`) work across them, and
 //! the end-to-end tests and benches find the bound address by
 //! `msg=listening`. What is written here is the event's fields, one quoting
-//! rule, and no spans (errtally logs none).
+//! rule (a value with a space, `=`, a quote, a backslash or a control
+//! character is quoted and escaped, so a line is always one line), and no
+//! spans (errtally logs none).
 
 use std::fmt;
 
@@ -96,12 +98,25 @@ impl LogfmtFields<'_, '_> {
         } else {
             field.name()
         };
-        self.result = if value.is_empty() || value.contains([' ', '"', '=', '\\', '\n']) {
+        self.result = if needs_quotes(value) {
             write!(self.writer, " {key}={value:?}")
         } else {
             write!(self.writer, " {key}={value}")
         };
     }
+}
+
+/// Whether a logfmt value must be written quoted (Rust's string escaping:
+/// `\t`, `\r`, `\n`, `\"`, `\\`, `\u{1b}`). Besides what would split the
+/// pair (a space, `=`, a quote), any character that escaping would change
+/// counts: a control character written raw from a path or a log line would
+/// break the line or drive the reader's terminal. The apostrophe is the one
+/// exception, as a string's `Debug` leaves it alone.
+fn needs_quotes(value: &str) -> bool {
+    value.is_empty()
+        || value
+            .chars()
+            .any(|c| matches!(c, ' ' | '=') || (c != '\'' && c.escape_debug().len() > 1))
 }
 
 impl Visit for LogfmtFields<'_, '_> {
@@ -136,8 +151,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn logfmt_names_the_message_msg_and_quotes_what_needs_it() {
+    /// What [`Logfmt`] writes for the events `log` emits.
+    fn logfmt_output(log: impl FnOnce()) -> String {
         let captured = Captured::default();
         let sink = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -145,7 +160,13 @@ mod tests {
             .with_ansi(false)
             .event_format(Logfmt)
             .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn logfmt_names_the_message_msg_and_quotes_what_needs_it() {
+        let text = logfmt_output(|| {
             tracing::warn!(
                 path = "/var/log/a b.log",
                 offset = 42_u64,
@@ -153,7 +174,6 @@ mod tests {
                 "file \"truncated\""
             );
         });
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         let (ts, rest) = text.split_once(' ').unwrap();
         // ts=YYYY-MM-DDTHH:MM:SS.mmmZ: milliseconds, as Prometheus writes.
         assert_eq!(ts.len(), "ts=2026-11-29T01:02:03.456Z".len(), "{ts}");
@@ -163,5 +183,31 @@ mod tests {
             "level=warn target=errtally::logging::tests msg=\"file \\\"truncated\\\"\" \
              path=\"/var/log/a b.log\" offset=42 empty=\"\"\n"
         );
+    }
+
+    #[test]
+    fn logfmt_escapes_control_characters_in_every_value() {
+        let path = std::path::Path::new("/var/log/a\tb\rc\nd\u{1b}[31me\"f.log");
+        let text = logfmt_output(|| {
+            tracing::warn!(
+                path = %path.display(),
+                dir = %std::path::Path::new("/srv/\u{1b}]0;x\u{7}\tlogs").display(),
+                tab = "a\tb",
+                cr = "a\rb",
+                escape = "\u{1b}[2J",
+                quoted = "say \"hi\"\n",
+                "read\tfailed\r"
+            );
+        });
+        let (_ts, line) = text.split_once(' ').unwrap();
+        assert_eq!(
+            line,
+            "level=warn target=errtally::logging::tests msg=\"read\\tfailed\\r\" \
+             path=\"/var/log/a\\tb\\rc\\nd\\u{1b}[31me\\\"f.log\" \
+             dir=\"/srv/\\u{1b}]0;x\\u{7}\\tlogs\" tab=\"a\\tb\" \
+             cr=\"a\\rb\" escape=\"\\u{1b}[2J\" quoted=\"say \\\"hi\\\"\\n\"\n"
+        );
+        // One line, whatever the values held.
+        assert_eq!(line.matches(char::is_control).count(), 1, "{line}");
     }
 }

@@ -38,8 +38,9 @@ pub struct CorpusConfig {
     pub hostile: bool,
 }
 
-/// The tally a correct scanner reports for a corpus; serialises to the same
-/// JSON shape as the scanner's report, so the two compare after parsing.
+/// The tally a correct scanner reports for a corpus. `scan --format json`
+/// writes its totals with this very struct (`report::JsonReport`), so the
+/// generator's expectation and the scanner's report compare after parsing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expected {
     /// Records, including a final one without a newline.

@@ -13,27 +13,22 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::corpus::Expected;
 use crate::catalog::{Catalog, shorten};
 use crate::scan::Tally;
 
 /// How many uncatalogued type names a report lists at most.
 pub(crate) const MAX_LISTED_NAMES: usize = 100;
 
-/// The `scan --format json` report.
+/// The `scan --format json` report: the totals in the corpus generator's
+/// [`Expected`] shape (one struct for both, so the contract the tests
+/// compare cannot drift), then each input's counts with `--by-file`.
 #[derive(Debug, Serialize)]
 pub(crate) struct JsonReport {
-    /// Records read.
-    pub lines: u64,
-    /// Bytes read.
-    pub bytes: u64,
-    /// Records longer than the maximum line length.
-    pub truncated_lines: u64,
-    /// Catalogued types seen at least once.
-    pub errors: BTreeMap<String, u64>,
-    /// Uncatalogued errors by status (`"404"`, `"unknown"`).
-    pub uncatalogued: BTreeMap<String, u64>,
-    /// The most frequent uncatalogued type names.
-    pub uncatalogued_types: BTreeMap<String, u64>,
+    /// Records, bytes and counts of every input together; the most
+    /// frequent uncatalogued type names only (at most [`MAX_LISTED_NAMES`]).
+    #[serde(flatten)]
+    pub totals: Expected,
     /// Each input's counts, in command-line order (`--by-file` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<FileReport>>,
@@ -90,12 +85,14 @@ impl JsonReport {
             .map(|names| names.top(MAX_LISTED_NAMES).into_iter().collect())
             .unwrap_or_default();
         Self {
-            lines: tally.lines,
-            bytes: tally.bytes,
-            truncated_lines: tally.truncated_lines,
-            errors,
-            uncatalogued: tally.uncatalogued_by_status().collect(),
-            uncatalogued_types,
+            totals: Expected {
+                lines: tally.lines,
+                bytes: tally.bytes,
+                truncated_lines: tally.truncated_lines,
+                errors,
+                uncatalogued: tally.uncatalogued_by_status().collect(),
+                uncatalogued_types,
+            },
             files: None,
         }
     }

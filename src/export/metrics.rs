@@ -431,7 +431,7 @@ impl Metrics {
 
     /// Drops the series of an input that a reload removed (of every label
     /// set and type, so the catalogue is not needed).
-    pub(crate) fn forget_input(&self, source: &str, _catalog: &Catalog) {
+    pub(crate) fn forget_input(&self, source: &str) {
         self.series.remove_source(source);
         for vec in [
             &self.label_sets_dropped,
@@ -455,7 +455,7 @@ impl Metrics {
 
     /// Drops an input's series (of every label set) of types that `new` no
     /// longer catalogues; the others keep their values across a reload.
-    pub(crate) fn forget_types(&self, source: &str, _old: &Catalog, new: &Catalog) {
+    pub(crate) fn forget_types(&self, source: &str, new: &Catalog) {
         self.series
             .retain_types(source, |(status_code, error_type)| {
                 new.index_of(error_type.as_bytes())
@@ -1207,7 +1207,7 @@ mod tests {
         pods.attach(Path::new("/pods/shop_web-1/app/0.log"));
         let smaller =
             Catalog::from_entries(vec![("test".to_owned(), catalog.entries()[0].clone())]).unwrap();
-        metrics.forget_types("pods", &catalog, &smaller);
+        metrics.forget_types("pods", &smaller);
         let left = lines_of(&metrics, "errtally_errors_total", "container=");
         assert_eq!(left.len(), 2, "{left:?}");
         assert!(
@@ -1327,7 +1327,7 @@ mod tests {
                 .iter()
                 .any(|line| line.starts_with("errtally_uncatalogued_errors_total{"))
         );
-        metrics.forget_input("gone", &catalog);
+        metrics.forget_input("gone");
         assert_eq!(series_of(&metrics, "gone"), Vec::<String>::new());
         let kept = series_of(&metrics, "kept");
         assert_eq!(

@@ -115,7 +115,8 @@ impl WebConfig {
         }
         let tls = match &settings.tls {
             Some(settings) => Some(Arc::new(
-                tls::server_config(settings).map_err(|mistake| mistake.in_file(path))?,
+                tls::server_config(settings)
+                    .map_err(|mistake| WebConfigError::Invalid(mistake.in_file(path)))?,
             )),
             None => None,
         };

@@ -19,7 +19,8 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConf
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
-use super::web_config::{ClientAuth, Mistake, PemSetting, Spot, TlsSettings, TlsVersion};
+use super::web_config::{ClientAuth, PemSetting, TlsSettings, TlsVersion};
+use crate::position::Mistake;
 
 /// Reads the certificate, key and CAs and builds the server configuration.
 pub(crate) fn server_config(settings: &TlsSettings) -> Result<ServerConfig, Mistake> {
@@ -104,8 +105,8 @@ fn client_verifier(
         // The parser makes sure verifying policies come with CAs.
         let Some((roots, setting)) = roots else {
             return Err(Mistake {
-                at: Spot::default(),
-                key: "tls_server_config.client_ca_file".to_string(),
+                at: None,
+                key: Some("tls_server_config.client_ca_file".to_string()),
                 message: "verifying client certificates needs client CAs".to_string(),
             });
         };
@@ -205,6 +206,7 @@ mod tests {
 
     use super::super::web_config::PemSource;
     use super::*;
+    use crate::position::Position;
 
     /// A self-signed EC certificate and key made by the openssl CLI.
     fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -235,7 +237,7 @@ mod tests {
         PemSetting {
             source: PemSource::File(path.to_path_buf()),
             key: key.to_string(),
-            at: Spot { line, column: 13 },
+            at: Position { line, column: 13 },
         }
     }
 
@@ -272,13 +274,13 @@ mod tests {
         let (cert, _) = self_signed(dir.path(), "one");
         let (_, other_key) = self_signed(dir.path(), "two");
         let mistake = server_config(&settings(&cert, &other_key)).unwrap_err();
-        assert_eq!(mistake.key, "tls_server_config.key_file");
+        assert_eq!(mistake.key.as_deref(), Some("tls_server_config.key_file"));
         assert_eq!(
             mistake.at,
-            Spot {
+            Some(Position {
                 line: 3,
                 column: 13
-            }
+            })
         );
         assert!(
             mistake
@@ -294,7 +296,7 @@ mod tests {
         let (cert, key) = self_signed(dir.path(), "server");
         // A key where the certificate should be, and the other way round.
         let mistake = server_config(&settings(&key, &cert)).unwrap_err();
-        assert_eq!(mistake.key, "tls_server_config.cert_file");
+        assert_eq!(mistake.key.as_deref(), Some("tls_server_config.cert_file"));
         assert!(
             mistake
                 .message
@@ -302,7 +304,7 @@ mod tests {
             "{mistake:?}"
         );
         let mistake = server_config(&settings(&cert, &cert)).unwrap_err();
-        assert_eq!(mistake.key, "tls_server_config.key_file");
+        assert_eq!(mistake.key.as_deref(), Some("tls_server_config.key_file"));
         assert!(
             mistake.message.starts_with("no PRIVATE KEY block"),
             "{mistake:?}"
@@ -329,7 +331,10 @@ mod tests {
         wanted.client_ca = Some(file(&key, "tls_server_config.client_ca_file", 4));
         wanted.client_auth = ClientAuth::RequireAndVerify;
         let mistake = server_config(&wanted).unwrap_err();
-        assert_eq!(mistake.key, "tls_server_config.client_ca_file");
+        assert_eq!(
+            mistake.key.as_deref(),
+            Some("tls_server_config.client_ca_file")
+        );
         assert!(
             mistake.message.starts_with("no CERTIFICATE block"),
             "{mistake:?}"

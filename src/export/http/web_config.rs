@@ -27,6 +27,7 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, LoaderOptions, Node, Span};
 
 use super::auth::BasicAuth;
+use crate::position::{Mistake, Position, PositionedError};
 
 /// Headers exporter-toolkit lets a web config add, with the values it
 /// accepts (`None`: any value). Anything else is refused, as there.
@@ -54,20 +55,11 @@ pub enum WebConfigError {
         /// Why reading failed.
         source: std::io::Error,
     },
-    /// A key or value in the file is wrong, or a file it names is unusable.
-    #[error("{}:{line}:{column}: {key}: {message}", path.display())]
-    Invalid {
-        /// The web config file.
-        path: PathBuf,
-        /// 1-based line of the offending value (or key).
-        line: usize,
-        /// 1-based column, in characters.
-        column: usize,
-        /// Dotted key such as `tls_server_config.min_version`, or `(syntax)`.
-        key: String,
-        /// What is wrong, and what would be right.
-        message: String,
-    },
+    /// A key or value in the file is wrong, or a file it names is unusable:
+    /// `FILE:LINE:COLUMN: KEY: message`, the key dotted such as
+    /// `tls_server_config.min_version`, or `(syntax)`.
+    #[error(transparent)]
+    Invalid(PositionedError),
     /// A reload would switch TLS on or off on a listener already serving.
     #[error(
         "{}: tls_server_config: turning TLS on or off takes a restart; keeping the running web config",
@@ -200,46 +192,13 @@ impl TlsSettings {
     }
 }
 
-/// A mistake found below the parsing layer (a certificate that does not
-/// parse, a key that does not match), tied to the key that named it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Mistake {
-    /// Where the offending value is.
-    pub at: Spot,
-    /// The dotted key.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// A 1-based line and column in the web config file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Spot {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub(crate) column: usize,
-}
-
-impl Mistake {
-    /// The error naming `FILE:LINE:COLUMN: KEY` in the web config `path`.
-    pub(crate) fn in_file(self, path: &Path) -> WebConfigError {
-        WebConfigError::Invalid {
-            path: path.to_path_buf(),
-            line: self.at.line,
-            column: self.at.column,
-            key: self.key,
-            message: self.message,
-        }
-    }
-}
-
-fn spot(span: &Span) -> Spot {
-    span.start()
-        .map_or(Spot { line: 1, column: 1 }, |mark| Spot {
-            line: mark.line(),
-            column: mark.column(),
-        })
+/// Where marked_yaml says a node starts; the file's start for a node it
+/// made up (an empty document).
+fn spot(span: &Span) -> Position {
+    span.start().map_or(Position::START, |mark| Position {
+        line: mark.line(),
+        column: mark.column(),
+    })
 }
 
 /// Where a PEM item comes from: a file, or text inline in the config.
@@ -260,7 +219,7 @@ pub(crate) struct PemSetting {
     /// The dotted key it was given under.
     pub key: String,
     /// Where its value is.
-    pub at: Spot,
+    pub at: Position,
 }
 
 impl PemSetting {
@@ -275,11 +234,7 @@ impl PemSetting {
 
     /// A mistake about this setting.
     pub(crate) fn mistake(&self, message: String) -> Mistake {
-        Mistake {
-            at: self.at,
-            key: self.key.clone(),
-            message,
-        }
+        Mistake::new(self.at, self.key.clone(), message)
     }
 
     /// How to name it in a message: the file, or the key for inline text.
@@ -298,9 +253,9 @@ struct TlsDraft {
     cert: Option<PemSetting>,
     key: Option<PemSetting>,
     client_ca: Option<PemSetting>,
-    client_auth: Option<(ClientAuth, Spot)>,
-    min_version: Option<(TlsVersion, Spot)>,
-    max_version: Option<(TlsVersion, Spot)>,
+    client_auth: Option<(ClientAuth, Position)>,
+    min_version: Option<(TlsVersion, Position)>,
+    max_version: Option<(TlsVersion, Position)>,
     prefer_server_cipher_suites: Option<bool>,
 }
 
@@ -317,14 +272,8 @@ impl<'a> Doc<'a> {
         Doc { path, dir }
     }
 
-    fn invalid(&self, at: Spot, key: &str, message: impl Into<String>) -> WebConfigError {
-        WebConfigError::Invalid {
-            path: self.path.to_path_buf(),
-            line: at.line,
-            column: at.column,
-            key: key.to_string(),
-            message: message.into(),
-        }
+    fn invalid(&self, at: Position, key: &str, message: impl Into<String>) -> WebConfigError {
+        WebConfigError::Invalid(Mistake::new(at, key, message).in_file(self.path))
     }
 
     fn parse(&self, text: &str) -> Result<Settings, WebConfigError> {
@@ -356,7 +305,7 @@ impl<'a> Doc<'a> {
     }
 
     fn load_error(&self, error: LoadError) -> WebConfigError {
-        let at = |mark: &marked_yaml::Marker| Spot {
+        let at = |mark: &marked_yaml::Marker| Position {
             line: mark.line(),
             column: mark.column(),
         };
@@ -493,7 +442,11 @@ impl<'a> Doc<'a> {
 
     /// The settings of a section whose keys all parsed: what is required
     /// is there, and the keys agree with each other.
-    fn finish_tls(&self, draft: TlsDraft, section_at: Spot) -> Result<TlsSettings, WebConfigError> {
+    fn finish_tls(
+        &self,
+        draft: TlsDraft,
+        section_at: Position,
+    ) -> Result<TlsSettings, WebConfigError> {
         let missing = |key: &str| {
             self.invalid(
                 section_at,
@@ -760,10 +713,16 @@ mod tests {
         let error = parse(text).expect_err("web config should be rejected");
         let display = error.to_string();
         match error {
-            WebConfigError::Invalid {
-                line, column, key, ..
-            } => (line, column, key, display),
-            other => panic!("expected Invalid, got {other:?}"),
+            WebConfigError::Invalid(PositionedError {
+                mistake:
+                    Mistake {
+                        at: Some(at),
+                        key: Some(key),
+                        ..
+                    },
+                ..
+            }) => (at.line, at.column, key, display),
+            other => panic!("expected Invalid with a position and a key, got {other:?}"),
         }
     }
 
@@ -815,7 +774,7 @@ mod tests {
         );
         assert_eq!(
             tls.cert.at,
-            Spot {
+            Position {
                 line: 2,
                 column: 14
             }
