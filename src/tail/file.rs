@@ -152,6 +152,9 @@ pub struct FileTailer {
     pub orphaned_since: Option<Instant>,
     /// Marked by the input for closing at the end of its poll.
     pub closing: bool,
+    /// When it was opened: under descriptor pressure, the file that has
+    /// held its slot longest gives it up first.
+    pub opened_at: Instant,
     /// The size the input's last glob rescan listed for the file's path.
     pub listed_size: Option<u64>,
     /// The modification time at the last look (listing or `fstat`), and
@@ -220,6 +223,7 @@ impl FileTailer {
             size,
             orphaned_since: None,
             closing: false,
+            opened_at: Instant::now(),
             listed_size: None,
             modified: None,
             modified_moved: false,

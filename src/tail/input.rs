@@ -60,6 +60,10 @@ const WATCHED_RESCAN_FACTOR: u32 = 30;
 /// second, not one per read.
 const MIN_PUBLISH_SPACING: Duration = Duration::from_millis(200);
 
+/// Least time a file keeps its descriptor before a file waiting for one
+/// may take it (under descriptor pressure, see `park_longest_held`).
+const MIN_TURN: Duration = Duration::from_secs(1);
+
 /// How long a file that no path names any more is still read.
 const MIN_ORPHAN_GRACE: Duration = Duration::from_secs(5);
 
@@ -825,6 +829,7 @@ impl FileInput {
                         saved,
                         look,
                         label_set,
+                        away_since: None,
                     });
                 } else if first_scan {
                     self.waiting_since_start.insert(inode);
@@ -881,7 +886,71 @@ impl FileInput {
                 taken += 1;
             }
         }
+        if taken < wanted && self.park_longest_held(wanted - taken) > 0 {
+            while taken < wanted && self.budget.try_acquire() {
+                taken += 1;
+            }
+        }
         taken
+    }
+
+    /// When no idle file is left to park, parks up to `count` files that
+    /// still have lines to read, those that have held their slot longest
+    /// first (and at least [`MIN_TURN`]), at the end of their last counted
+    /// line: they are due at once and take their turn again when a slot
+    /// frees. Busy files then share the budget with the files waiting for
+    /// it, instead of holding it for as long as they are written. Returns
+    /// how many were parked.
+    fn park_longest_held(&mut self, count: usize) -> usize {
+        let now = Instant::now();
+        let mut held: Vec<(Instant, usize)> = self
+            .tailers
+            .iter()
+            .enumerate()
+            .filter(|(_, tailer)| {
+                tailer.orphaned_since.is_none()
+                    && !tailer.closing
+                    && now.duration_since(tailer.opened_at) >= MIN_TURN
+            })
+            .map(|(index, tailer)| (tailer.opened_at, index))
+            .collect();
+        if held.is_empty() {
+            return 0;
+        }
+        held.sort_unstable();
+        held.truncate(count);
+        let mut parking = vec![false; self.tailers.len()];
+        for (_, index) in &held {
+            parking[*index] = true;
+        }
+        let tailers = std::mem::take(&mut self.tailers);
+        for (index, mut tailer) in tailers.into_iter().enumerate() {
+            if !parking[index] {
+                self.tailers.push(tailer);
+                continue;
+            }
+            let offset = tailer.offset();
+            let saved = FileCheckpoint {
+                input: self.name.clone(),
+                path: tailer.path().to_path_buf(),
+                identity: tailer.identity().clone(),
+                offset,
+                tail: tailer.tail_fingerprint(),
+                skipping: tailer.is_skipping(),
+            };
+            tracing::debug!(input = %self.name, path = %saved.path.display(), "parked busy file for its turn");
+            self.parked.insert(ParkedFile {
+                saved,
+                // Due while anything past the offset is unread.
+                look: Some((offset, None)),
+                label_set: tailer.label_set,
+                away_since: None,
+            });
+        }
+        self.budget.release(held.len());
+        self.dirty = true;
+        self.reindex();
+        held.len()
     }
 
     /// Parks up to `count` files that are read to their end and still at
@@ -932,6 +1001,7 @@ impl FileInput {
                 saved,
                 look: Some((tailer.size(), tailer.modified())),
                 label_set: tailer.label_set,
+                away_since: None,
             });
         }
         self.budget.release(idle.len());
@@ -974,6 +1044,9 @@ impl FileInput {
                 }
                 tracing::debug!(input = %self.name, path = %path.display(), offset = tailer.offset(), "reopened parked file");
                 tailer.label_set = parked.label_set;
+                // Renamed away while parked: drained for what is left of
+                // the grace period, then closed.
+                tailer.orphaned_since = parked.away_since;
                 self.by_path.insert(path, self.tailers.len());
                 self.tailers.push(tailer);
                 self.dirty = true;
@@ -995,8 +1068,12 @@ impl FileInput {
     /// Matches the parked files against a listing: each one listed is taken
     /// out of `matched` (it is not new), follows a rename, and is due for
     /// reopening when its size or time moved. One a complete listing does
-    /// not show is gone from its path: renamed away within its directory,
-    /// it is drained like a rotated file; deleted, it is forgotten.
+    /// not show is gone from its path: renamed away within its directory
+    /// (one listing of the directory finds it by inode), it stays parked
+    /// there, *away*, and is due as soon as it grew past its offset, to be
+    /// drained like a rotated file within the descriptor budget; after the
+    /// grace period with nothing unread, or deleted, it is forgotten. A
+    /// directory that cannot be listed says nothing: the file stays parked.
     /// Returns the due files.
     fn look_at_parked(
         &mut self,
@@ -1009,11 +1086,13 @@ impl FileInput {
         }
         let mut due = Vec::new();
         let mut gone = Vec::new();
+        let mut away = Vec::new();
         let inodes: Vec<Inode> = self.parked.inodes().copied().collect();
         for inode in inodes {
             match matched.remove(&inode) {
                 Some((path, (size, modified))) => {
                     self.parked.set_path(&inode, &path);
+                    self.parked.set_away(&inode, None);
                     if self
                         .parked
                         .get(&inode)
@@ -1022,47 +1101,75 @@ impl FileInput {
                         due.push(inode);
                     }
                 }
+                None if self
+                    .parked
+                    .get(&inode)
+                    .is_some_and(|p| p.away_since.is_some()) =>
+                {
+                    away.push(inode);
+                }
                 None if complete => gone.push(inode),
                 None => {}
             }
         }
+        // Where the files a listing no longer shows went: one look at each
+        // of their directories, not one per file.
+        let mut directories: HashMap<PathBuf, Option<HashMap<u64, PathBuf>>> = HashMap::new();
         for inode in gone {
-            let Some(parked) = self.parked.remove(&inode) else {
+            let Some(dir) = self
+                .parked
+                .get(&inode)
+                .and_then(|parked| parked.saved.path.parent().map(Path::to_path_buf))
+            else {
                 continue;
             };
-            self.dirty = true;
-            let renamed = find_by_inode(&parked.saved).and_then(|path| {
-                let file = open_log(&path).ok()?;
-                let identity = FileIdentity::of(&file).ok()?;
-                if !identity.is_same_file(&parked.saved.identity)
-                    || !parked.saved.still_fits(&file).ok()?
-                {
-                    return None;
-                }
-                let start = StartPosition::of(&parked.saved);
-                FileTailer::from_open(&path, file, identity, start, self.max_line_bytes).ok()
-            });
-            match renamed {
-                Some(mut tailer) => {
-                    // Over the budget for a moment: a rotated file's tail
-                    // is worth a descriptor more than it is worth losing.
-                    if !self.budget.try_acquire() {
-                        self.park_idle(1);
-                        let _ = self.budget.try_acquire();
-                    }
-                    tracing::info!(input = %self.name, was = %parked.saved.path.display(), path = %tailer.path().display(), "draining a parked file rotated away");
+            let found = directories
+                .entry(dir.clone())
+                .or_insert_with(|| inodes_in(&dir))
+                .as_ref()
+                .map(|names| names.get(&inode.1).cloned());
+            match found {
+                // The directory could not be listed: nothing is known.
+                None => {}
+                Some(Some(path)) => {
+                    self.parked.set_path(&inode, &path);
+                    self.parked.set_away(&inode, Some(now));
                     self.metrics.rotations.inc();
-                    tailer.label_set = parked.label_set;
-                    tailer.orphaned_since = Some(now);
-                    self.tailers.push(tailer);
+                    away.push(inode);
                 }
-                None => {
-                    tracing::info!(input = %self.name, path = %parked.saved.path.display(), "closed file no longer matched");
-                    self.metrics.detach(parked.label_set, now);
+                Some(None) => self.forget_parked(inode, now),
+            }
+        }
+        for inode in away {
+            let Some(parked) = self.parked.get(&inode) else {
+                continue;
+            };
+            match std::fs::metadata(&parked.saved.path) {
+                Ok(meta) if (meta.dev(), meta.ino()) == inode => {
+                    if parked.is_due(meta.len(), meta.modified().ok()) {
+                        due.push(inode);
+                    } else if parked
+                        .away_since
+                        .is_some_and(|since| now.duration_since(since) >= self.orphan_grace)
+                    {
+                        self.forget_parked(inode, now);
+                    }
                 }
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {}
+                // Deleted, or another file at its name now.
+                _ => self.forget_parked(inode, now),
             }
         }
         due
+    }
+
+    /// Forgets a parked file that is gone (its entry goes with it).
+    fn forget_parked(&mut self, inode: Inode, now: Instant) {
+        if let Some(parked) = self.parked.remove(&inode) {
+            self.dirty = true;
+            tracing::info!(input = %self.name, path = %parked.saved.path.display(), "closed file no longer matched");
+            self.metrics.detach(parked.label_set, now);
+        }
     }
 
     /// Reopens the parked files a wake named whose size or time moved
@@ -1214,10 +1321,22 @@ impl FileInput {
                 unfound.push(saved);
                 continue;
             };
-            if !self.budget.try_acquire() && self.park_idle(1) > 0 {
-                // Over the budget at worst by one: a rotated file's tail is
-                // worth a descriptor more than it is worth losing.
-                let _ = self.budget.try_acquire();
+            if self.take_slots(1) == 0 {
+                // No descriptor free: parked where it is now, due, and
+                // drained once a slot is.
+                let mut away = saved.clone();
+                away.path = path.clone();
+                let label_set = self.metrics.attach(&path);
+                self.parked.insert(ParkedFile {
+                    saved: away,
+                    look: None,
+                    label_set,
+                    away_since: Some(now),
+                });
+                self.metrics.rotations.inc();
+                self.starved = true;
+                open.insert((dev, ino));
+                continue;
             }
             tracing::info!(input = %self.name, was = %saved.path.display(), path = %path.display(), "draining a file rotated while errtally was down");
             self.metrics.rotations.inc();
@@ -1374,6 +1493,19 @@ fn log_restart(input: &str, path: &Path, restart: Restart) {
             tracing::info!(input = %input, path = %path.display(), "file rewritten from the start, reading it from the start");
         }
     }
+}
+
+/// Every name in `dir` by inode number (the device is checked by whoever
+/// opens one), or `None` when `dir` cannot be listed.
+fn inodes_in(dir: &Path) -> Option<HashMap<u64, PathBuf>> {
+    use std::os::unix::fs::DirEntryExt;
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut names = HashMap::new();
+    for entry in entries {
+        let entry = entry.ok()?;
+        names.insert(entry.ino(), entry.path());
+    }
+    Some(names)
 }
 
 /// The path in `saved`'s directory of the file with its device and inode,
@@ -1749,6 +1881,71 @@ mod tests {
         assert_eq!(
             gauge(&metrics, "errtally_lines_total"),
             r#"errtally_lines_total{source="api"} 5"#
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn parked_files_rotated_away_are_drained_within_the_budget() {
+        // logrotate's create: every file renamed out of the glob, a line
+        // more in each renamed file, a new file at each path.
+        let (dir, mut input, metrics) = settled_within(6, "x\n", 2);
+        for i in 0..6 {
+            let path = dir.path().join(format!("{i}.log"));
+            let rotated = dir.path().join(format!("{i}.log.1"));
+            std::fs::rename(&path, &rotated).unwrap();
+            append_to(&rotated, "tail\n");
+            std::fs::write(&path, "new\n").unwrap();
+        }
+        // The open files, rotated too, hold their slots while drained for
+        // the grace period (5 s); then the others take their turns.
+        let stop = AtomicBool::new(false);
+        for _ in 0..40 {
+            input.poll(Sweep::Rescan, &stop);
+            assert!(
+                input.budget.used() <= 2,
+                "{} slots in use",
+                input.budget.used()
+            );
+            tokio::time::advance(Duration::from_millis(500)).await;
+        }
+        // 6 at first, 6 rotated tails, 6 new files: each once.
+        assert_eq!(
+            gauge(&metrics, "errtally_lines_total"),
+            r#"errtally_lines_total{source="api"} 18"#
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_file_written_without_pause_gives_its_slot_to_a_waiting_one_after_its_turn() {
+        let (dir, mut input, metrics) = settled_within(2, "x\n", 1);
+        let busy = input.tailers[0].path().to_path_buf();
+        let waiting = input.parked.entries().next().unwrap().path.clone();
+        assert_ne!(busy, waiting);
+        let stop = AtomicBool::new(false);
+        append_to(&waiting, "y\n");
+        let mut written = 2 + 1;
+        // The busy file is written before every look, for 3 s.
+        for _ in 0..30 {
+            append_to(&busy, "z\n");
+            written += 1;
+            input.changed.add(&busy);
+            input.changed.add(&waiting);
+            input.poll(Sweep::Changed, &stop);
+            input.changed.clear();
+            tokio::time::advance(Duration::from_millis(100)).await;
+        }
+        let _ = dir;
+        // Let the busy file have its turn back, and read it to its end.
+        for _ in 0..30 {
+            input.changed.add(&busy);
+            input.changed.add(&waiting);
+            input.poll(Sweep::Rescan, &stop);
+            input.changed.clear();
+            tokio::time::advance(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            gauge(&metrics, "errtally_lines_total"),
+            format!(r#"errtally_lines_total{{source="api"}} {written}"#)
         );
     }
 

@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use tokio::time::Instant;
+
 use crate::checkpoint::FileCheckpoint;
 use crate::export::metrics::LabelSetId;
 
@@ -33,6 +35,9 @@ pub struct ParkedFile {
     pub look: Option<(u64, Option<SystemTime>)>,
     /// The label set it counts into, kept attached while parked.
     pub label_set: LabelSetId,
+    /// Since when it is renamed away from every matched path (rotated):
+    /// reopened, it is drained for what is left of the grace period.
+    pub away_since: Option<Instant>,
 }
 
 impl ParkedFile {
@@ -114,6 +119,16 @@ impl ParkedFiles {
         self.by_path.insert(path.to_path_buf(), *inode);
     }
 
+    /// Marks a parked file renamed away (or back under a matched path).
+    pub fn set_away(&mut self, inode: &Inode, since: Option<Instant>) {
+        if let Some(parked) = self.by_inode.get_mut(inode) {
+            parked.away_since = match (parked.away_since, since) {
+                (Some(first), Some(_)) => Some(first),
+                (_, since) => since,
+            };
+        }
+    }
+
     /// The identities of every parked file.
     pub fn inodes(&self) -> impl Iterator<Item = &Inode> {
         self.by_inode.keys()
@@ -147,6 +162,7 @@ mod tests {
             },
             look,
             label_set: LabelSetId::default(),
+            away_since: None,
         }
     }
 
