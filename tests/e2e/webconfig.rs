@@ -550,3 +550,136 @@ fn two_hundred_concurrent_scrapes_all_succeed_over_tls_and_past_a_small_cap() {
         capped.log()
     );
 }
+
+/// One plain HTTP/1.1 GET of `/metrics` as `credentials`: the status code,
+/// 0 when no response came.
+fn get_as(address: std::net::SocketAddr, credentials: &str) -> u16 {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return 0;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {encoded}\r\nConnection: close\r\n\r\n"
+    );
+    let mut response = String::new();
+    if stream.write_all(request.as_bytes()).is_err()
+        || stream.read_to_string(&mut response).is_err()
+    {
+        return 0;
+    }
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_first_login_from_another_address_is_answered_within_1_5_s_during_a_40_client_flood() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let pki = Pki::new();
+    let web = pki.web_config(&format!("basic_auth_users:\n  alice: {ALICE_HASH}\n"));
+    let log = pki.path().join("app.log");
+    append(&log, "");
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    // Serving, without a password: alice's must not be cached yet.
+    daemon.wait_until("serving", || daemon.get("/-/ready").0 == 401);
+
+    // 40 clients on 127.0.0.1, each sending a new wrong password as soon
+    // as the last one was refused.
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let address = daemon.address;
+    let flood: Vec<_> = (0..40)
+        .map(|client| {
+            let (stop, refused) = (Arc::clone(&stop), Arc::clone(&refused));
+            std::thread::spawn(move || {
+                let mut other = 0;
+                let mut attempt = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    attempt += 1;
+                    match get_as(address, &format!("alice:guess {client} {attempt}")) {
+                        401 => refused.fetch_add(1, Ordering::SeqCst),
+                        _ => {
+                            other += 1;
+                            0
+                        }
+                    };
+                }
+                other
+            })
+        })
+        .collect();
+    // Every client has been answered once: the flood is in full swing.
+    daemon.wait_until("the flood", || refused.load(Ordering::SeqCst) >= 40);
+
+    let url = format!("http://{address}/metrics");
+    let started = Instant::now();
+    let login = curl(&["--interface", "127.0.0.2", "-u", ALICE, &url]);
+    let took = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let failed: usize = flood.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(login.status, 200, "{login:?}");
+    assert!(
+        took < std::time::Duration::from_millis(1500),
+        "the login took {took:?}"
+    );
+    assert_eq!(failed, 0, "flood requests not answered 401");
+    let log = daemon.log();
+    let from_second = log
+        .lines()
+        .filter(|l| l.contains("msg=\"basic auth verified\"") && l.contains("peer=127.0.0.2"))
+        .collect::<Vec<_>>();
+    assert_eq!(from_second.len(), 1, "{from_second:?}");
+    assert!(from_second[0].contains("verdict=true"), "{from_second:?}");
+}
+
+/// The debug lines saying bcrypt ran, one per verification.
+fn bcrypt_checks(daemon: &Daemon) -> usize {
+    daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("msg=\"basic auth verified\""))
+        .count()
+}
+
+#[test]
+fn a_reload_with_the_same_users_keeps_the_verdicts_and_new_users_start_afresh() {
+    let pki = Pki::new();
+    let users = format!("basic_auth_users:\n  alice: {ALICE_HASH}\n");
+    let web = pki.web_config(&users);
+    let log = pki.path().join("app.log");
+    append(&log, "");
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    let url = format!("http://{}/metrics", daemon.address);
+    daemon.wait_until("serving", || curl(&["-u", ALICE, &url]).status == 200);
+    assert_eq!(bcrypt_checks(&daemon), 1);
+
+    // Same users, one more header.
+    pki.web_config(&format!(
+        "{users}http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+    ));
+    daemon.wait_until("the reload", || {
+        curl(&[&url]).headers.contains("\nx-frame-options: deny\n")
+    });
+    assert!(
+        daemon.log().contains("msg=\"web config reloaded\"")
+            && daemon.log().contains("verdicts_kept=true"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(curl(&["-u", ALICE, &url]).status, 200);
+    assert_eq!(bcrypt_checks(&daemon), 1, "{}", daemon.log());
+
+    // Another user: the verdicts go, since nobody checked the new list.
+    pki.web_config(&format!("{users}  bob: {ALICE_HASH}\n"));
+    daemon.wait_until("the second reload", || {
+        daemon.log().contains("verdicts_kept=false")
+    });
+    assert_eq!(curl(&["-u", ALICE, &url]).status, 200);
+    assert_eq!(bcrypt_checks(&daemon), 2, "{}", daemon.log());
+}

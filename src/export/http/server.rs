@@ -254,7 +254,7 @@ where
 {
     let service = hyper::service::service_fn(move |request| {
         let handler = Arc::clone(&handler);
-        async move { Ok::<_, Infallible>(handler.respond(request).await) }
+        async move { Ok::<_, Infallible>(handler.respond(request, peer).await) }
     });
     let mut builder = http1::Builder::new();
     builder
@@ -287,7 +287,7 @@ struct Handler {
 }
 
 impl Handler {
-    async fn respond(&self, request: Request<Incoming>) -> Response<Body> {
+    async fn respond(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let web = self.web.load_full();
         // Bodies are never read: no route takes one, and dropping it here
         // means nothing can.
@@ -296,7 +296,7 @@ impl Handler {
         let mut response = match auth {
             Some(auth)
                 if !auth
-                    .is_authorized(request.headers().get(header::AUTHORIZATION))
+                    .is_authorized(request.headers().get(header::AUTHORIZATION), peer.ip())
                     .await =>
             {
                 unauthorized()
@@ -440,12 +440,16 @@ async fn watch_web_config(
             }
         });
         match result {
-            Ok(config) => {
+            Ok(mut config) => {
+                let verdicts_kept = current
+                    .load()
+                    .as_ref()
+                    .is_some_and(|previous| config.carry_over(previous));
                 current.store(Some(Arc::new(config)));
                 if let Some(gauges) = &gauges {
                     gauges.set(true);
                 }
-                tracing::info!(path = %path.display(), "web config reloaded");
+                tracing::info!(path = %path.display(), verdicts_kept, "web config reloaded");
             }
             Err(error) => {
                 if let Some(gauges) = &gauges {
