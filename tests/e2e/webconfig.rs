@@ -22,6 +22,11 @@ struct Pki {
 
 impl Pki {
     fn new() -> Pki {
+        Pki::named("errtally test CA")
+    }
+
+    /// A CA whose subject is `/CN=name`.
+    fn named(name: &str) -> Pki {
         let pki = Pki {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -38,7 +43,7 @@ impl Pki {
                 "-days",
                 "2",
                 "-subj",
-                "/CN=errtally test CA",
+                &format!("/CN={name}"),
                 "-keyout",
                 "ca.key",
                 "-out",
@@ -59,6 +64,12 @@ impl Pki {
     /// `NAME.crt` and `NAME.key`, signed by the CA, with `serial` and
     /// `CN=cn`: a server certificate for 127.0.0.1, or a client one.
     fn issue(&self, name: &str, cn: &str, serial: &str, client: bool) {
+        self.issue_as(name, cn, serial, client, true);
+    }
+
+    /// Like [`Pki::issue`]; without `v3`, an X.509 v1 certificate, which
+    /// is what `openssl x509 -req` issues without `-extfile`.
+    fn issue_as(&self, name: &str, cn: &str, serial: &str, client: bool, v3: bool) {
         let usage = if client { "clientAuth" } else { "serverAuth" };
         let ext = self.path().join(format!("{name}.ext"));
         std::fs::write(
@@ -92,27 +103,27 @@ impl Pki {
                 &csr,
             ],
         );
-        openssl(
-            self.path(),
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                serial,
-                "-days",
-                "2",
-                "-extfile",
-                &format!("{name}.ext"),
-                "-out",
-                &crt,
-            ],
-        );
+        let extfile = format!("{name}.ext");
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            serial,
+            "-days",
+            "2",
+            "-out",
+            &crt,
+        ];
+        if v3 {
+            args.extend(["-extfile", extfile.as_str()]);
+        }
+        openssl(self.path(), &args);
     }
 
     /// Writes `web.yml` and returns its path.
@@ -549,6 +560,103 @@ fn two_hundred_concurrent_scrapes_all_succeed_over_tls_and_past_a_small_cap() {
         "{}",
         capped.log()
     );
+}
+
+/// The `warn` lines for refused handshakes in `log` whose reason contains
+/// `reason`.
+fn refusal_warnings(log: &str, reason: &str) -> Vec<String> {
+    log.lines()
+        .filter(|line| {
+            line.contains(" level=warn ")
+                && line.contains("msg=\"tls handshake refused\"")
+                && line.contains(reason)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn refused_client_certificates_are_explained_at_warn_a_few_times_a_minute_per_reason() {
+    let pki = Pki::new();
+    pki.issue("server", "errtally-a", "0x1001", false);
+    pki.issue("client", "prometheus", "0x2001", true);
+    pki.issue_as("v1", "prometheus", "0x2002", true, false);
+    let stranger = Pki::named("another CA");
+    stranger.issue("client", "prometheus", "0x3001", true);
+    let web = pki.web_config(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_ca_file: ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n",
+    );
+    let log = pki.path().join("app.log");
+    append(&log, "");
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    let (cert, key) = (pki.file("client.crt"), pki.file("client.key"));
+    wait_ready(&pki, &daemon, &["--cert", &cert, "--key", &key]);
+
+    // Five clients without a certificate: three lines, the rest left out.
+    const NO_CERTIFICATE: &str = "reason=\"peer sent no certificates\"";
+    for _ in 0..5 {
+        let refused = https(&pki, &daemon, "/metrics", &[]);
+        assert!(
+            refused.stderr.contains("alert certificate required"),
+            "{refused:?}"
+        );
+    }
+    daemon.wait_until("five refusals seen", || {
+        daemon
+            .log()
+            .lines()
+            .filter(|l| l.contains(NO_CERTIFICATE))
+            .count()
+            == 5
+    });
+
+    // The certificate `openssl x509 -req` issues without an extension file.
+    let (v1_cert, v1_key) = (pki.file("v1.crt"), pki.file("v1.key"));
+    let v1 = https(
+        &pki,
+        &daemon,
+        "/metrics",
+        &["--cert", &v1_cert, "--key", &v1_key],
+    );
+    assert_eq!(v1.status, 0, "{v1:?}");
+    let (other_cert, other_key) = (stranger.file("client.crt"), stranger.file("client.key"));
+    let unknown = https(
+        &pki,
+        &daemon,
+        "/metrics",
+        &["--cert", &other_cert, "--key", &other_key],
+    );
+    assert_eq!(unknown.status, 0, "{unknown:?}");
+    daemon.wait_until("the v1 and unknown-CA refusals", || {
+        let log = daemon.log();
+        !refusal_warnings(&log, "UnsupportedCertVersion").is_empty()
+            && !refusal_warnings(&log, "UnknownIssuer").is_empty()
+    });
+
+    let log = daemon.log();
+    let no_certificate = refusal_warnings(&log, NO_CERTIFICATE);
+    assert_eq!(no_certificate.len(), 3, "{log}");
+    for (reason, count) in [
+        (
+            "reason=\"invalid peer certificate: Other(OtherError(UnsupportedCertVersion))\"",
+            1,
+        ),
+        ("reason=\"invalid peer certificate: UnknownIssuer\"", 1),
+    ] {
+        assert_eq!(
+            refusal_warnings(&log, reason).len(),
+            count,
+            "{reason}\n{log}"
+        );
+    }
+    for line in refusal_warnings(&log, "reason=") {
+        assert!(line.contains(" peer=127.0.0.1:"), "{line}");
+        assert!(line.ends_with(" left_out=0"), "{line}");
+    }
+    // Still served to the right client.
+    let trusted = https(&pki, &daemon, "/metrics", &["--cert", &cert, "--key", &key]);
+    assert_eq!(trusted.status, 200, "{trusted:?}");
 }
 
 /// One plain HTTP/1.1 GET of `/metrics` as `credentials`: the status code,
