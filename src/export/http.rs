@@ -29,6 +29,7 @@ use crate::export::metrics::Metrics;
 use crate::export::status::DaemonStatus;
 
 pub(crate) mod auth;
+pub(crate) mod refusals;
 pub(crate) mod server;
 pub(crate) mod serving;
 pub(crate) mod tls;

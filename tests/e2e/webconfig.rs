@@ -22,6 +22,11 @@ struct Pki {
 
 impl Pki {
     fn new() -> Pki {
+        Pki::named("errtally test CA")
+    }
+
+    /// A CA whose subject is `/CN=name`.
+    fn named(name: &str) -> Pki {
         let pki = Pki {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -38,7 +43,7 @@ impl Pki {
                 "-days",
                 "2",
                 "-subj",
-                "/CN=errtally test CA",
+                &format!("/CN={name}"),
                 "-keyout",
                 "ca.key",
                 "-out",
@@ -59,6 +64,12 @@ impl Pki {
     /// `NAME.crt` and `NAME.key`, signed by the CA, with `serial` and
     /// `CN=cn`: a server certificate for 127.0.0.1, or a client one.
     fn issue(&self, name: &str, cn: &str, serial: &str, client: bool) {
+        self.issue_as(name, cn, serial, client, true);
+    }
+
+    /// Like [`Pki::issue`]; without `v3`, an X.509 v1 certificate, which
+    /// is what `openssl x509 -req` issues without `-extfile`.
+    fn issue_as(&self, name: &str, cn: &str, serial: &str, client: bool, v3: bool) {
         let usage = if client { "clientAuth" } else { "serverAuth" };
         let ext = self.path().join(format!("{name}.ext"));
         std::fs::write(
@@ -92,27 +103,27 @@ impl Pki {
                 &csr,
             ],
         );
-        openssl(
-            self.path(),
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                serial,
-                "-days",
-                "2",
-                "-extfile",
-                &format!("{name}.ext"),
-                "-out",
-                &crt,
-            ],
-        );
+        let extfile = format!("{name}.ext");
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            serial,
+            "-days",
+            "2",
+            "-out",
+            &crt,
+        ];
+        if v3 {
+            args.extend(["-extfile", extfile.as_str()]);
+        }
+        openssl(self.path(), &args);
     }
 
     /// Writes `web.yml` and returns its path.
@@ -549,4 +560,234 @@ fn two_hundred_concurrent_scrapes_all_succeed_over_tls_and_past_a_small_cap() {
         "{}",
         capped.log()
     );
+}
+
+/// The `warn` lines for refused handshakes in `log` whose reason contains
+/// `reason`.
+fn refusal_warnings(log: &str, reason: &str) -> Vec<String> {
+    log.lines()
+        .filter(|line| {
+            line.contains(" level=warn ")
+                && line.contains("msg=\"tls handshake refused\"")
+                && line.contains(reason)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn refused_client_certificates_are_explained_at_warn_a_few_times_a_minute_per_reason() {
+    let pki = Pki::new();
+    pki.issue("server", "errtally-a", "0x1001", false);
+    pki.issue("client", "prometheus", "0x2001", true);
+    pki.issue_as("v1", "prometheus", "0x2002", true, false);
+    let stranger = Pki::named("another CA");
+    stranger.issue("client", "prometheus", "0x3001", true);
+    let web = pki.web_config(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_ca_file: ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n",
+    );
+    let log = pki.path().join("app.log");
+    append(&log, "");
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    let (cert, key) = (pki.file("client.crt"), pki.file("client.key"));
+    wait_ready(&pki, &daemon, &["--cert", &cert, "--key", &key]);
+
+    // Five clients without a certificate: three lines, the rest left out.
+    const NO_CERTIFICATE: &str = "reason=\"peer sent no certificates\"";
+    for _ in 0..5 {
+        let refused = https(&pki, &daemon, "/metrics", &[]);
+        assert!(
+            refused.stderr.contains("alert certificate required"),
+            "{refused:?}"
+        );
+    }
+    daemon.wait_until("five refusals seen", || {
+        daemon
+            .log()
+            .lines()
+            .filter(|l| l.contains(NO_CERTIFICATE))
+            .count()
+            == 5
+    });
+
+    // The certificate `openssl x509 -req` issues without an extension file.
+    let (v1_cert, v1_key) = (pki.file("v1.crt"), pki.file("v1.key"));
+    let v1 = https(
+        &pki,
+        &daemon,
+        "/metrics",
+        &["--cert", &v1_cert, "--key", &v1_key],
+    );
+    assert_eq!(v1.status, 0, "{v1:?}");
+    let (other_cert, other_key) = (stranger.file("client.crt"), stranger.file("client.key"));
+    let unknown = https(
+        &pki,
+        &daemon,
+        "/metrics",
+        &["--cert", &other_cert, "--key", &other_key],
+    );
+    assert_eq!(unknown.status, 0, "{unknown:?}");
+    daemon.wait_until("the v1 and unknown-CA refusals", || {
+        let log = daemon.log();
+        !refusal_warnings(&log, "UnsupportedCertVersion").is_empty()
+            && !refusal_warnings(&log, "UnknownIssuer").is_empty()
+    });
+
+    let log = daemon.log();
+    let no_certificate = refusal_warnings(&log, NO_CERTIFICATE);
+    assert_eq!(no_certificate.len(), 3, "{log}");
+    for (reason, count) in [
+        (
+            "reason=\"invalid peer certificate: Other(OtherError(UnsupportedCertVersion))\"",
+            1,
+        ),
+        ("reason=\"invalid peer certificate: UnknownIssuer\"", 1),
+    ] {
+        assert_eq!(
+            refusal_warnings(&log, reason).len(),
+            count,
+            "{reason}\n{log}"
+        );
+    }
+    for line in refusal_warnings(&log, "reason=") {
+        assert!(line.contains(" peer=127.0.0.1:"), "{line}");
+        assert!(line.ends_with(" left_out=0"), "{line}");
+    }
+    // Still served to the right client.
+    let trusted = https(&pki, &daemon, "/metrics", &["--cert", &cert, "--key", &key]);
+    assert_eq!(trusted.status, 200, "{trusted:?}");
+}
+
+/// One plain HTTP/1.1 GET of `/metrics` as `credentials`: the status code,
+/// 0 when no response came.
+fn get_as(address: std::net::SocketAddr, credentials: &str) -> u16 {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return 0;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {encoded}\r\nConnection: close\r\n\r\n"
+    );
+    let mut response = String::new();
+    if stream.write_all(request.as_bytes()).is_err()
+        || stream.read_to_string(&mut response).is_err()
+    {
+        return 0;
+    }
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_first_login_from_another_address_is_answered_within_1_5_s_during_a_40_client_flood() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let pki = Pki::new();
+    let web = pki.web_config(&format!("basic_auth_users:\n  alice: {ALICE_HASH}\n"));
+    let log = pki.path().join("app.log");
+    append(&log, "");
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    // Serving, without a password: alice's must not be cached yet.
+    daemon.wait_until("serving", || daemon.get("/-/ready").0 == 401);
+
+    // 40 clients on 127.0.0.1, each sending a new wrong password as soon
+    // as the last one was refused.
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let address = daemon.address;
+    let flood: Vec<_> = (0..40)
+        .map(|client| {
+            let (stop, refused) = (Arc::clone(&stop), Arc::clone(&refused));
+            std::thread::spawn(move || {
+                let mut other = 0;
+                let mut attempt = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    attempt += 1;
+                    match get_as(address, &format!("alice:guess {client} {attempt}")) {
+                        401 => refused.fetch_add(1, Ordering::SeqCst),
+                        _ => {
+                            other += 1;
+                            0
+                        }
+                    };
+                }
+                other
+            })
+        })
+        .collect();
+    // Every client has been answered once: the flood is in full swing.
+    daemon.wait_until("the flood", || refused.load(Ordering::SeqCst) >= 40);
+
+    let url = format!("http://{address}/metrics");
+    let started = Instant::now();
+    let login = curl(&["--interface", "127.0.0.2", "-u", ALICE, &url]);
+    let took = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let failed: usize = flood.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(login.status, 200, "{login:?}");
+    assert!(
+        took < std::time::Duration::from_millis(1500),
+        "the login took {took:?}"
+    );
+    assert_eq!(failed, 0, "flood requests not answered 401");
+    let log = daemon.log();
+    let from_second = log
+        .lines()
+        .filter(|l| l.contains("msg=\"basic auth verified\"") && l.contains("peer=127.0.0.2"))
+        .collect::<Vec<_>>();
+    assert_eq!(from_second.len(), 1, "{from_second:?}");
+    assert!(from_second[0].contains("verdict=true"), "{from_second:?}");
+}
+
+/// The debug lines saying bcrypt ran, one per verification.
+fn bcrypt_checks(daemon: &Daemon) -> usize {
+    daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("msg=\"basic auth verified\""))
+        .count()
+}
+
+#[test]
+fn a_reload_with_the_same_users_keeps_the_verdicts_and_new_users_start_afresh() {
+    let pki = Pki::new();
+    let users = format!("basic_auth_users:\n  alice: {ALICE_HASH}\n");
+    let web = pki.web_config(&users);
+    let log = pki.path().join("app.log");
+    append(&log, "");
+    let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
+    let url = format!("http://{}/metrics", daemon.address);
+    daemon.wait_until("serving", || curl(&["-u", ALICE, &url]).status == 200);
+    assert_eq!(bcrypt_checks(&daemon), 1);
+
+    // Same users, one more header.
+    pki.web_config(&format!(
+        "{users}http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+    ));
+    daemon.wait_until("the reload", || {
+        curl(&[&url]).headers.contains("\nx-frame-options: deny\n")
+    });
+    assert!(
+        daemon.log().contains("msg=\"web config reloaded\"")
+            && daemon.log().contains("verdicts_kept=true"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(curl(&["-u", ALICE, &url]).status, 200);
+    assert_eq!(bcrypt_checks(&daemon), 1, "{}", daemon.log());
+
+    // Another user: the verdicts go, since nobody checked the new list.
+    pki.web_config(&format!("{users}  bob: {ALICE_HASH}\n"));
+    daemon.wait_until("the second reload", || {
+        daemon.log().contains("verdicts_kept=false")
+    });
+    assert_eq!(curl(&["-u", ALICE, &url]).status, 200);
+    assert_eq!(bcrypt_checks(&daemon), 2, "{}", daemon.log());
 }

@@ -10,7 +10,9 @@
 //! must arrive within [`HANDSHAKE_TIMEOUT`] and [`HEADER_READ_TIMEOUT`] (the
 //! latter also closes connections idle that long, before or between
 //! requests), a request head is bounded by [`MAX_BUF_BYTES`], and request
-//! bodies are dropped unread.
+//! bodies are dropped unread. A handshake rustls refuses (a client
+//! certificate it cannot verify, or none where one is required) is logged
+//! at `warn` by [`RefusalLog`], a few lines a minute per reason.
 //!
 //! Reloads: the web config file and the certificate, key and CA files it
 //! names are polled every [`RELOAD_POLL_INTERVAL`] (device, inode, size,
@@ -43,6 +45,7 @@ use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 use super::HttpState;
+use super::refusals::RefusalLog;
 use super::serving::{WatchedFile, WebConfig};
 use super::web_config::WebConfigError;
 use crate::export::metrics::Metrics;
@@ -127,6 +130,7 @@ pub async fn serve(
         web: Arc::clone(&current),
         open: Arc::new(AtomicUsize::new(0)),
         max_connections,
+        refusals: RefusalLog::default(),
     });
     let mut shutdown = std::pin::pin!(shutdown);
     while let Some((stream, peer, permit)) = accept_next(&listener, &permits, &mut shutdown).await {
@@ -236,7 +240,12 @@ async fn connection(
         result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => match result {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {
-                tracing::debug!(%peer, %error, "tls handshake failed");
+                // rustls's own errors are refusals worth explaining; the
+                // rest are clients that hung up.
+                match error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                    Some(refusal) => handler.refusals.refused(peer, refusal),
+                    None => tracing::debug!(%peer, %error, "tls handshake failed"),
+                }
                 return;
             }
             Err(_) => {
@@ -254,7 +263,7 @@ where
 {
     let service = hyper::service::service_fn(move |request| {
         let handler = Arc::clone(&handler);
-        async move { Ok::<_, Infallible>(handler.respond(request).await) }
+        async move { Ok::<_, Infallible>(handler.respond(request, peer).await) }
     });
     let mut builder = http1::Builder::new();
     builder
@@ -284,10 +293,12 @@ struct Handler {
     /// Connections open now, to tell when all slots are taken.
     open: Arc<AtomicUsize>,
     max_connections: usize,
+    /// Refused TLS handshakes, logged a few a minute per reason.
+    refusals: RefusalLog,
 }
 
 impl Handler {
-    async fn respond(&self, request: Request<Incoming>) -> Response<Body> {
+    async fn respond(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let web = self.web.load_full();
         // Bodies are never read: no route takes one, and dropping it here
         // means nothing can.
@@ -296,7 +307,7 @@ impl Handler {
         let mut response = match auth {
             Some(auth)
                 if !auth
-                    .is_authorized(request.headers().get(header::AUTHORIZATION))
+                    .is_authorized(request.headers().get(header::AUTHORIZATION), peer.ip())
                     .await =>
             {
                 unauthorized()
@@ -440,12 +451,16 @@ async fn watch_web_config(
             }
         });
         match result {
-            Ok(config) => {
+            Ok(mut config) => {
+                let verdicts_kept = current
+                    .load()
+                    .as_ref()
+                    .is_some_and(|previous| config.carry_over(previous));
                 current.store(Some(Arc::new(config)));
                 if let Some(gauges) = &gauges {
                     gauges.set(true);
                 }
-                tracing::info!(path = %path.display(), "web config reloaded");
+                tracing::info!(path = %path.display(), verdicts_kept, "web config reloaded");
             }
             Err(error) => {
                 if let Some(gauges) = &gauges {

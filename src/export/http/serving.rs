@@ -136,6 +136,20 @@ impl WebConfig {
         Ok(config)
     }
 
+    /// Takes over what `previous`, the config served until now, learnt
+    /// while serving: its basic auth verdicts when the users are the same
+    /// (so a reload, say of a rotated certificate, does not send every
+    /// scraper through bcrypt again), and in any case its bcrypt limits.
+    /// Says whether the verdicts were kept.
+    pub(crate) fn carry_over(&mut self, previous: &WebConfig) -> bool {
+        let (Some(auth), Some(before)) = (&self.auth, &previous.auth) else {
+            return false;
+        };
+        let (auth, kept) = auth.carried_over(before);
+        self.auth = Some(auth);
+        kept
+    }
+
     /// The file this came from.
     pub fn path(&self) -> &Path {
         &self.path
