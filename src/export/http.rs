@@ -68,21 +68,11 @@ async fn no_cache(mut response: Response) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
-    match state.metrics.render() {
-        Ok(body) => (
-            [(header::CONTENT_TYPE, crate::export::metrics::content_type())],
-            body,
-        )
-            .into_response(),
-        Err(error) => {
-            tracing::error!(%error, "rendering metrics failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Error rendering metrics\n",
-            )
-                .into_response()
-        }
-    }
+    (
+        [(header::CONTENT_TYPE, crate::export::metrics::content_type())],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn healthy() -> &'static str {

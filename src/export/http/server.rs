@@ -741,10 +741,7 @@ mod tests {
             })
         };
         let gauge = || {
-            server
-                .metrics
-                .render()
-                .map(|text| String::from_utf8(text).unwrap())
+            String::from_utf8(server.metrics.render())
                 .unwrap()
                 .lines()
                 .find_map(|l| l.strip_prefix("errtally_web_config_last_reload_successful "))
