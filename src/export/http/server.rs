@@ -480,10 +480,10 @@ mod tests {
     async fn start(options: ServeOptions) -> Server {
         let catalog = Arc::new(Catalog::builtin().unwrap());
         let metrics = Metrics::new().unwrap();
-        let state = Arc::new(HttpState {
-            metrics: metrics.clone(),
-            status: Arc::new(DaemonStatus::new(catalog)),
-        });
+        let state = Arc::new(HttpState::new(
+            metrics.clone(),
+            Arc::new(DaemonStatus::new(catalog)),
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stopped) = oneshot::channel::<()>();
