@@ -777,8 +777,8 @@ impl InputMetrics {
     }
 }
 
-/// Encodes the registry for `/metrics`; kept here so the HTTP layer never
-/// needs the `prometheus` crate's encoder types.
+/// The content type of [`Metrics::render`]'s text; kept here so the HTTP
+/// layer never names the `prometheus` crate.
 pub fn content_type() -> &'static str {
     prometheus::TEXT_FORMAT
 }
@@ -1257,6 +1257,65 @@ mod tests {
         // The labelled names stay claimed in the registry.
         let twin = IntCounter::new(names::LINES, "A second lines family.").unwrap();
         assert!(metrics.registry().register(Box::new(twin)).is_err());
+    }
+
+    /// A second writer of the walk, as OpenMetrics will be: it notes each
+    /// family and each sample's name in its own notation.
+    #[derive(Default)]
+    struct Recorder {
+        family: String,
+        families: Vec<String>,
+        samples: Vec<String>,
+    }
+
+    impl Exposition for Recorder {
+        fn family(&mut self, name: &str, _help: &str, _kind: exposition::Kind) {
+            self.family = name.to_owned();
+            self.families.push(name.to_owned());
+        }
+
+        fn sample(&mut self, suffix: &str, labels: &[(&str, &str)], _value: exposition::Value) {
+            self.samples
+                .push(format!("{}{suffix} {}", self.family, labels.len()));
+        }
+
+        fn finish(self) -> Vec<u8> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn a_second_writer_of_the_walk_is_told_every_family_and_sample_the_text_shows() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        metrics.set_catalog(&catalog);
+        metrics
+            .input("api", &catalog)
+            .publish(&mut tally(&catalog, 4, 2));
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        let set = pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        pods.publish_to(set, &mut tally(&catalog, 3, 1));
+        let text = String::from_utf8(metrics.render()).unwrap();
+        let mut recorder = Recorder::default();
+        metrics.expose(|_| true, &mut recorder);
+
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|line| line.split(' ').next())
+            .collect();
+        assert_eq!(recorder.families, families);
+        // Each sample line as `name labels`, the labels counted by their `="`.
+        let samples: Vec<String> = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| {
+                let name = line.split(['{', ' ']).next().unwrap_or_default();
+                format!("{name} {}", line.matches("=\"").count())
+            })
+            .collect();
+        assert_eq!(recorder.samples, samples);
+        assert!(samples.len() > 2 * catalog.len(), "{}", samples.len());
     }
 
     #[test]
