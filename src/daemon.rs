@@ -223,10 +223,7 @@ fn spawn_serving(
     status: &Arc<DaemonStatus>,
     stop_serving: &CancellationToken,
 ) {
-    let state = Arc::new(HttpState {
-        metrics: metrics.clone(),
-        status: Arc::clone(status),
-    });
+    let state = Arc::new(HttpState::new(metrics.clone(), Arc::clone(status)));
     tasks.spawn(serve(listener, state, serving, stop_serving.clone()));
     tasks.spawn(sample_counters(
         metrics.clone(),

@@ -176,7 +176,7 @@ mod tests {
 
     /// The value of a self-metric in `metrics`' exposition.
     fn sample(metrics: &Metrics, name: &str) -> f64 {
-        let text = String::from_utf8(metrics.render().unwrap()).unwrap();
+        let text = String::from_utf8(metrics.render()).unwrap();
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .unwrap()

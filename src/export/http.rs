@@ -12,6 +12,11 @@
 //! [`web_config`] reads the file into plain settings, [`tls`] builds rustls
 //! from them, and [`serving`] puts the whole together.
 //!
+//! `/metrics` and the status page render on the blocking pool, at most one
+//! render per core at a time: at thousands of label sets a render takes
+//! tens of milliseconds, and on one of the runtime's few workers it would
+//! hold `/-/healthy` and every other connection behind it.
+//!
 //! Deliberately not here: the OpenMetrics or protobuf formats, and any
 //! endpoint that changes state (reloads are driven by signals). Every
 //! response carries `Cache-Control: no-cache`.
@@ -24,6 +29,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tokio::sync::Semaphore;
 
 use crate::export::metrics::Metrics;
 use crate::export::status::DaemonStatus;
@@ -45,6 +51,42 @@ pub(crate) struct HttpState {
     pub metrics: Metrics,
     /// Readiness, inputs and the catalogue in effect.
     pub status: Arc<DaemonStatus>,
+    /// Renders (of `/metrics` and the status page) running at once, at
+    /// most one per core: they run on the blocking pool, which would
+    /// otherwise take a thread and a whole exposition's memory for each of
+    /// a thousand clients scraping at once.
+    renders: Semaphore,
+}
+
+impl HttpState {
+    /// The state the handlers share.
+    pub(crate) fn new(metrics: Metrics, status: Arc<DaemonStatus>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            metrics,
+            status,
+            renders: Semaphore::new(cores),
+        }
+    }
+
+    /// Runs `render` on the blocking pool once a render slot is free, so
+    /// the runtime's workers stay free for I/O (and `/-/healthy`) while
+    /// tens of thousands of series are written; `None` if it panicked.
+    async fn off_runtime<T: Send + 'static>(
+        self: &Arc<Self>,
+        render: impl FnOnce(&HttpState) -> T + Send + 'static,
+    ) -> Option<T> {
+        // Never closed, so acquiring only waits.
+        let _slot = self.renders.acquire().await.ok()?;
+        let state = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || render(&state)).await {
+            Ok(done) => Some(done),
+            Err(error) => {
+                tracing::error!(%error, "rendering failed");
+                None
+            }
+        }
+    }
 }
 
 /// The routes: `/metrics`, `/-/healthy`, `/-/ready`, `/` and a plain-text
@@ -69,20 +111,17 @@ async fn no_cache(mut response: Response) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
-    match state.metrics.render() {
-        Ok(body) => (
+    match state.off_runtime(|state| state.metrics.render()).await {
+        Some(body) => (
             [(header::CONTENT_TYPE, crate::export::metrics::content_type())],
             body,
         )
             .into_response(),
-        Err(error) => {
-            tracing::error!(%error, "rendering metrics failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Error rendering metrics\n",
-            )
-                .into_response()
-        }
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error rendering metrics\n",
+        )
+            .into_response(),
     }
 }
 
@@ -103,13 +142,18 @@ async fn not_found() -> (StatusCode, &'static str) {
 }
 
 async fn status_page(State(state): State<Arc<HttpState>>) -> Response {
-    let html = crate::export::status_page::render(
-        &state.metrics,
-        &state.status,
-        SystemTime::now(),
-        tokio::time::Instant::now(),
-    );
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+    let (wall, now) = (SystemTime::now(), tokio::time::Instant::now());
+    let page = state.off_runtime(move |state| {
+        crate::export::status_page::render(&state.metrics, &state.status, wall, now)
+    });
+    match page.await {
+        Some(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error rendering the status page\n",
+        )
+            .into_response(),
+    }
 }
 
 #[cfg(test)]
@@ -139,10 +183,10 @@ mod tests {
             let catalog = Arc::new(Catalog::builtin().unwrap());
             let metrics = Metrics::new().unwrap();
             metrics.set_catalog(&catalog);
-            let state = Arc::new(HttpState {
+            let state = Arc::new(HttpState::new(
                 metrics,
-                status: Arc::new(DaemonStatus::new(catalog)),
-            });
+                Arc::new(DaemonStatus::new(catalog)),
+            ));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let (shutdown, stopped) = oneshot::channel::<()>();

@@ -24,11 +24,22 @@
 //! series it has always had (no empty extra labels), whatever another input
 //! configures, and thousands of label sets must fit a small memory limit.
 //! So these three families live in [`labelled`], outside the crate's
-//! vectors (its module docs say why and what that saves), registered in the
-//! one registry through a collector; `/metrics` writes them straight from
-//! their counters after the registry's other families. A reload that changes an input's `path_labels`
-//! drops that input's series of these families: old and new label sets do
-//! not describe the same files.
+//! vectors (its module docs say why and what that saves), their names
+//! claimed in the one registry through a collector. A reload that changes
+//! an input's `path_labels` drops that input's series of these families:
+//! old and new label sets do not describe the same files.
+//!
+//! # One walk
+//!
+//! Every output of the families comes from [`Metrics::expose`]: the
+//! registry's families as it gathers them (sorted by name), then the
+//! labelled families from their counters, into an [`exposition::Exposition`].
+//! `/metrics` ([`Metrics::render`]) and `scan --format prometheus`
+//! ([`render_tally`], which keeps only [`TALLY_FAMILIES`]) are its callers
+//! with the text format; OpenMetrics is another writer of the same walk
+//! (see [`exposition`]). Rendering 46,000 series takes tens of
+//! milliseconds, so callers on the async runtime run it on the blocking
+//! pool.
 
 /// Prometheus metric names (one `errtally_` prefix, `_total` on counters).
 pub mod names {
@@ -64,6 +75,7 @@ pub mod names {
     pub(crate) const HINT_INFO_HELP: &str = "What a catalogued error means, what to check first, its common causes and troubleshooting steps (always 1).";
 }
 
+mod exposition;
 mod labelled;
 
 use std::collections::HashMap;
@@ -72,11 +84,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use prometheus::core::Collector;
-use prometheus::{
-    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tokio::time::Instant;
 
+use exposition::{Exposition, TextFormat};
 pub(crate) use labelled::Totals;
 use labelled::{Count, SeriesStore, TypeKey};
 
@@ -139,7 +150,7 @@ const TALLY_FAMILIES: [&str; 6] = [
 /// The exposition of `tally` as the daemon's `/metrics` shows an input
 /// `source` that has read what `tally` counts ([`TALLY_FAMILIES`] only):
 /// the same families, help texts, label order and escaping, through the
-/// same code.
+/// same walk ([`Metrics::expose`]).
 pub(crate) fn render_tally(
     catalog: &Catalog,
     tally: &Tally,
@@ -148,7 +159,9 @@ pub(crate) fn render_tally(
     let metrics = Metrics::families()?;
     metrics.set_catalog(catalog);
     metrics.input(source, catalog).publish(&mut tally.clone());
-    metrics.render_families(|name| TALLY_FAMILIES.contains(&name))
+    let mut text = TextFormat::with_capacity(16 << 10);
+    metrics.expose(|name| TALLY_FAMILIES.contains(&name), &mut text);
+    Ok(text.finish())
 }
 
 /// Makes families and registers them in one registry.
@@ -344,9 +357,8 @@ impl Metrics {
     /// tests; empty if there is none.
     #[cfg(test)]
     pub(crate) fn series_line(&self, prefix: &str) -> String {
-        self.render()
+        String::from_utf8(self.render())
             .ok()
-            .and_then(|text| String::from_utf8(text).ok())
             .and_then(|text| {
                 text.lines()
                     .find(|line| line.starts_with(prefix))
@@ -475,29 +487,31 @@ impl Metrics {
         self.series.totals_by_source()
     }
 
-    /// Every family, for gathering (as protobuf messages: slower than
-    /// [`Metrics::render`] with many label sets); other parts register
-    /// their families here too.
+    /// The registry other parts register their families in (the web
+    /// config's gauges). Its `gather` lacks the labelled families, whose
+    /// series only [`Metrics::expose`] walks; it does refuse their names.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
-    /// The Prometheus text exposition (format 0.0.4) of every family: the
-    /// registry's, but the labelled families written straight from their
-    /// counters (see [`labelled::without_labelled`]).
-    pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
-        self.render_families(|_| true)
+    /// The Prometheus text exposition (format 0.0.4) of every family.
+    /// Takes tens of milliseconds at thousands of label sets: not for an
+    /// async worker.
+    pub fn render(&self) -> Vec<u8> {
+        let mut text = TextFormat::with_capacity(16 << 10);
+        self.expose(|_| true, &mut text);
+        text.finish()
     }
 
-    /// [`Metrics::render`] of the registry's families whose names `keep`
-    /// keeps; the labelled families are always written.
-    fn render_families(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<u8>, prometheus::Error> {
-        let mut out = Vec::with_capacity(16 << 10);
-        let mut families = labelled::without_labelled(|| self.registry.gather());
+    /// The one walk over the families whose names `keep` keeps, into
+    /// `out`: the registry's, sorted by name as it gathers them, then the
+    /// labelled families (errors, lines, uncatalogued), whose order the
+    /// golden scrape fixes.
+    fn expose(&self, keep: impl Fn(&str) -> bool, out: &mut impl Exposition) {
+        let mut families = self.registry.gather();
         families.retain(|family| keep(family.name()));
-        prometheus::TextEncoder::new().encode(&families, &mut out)?;
-        self.series.render(&mut out);
-        Ok(out)
+        exposition::expose_gathered(&families, out);
+        self.series.expose(&keep, out);
     }
 }
 
@@ -763,8 +777,8 @@ impl InputMetrics {
     }
 }
 
-/// Encodes the registry for `/metrics`; kept here so the HTTP layer never
-/// needs the `prometheus` crate's encoder types.
+/// The content type of [`Metrics::render`]'s text; kept here so the HTTP
+/// layer never names the `prometheus` crate.
 pub fn content_type() -> &'static str {
     prometheus::TEXT_FORMAT
 }
@@ -785,7 +799,7 @@ mod tests {
 
     fn series_of(metrics: &Metrics, source: &str) -> Vec<String> {
         let needle = format!("source=\"{source}\"");
-        String::from_utf8(metrics.render().unwrap())
+        String::from_utf8(metrics.render())
             .unwrap()
             .lines()
             .filter(|line| !line.starts_with('#') && line.contains(&needle))
@@ -820,7 +834,7 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let metrics = Metrics::new().unwrap();
         metrics.set_catalog(&Catalog::builtin().unwrap());
-        let exposition = String::from_utf8(metrics.render().unwrap()).unwrap();
+        let exposition = String::from_utf8(metrics.render()).unwrap();
         let mut with_knowledge = Vec::new();
         let mut longest = 0;
         let entries = file["errors"].as_array().unwrap();
@@ -895,7 +909,7 @@ mod tests {
     /// (`name="value"` pairs, in the exposition's order) and any value.
     fn lines_of(metrics: &Metrics, family: &str, labels: &str) -> Vec<String> {
         let prefix = format!("{family}{{{labels}");
-        String::from_utf8(metrics.render().unwrap())
+        String::from_utf8(metrics.render())
             .unwrap()
             .lines()
             .filter(|line| line.starts_with(&prefix))
@@ -904,7 +918,7 @@ mod tests {
     }
 
     fn sample(metrics: &Metrics, series: &str) -> Option<String> {
-        String::from_utf8(metrics.render().unwrap())
+        String::from_utf8(metrics.render())
             .unwrap()
             .lines()
             .find_map(|line| {
@@ -1217,42 +1231,91 @@ mod tests {
     }
 
     #[test]
-    fn render_writes_each_family_once_and_gather_still_sees_every_family() {
+    fn render_writes_each_family_once_in_one_order() {
         let catalog = Catalog::builtin().unwrap();
         let metrics = Metrics::new().unwrap();
         let mut input = metrics.input("api", &catalog);
         input.publish(&mut tally(&catalog, 4, 2));
         let other = IntGauge::new("errtally_other", "Registered by another part.").unwrap();
         metrics.registry().register(Box::new(other)).unwrap();
-        let text = String::from_utf8(metrics.render().unwrap()).unwrap();
-        for family in [
-            names::ERRORS,
-            names::UNCATALOGUED,
-            names::LINES,
-            names::BYTES,
-            "errtally_other",
-        ] {
-            assert_eq!(
-                text.matches(&format!("# TYPE {family} ")).count(),
-                1,
-                "{family}"
-            );
-        }
-        // The render's leaving out of the labelled families ends with it.
-        let gathered: Vec<(String, usize)> = metrics
-            .registry()
-            .gather()
-            .iter()
-            .filter(|family| [names::ERRORS, names::LINES].contains(&family.name()))
-            .map(|family| (family.name().to_owned(), family.get_metric().len()))
+        let text = String::from_utf8(metrics.render()).unwrap();
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|line| line.split(' ').next())
             .collect();
-        assert_eq!(
-            gathered,
-            [
-                (names::ERRORS.to_owned(), catalog.len()),
-                (names::LINES.to_owned(), 1)
-            ]
-        );
+        // The registry's families sorted by name (another part's among
+        // them), then the labelled ones: the golden scrape's order.
+        let (registry, labelled) = families.split_at(families.len() - 3);
+        assert!(registry.is_sorted(), "{registry:?}");
+        assert!(registry.contains(&"errtally_other"));
+        assert!(registry.contains(&names::BYTES));
+        assert_eq!(labelled, [names::ERRORS, names::LINES, names::UNCATALOGUED]);
+        let mut unique = families.clone();
+        unique.dedup();
+        assert_eq!(unique, families, "a family written twice");
+        // The labelled names stay claimed in the registry.
+        let twin = IntCounter::new(names::LINES, "A second lines family.").unwrap();
+        assert!(metrics.registry().register(Box::new(twin)).is_err());
+    }
+
+    /// A second writer of the walk, as OpenMetrics will be: it notes each
+    /// family and each sample's name in its own notation.
+    #[derive(Default)]
+    struct Recorder {
+        family: String,
+        families: Vec<String>,
+        samples: Vec<String>,
+    }
+
+    impl Exposition for Recorder {
+        fn family(&mut self, name: &str, _help: &str, _kind: exposition::Kind) {
+            self.family = name.to_owned();
+            self.families.push(name.to_owned());
+        }
+
+        fn sample(&mut self, suffix: &str, labels: &[(&str, &str)], _value: exposition::Value) {
+            self.samples
+                .push(format!("{}{suffix} {}", self.family, labels.len()));
+        }
+
+        fn finish(self) -> Vec<u8> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn a_second_writer_of_the_walk_is_told_every_family_and_sample_the_text_shows() {
+        let catalog = Catalog::builtin().unwrap();
+        let metrics = Metrics::new().unwrap();
+        metrics.set_catalog(&catalog);
+        metrics
+            .input("api", &catalog)
+            .publish(&mut tally(&catalog, 4, 2));
+        let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
+        let set = pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
+        pods.publish_to(set, &mut tally(&catalog, 3, 1));
+        let text = String::from_utf8(metrics.render()).unwrap();
+        let mut recorder = Recorder::default();
+        metrics.expose(|_| true, &mut recorder);
+
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|line| line.split(' ').next())
+            .collect();
+        assert_eq!(recorder.families, families);
+        // Each sample line as `name labels`, the labels counted by their `="`.
+        let samples: Vec<String> = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| {
+                let name = line.split(['{', ' ']).next().unwrap_or_default();
+                format!("{name} {}", line.matches("=\"").count())
+            })
+            .collect();
+        assert_eq!(recorder.samples, samples);
+        assert!(samples.len() > 2 * catalog.len(), "{}", samples.len());
     }
 
     #[test]
@@ -1266,7 +1329,7 @@ mod tests {
         let daemon = Metrics::new().unwrap();
         daemon.set_catalog(&catalog);
         daemon.input("scan", &catalog).publish(&mut counted.clone());
-        let daemon = String::from_utf8(daemon.render().unwrap()).unwrap();
+        let daemon = String::from_utf8(daemon.render()).unwrap();
         for line in scan.lines() {
             assert!(
                 daemon.lines().any(|l| l == line),

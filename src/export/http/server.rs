@@ -495,10 +495,10 @@ mod tests {
     async fn start(options: ServeOptions) -> Server {
         let catalog = Arc::new(Catalog::builtin().unwrap());
         let metrics = Metrics::new().unwrap();
-        let state = Arc::new(HttpState {
-            metrics: metrics.clone(),
-            status: Arc::new(DaemonStatus::new(catalog)),
-        });
+        let state = Arc::new(HttpState::new(
+            metrics.clone(),
+            Arc::new(DaemonStatus::new(catalog)),
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stopped) = oneshot::channel::<()>();
@@ -756,10 +756,7 @@ mod tests {
             })
         };
         let gauge = || {
-            server
-                .metrics
-                .render()
-                .map(|text| String::from_utf8(text).unwrap())
+            String::from_utf8(server.metrics.render())
                 .unwrap()
                 .lines()
                 .find_map(|l| l.strip_prefix("errtally_web_config_last_reload_successful "))

@@ -15,48 +15,27 @@
 //! written straight from the maps: 16 MiB at rest and 23 MiB after scrapes
 //! for the same 1,000 sets (10 MiB without path labels).
 //!
-//! The store is registered in the daemon's one registry as a collector, so
-//! `gather` (the status page) sees these families as protobuf messages,
-//! while `/metrics` leaves the collector out ([`without_labelled`]) and
-//! writes them from the maps.
+//! The store is registered in the daemon's one registry as a collector
+//! that gives no protobuf messages: it only claims the three names, so no
+//! other part can register a family of the same name. Their series reach
+//! an exposition through [`SeriesStore::expose`], the store's part of the
+//! one walk ([`super::Metrics::expose`]); the status page sums them with
+//! [`SeriesStore::totals_by_source`].
 //!
 //! Inputs hold the atomics ([`Count`]) and add to them without a lock; the
 //! one lock here is taken when series are made or removed (when a file of a
 //! new label set opens, when an input starts, at a reload) and by a scrape.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Counter, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::MetricFamily;
 
+use super::exposition::{Exposition, Kind, Value};
 use super::names;
 use crate::scan::status_label;
-
-thread_local! {
-    /// Set while this thread gathers the registry for `/metrics`, which
-    /// writes these families itself: the collector then gives nothing
-    /// instead of a protobuf message per series. Per thread, so a `gather`
-    /// for the status page on another thread still sees them.
-    static WRITTEN_DIRECTLY: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs `gather` (a registry's) with the labelled families left out.
-pub(super) fn without_labelled<T>(gather: impl FnOnce() -> T) -> T {
-    /// Clears the flag however `gather` ends.
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            WRITTEN_DIRECTLY.with(|flag| flag.set(false));
-        }
-    }
-    WRITTEN_DIRECTLY.with(|flag| flag.set(true));
-    let _reset = Reset;
-    gather()
-}
 
 /// A counter: added to by an input, read by the exposition.
 pub(super) type Count = Arc<AtomicU64>;
@@ -270,12 +249,17 @@ impl SeriesStore {
         by_source
     }
 
-    /// Appends the three families in the text format (0.0.4) to `out`;
-    /// labels sorted by name, as the `prometheus` crate writes them.
-    pub(super) fn render(&self, out: &mut Vec<u8>) {
+    /// Walks the three families (those `keep` keeps by name) into `out`,
+    /// in [`FAMILIES`] order; each family's series by source, then label
+    /// set, then type or status, labels sorted by name (as the `prometheus`
+    /// crate sorts them). A family without series is left out.
+    pub(super) fn expose(&self, keep: &impl Fn(&str) -> bool, out: &mut impl Exposition) {
         let sources = self.read();
         for (family, (name, help, _)) in FAMILIES.iter().enumerate() {
-            let mut header = false;
+            if !keep(name) {
+                continue;
+            }
+            let mut started = false;
             for (source, series) in sources.iter() {
                 for (values, set) in &series.sets {
                     let path_labels = series
@@ -284,15 +268,15 @@ impl SeriesStore {
                         .map(String::as_str)
                         .zip(values.iter().map(String::as_str));
                     let mut emit = |own: &[(&str, &str)], count: &Count| {
-                        if !header {
-                            header = true;
-                            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
+                        if !started {
+                            started = true;
+                            out.family(name, help, Kind::Counter);
                         }
                         let mut labels: Vec<(&str, &str)> =
                             own.iter().copied().chain(path_labels.clone()).collect();
                         labels.push(("source", source));
                         labels.sort_unstable_by_key(|(label, _)| *label);
-                        write_series(out, name, &labels, count.load(Ordering::Relaxed));
+                        out.sample("", &labels, Value::Count(count.load(Ordering::Relaxed)));
                     };
                     match family {
                         0 => {
@@ -315,108 +299,32 @@ impl SeriesStore {
     }
 }
 
-/// Writes `name{labels} value` with the label values escaped.
-fn write_series(out: &mut Vec<u8>, name: &str, labels: &[(&str, &str)], value: u64) {
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'{');
-    for (index, (label, text)) in labels.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(label.as_bytes());
-        out.extend_from_slice(b"=\"");
-        for byte in text.bytes() {
-            match byte {
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                other => out.push(other),
-            }
-        }
-        out.push(b'"');
-    }
-    let _ = writeln!(out, "}} {value}");
-}
-
-/// For `Registry::gather` (the status page sums these families): the same
-/// series as protobuf messages. `/metrics` does not come this way
-/// ([`without_labelled`]).
+/// Claims the three names in the registry (its descriptors) and gives no
+/// messages: a protobuf message per series is what this store exists to
+/// avoid, and the one walk reads the maps instead.
 impl Collector for SeriesStore {
     fn desc(&self) -> Vec<&Desc> {
         self.descs.iter().collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        if WRITTEN_DIRECTLY.with(Cell::get) {
-            return Vec::new();
-        }
-        let sources = self.read();
-        let mut families: Vec<MetricFamily> = FAMILIES
-            .iter()
-            .map(|(name, help, _)| {
-                let mut family = MetricFamily::new();
-                family.set_name((*name).to_owned());
-                family.set_help((*help).to_owned());
-                family.set_field_type(MetricType::COUNTER);
-                family
-            })
-            .collect();
-        let metric = |labels: &[(&str, String)], count: &Count| {
-            let mut sorted = labels.to_vec();
-            sorted.sort_unstable_by_key(|(name, _)| *name);
-            let mut metric = Metric::new();
-            metric.set_label(
-                sorted
-                    .iter()
-                    .map(|(name, value)| {
-                        let mut pair = LabelPair::new();
-                        pair.set_name((*name).to_owned());
-                        pair.set_value(value.clone());
-                        pair
-                    })
-                    .collect(),
-            );
-            let mut counter = Counter::new();
-            counter.set_value(count.load(Ordering::Relaxed) as f64);
-            metric.set_counter(counter);
-            metric
-        };
-        for (source, series) in sources.iter() {
-            for (values, set) in &series.sets {
-                let mut labels: Vec<(&str, String)> = series
-                    .names
-                    .iter()
-                    .map(String::as_str)
-                    .zip(values.iter().cloned())
-                    .collect();
-                labels.push(("source", source.clone()));
-                let own = labels.len();
-                for ((code, error_type), count) in &set.errors {
-                    labels.truncate(own);
-                    labels.push(("status_code", code.to_string()));
-                    labels.push(("error_type", error_type.to_string()));
-                    families[0].mut_metric().push(metric(&labels, count));
-                }
-                labels.truncate(own);
-                families[1].mut_metric().push(metric(&labels, &set.lines));
-                for (slot, count) in &set.uncatalogued {
-                    labels.truncate(own);
-                    labels.push(("status_code", status_label(*slot)));
-                    families[2].mut_metric().push(metric(&labels, count));
-                }
-            }
-        }
-        families
+        Vec::new()
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use prometheus::Encoder;
-
     use super::*;
+    use crate::export::metrics::exposition::TextFormat;
     use crate::scan::status_slot;
+
+    /// The store's part of the walk, as text.
+    fn exposed(store: &SeriesStore, keep: impl Fn(&str) -> bool) -> String {
+        let mut text = TextFormat::with_capacity(0);
+        store.expose(&keep, &mut text);
+        String::from_utf8(text.finish()).unwrap()
+    }
 
     fn types() -> Vec<TypeKey> {
         vec![
@@ -426,7 +334,7 @@ mod tests {
     }
 
     #[test]
-    fn the_text_is_what_the_prometheus_encoder_writes_for_the_same_series() {
+    fn the_walk_writes_every_series_sorted_and_escaped() {
         let store = SeriesStore::new().unwrap();
         store.bind("api", &[], None);
         let plain = store.resolve("api", &[], &types());
@@ -449,14 +357,38 @@ mod tests {
             .uncatalogued("pods", &hostile, status_slot(None))
             .fetch_add(5, Ordering::Relaxed);
 
-        let mut ours = Vec::new();
-        store.render(&mut ours);
-        let mut theirs = Vec::new();
-        prometheus::TextEncoder::new()
-            .encode(&store.collect(), &mut theirs)
-            .unwrap();
-        let ours = String::from_utf8(ours).unwrap();
-        assert_eq!(ours, String::from_utf8(theirs).unwrap());
+        let ours = exposed(&store, |_| true);
+        // Labels sorted by name and escaped, families in FAMILIES order,
+        // series by source, then label set, then type or status.
+        let pod = r#"namespace="a\"quoted\" \\ back\nslash",pod="päd-1",source="pods""#;
+        let expected = format!(
+            "# HELP errtally_errors_total {errors_help}\n\
+             # TYPE errtally_errors_total counter\n\
+             errtally_errors_total{{error_type=\"email_not_found\",source=\"api\",status_code=\"404\"}} 0\n\
+             errtally_errors_total{{error_type=\"session_not_found\",source=\"api\",status_code=\"404\"}} 3\n\
+             errtally_errors_total{{error_type=\"email_not_found\",{pod},status_code=\"404\",zone=\"\"}} 2\n\
+             errtally_errors_total{{error_type=\"session_not_found\",{pod},status_code=\"404\",zone=\"\"}} 0\n\
+             # HELP errtally_lines_total {lines_help}\n\
+             # TYPE errtally_lines_total counter\n\
+             errtally_lines_total{{source=\"api\"}} 9\n\
+             errtally_lines_total{{{pod},zone=\"\"}} 0\n\
+             # HELP errtally_uncatalogued_errors_total {uncatalogued_help}\n\
+             # TYPE errtally_uncatalogued_errors_total counter\n\
+             errtally_uncatalogued_errors_total{{{pod},status_code=\"404\",zone=\"\"}} 1\n\
+             errtally_uncatalogued_errors_total{{{pod},status_code=\"unknown\",zone=\"\"}} 5\n",
+            errors_help = names::ERRORS_HELP,
+            lines_help = names::LINES_HELP,
+            uncatalogued_help = names::UNCATALOGUED_HELP,
+        );
+        assert_eq!(ours, expected);
+        // Only the families kept are walked.
+        assert_eq!(
+            exposed(&store, |name| name == names::LINES)
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .count(),
+            2
+        );
         // And the values are where they belong.
         for line in [
             r#"errtally_errors_total{error_type="session_not_found",source="api",status_code="404"} 3"#,
@@ -485,9 +417,7 @@ mod tests {
     fn nothing_is_written_without_series() {
         let store = SeriesStore::new().unwrap();
         store.bind("api", &[], None);
-        let mut out = Vec::new();
-        store.render(&mut out);
-        assert_eq!(out, b"");
+        assert_eq!(exposed(&store, |_| true), "");
     }
 
     #[test]

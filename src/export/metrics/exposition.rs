@@ -1,0 +1,323 @@
+//! How families become text: the one walk's vocabulary ([`Exposition`]: a
+//! family starts, a sample follows) and its text-format 0.0.4 writer
+//! ([`TextFormat`]). [`super::Metrics::expose`] walks every family, the
+//! registry's protobuf messages ([`expose_gathered`]) and the labelled
+//! store's maps alike, through these calls; `/metrics` and
+//! `scan --format prometheus` are two callers of that walk.
+//!
+//! # OpenMetrics
+//!
+//! OpenMetrics 1.0 (issue 18) is a second implementation of [`Exposition`]
+//! beside [`TextFormat`], not a second walk. What differs is all in the
+//! writer: `# TYPE` and `# HELP` name a counter family without its `_total`
+//! (the writer strips it in [`Exposition::family`]) while its samples keep
+//! it; `# UNIT` lines are optional; escaping also covers `# HELP`'s quotes;
+//! and [`Exposition::finish`] appends `# EOF`. An exemplar would be one more
+//! argument of [`Exposition::sample`] that [`TextFormat`] ignores. The
+//! family order, label order and values come from the walk, so both formats
+//! cannot disagree about which series exist.
+//!
+//! Deliberately not here: which families exist, their order (the walk's),
+//! and timestamps on samples (errtally sets none; a registry message that
+//! carried one would be written without it).
+
+use std::io::Write as _;
+
+use prometheus::proto::{Metric, MetricFamily, MetricType};
+
+/// A family's type, as both formats name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Only ever goes up (restarts aside).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Buckets, a sum and a count.
+    Histogram,
+    /// Quantiles, a sum and a count.
+    Summary,
+    /// A value of no declared type.
+    Untyped,
+}
+
+impl Kind {
+    /// The name `# TYPE` gives it.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
+            Kind::Untyped => "untyped",
+        }
+    }
+}
+
+/// A sample's value: errtally's own counts stay exact integers (an `f64`
+/// would round them past 2^53), the registry's values are floats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Value {
+    /// A count, written as an integer.
+    Count(u64),
+    /// A float, written as Rust's shortest round-trip form (as the
+    /// `prometheus` crate's encoder writes it).
+    Real(f64),
+}
+
+/// One output of the walk over the families. The walk calls
+/// [`Exposition::family`] once per family that has samples, then
+/// [`Exposition::sample`] for each of them, families in exposition order;
+/// [`Exposition::finish`] gives the bytes.
+pub(crate) trait Exposition {
+    /// Starts family `name`; the samples until the next call are its.
+    fn family(&mut self, name: &str, help: &str, kind: Kind);
+
+    /// One sample of the current family: its name is the family's with
+    /// `suffix` appended (`_bucket`, `_sum`, `_count`, or nothing), its
+    /// labels in the order given (the walk sorts them by name).
+    fn sample(&mut self, suffix: &str, labels: &[(&str, &str)], value: Value);
+
+    /// The exposition, complete.
+    fn finish(self) -> Vec<u8>;
+}
+
+/// The Prometheus text format 0.0.4, byte for byte what the `prometheus`
+/// crate's `TextEncoder` writes for the same families (the golden scrape
+/// holds it to that).
+pub(crate) struct TextFormat {
+    out: Vec<u8>,
+    /// The current family's name, which every sample line starts with.
+    family: String,
+}
+
+impl TextFormat {
+    /// An empty exposition with room for `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            out: Vec::with_capacity(capacity),
+            family: String::new(),
+        }
+    }
+}
+
+impl Exposition for TextFormat {
+    fn family(&mut self, name: &str, help: &str, kind: Kind) {
+        self.family.clear();
+        self.family.push_str(name);
+        if !help.is_empty() {
+            self.out.extend_from_slice(b"# HELP ");
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.push(b' ');
+            escape(&mut self.out, help, false);
+            self.out.push(b'\n');
+        }
+        self.out.extend_from_slice(b"# TYPE ");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b' ');
+        self.out.extend_from_slice(kind.name().as_bytes());
+        self.out.push(b'\n');
+    }
+
+    fn sample(&mut self, suffix: &str, labels: &[(&str, &str)], value: Value) {
+        let out = &mut self.out;
+        out.extend_from_slice(self.family.as_bytes());
+        out.extend_from_slice(suffix.as_bytes());
+        for (index, (name, text)) in labels.iter().enumerate() {
+            out.push(if index == 0 { b'{' } else { b',' });
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape(out, text, true);
+            out.push(b'"');
+        }
+        if !labels.is_empty() {
+            out.push(b'}');
+        }
+        // Writing to a Vec cannot fail.
+        let _ = match value {
+            Value::Count(count) => writeln!(out, " {count}"),
+            Value::Real(real) => writeln!(out, " {real}"),
+        };
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// Appends `text` with `\` and newlines escaped, and `"` too in a label
+/// value (`quotes`): what the text format asks of label values and help.
+fn escape(out: &mut Vec<u8>, text: &str, quotes: bool) {
+    for byte in text.bytes() {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'"' if quotes => out.extend_from_slice(b"\\\""),
+            other => out.push(other),
+        }
+    }
+}
+
+/// Walks families the registry gathered (as protobuf messages) into `out`,
+/// in their order, each sample's labels as the message holds them (sorted
+/// by name, as the crate's vectors make them).
+pub(crate) fn expose_gathered(families: &[MetricFamily], out: &mut impl Exposition) {
+    for family in families {
+        if family.get_metric().is_empty() {
+            continue;
+        }
+        let kind = match family.get_field_type() {
+            MetricType::COUNTER => Kind::Counter,
+            MetricType::GAUGE => Kind::Gauge,
+            MetricType::HISTOGRAM => Kind::Histogram,
+            MetricType::SUMMARY => Kind::Summary,
+            MetricType::UNTYPED => Kind::Untyped,
+        };
+        out.family(family.name(), family.help(), kind);
+        for metric in family.get_metric() {
+            expose_metric(metric, kind, out);
+        }
+    }
+}
+
+/// One message's samples: one for a counter, gauge or untyped value; the
+/// buckets (with `+Inf` if the message lacks it), quantiles, sum and count
+/// of a histogram or summary.
+fn expose_metric(metric: &Metric, kind: Kind, out: &mut impl Exposition) {
+    let labels: Vec<(&str, &str)> = metric
+        .get_label()
+        .iter()
+        .map(|pair| (pair.name(), pair.value()))
+        .collect();
+    match kind {
+        Kind::Counter => {
+            let value = metric.counter.get_or_default().value();
+            out.sample("", &labels, Value::Real(value));
+        }
+        Kind::Gauge => {
+            let value = metric.gauge.get_or_default().value();
+            out.sample("", &labels, Value::Real(value));
+        }
+        Kind::Untyped => {
+            let value = metric.untyped.get_or_default().value();
+            out.sample("", &labels, Value::Real(value));
+        }
+        Kind::Histogram => {
+            let histogram = metric.get_histogram();
+            let mut infinite = false;
+            for bucket in histogram.get_bucket() {
+                let bound = bucket.upper_bound();
+                infinite |= bound == f64::INFINITY;
+                let bound = if bound == f64::INFINITY {
+                    "+Inf".to_owned()
+                } else {
+                    bound.to_string()
+                };
+                let count = Value::Real(bucket.cumulative_count() as f64);
+                out.sample("_bucket", &extended(&labels, ("le", &bound)), count);
+            }
+            let count = histogram.get_sample_count() as f64;
+            if !infinite {
+                let labels = extended(&labels, ("le", "+Inf"));
+                out.sample("_bucket", &labels, Value::Real(count));
+            }
+            out.sample("_sum", &labels, Value::Real(histogram.get_sample_sum()));
+            out.sample("_count", &labels, Value::Real(count));
+        }
+        Kind::Summary => {
+            let summary = metric.get_summary();
+            for quantile in summary.get_quantile() {
+                let at = quantile.quantile().to_string();
+                let labels = extended(&labels, ("quantile", &at));
+                out.sample("", &labels, Value::Real(quantile.value()));
+            }
+            out.sample("_sum", &labels, Value::Real(summary.sample_sum()));
+            let count = summary.sample_count() as f64;
+            out.sample("_count", &labels, Value::Real(count));
+        }
+    }
+}
+
+/// `labels` with `extra` after them (`le`, `quantile`), as the crate's
+/// encoder places it.
+fn extended<'a>(
+    labels: &[(&'a str, &'a str)],
+    extra: (&'a str, &'a str),
+) -> Vec<(&'a str, &'a str)> {
+    let mut all = labels.to_vec();
+    all.push(extra);
+    all
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use prometheus::core::Collector;
+    use prometheus::{
+        Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder,
+    };
+
+    use super::*;
+
+    /// What [`expose_gathered`] writes through [`TextFormat`].
+    fn ours(families: &[MetricFamily]) -> String {
+        let mut text = TextFormat::with_capacity(0);
+        expose_gathered(families, &mut text);
+        String::from_utf8(text.finish()).unwrap()
+    }
+
+    #[test]
+    fn the_text_is_what_the_crates_encoder_writes() {
+        let registry = Registry::new();
+        let counters = IntCounterVec::new(
+            Opts::new("t_total", "Help with \\ and\nnewline \"quoted\"."),
+            &["b", "a"],
+        )
+        .unwrap();
+        counters.with_label_values(&["x\"y\\z\nw", "päd"]).inc_by(7);
+        counters.with_label_values(&["", "1"]).inc();
+        registry.register(Box::new(counters.clone())).unwrap();
+        let gauge = Gauge::new("t_gauge", "A float.").unwrap();
+        gauge.set(1795981323.2252607);
+        registry.register(Box::new(gauge.clone())).unwrap();
+        let histogram = Histogram::with_opts(
+            HistogramOpts::new("t_seconds", "Durations.").buckets(vec![0.5, 1.0]),
+        )
+        .unwrap();
+        histogram.observe(0.7);
+        histogram.observe(3.0);
+        registry.register(Box::new(histogram.clone())).unwrap();
+        let families = registry.gather();
+
+        let mut theirs = Vec::new();
+        TextEncoder::new().encode(&families, &mut theirs).unwrap();
+        let ours = ours(&families);
+        assert_eq!(ours, String::from_utf8(theirs).unwrap());
+        for line in [
+            r#"t_total{a="päd",b="x\"y\\z\nw"} 7"#,
+            "t_gauge 1795981323.2252607",
+            r#"t_seconds_bucket{le="+Inf"} 2"#,
+        ] {
+            assert!(ours.lines().any(|l| l == line), "no {line} in\n{ours}");
+        }
+        assert_eq!(counters.collect().len(), 1);
+    }
+
+    #[test]
+    fn a_family_without_samples_is_not_written() {
+        let mut empty = MetricFamily::new();
+        empty.set_name("t_empty".to_owned());
+        empty.set_help("Nothing.".to_owned());
+        assert_eq!(ours(&[empty]), "");
+    }
+
+    #[test]
+    fn counts_are_exact_past_the_floats_integers() {
+        let mut text = TextFormat::with_capacity(0);
+        text.family("t_total", "", Kind::Counter);
+        text.sample("", &[], Value::Count(u64::MAX));
+        assert_eq!(
+            String::from_utf8(text.finish()).unwrap(),
+            "# TYPE t_total counter\nt_total 18446744073709551615\n"
+        );
+    }
+}
