@@ -175,6 +175,12 @@ pub struct FileInput {
     /// The last listing found files it had no slot for: list again at every
     /// poll until all are open or parked.
     starved: bool,
+    /// Files the last listing found that no slot was free for, in its
+    /// order: opened a batch at a time between listings.
+    pending: std::collections::VecDeque<(Inode, PathBuf)>,
+    /// The last batch opened some of them (else waiting is left to the
+    /// listings, so nothing spins while no slot can be had).
+    pending_moved: bool,
     /// When offsets were last published.
     published_at: Instant,
     /// A rotated copy was drained: its entry leaves the next publication,
@@ -256,6 +262,8 @@ impl FileInput {
             parked: ParkedFiles::default(),
             waiting_since_start: HashSet::new(),
             starved: false,
+            pending: std::collections::VecDeque::new(),
+            pending_moved: false,
             save_soon: false,
         }
     }
@@ -403,9 +411,17 @@ impl FileInput {
         let rescan = sweep == Sweep::Rescan || !self.first_scan_done;
         if rescan {
             self.scan_paths();
-        } else if !self.parked.is_empty() && !self.changed.paths.is_empty() {
-            self.reopen_changed();
+        } else {
+            if !self.parked.is_empty() && !self.changed.paths.is_empty() {
+                self.reopen_changed();
+            }
+            if !self.pending.is_empty() {
+                self.open_pending();
+            }
         }
+        // Files wait for a slot and the last batch opened some: once they
+        // are read (below), the next poll parks them and opens more.
+        let pending = !self.pending.is_empty() && self.pending_moved;
         let read_all = sweep != Sweep::Changed || self.changed.all;
         let to_read = self.files_to_read(sweep, rescan, read_all);
         let mut more = false;
@@ -434,7 +450,7 @@ impl FileInput {
         if self.dirty && (read_all || self.published_at.elapsed() >= MIN_PUBLISH_SPACING) {
             self.publish_state();
         }
-        more
+        more || pending
     }
 
     /// The files this poll reads, by index (see [`FileInput::poll`]).
@@ -615,6 +631,7 @@ impl FileInput {
         let due = self.look_at_parked(&mut matched, complete, now);
         // What is left in `matched` is not open yet.
         let opened = self.open_listed(matched, due, &mut new_path_inodes, first_scan);
+        self.pending_moved = opened;
         reindex |= opened;
         if first_scan {
             reindex |= self.drain_rotated_while_down();
@@ -635,9 +652,10 @@ impl FileInput {
             self.reindex();
         }
         self.update_watches(complete);
-        // Files left without a slot: once the ones just opened are read,
-        // they can be parked to make room, so list again at once.
-        self.rescan_again |= self.starved && opened;
+        // Files left without a slot wait in `pending`: once the ones just
+        // opened are read, the next polls park them to make room, a batch
+        // at a time, without listing again.
+        let _ = opened;
     }
 
     /// Device and inode of every file followed, open or parked.
@@ -803,6 +821,7 @@ impl FileInput {
             .map(|(inode, (path, _))| (inode, path))
             .collect();
         fresh.sort_by(|a, b| a.1.cmp(&b.1));
+        self.pending.clear();
         let mut slots = self.take_slots(due.len() + fresh.len());
         self.starved = slots < due.len() + fresh.len();
         let mut opened_any = false;
@@ -831,8 +850,11 @@ impl FileInput {
                         label_set,
                         away_since: None,
                     });
-                } else if first_scan {
-                    self.waiting_since_start.insert(inode);
+                } else {
+                    if first_scan {
+                        self.waiting_since_start.insert(inode);
+                    }
+                    self.pending.push_back((inode, path.clone()));
                 }
                 // Seen, not opened: a file that appears at its path later
                 // is not a rotation of it.
@@ -842,36 +864,86 @@ impl FileInput {
             slots -= 1;
             let replaced = self.path_inodes.get(&path).is_some_and(|old| *old != inode);
             let present_at_start = first_scan || self.waiting_since_start.remove(&inode);
-            let opened = open_log(&path).and_then(|file| {
-                let identity = FileIdentity::of(&file)?;
-                let start = self.start_position(&path, &file, &identity, present_at_start);
-                FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
-            });
-            match opened {
-                Ok(mut tailer) => {
-                    tailer.label_set = self.metrics.attach(&path);
-                    if replaced {
-                        self.metrics.rotations.inc();
-                        tracing::info!(input = %self.name, path = %path.display(), "file rotated");
-                    }
-                    tracing::debug!(input = %self.name, path = %path.display(), offset = tailer.offset(), "opened file");
-                    self.warned.remove(&path);
-                    self.tailers.push(tailer);
-                    opened_any = true;
-                }
-                Err(error) => {
-                    self.budget.release(1);
-                    if present_at_start {
-                        self.waiting_since_start.insert(inode);
-                    }
-                    // Forget the path so the next scan tries again.
-                    new_path_inodes.remove(&path);
-                    self.open_failed(&path, &error);
-                }
+            if self.open_fresh(inode, &path, present_at_start, replaced) {
+                opened_any = true;
+            } else {
+                // Forget the path so the next scan tries again.
+                new_path_inodes.remove(&path);
             }
         }
         self.budget.release(slots);
         opened_any
+    }
+
+    /// Opens a file a listing found (a slot is taken for it) at its start
+    /// position. Returns whether it opened; if not, the slot is given back
+    /// and the failure counted.
+    fn open_fresh(
+        &mut self,
+        inode: Inode,
+        path: &Path,
+        present_at_start: bool,
+        replaced: bool,
+    ) -> bool {
+        let opened = open_log(path).and_then(|file| {
+            let identity = FileIdentity::of(&file)?;
+            if (identity.dev, identity.ino) != inode {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "another file at its path since the listing",
+                ));
+            }
+            let start = self.start_position(path, &file, &identity, present_at_start);
+            FileTailer::from_open(path, file, identity, start, self.max_line_bytes)
+        });
+        match opened {
+            Ok(mut tailer) => {
+                tailer.label_set = self.metrics.attach(path);
+                if replaced {
+                    self.metrics.rotations.inc();
+                    tracing::info!(input = %self.name, path = %path.display(), "file rotated");
+                }
+                tracing::debug!(input = %self.name, path = %path.display(), offset = tailer.offset(), "opened file");
+                self.warned.remove(path);
+                self.by_path.insert(path.to_path_buf(), self.tailers.len());
+                self.tailers.push(tailer);
+                true
+            }
+            Err(error) => {
+                self.budget.release(1);
+                if present_at_start {
+                    self.waiting_since_start.insert(inode);
+                }
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    self.open_failed(path, &error);
+                }
+                false
+            }
+        }
+    }
+
+    /// Opens the files the last listing left waiting for a slot, in its
+    /// order, as many as slots can be had (idle files parked first), and
+    /// marks them to be read in this poll: a small budget then works
+    /// through thousands of waiting files a batch at a time, without a
+    /// listing of them all per batch.
+    fn open_pending(&mut self) {
+        let mut slots = self.take_slots(self.pending.len());
+        self.pending_moved = false;
+        while slots > 0 {
+            let Some((inode, path)) = self.pending.pop_front() else {
+                break;
+            };
+            slots -= 1;
+            let present_at_start = self.waiting_since_start.remove(&inode);
+            if self.open_fresh(inode, &path, present_at_start, false) {
+                self.path_inodes.insert(path.clone(), inode);
+                self.changed.add(&path);
+                self.pending_moved = true;
+            }
+        }
+        self.budget.release(slots);
+        self.dirty = true;
     }
 
     /// Takes up to `wanted` descriptor slots, parking idle files when the
@@ -957,19 +1029,16 @@ impl FileInput {
     /// their path, least recently written first, giving back their slots.
     /// Returns how many were parked.
     fn park_idle(&mut self, count: usize) -> usize {
-        // A file an event named, or one that grew since it was last
-        // looked at (one `fstat`), has unread lines: parked, it would wait
-        // for the next listing, as its event is spent.
-        let changed = &self.changed;
+        // A file that grew, or was rewritten, since it was last looked at
+        // (one `fstat`: an event's write is visible to it) has unread
+        // lines: parked, it would wait for the next listing, as its event
+        // is spent.
         let mut idle: Vec<(Option<std::time::SystemTime>, usize)> = self
             .tailers
             .iter_mut()
             .enumerate()
             .filter_map(|(index, tailer)| {
-                let idle = tailer.is_idle()
-                    && !changed.paths.contains(tailer.path())
-                    && tailer.stat().is_ok()
-                    && tailer.is_idle();
+                let idle = tailer.is_idle() && tailer.stat().is_ok() && tailer.is_idle();
                 idle.then(|| (tailer.modified(), index))
             })
             .collect();
@@ -1299,14 +1368,17 @@ impl FileInput {
             // Its inode taken by another file (logrotate rotating several
             // files in one run: the next file's new log gets the inode the
             // last one's compressed original gave back): the entry's own
-            // file is looked for among its siblings.
+            // file is looked for among its siblings, compressed ones only:
+            // the original is gone, so what holds it is an archive made
+            // from it (a plain copy is a copytruncate's, whose part past
+            // the offset raced with the truncation and counts as lost).
             if open.contains(&(dev, ino)) && !inode_reused.contains(&(dev, ino))
                 || self.waiting_since_start.contains(&(dev, ino))
             {
                 continue;
             }
             let Some(path) = find_by_inode(saved) else {
-                unfound.push(saved);
+                unfound.push((saved, inode_reused.contains(&(dev, ino))));
                 continue;
             };
             let followed_file = open_log(&path).and_then(|file| {
@@ -1318,7 +1390,7 @@ impl FileInput {
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
             let Ok(mut tailer) = followed_file else {
-                unfound.push(saved);
+                unfound.push((saved, inode_reused.contains(&(dev, ino))));
                 continue;
             };
             if self.take_slots(1) == 0 {

@@ -106,11 +106,13 @@ pub struct Drainer<'a> {
 
 /// For each entry in `unfound` (checkpointed files neither open nor found
 /// by inode), looks for a sibling that holds it, other than the files
-/// `tailers` follow, and counts it from the entry's offset to its end.
+/// `tailers` follow, and counts it from the entry's offset to its end; an
+/// entry marked `true` only from a compressed sibling (its inode reused:
+/// the original is gone, so only an archive made from it holds it).
 /// Returns whether anything was drained: the caller then asks for a prompt
 /// checkpoint save after its next publication.
 pub fn drain_rotated_copies(
-    unfound: &[&FileCheckpoint],
+    unfound: &[(&FileCheckpoint, bool)],
     tailers: &[FileTailer],
     mut drainer: Drainer<'_>,
 ) -> bool {
@@ -119,10 +121,13 @@ pub fn drain_rotated_copies(
         .map(|tailer| (tailer.identity().dev, tailer.identity().ino))
         .collect();
     let mut drained = false;
-    for saved in unfound {
+    for &(saved, compressed_only) in unfound {
         let Some(found) = find(saved, &taken) else {
             continue;
         };
+        if compressed_only && found.compression == Compression::None {
+            continue;
+        }
         taken.insert(found.inode);
         drainer.drain(saved, found);
         drained = true;

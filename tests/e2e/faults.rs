@@ -612,14 +612,21 @@ fn more_files_than_descriptors_are_all_counted_and_a_restart_counts_none_twice()
         slowest < Duration::from_secs(2),
         "a scrape took {slowest:?}"
     );
-    let parked = daemon
-        .value(&metric("errtally_files_parked", SOURCE))
-        .unwrap();
-    let open = daemon
-        .value(&metric("errtally_files_watched", SOURCE))
-        .unwrap();
+    // The gauges are published at most every 200 ms after event reads.
+    let followed = || {
+        let text = daemon.metrics();
+        let value = |name| value_in(&text, &metric(name, SOURCE)).unwrap_or(0.0);
+        (
+            value("errtally_files_watched"),
+            value("errtally_files_parked"),
+        )
+    };
+    daemon.wait_until("every file open or parked", || {
+        let (open, parked) = followed();
+        open + parked == files as f64
+    });
+    let (open, parked) = followed();
     assert!(open < 512.0, "{open} files open under a limit of 512");
-    assert_eq!(open + parked, files as f64, "open {open} + parked {parked}");
     assert_eq!(
         daemon
             .log()
