@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -157,31 +157,45 @@ pub fn load_catalog(config: &Config) -> Result<Arc<Catalog>, CatalogError> {
     Ok(Arc::new(Catalog::load(&config.catalog)?))
 }
 
-/// Runs the daemon until `shutdown` turns true. `reload` asks for a reload
-/// (SIGHUP). Returns once inputs are stopped and the checkpoint is written.
+/// Runs the daemon until `shutdown` is cancelled (SIGTERM, SIGINT, or a
+/// test). Each message on `reload` asks for a reload (SIGHUP); once its
+/// sender is gone, only config file changes reload. Returns once inputs
+/// are stopped and the checkpoint is written.
 pub async fn run(
     options: RunOptions,
-    mut shutdown: watch::Receiver<bool>,
-    mut reload: mpsc::Receiver<()>,
+    shutdown: CancellationToken,
+    reload: mpsc::Receiver<()>,
 ) -> Result<(), RunError> {
-    let (config_changes, mut config_changed) = mpsc::channel::<()>(1);
-    let mut daemon = Daemon::start(options, config_changes).await?;
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        tokio::select! {
-            _ = shutdown.changed() => {}
-            Some(()) = reload.recv() => {}
-            Some(()) = config_changed.recv() => settle(&mut config_changed).await,
-        }
-        if *shutdown.borrow() {
-            break;
-        }
-        daemon.reload(&shutdown).await;
-    }
-    daemon.shut_down().await;
+    let (config_changes, config_changed) = mpsc::channel::<()>(1);
+    let daemon = Daemon::start(options, config_changes).await?;
+    daemon.follow(shutdown, reload, config_changed).await;
     Ok(())
+}
+
+impl Daemon {
+    /// Reloads on each request until `shutdown` is cancelled, then shuts
+    /// down in order. Only a message reloads: a closed channel disables
+    /// its branch, and the token's branch never ends the wait otherwise.
+    async fn follow(
+        mut self,
+        shutdown: CancellationToken,
+        mut reload: mpsc::Receiver<()>,
+        mut config_changed: mpsc::Receiver<()>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(()) = reload.recv() => {}
+                Some(()) = config_changed.recv() => settle(&mut config_changed).await,
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+            self.reload(&shutdown).await;
+        }
+        self.shut_down().await;
+    }
 }
 
 /// Everything `errtally run` has running. One cancellation token and one
@@ -319,7 +333,7 @@ impl Daemon {
     /// inputs are stopped and awaited, series of removed inputs and types
     /// go, and every input (stdin too) counts with the new catalogue. An
     /// invalid config keeps everything as it is.
-    async fn reload(&mut self, shutdown: &watch::Receiver<bool>) {
+    async fn reload(&mut self, shutdown: &CancellationToken) {
         let (config, catalog) = match load(&self.options) {
             Ok(loaded) => loaded,
             Err(error) => {
@@ -332,7 +346,7 @@ impl Daemon {
             tracing::warn!("listen_address changes take effect at the next restart");
         }
         let stopped = std::mem::replace(&mut self.pipeline, Pipeline::idle());
-        stopped.stop(Some(shutdown.clone())).await;
+        stopped.stop(Some(shutdown)).await;
         let keep: Vec<String> = config
             .inputs
             .iter()
@@ -475,6 +489,58 @@ fn watched_files(options: &RunOptions, config: &Config) -> Vec<PathBuf> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A daemon on an ephemeral port whose config file holds one input on
+    /// `dir`'s logs. Its config file is not watched: the test decides
+    /// when it reloads.
+    async fn daemon_in(dir: &std::path::Path) -> (Daemon, mpsc::Receiver<()>) {
+        let config = dir.join("errtally.toml");
+        let input = format!(
+            "[[input]]\nname = \"app\"\npaths = [\"{}/*.log\"]\n",
+            dir.display()
+        );
+        std::fs::write(&config, input).unwrap();
+        let options = RunOptions {
+            config_path: Some(config),
+            listen_address: Some("127.0.0.1:0".parse().unwrap()),
+            ..RunOptions::default()
+        };
+        let (changes, changed) = mpsc::channel(1);
+        let mut daemon = Daemon::start(options, changes).await.unwrap();
+        daemon.config_watcher = None;
+        (daemon, changed)
+    }
+
+    /// The value of the unlabelled `name` in `metrics`' exposition.
+    fn value(metrics: &Metrics, name: &str) -> Option<f64> {
+        let text = String::from_utf8(metrics.render()).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[tokio::test]
+    async fn a_closed_reload_channel_never_reloads_and_shutdown_ends_the_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let (daemon, config_changed) = daemon_in(dir.path()).await;
+        let metrics = daemon.metrics.clone();
+        // Any reload from here on fails, and shows.
+        std::fs::write(dir.path().join("errtally.toml"), "listen_address = \"x\"\n").unwrap();
+        let shutdown = CancellationToken::new();
+        let (reload_tx, reload) = mpsc::channel(1);
+        drop(reload_tx);
+        let following = tokio::spawn(daemon.follow(shutdown.clone(), reload, config_changed));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            value(&metrics, "errtally_config_last_reload_successful"),
+            Some(1.0),
+            "reloaded without being asked"
+        );
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), following)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 
     #[tokio::test(start_paused = true)]
     async fn config_changes_settle_into_one_reload() {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -163,10 +162,10 @@ impl Pipeline {
     /// reload), each is awaited to its end, however long a stuck read takes,
     /// so that it cannot publish counts or offsets next to its successor;
     /// only a shutdown ends that wait.
-    pub async fn stop(self, replacing: Option<watch::Receiver<bool>>) {
+    pub async fn stop(self, replacing: Option<&CancellationToken>) {
         self.stop.store(true, Ordering::Release);
         self.cancel.cancel();
-        let Some(mut shutdown) = replacing else {
+        let Some(shutdown) = replacing else {
             if tokio::time::timeout(STOP_TIMEOUT, self.tracker.wait())
                 .await
                 .is_err()
@@ -181,11 +180,7 @@ impl Pipeline {
                 () = tokio::time::sleep(STOP_TIMEOUT) => {
                     tracing::warn!("an input is still stopping; the reloaded one waits for it");
                 }
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        return;
-                    }
-                }
+                () = shutdown.cancelled() => return,
             }
         }
     }
@@ -267,9 +262,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_replaced_input_is_awaited_to_its_end_and_shutdown_keeps_its_limit() {
         let started = tokio::time::Instant::now();
-        let (_daemon_shutdown, watching) = watch::channel(false);
+        let daemon_shutdown = CancellationToken::new();
         pipeline_stopping_after(Duration::from_secs(20))
-            .stop(Some(watching))
+            .stop(Some(&daemon_shutdown))
             .await;
         assert!(
             started.elapsed() >= Duration::from_secs(20),
@@ -287,11 +282,15 @@ mod tests {
 
         // A shutdown during a reload's wait ends the wait.
         let started = tokio::time::Instant::now();
-        let (daemon_shutdown, watching) = watch::channel(false);
-        let stopping =
-            tokio::spawn(pipeline_stopping_after(Duration::from_secs(60)).stop(Some(watching)));
+        let daemon_shutdown = CancellationToken::new();
+        let watching = daemon_shutdown.clone();
+        let stopping = tokio::spawn(async move {
+            pipeline_stopping_after(Duration::from_secs(60))
+                .stop(Some(&watching))
+                .await;
+        });
         tokio::time::sleep(Duration::from_secs(7)).await;
-        daemon_shutdown.send(true).unwrap();
+        daemon_shutdown.cancel();
         stopping.await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(8));
     }
