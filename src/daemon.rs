@@ -262,6 +262,11 @@ fn open_checkpoint(
 impl Daemon {
     /// Start-up, in order: config and catalogue, metrics, the listener, the
     /// checkpoint, the inputs; then readiness.
+    ///
+    /// Every step that can fail comes before the first task is spawned, so
+    /// a failed start has started nothing: what it opened (the listener,
+    /// the state directory) closes as it is dropped, and the port is free
+    /// again when the error is returned.
     async fn start(
         options: RunOptions,
         config_changes: mpsc::Sender<()>,
@@ -275,8 +280,10 @@ impl Daemon {
         metrics.set_catalog(&catalog);
         metrics.set_reload_result(true);
         let listener = listen(&options, &config).await?;
-        let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
+        let (store, board) = open_checkpoint(&config)?;
 
+        // Nothing fails from here on.
+        let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
         let lifetime = CancellationToken::new();
         let tasks = TaskTracker::new();
         let stop_serving = lifetime.child_token();
@@ -288,7 +295,6 @@ impl Daemon {
             max_connections: serving_connections,
         };
         spawn_serving(&tasks, listener, serving, &metrics, &status, &stop_serving);
-        let (store, board) = open_checkpoint(&config)?;
         let stdin = StdinInput::new(Arc::clone(&status), config.max_line_bytes);
         stdin.bind(&config, &catalog, &metrics);
         let budget = Arc::new(DescriptorBudget::for_process(serving_connections));
@@ -540,6 +546,33 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_start_leaves_its_port_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::write(&state, "a file where the state directory goes").unwrap();
+        let config = dir.path().join("errtally.toml");
+        let text = format!(
+            "state_dir = \"{}\"\n[[input]]\nname = \"app\"\npaths = [\"{}/*.log\"]\n",
+            state.display(),
+            dir.path().display()
+        );
+        std::fs::write(&config, text).unwrap();
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = free.local_addr().unwrap();
+        drop(free);
+        let options = RunOptions {
+            config_path: Some(config),
+            listen_address: Some(address),
+            ..RunOptions::default()
+        };
+        let (changes, _changed) = mpsc::channel(1);
+        let error = Daemon::start(options, changes).await.err().unwrap();
+        assert!(matches!(error, RunError::Checkpoint(_)), "{error}");
+        // Bound by the start, and left open by nothing it started.
+        TcpListener::bind(address).await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
