@@ -44,12 +44,17 @@ const MAX_RELOAD_DELAY: Duration = Duration::from_secs(2);
 
 /// Waits until config file changes have been quiet for [`RELOAD_DEBOUNCE`]
 /// (at most [`MAX_RELOAD_DELAY`]), taking every change meanwhile: one
-/// reload for an editor's several writes.
-async fn settle(changes: &mut mpsc::Receiver<()>) {
+/// reload for an editor's several writes. Returns at once on `shutdown`.
+async fn settle(changes: &mut mpsc::Receiver<()>, shutdown: &CancellationToken) {
     let give_up = tokio::time::Instant::now() + MAX_RELOAD_DELAY;
     loop {
         let quiet_until = (tokio::time::Instant::now() + RELOAD_DEBOUNCE).min(give_up);
-        match tokio::time::timeout_at(quiet_until, changes.recv()).await {
+        let changed = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            changed = tokio::time::timeout_at(quiet_until, changes.recv()) => changed,
+        };
+        match changed {
             Ok(Some(())) if tokio::time::Instant::now() < give_up => {}
             _ => return,
         }
@@ -167,7 +172,7 @@ pub async fn run(
     reload: mpsc::Receiver<()>,
 ) -> Result<(), RunError> {
     let (config_changes, config_changed) = mpsc::channel::<()>(1);
-    let daemon = Daemon::start(options, config_changes).await?;
+    let daemon = Daemon::start(options, &shutdown, config_changes).await?;
     daemon.follow(shutdown, reload, config_changed).await;
     Ok(())
 }
@@ -187,7 +192,7 @@ impl Daemon {
                 biased;
                 () = shutdown.cancelled() => break,
                 Some(()) = reload.recv() => {}
-                Some(()) = config_changed.recv() => settle(&mut config_changed).await,
+                Some(()) = config_changed.recv() => settle(&mut config_changed, &shutdown).await,
             }
             if shutdown.is_cancelled() {
                 break;
@@ -198,12 +203,21 @@ impl Daemon {
     }
 }
 
-/// Everything `errtally run` has running. One cancellation token and one
-/// task tracker own the long-lived tasks (the HTTP server, the checkpoint
-/// writer); each pipeline of inputs runs under a child token and its own
-/// tracker, so a reload can stop and await just the inputs. The stdin
-/// reader is a thread outside both: a blocking read of stdin cannot be
-/// cancelled, and it ends with the process.
+/// Everything `errtally run` has running, as one token tree with a task
+/// tracker per level:
+///
+/// - `shutdown`, the token `main` cancels on SIGTERM or SIGINT, is the
+///   parent of each pipeline's token: a signal reaches every input and
+///   every poll on the blocking pool at once, and a reload stops and
+///   awaits just the inputs.
+/// - The stages that must outlive the inputs are stopped in order after
+///   them, so they hang from a token of their own: `serving` (the HTTP
+///   server and the status sampler) is the parent of `checkpointing`
+///   (the checkpoint writer, whose cancellation asks for its final save).
+///   Cancelling `serving` stops both.
+///
+/// The stdin reader is a thread outside the tree: a blocking read of stdin
+/// cannot be cancelled, and it ends with the process.
 struct Daemon {
     options: RunOptions,
     config: Config,
@@ -216,13 +230,12 @@ struct Daemon {
     budget: Arc<DescriptorBudget>,
     stdin: StdinInput,
     pipeline: Pipeline,
-    /// Cancelled last, once everything has stopped in order.
-    lifetime: CancellationToken,
-    tasks: TaskTracker,
-    /// Asks the checkpoint writer for its final save.
-    final_checkpoint: CancellationToken,
-    /// Stops the HTTP server.
-    stop_serving: CancellationToken,
+    /// The parent of every pipeline's token (see above).
+    shutdown: CancellationToken,
+    /// The checkpoint writer; stopped after the inputs.
+    checkpointing: Stage,
+    /// The HTTP server and the status sampler; stopped last.
+    serving: Stage,
     config_changes: mpsc::Sender<()>,
     config_watcher: Option<notify::RecommendedWatcher>,
 }
@@ -230,20 +243,52 @@ struct Daemon {
 /// Spawns the HTTP server and the status page's sampler, which stops with
 /// the page it feeds.
 fn spawn_serving(
-    tasks: &TaskTracker,
+    stage: &Stage,
     listener: TcpListener,
     serving: http::ServeOptions,
     metrics: &Metrics,
     status: &Arc<DaemonStatus>,
-    stop_serving: &CancellationToken,
 ) {
     let state = Arc::new(HttpState::new(metrics.clone(), Arc::clone(status)));
-    tasks.spawn(serve(listener, state, serving, stop_serving.clone()));
-    tasks.spawn(sample_counters(
+    let stop = &stage.token;
+    stage
+        .tasks
+        .spawn(serve(listener, state, serving, stop.clone()));
+    stage.tasks.spawn(sample_counters(
         metrics.clone(),
         Arc::clone(status.history()),
-        stop_serving.clone(),
+        stop.clone(),
     ));
+    stage.tasks.close();
+}
+
+/// One level of the daemon's tree: a token and the tasks that watch it.
+struct Stage {
+    token: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Stage {
+    /// A stage under `token`.
+    fn new(token: CancellationToken) -> Self {
+        Self {
+            token,
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Cancels the stage and awaits its tasks, for at most
+    /// [`STOP_TIMEOUT`].
+    async fn stop(&self, what: &str) {
+        self.token.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(STOP_TIMEOUT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(stage = what, "did not stop in time");
+        }
+    }
 }
 
 /// The checkpoint store (with `state_dir`) and the offset board filled
@@ -269,6 +314,7 @@ impl Daemon {
     /// again when the error is returned.
     async fn start(
         options: RunOptions,
+        shutdown: &CancellationToken,
         config_changes: mpsc::Sender<()>,
     ) -> Result<Self, RunError> {
         let (config, catalog) = load(&options)?;
@@ -284,37 +330,35 @@ impl Daemon {
 
         // Nothing fails from here on.
         let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
-        let lifetime = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let stop_serving = lifetime.child_token();
+        let serving = Stage::new(CancellationToken::new());
+        let checkpointing = Stage::new(serving.token.child_token());
         let serving_connections = options
             .max_connections
             .unwrap_or(http::DEFAULT_MAX_CONNECTIONS);
-        let serving = http::ServeOptions {
+        let serve_options = http::ServeOptions {
             web_config,
             max_connections: serving_connections,
         };
-        spawn_serving(&tasks, listener, serving, &metrics, &status, &stop_serving);
+        spawn_serving(&serving, listener, serve_options, &metrics, &status);
         let stdin = StdinInput::new(Arc::clone(&status), config.max_line_bytes);
         stdin.bind(&config, &catalog, &metrics);
         let budget = Arc::new(DescriptorBudget::for_process(serving_connections));
         let pipeline = Pipeline::start(
-            &lifetime, &config, &catalog, &metrics, &status, &board, &budget,
+            shutdown, &config, &catalog, &metrics, &status, &board, &budget,
         );
         status.set_ready(true);
         notify_systemd(sd_notify::NotifyState::Ready);
 
-        let final_checkpoint = lifetime.child_token();
         if let Some(store) = store {
-            tasks.spawn(write_checkpoints(
+            checkpointing.tasks.spawn(write_checkpoints(
                 store,
                 Arc::clone(&board),
                 config.checkpoint_interval,
                 metrics.clone(),
-                final_checkpoint.clone(),
+                checkpointing.token.clone(),
             ));
         }
-        tasks.close();
+        checkpointing.tasks.close();
         let config_watcher = watch_files(&watched_files(&options, &config), config_changes.clone());
         Ok(Self {
             options,
@@ -326,10 +370,9 @@ impl Daemon {
             budget,
             stdin,
             pipeline,
-            lifetime,
-            tasks,
-            final_checkpoint,
-            stop_serving,
+            shutdown: shutdown.clone(),
+            checkpointing,
+            serving,
             config_changes,
             config_watcher,
         })
@@ -372,7 +415,7 @@ impl Daemon {
         self.metrics.set_catalog(&catalog);
         self.status.set_catalog(Arc::clone(&catalog));
         self.pipeline = Pipeline::start(
-            &self.lifetime,
+            &self.shutdown,
             &config,
             &catalog,
             &self.metrics,
@@ -401,15 +444,8 @@ impl Daemon {
         notify_systemd(sd_notify::NotifyState::Stopping);
         drop(self.config_watcher);
         self.pipeline.stop(None).await;
-        self.final_checkpoint.cancel();
-        self.stop_serving.cancel();
-        if tokio::time::timeout(STOP_TIMEOUT, self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("the checkpoint writer or the http server did not stop in time");
-        }
-        self.lifetime.cancel();
+        self.checkpointing.stop("checkpoint writer").await;
+        self.serving.stop("http server").await;
     }
 }
 
@@ -512,7 +548,9 @@ mod tests {
             ..RunOptions::default()
         };
         let (changes, changed) = mpsc::channel(1);
-        let mut daemon = Daemon::start(options, changes).await.unwrap();
+        let mut daemon = Daemon::start(options, &CancellationToken::new(), changes)
+            .await
+            .unwrap();
         daemon.config_watcher = None;
         (daemon, changed)
     }
@@ -569,10 +607,34 @@ mod tests {
             ..RunOptions::default()
         };
         let (changes, _changed) = mpsc::channel(1);
-        let error = Daemon::start(options, changes).await.err().unwrap();
+        let error = Daemon::start(options, &CancellationToken::new(), changes)
+            .await
+            .err()
+            .unwrap();
         assert!(matches!(error, RunError::Checkpoint(_)), "{error}");
         // Bound by the start, and left open by nothing it started.
         TcpListener::bind(address).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn settling_gives_way_to_shutdown() {
+        let (changed, mut changes) = mpsc::channel::<()>(1);
+        // A file that never stops changing.
+        let _forever = tokio::spawn(async move {
+            while changed.send(()).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        let _signal = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            signal.cancel();
+        });
+        let started = tokio::time::Instant::now();
+        changes.recv().await.unwrap();
+        settle(&mut changes, &shutdown).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
     }
 
     #[tokio::test(start_paused = true)]
@@ -588,7 +650,7 @@ mod tests {
         });
         let started = tokio::time::Instant::now();
         changes.recv().await.unwrap();
-        settle(&mut changes).await;
+        settle(&mut changes, &CancellationToken::new()).await;
         // The last write at 300 ms, then 200 ms of quiet.
         assert_eq!(started.elapsed(), Duration::from_millis(500));
         assert!(
@@ -608,7 +670,7 @@ mod tests {
         });
         let started = tokio::time::Instant::now();
         changes.recv().await.unwrap();
-        settle(&mut changes).await;
+        settle(&mut changes, &CancellationToken::new()).await;
         assert_eq!(started.elapsed(), MAX_RELOAD_DELAY);
     }
 }
