@@ -396,6 +396,9 @@ impl Daemon {
         }
         let stopped = std::mem::replace(&mut self.pipeline, Pipeline::idle());
         stopped.stop(Some(shutdown)).await;
+        // stdin first: once bound anew, nothing counts into the old
+        // binding, so no late publish makes a forgotten series again.
+        self.stdin.bind(&config, &catalog, &self.metrics);
         let keep: Vec<String> = config
             .inputs
             .iter()
@@ -408,8 +411,6 @@ impl Daemon {
                 self.metrics.forget_input(&input.name);
             }
         }
-        // stdin first: it must not count into series forgotten next.
-        self.stdin.bind(&config, &catalog, &self.metrics);
         self.status.retain_inputs(&keep);
         self.board.retain(&keep);
         self.metrics.set_catalog(&catalog);
@@ -584,6 +585,41 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reload_that_drops_stdin_leaves_none_of_its_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut daemon, _config_changed) = daemon_in(dir.path()).await;
+        // Lines without pause, with new uncatalogued statuses, so a late
+        // publish from the old binding would make series again.
+        daemon.stdin = StdinInput::reading(
+            Arc::clone(&daemon.status),
+            1 << 20,
+            crate::tail::stdin::test_source::Endless::default(),
+        );
+        let config = dir.path().join("errtally.toml");
+        let files = std::fs::read_to_string(&config).unwrap();
+        let with_stdin = files.clone() + "[[input]]\nname = \"pipe\"\npaths = [\"-\"]\n";
+        let metrics = daemon.metrics.clone();
+        let shows_stdin = || {
+            String::from_utf8(metrics.render())
+                .unwrap()
+                .contains("source=\"pipe\"")
+        };
+        let shutdown = CancellationToken::new();
+        for round in 0..30 {
+            std::fs::write(&config, &with_stdin).unwrap();
+            daemon.reload(&shutdown).await;
+            while !shows_stdin() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            std::fs::write(&config, &files).unwrap();
+            daemon.reload(&shutdown).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(!shows_stdin(), "a zombie stdin series in round {round}");
+        }
+        daemon.shut_down().await;
     }
 
     #[tokio::test]
