@@ -474,7 +474,7 @@ async fn serve(
     options: http::ServeOptions,
     stop: CancellationToken,
 ) {
-    if let Err(error) = http::serve(listener, state, options, stop.cancelled_owned()).await {
+    if let Err(error) = http::serve(listener, state, options, stop).await {
         tracing::error!(%error, "http server failed");
     }
 }
