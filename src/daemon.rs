@@ -179,8 +179,9 @@ pub async fn run(
 
 impl Daemon {
     /// Reloads on each request until `shutdown` is cancelled, then shuts
-    /// down in order. Only a message reloads: a closed channel disables
-    /// its branch, and the token's branch never ends the wait otherwise.
+    /// down in order. Only a message reloads: a closed channel disables its
+    /// branch instead of returning at once, and a token carries no value
+    /// that could be taken for a request.
     async fn follow(
         mut self,
         shutdown: CancellationToken,
@@ -203,8 +204,8 @@ impl Daemon {
     }
 }
 
-/// Everything `errtally run` has running, as one token tree with a task
-/// tracker per level:
+/// Everything `errtally run` has running, under cancellation tokens with a
+/// task tracker per level:
 ///
 /// - `shutdown`, the token `main` cancels on SIGTERM or SIGINT, is the
 ///   parent of each pipeline's token: a signal reaches every input and
