@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -44,12 +44,17 @@ const MAX_RELOAD_DELAY: Duration = Duration::from_secs(2);
 
 /// Waits until config file changes have been quiet for [`RELOAD_DEBOUNCE`]
 /// (at most [`MAX_RELOAD_DELAY`]), taking every change meanwhile: one
-/// reload for an editor's several writes.
-async fn settle(changes: &mut mpsc::Receiver<()>) {
+/// reload for an editor's several writes. Returns at once on `shutdown`.
+async fn settle(changes: &mut mpsc::Receiver<()>, shutdown: &CancellationToken) {
     let give_up = tokio::time::Instant::now() + MAX_RELOAD_DELAY;
     loop {
         let quiet_until = (tokio::time::Instant::now() + RELOAD_DEBOUNCE).min(give_up);
-        match tokio::time::timeout_at(quiet_until, changes.recv()).await {
+        let changed = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            changed = tokio::time::timeout_at(quiet_until, changes.recv()) => changed,
+        };
+        match changed {
             Ok(Some(())) if tokio::time::Instant::now() < give_up => {}
             _ => return,
         }
@@ -157,39 +162,63 @@ pub fn load_catalog(config: &Config) -> Result<Arc<Catalog>, CatalogError> {
     Ok(Arc::new(Catalog::load(&config.catalog)?))
 }
 
-/// Runs the daemon until `shutdown` turns true. `reload` asks for a reload
-/// (SIGHUP). Returns once inputs are stopped and the checkpoint is written.
+/// Runs the daemon until `shutdown` is cancelled (SIGTERM, SIGINT, or a
+/// test). Each message on `reload` asks for a reload (SIGHUP); once its
+/// sender is gone, only config file changes reload. Returns once inputs
+/// are stopped and the checkpoint is written.
 pub async fn run(
     options: RunOptions,
-    mut shutdown: watch::Receiver<bool>,
-    mut reload: mpsc::Receiver<()>,
+    shutdown: CancellationToken,
+    reload: mpsc::Receiver<()>,
 ) -> Result<(), RunError> {
-    let (config_changes, mut config_changed) = mpsc::channel::<()>(1);
-    let mut daemon = Daemon::start(options, config_changes).await?;
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        tokio::select! {
-            _ = shutdown.changed() => {}
-            Some(()) = reload.recv() => {}
-            Some(()) = config_changed.recv() => settle(&mut config_changed).await,
-        }
-        if *shutdown.borrow() {
-            break;
-        }
-        daemon.reload(&shutdown).await;
-    }
-    daemon.shut_down().await;
+    let (config_changes, config_changed) = mpsc::channel::<()>(1);
+    let daemon = Daemon::start(options, &shutdown, config_changes).await?;
+    daemon.follow(shutdown, reload, config_changed).await;
     Ok(())
 }
 
-/// Everything `errtally run` has running. One cancellation token and one
-/// task tracker own the long-lived tasks (the HTTP server, the checkpoint
-/// writer); each pipeline of inputs runs under a child token and its own
-/// tracker, so a reload can stop and await just the inputs. The stdin
-/// reader is a thread outside both: a blocking read of stdin cannot be
-/// cancelled, and it ends with the process.
+impl Daemon {
+    /// Reloads on each request until `shutdown` is cancelled, then shuts
+    /// down in order. Only a message reloads: a closed channel disables its
+    /// branch instead of returning at once, and a token carries no value
+    /// that could be taken for a request.
+    async fn follow(
+        mut self,
+        shutdown: CancellationToken,
+        mut reload: mpsc::Receiver<()>,
+        mut config_changed: mpsc::Receiver<()>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(()) = reload.recv() => {}
+                Some(()) = config_changed.recv() => settle(&mut config_changed, &shutdown).await,
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+            self.reload(&shutdown).await;
+        }
+        self.shut_down().await;
+    }
+}
+
+/// Everything `errtally run` has running, under cancellation tokens with a
+/// task tracker per level:
+///
+/// - `shutdown`, the token `main` cancels on SIGTERM or SIGINT, is the
+///   parent of each pipeline's token: a signal reaches every input and
+///   every poll on the blocking pool at once, and a reload stops and
+///   awaits just the inputs.
+/// - The stages that must outlive the inputs are stopped in order after
+///   them, so they hang from a token of their own: `serving` (the HTTP
+///   server and the status sampler) is the parent of `checkpointing`
+///   (the checkpoint writer, whose cancellation asks for its final save).
+///   Cancelling `serving` stops both.
+///
+/// The stdin reader is a thread outside the tree: a blocking read of stdin
+/// cannot be cancelled, and it ends with the process.
 struct Daemon {
     options: RunOptions,
     config: Config,
@@ -202,13 +231,12 @@ struct Daemon {
     budget: Arc<DescriptorBudget>,
     stdin: StdinInput,
     pipeline: Pipeline,
-    /// Cancelled last, once everything has stopped in order.
-    lifetime: CancellationToken,
-    tasks: TaskTracker,
-    /// Asks the checkpoint writer for its final save.
-    final_checkpoint: CancellationToken,
-    /// Stops the HTTP server.
-    stop_serving: CancellationToken,
+    /// The parent of every pipeline's token (see above).
+    shutdown: CancellationToken,
+    /// The checkpoint writer; stopped after the inputs.
+    checkpointing: Stage,
+    /// The HTTP server and the status sampler; stopped last.
+    serving: Stage,
     config_changes: mpsc::Sender<()>,
     config_watcher: Option<notify::RecommendedWatcher>,
 }
@@ -216,20 +244,52 @@ struct Daemon {
 /// Spawns the HTTP server and the status page's sampler, which stops with
 /// the page it feeds.
 fn spawn_serving(
-    tasks: &TaskTracker,
+    stage: &Stage,
     listener: TcpListener,
     serving: http::ServeOptions,
     metrics: &Metrics,
     status: &Arc<DaemonStatus>,
-    stop_serving: &CancellationToken,
 ) {
     let state = Arc::new(HttpState::new(metrics.clone(), Arc::clone(status)));
-    tasks.spawn(serve(listener, state, serving, stop_serving.clone()));
-    tasks.spawn(sample_counters(
+    let stop = &stage.token;
+    stage
+        .tasks
+        .spawn(serve(listener, state, serving, stop.clone()));
+    stage.tasks.spawn(sample_counters(
         metrics.clone(),
         Arc::clone(status.history()),
-        stop_serving.clone(),
+        stop.clone(),
     ));
+    stage.tasks.close();
+}
+
+/// One level of the daemon's tree: a token and the tasks that watch it.
+struct Stage {
+    token: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Stage {
+    /// A stage under `token`.
+    fn new(token: CancellationToken) -> Self {
+        Self {
+            token,
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Cancels the stage and awaits its tasks, for at most
+    /// [`STOP_TIMEOUT`].
+    async fn stop(&self, what: &str) {
+        self.token.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(STOP_TIMEOUT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(stage = what, "did not stop in time");
+        }
+    }
 }
 
 /// The checkpoint store (with `state_dir`) and the offset board filled
@@ -248,8 +308,14 @@ fn open_checkpoint(
 impl Daemon {
     /// Start-up, in order: config and catalogue, metrics, the listener, the
     /// checkpoint, the inputs; then readiness.
+    ///
+    /// Every step that can fail comes before the first task is spawned, so
+    /// a failed start has started nothing: what it opened (the listener,
+    /// the state directory) closes as it is dropped, and the port is free
+    /// again when the error is returned.
     async fn start(
         options: RunOptions,
+        shutdown: &CancellationToken,
         config_changes: mpsc::Sender<()>,
     ) -> Result<Self, RunError> {
         let (config, catalog) = load(&options)?;
@@ -261,40 +327,39 @@ impl Daemon {
         metrics.set_catalog(&catalog);
         metrics.set_reload_result(true);
         let listener = listen(&options, &config).await?;
-        let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
+        let (store, board) = open_checkpoint(&config)?;
 
-        let lifetime = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let stop_serving = lifetime.child_token();
+        // Nothing fails from here on.
+        let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
+        let serving = Stage::new(CancellationToken::new());
+        let checkpointing = Stage::new(serving.token.child_token());
         let serving_connections = options
             .max_connections
             .unwrap_or(http::DEFAULT_MAX_CONNECTIONS);
-        let serving = http::ServeOptions {
+        let serve_options = http::ServeOptions {
             web_config,
             max_connections: serving_connections,
         };
-        spawn_serving(&tasks, listener, serving, &metrics, &status, &stop_serving);
-        let (store, board) = open_checkpoint(&config)?;
+        spawn_serving(&serving, listener, serve_options, &metrics, &status);
         let stdin = StdinInput::new(Arc::clone(&status), config.max_line_bytes);
         stdin.bind(&config, &catalog, &metrics);
         let budget = Arc::new(DescriptorBudget::for_process(serving_connections));
         let pipeline = Pipeline::start(
-            &lifetime, &config, &catalog, &metrics, &status, &board, &budget,
+            shutdown, &config, &catalog, &metrics, &status, &board, &budget,
         );
         status.set_ready(true);
         notify_systemd(sd_notify::NotifyState::Ready);
 
-        let final_checkpoint = lifetime.child_token();
         if let Some(store) = store {
-            tasks.spawn(write_checkpoints(
+            checkpointing.tasks.spawn(write_checkpoints(
                 store,
                 Arc::clone(&board),
                 config.checkpoint_interval,
                 metrics.clone(),
-                final_checkpoint.clone(),
+                checkpointing.token.clone(),
             ));
         }
-        tasks.close();
+        checkpointing.tasks.close();
         let config_watcher = watch_files(&watched_files(&options, &config), config_changes.clone());
         Ok(Self {
             options,
@@ -306,10 +371,9 @@ impl Daemon {
             budget,
             stdin,
             pipeline,
-            lifetime,
-            tasks,
-            final_checkpoint,
-            stop_serving,
+            shutdown: shutdown.clone(),
+            checkpointing,
+            serving,
             config_changes,
             config_watcher,
         })
@@ -319,7 +383,7 @@ impl Daemon {
     /// inputs are stopped and awaited, series of removed inputs and types
     /// go, and every input (stdin too) counts with the new catalogue. An
     /// invalid config keeps everything as it is.
-    async fn reload(&mut self, shutdown: &watch::Receiver<bool>) {
+    async fn reload(&mut self, shutdown: &CancellationToken) {
         let (config, catalog) = match load(&self.options) {
             Ok(loaded) => loaded,
             Err(error) => {
@@ -332,7 +396,10 @@ impl Daemon {
             tracing::warn!("listen_address changes take effect at the next restart");
         }
         let stopped = std::mem::replace(&mut self.pipeline, Pipeline::idle());
-        stopped.stop(Some(shutdown.clone())).await;
+        stopped.stop(Some(shutdown)).await;
+        // stdin first: once bound anew, nothing counts into the old
+        // binding, so no late publish makes a forgotten series again.
+        self.stdin.bind(&config, &catalog, &self.metrics);
         let keep: Vec<String> = config
             .inputs
             .iter()
@@ -345,14 +412,12 @@ impl Daemon {
                 self.metrics.forget_input(&input.name);
             }
         }
-        // stdin first: it must not count into series forgotten next.
-        self.stdin.bind(&config, &catalog, &self.metrics);
         self.status.retain_inputs(&keep);
         self.board.retain(&keep);
         self.metrics.set_catalog(&catalog);
         self.status.set_catalog(Arc::clone(&catalog));
         self.pipeline = Pipeline::start(
-            &self.lifetime,
+            &self.shutdown,
             &config,
             &catalog,
             &self.metrics,
@@ -381,15 +446,8 @@ impl Daemon {
         notify_systemd(sd_notify::NotifyState::Stopping);
         drop(self.config_watcher);
         self.pipeline.stop(None).await;
-        self.final_checkpoint.cancel();
-        self.stop_serving.cancel();
-        if tokio::time::timeout(STOP_TIMEOUT, self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("the checkpoint writer or the http server did not stop in time");
-        }
-        self.lifetime.cancel();
+        self.checkpointing.stop("checkpoint writer").await;
+        self.serving.stop("http server").await;
     }
 }
 
@@ -417,7 +475,7 @@ async fn serve(
     options: http::ServeOptions,
     stop: CancellationToken,
 ) {
-    if let Err(error) = http::serve(listener, state, options, stop.cancelled_owned()).await {
+    if let Err(error) = http::serve(listener, state, options, stop).await {
         tracing::error!(%error, "http server failed");
     }
 }
@@ -476,6 +534,146 @@ fn watched_files(options: &RunOptions, config: &Config) -> Vec<PathBuf> {
 mod tests {
     use super::*;
 
+    /// A daemon on an ephemeral port whose config file holds one input on
+    /// `dir`'s logs. Its config file is not watched: the test decides
+    /// when it reloads.
+    async fn daemon_in(dir: &std::path::Path) -> (Daemon, mpsc::Receiver<()>) {
+        let config = dir.join("errtally.toml");
+        let input = format!(
+            "[[input]]\nname = \"app\"\npaths = [\"{}/*.log\"]\n",
+            dir.display()
+        );
+        std::fs::write(&config, input).unwrap();
+        let options = RunOptions {
+            config_path: Some(config),
+            listen_address: Some("127.0.0.1:0".parse().unwrap()),
+            ..RunOptions::default()
+        };
+        let (changes, changed) = mpsc::channel(1);
+        let mut daemon = Daemon::start(options, &CancellationToken::new(), changes)
+            .await
+            .unwrap();
+        daemon.config_watcher = None;
+        (daemon, changed)
+    }
+
+    /// The value of the unlabelled `name` in `metrics`' exposition.
+    fn value(metrics: &Metrics, name: &str) -> Option<f64> {
+        let text = String::from_utf8(metrics.render()).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[tokio::test]
+    async fn a_closed_reload_channel_never_reloads_and_shutdown_ends_the_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let (daemon, config_changed) = daemon_in(dir.path()).await;
+        let metrics = daemon.metrics.clone();
+        // Any reload from here on fails, and shows.
+        std::fs::write(dir.path().join("errtally.toml"), "listen_address = \"x\"\n").unwrap();
+        let shutdown = CancellationToken::new();
+        let (reload_tx, reload) = mpsc::channel(1);
+        drop(reload_tx);
+        let following = tokio::spawn(daemon.follow(shutdown.clone(), reload, config_changed));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            value(&metrics, "errtally_config_last_reload_successful"),
+            Some(1.0),
+            "reloaded without being asked"
+        );
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), following)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reload_that_drops_stdin_leaves_none_of_its_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut daemon, _config_changed) = daemon_in(dir.path()).await;
+        // Lines without pause, with new uncatalogued statuses, so a late
+        // publish from the old binding would make series again.
+        daemon.stdin = StdinInput::reading(
+            Arc::clone(&daemon.status),
+            1 << 20,
+            crate::tail::stdin::test_source::Endless::default(),
+        );
+        let config = dir.path().join("errtally.toml");
+        let files = std::fs::read_to_string(&config).unwrap();
+        let with_stdin = files.clone() + "[[input]]\nname = \"pipe\"\npaths = [\"-\"]\n";
+        let metrics = daemon.metrics.clone();
+        let shows_stdin = || {
+            String::from_utf8(metrics.render())
+                .unwrap()
+                .contains("source=\"pipe\"")
+        };
+        let shutdown = CancellationToken::new();
+        for round in 0..30 {
+            std::fs::write(&config, &with_stdin).unwrap();
+            daemon.reload(&shutdown).await;
+            while !shows_stdin() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            std::fs::write(&config, &files).unwrap();
+            daemon.reload(&shutdown).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(!shows_stdin(), "a zombie stdin series in round {round}");
+        }
+        daemon.shut_down().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_start_leaves_its_port_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::write(&state, "a file where the state directory goes").unwrap();
+        let config = dir.path().join("errtally.toml");
+        let text = format!(
+            "state_dir = \"{}\"\n[[input]]\nname = \"app\"\npaths = [\"{}/*.log\"]\n",
+            state.display(),
+            dir.path().display()
+        );
+        std::fs::write(&config, text).unwrap();
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = free.local_addr().unwrap();
+        drop(free);
+        let options = RunOptions {
+            config_path: Some(config),
+            listen_address: Some(address),
+            ..RunOptions::default()
+        };
+        let (changes, _changed) = mpsc::channel(1);
+        let error = Daemon::start(options, &CancellationToken::new(), changes)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(error, RunError::Checkpoint(_)), "{error}");
+        // Bound by the start, and left open by nothing it started.
+        TcpListener::bind(address).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn settling_gives_way_to_shutdown() {
+        let (changed, mut changes) = mpsc::channel::<()>(1);
+        // A file that never stops changing.
+        let _forever = tokio::spawn(async move {
+            while changed.send(()).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        let _signal = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            signal.cancel();
+        });
+        let started = tokio::time::Instant::now();
+        changes.recv().await.unwrap();
+        settle(&mut changes, &shutdown).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn config_changes_settle_into_one_reload() {
         let (changed, mut changes) = mpsc::channel::<()>(1);
@@ -489,7 +687,7 @@ mod tests {
         });
         let started = tokio::time::Instant::now();
         changes.recv().await.unwrap();
-        settle(&mut changes).await;
+        settle(&mut changes, &CancellationToken::new()).await;
         // The last write at 300 ms, then 200 ms of quiet.
         assert_eq!(started.elapsed(), Duration::from_millis(500));
         assert!(
@@ -509,7 +707,7 @@ mod tests {
         });
         let started = tokio::time::Instant::now();
         changes.recv().await.unwrap();
-        settle(&mut changes).await;
+        settle(&mut changes, &CancellationToken::new()).await;
         assert_eq!(started.elapsed(), MAX_RELOAD_DELAY);
     }
 }

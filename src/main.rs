@@ -10,7 +10,8 @@ use errtally::cli::{self, Cli, Command, LogArgs, LogLevel, RunArgs, StartAtArg};
 use errtally::config::{Config, StartAt};
 use errtally::daemon::{self, RunOptions};
 use errtally::logging::{LogFormat, LogOptions};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -148,12 +149,12 @@ fn serve(options: RunOptions) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let shutdown = CancellationToken::new();
         let (reload_tx, reload_rx) = mpsc::channel(1);
         // Without handlers SIGTERM would kill the daemon before its final
         // checkpoint: refuse to run rather than lose positions.
-        forward_signals(shutdown_tx, reload_tx).map_err(daemon::RunError::Signals)?;
-        daemon::run(options, shutdown_rx, reload_rx).await
+        forward_signals(shutdown.clone(), reload_tx).map_err(daemon::RunError::Signals)?;
+        daemon::run(options, shutdown, reload_rx).await
     });
     // A stdin reader blocked in read() must not hold the process.
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -177,8 +178,9 @@ fn raise_open_file_limit() {
     }
 }
 
-/// SIGTERM and SIGINT ask for shutdown; SIGHUP for a reload.
-fn forward_signals(shutdown: watch::Sender<bool>, reload: mpsc::Sender<()>) -> std::io::Result<()> {
+/// SIGTERM and SIGINT cancel `shutdown`, the root of every task's token;
+/// SIGHUP asks for a reload.
+fn forward_signals(shutdown: CancellationToken, reload: mpsc::Sender<()>) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -195,7 +197,7 @@ fn forward_signals(shutdown: watch::Sender<bool>, reload: mpsc::Sender<()>) -> s
             }
         }
         tracing::info!("signal received: stopping");
-        let _ = shutdown.send(true);
+        shutdown.cancel();
     });
     Ok(())
 }

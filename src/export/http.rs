@@ -162,19 +162,19 @@ mod tests {
     use std::net::SocketAddr;
     use std::time::Duration;
 
-    use tokio::sync::oneshot;
     use tokio::task::JoinHandle;
+    use tokio_util::sync::CancellationToken;
 
     use super::*;
     use crate::catalog::Catalog;
     use crate::export::metrics::names;
     use crate::scan::Tally;
 
-    /// A server on an ephemeral port, stopped through its shutdown future.
+    /// A server on an ephemeral port, stopped through its shutdown token.
     struct TestServer {
         addr: SocketAddr,
         state: Arc<HttpState>,
-        shutdown: oneshot::Sender<()>,
+        shutdown: CancellationToken,
         task: JoinHandle<std::io::Result<()>>,
     }
 
@@ -189,14 +189,12 @@ mod tests {
             ));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let (shutdown, stopped) = oneshot::channel::<()>();
+            let shutdown = CancellationToken::new();
             let task = tokio::spawn(serve(
                 listener,
                 Arc::clone(&state),
                 ServeOptions::default(),
-                async move {
-                    let _ = stopped.await;
-                },
+                shutdown.clone(),
             ));
             Self {
                 addr,
@@ -218,7 +216,7 @@ mod tests {
         }
 
         async fn stop(self) {
-            self.shutdown.send(()).unwrap();
+            self.shutdown.cancel();
             tokio::time::timeout(Duration::from_secs(10), self.task)
                 .await
                 .expect("server did not shut down")

@@ -21,9 +21,9 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{
     FINGERPRINT_BYTES, FileCheckpoint, FileIdentity, read_at_most, tail_fingerprint, to_hex,
@@ -362,7 +362,7 @@ impl FileTailer {
     /// Plain reads go into the input's `buffers`. When a read fills the
     /// plain buffer and at least 16 MiB are still unread, the rest of the
     /// budget is read ahead on a second thread into the pool, which stays
-    /// allocated (see [`ReadBuffers::release_pool`]); `stop` is checked
+    /// allocated (see [`ReadBuffers::release_pool`]); `stop` (the input's token) is checked
     /// between its buffers, so shutdown does not wait for the whole budget.
     pub fn read(
         &mut self,
@@ -370,7 +370,7 @@ impl FileTailer {
         scanner: &mut Scanner,
         tally: &mut Tally,
         budget: u64,
-        stop: &AtomicBool,
+        stop: &CancellationToken,
         mut publish: impl FnMut(&mut Tally),
     ) -> io::Result<ReadOutcome> {
         // Whatever moved the modification time, this read takes it in.
@@ -425,7 +425,7 @@ impl FileTailer {
         scanner: &mut Scanner,
         tally: &mut Tally,
         budget: u64,
-        stop: &AtomicBool,
+        stop: &CancellationToken,
         mut publish: impl FnMut(&mut Tally),
     ) -> io::Result<ReadOutcome> {
         let mut stopped = false;
@@ -438,7 +438,7 @@ impl FileTailer {
             tally,
             |tally, _| {
                 publish(tally);
-                if stop.load(Ordering::Acquire) {
+                if stop.is_cancelled() {
                     stopped = true;
                     return ControlFlow::Break(());
                 }
@@ -638,6 +638,13 @@ mod tests {
         (file, bytes.len() as u64, complete)
     }
 
+    /// A token cancelled already: a stop asked before the read.
+    fn cancelled() -> CancellationToken {
+        let token = CancellationToken::new();
+        token.cancel();
+        token
+    }
+
     struct Reader {
         scanner: Scanner,
         tally: Tally,
@@ -654,7 +661,12 @@ mod tests {
             }
         }
 
-        fn read(&mut self, tailer: &mut FileTailer, budget: u64, stop: &AtomicBool) -> ReadOutcome {
+        fn read(
+            &mut self,
+            tailer: &mut FileTailer,
+            budget: u64,
+            stop: &CancellationToken,
+        ) -> ReadOutcome {
             let (scanner, tally) = (&mut self.scanner, &mut self.tally);
             tailer
                 .read(&mut self.buffers, scanner, tally, budget, stop, |_| {})
@@ -675,7 +687,7 @@ mod tests {
         assert!(size > READ_AHEAD_MIN_BYTES + READ_SIZE as u64);
         let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
         let mut reader = Reader::new();
-        let outcome = reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        let outcome = reader.read(&mut tailer, u64::MAX, &CancellationToken::new());
         assert_eq!(
             outcome,
             ReadOutcome {
@@ -695,7 +707,7 @@ mod tests {
         let budget = READ_AHEAD_MIN_BYTES + (3 << 20) + 12_345;
         let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
         let mut reader = Reader::new();
-        let never = AtomicBool::new(false);
+        let never = CancellationToken::new();
         let first = reader.read(&mut tailer, budget, &never);
         assert_eq!(
             first,
@@ -724,13 +736,13 @@ mod tests {
         let (file, size, complete) = backlog(BACKLOG_LINES);
         let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
         let mut reader = Reader::new();
-        let stopped = reader.read(&mut tailer, u64::MAX, &AtomicBool::new(true));
+        let stopped = reader.read(&mut tailer, u64::MAX, &cancelled());
         assert!(!stopped.at_end);
         // The plain read, then one pool buffer: the reader thread had read
         // further, and those bytes must not be lost.
         let one_buffer = (READ_SIZE + Pool::DEFAULT_BUFFER_BYTES) as u64;
         assert_eq!(stopped.bytes, one_buffer);
-        let rest = reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        let rest = reader.read(&mut tailer, u64::MAX, &CancellationToken::new());
         assert_eq!(
             rest,
             ReadOutcome {
@@ -751,7 +763,7 @@ mod tests {
         let mut tailer =
             FileTailer::open(file.path(), StartPosition::Offset(resume), 1024).unwrap();
         let mut reader = Reader::new();
-        let outcome = reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        let outcome = reader.read(&mut tailer, u64::MAX, &CancellationToken::new());
         assert_eq!(
             outcome,
             ReadOutcome {
@@ -776,7 +788,7 @@ mod tests {
             FileTailer::open(file.path(), StartPosition::InsideLongLine(1300), 1024).unwrap();
         assert!(tailer.is_skipping());
         let mut reader = Reader::new();
-        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        reader.read(&mut tailer, u64::MAX, &CancellationToken::new());
         // The long line's newline, and the next line; nothing of its rest
         // is a record (its key would be an error).
         assert_eq!((reader.tally.lines, reader.errors()), (2, 1));
@@ -789,7 +801,7 @@ mod tests {
         std::fs::write(file.path(), &long[..1300]).unwrap();
         let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
         let mut reader = Reader::new();
-        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        reader.read(&mut tailer, u64::MAX, &CancellationToken::new());
         assert_eq!(reader.tally.truncated_lines, 1);
         assert_eq!((tailer.offset(), tailer.is_skipping()), (1300, true));
         assert_eq!(tailer.tail_fingerprint(), "78".repeat(64));
@@ -801,7 +813,7 @@ mod tests {
         std::fs::write(file.path(), PLAIN_LINE.repeat(10)).unwrap();
         let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
         let mut reader = Reader::new();
-        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        reader.read(&mut tailer, u64::MAX, &CancellationToken::new());
         assert_eq!(
             tailer.check_rewritten().unwrap(),
             None,
@@ -811,7 +823,7 @@ mod tests {
         // Truncated and written again, longer than before, unseen between.
         std::fs::write(file.path(), ERROR_LINE.repeat(20)).unwrap();
         assert_eq!(tailer.check_rewritten().unwrap(), Some(Restart::Rewritten));
-        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        reader.read(&mut tailer, u64::MAX, &CancellationToken::new());
         assert_eq!(reader.errors(), 20);
         assert_eq!(reader.tally.lines, 30);
         assert_eq!(
@@ -845,7 +857,7 @@ mod tests {
         std::fs::write(file.path(), timed_lines(0, 10)).unwrap();
         let mut tailer = FileTailer::open(file.path(), StartPosition::Beginning, 1024).unwrap();
         let mut reader = Reader::new();
-        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        reader.read(&mut tailer, u64::MAX, &CancellationToken::new());
         assert_eq!(reader.tally.lines, 10);
 
         // Grown: nothing to see.
@@ -855,7 +867,7 @@ mod tests {
             .unwrap();
         std::io::Write::write_all(&mut appender, timed_lines(10, 15).as_bytes()).unwrap();
         assert_eq!(tailer.check_rewritten().unwrap(), None);
-        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        reader.read(&mut tailer, u64::MAX, &CancellationToken::new());
         assert_eq!(reader.tally.lines, 15);
 
         // Copied and truncated, then the writer goes on at once through
@@ -866,7 +878,7 @@ mod tests {
         assert!(file.as_file().metadata().unwrap().len() > tailer.read_to());
         assert_eq!(tailer.check_rewritten().unwrap(), Some(Restart::Rewritten));
         assert_eq!(tailer.offset(), 0);
-        reader.read(&mut tailer, u64::MAX, &AtomicBool::new(false));
+        reader.read(&mut tailer, u64::MAX, &CancellationToken::new());
         assert_eq!(reader.tally.lines, 55);
         assert_eq!(reader.errors(), 55);
         assert_eq!(tailer.check_rewritten().unwrap(), None, "read as it is now");

@@ -20,7 +20,6 @@ use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -280,7 +279,6 @@ impl FileInput {
         mut self,
         wake: Arc<Wake>,
         poll_interval: Duration,
-        stop: Arc<AtomicBool>,
         cancel: CancellationToken,
     ) -> InputEnd {
         let input_name = self.name.clone();
@@ -299,9 +297,10 @@ impl FileInput {
             if sweep != Sweep::Changed {
                 next_sweep = last_read + poll_interval;
             }
-            let stop_flag = Arc::clone(&stop);
+            // The poll checks the same token between files and buffers.
+            let stop = cancel.clone();
             let joined = tokio::task::spawn_blocking(move || {
-                let more = self.poll(sweep, &stop_flag);
+                let more = self.poll(sweep, &stop);
                 (self, more)
             })
             .await;
@@ -407,7 +406,7 @@ impl FileInput {
     /// file (a [`Sweep::Rescan`] lists the globs first), read those whose
     /// size moved, and publish offsets and status if anything did. Returns
     /// true when a file has more to read right away.
-    pub fn poll(&mut self, sweep: Sweep, stop: &AtomicBool) -> bool {
+    pub fn poll(&mut self, sweep: Sweep, stop: &CancellationToken) -> bool {
         let rescan = sweep == Sweep::Rescan || !self.first_scan_done;
         if rescan {
             self.scan_paths();
@@ -428,7 +427,7 @@ impl FileInput {
         let mut closing = false;
         let now = Instant::now();
         for &index in &to_read {
-            if stop.load(Ordering::Acquire) {
+            if stop.is_cancelled() {
                 break;
             }
             let (file_more, file_closing) = self.read_file(index, stop, now);
@@ -519,7 +518,7 @@ impl FileInput {
     /// end whether it was truncated, or drained long enough to close.
     /// Returns whether it has more to read right away, and whether it is
     /// to be closed.
-    fn read_file(&mut self, index: usize, stop: &AtomicBool, now: Instant) -> (bool, bool) {
+    fn read_file(&mut self, index: usize, stop: &CancellationToken, now: Instant) -> (bool, bool) {
         let (mut more, mut closing) = (false, false);
         let tailer = &mut self.tailers[index];
         // An error: the read reports it.
@@ -1713,7 +1712,7 @@ mod tests {
         let path = dir.path().join("a.log");
         std::fs::write(&path, "one\n").unwrap();
         let (mut input, metrics) = fresh_input(&format!("{}/*.log", dir.path().display()));
-        let stop = AtomicBool::new(false);
+        let stop = CancellationToken::new();
         input.poll(Sweep::Rescan, &stop);
         assert_eq!(input.tailers.len(), 1);
 
@@ -1760,7 +1759,7 @@ mod tests {
             OffsetBoard::default(),
             Some(labels),
         );
-        let stop = AtomicBool::new(false);
+        let stop = CancellationToken::new();
         input.poll(Sweep::Rescan, &stop);
         let lines = |service: &str| {
             metrics.series_line(&format!(
@@ -1817,7 +1816,7 @@ mod tests {
     /// Polls (a rescan each time, as the loop does while files wait for a
     /// slot) until nothing is left to do, at most `rounds` times.
     fn poll_until_settled(input: &mut FileInput, rounds: usize) {
-        let stop = AtomicBool::new(false);
+        let stop = CancellationToken::new();
         for _ in 0..rounds {
             let more = input.poll(Sweep::Rescan, &stop);
             if !more && !input.starved && !std::mem::take(&mut input.rescan_again) {
@@ -1910,7 +1909,7 @@ mod tests {
         }
         // As the run loop does: a read of the files events named, then the
         // listings it asks for at once (never the timer's).
-        let stop = AtomicBool::new(false);
+        let stop = CancellationToken::new();
         input.poll(Sweep::Changed, &stop);
         input.changed.clear();
         for _ in 0..10 {
@@ -1941,7 +1940,7 @@ mod tests {
         let parked = input.parked.entries().next().unwrap().path.clone();
         append_to(&parked, "y\n");
         input.changed.add(&parked);
-        let stop = AtomicBool::new(false);
+        let stop = CancellationToken::new();
         input.poll(Sweep::Changed, &stop);
         input.changed.clear();
         assert!(
@@ -1970,7 +1969,7 @@ mod tests {
         }
         // The open files, rotated too, hold their slots while drained for
         // the grace period (5 s); then the others take their turns.
-        let stop = AtomicBool::new(false);
+        let stop = CancellationToken::new();
         for _ in 0..40 {
             input.poll(Sweep::Rescan, &stop);
             assert!(
@@ -1993,7 +1992,7 @@ mod tests {
         let busy = input.tailers[0].path().to_path_buf();
         let waiting = input.parked.entries().next().unwrap().path.clone();
         assert_ne!(busy, waiting);
-        let stop = AtomicBool::new(false);
+        let stop = CancellationToken::new();
         append_to(&waiting, "y\n");
         let mut written = 2 + 1;
         // The busy file is written before every look, for 3 s.
@@ -2069,7 +2068,7 @@ mod tests {
         }
         let (mut input, metrics) = fresh_input(&format!("{}/*.log", dir.path().display()));
         input.max_files = 3;
-        let stop = AtomicBool::new(false);
+        let stop = CancellationToken::new();
         input.poll(Sweep::Rescan, &stop);
         let mut followed: Vec<_> = input
             .tailers
@@ -2107,7 +2106,7 @@ mod tests {
         std::os::unix::fs::symlink(".", dir.path().join("X")).unwrap();
         std::os::unix::fs::symlink("..", dir.path().join("sub/Y")).unwrap();
         let (mut input, metrics) = fresh_input(&format!("{}/**/*.log", dir.path().display()));
-        let stop = AtomicBool::new(false);
+        let stop = CancellationToken::new();
         input.poll(Sweep::Rescan, &stop);
         assert_eq!(input.tailers.len(), 1);
         assert_eq!(input.tailers[0].path(), dir.path().join("sub").join(name));
@@ -2137,7 +2136,7 @@ mod tests {
                 std::fs::File::create(dir.path().join(format!("{index:06}.log"))).unwrap();
             }
             let (mut input, _metrics) = fresh_input(&format!("{}/*.log", dir.path().display()));
-            let stop = AtomicBool::new(false);
+            let stop = CancellationToken::new();
             let ms = |took: Duration| took.as_secs_f64() * 1e3;
             let timed = |input: &mut FileInput, open: bool| {
                 let started = std::time::Instant::now();

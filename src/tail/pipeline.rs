@@ -8,10 +8,8 @@
 //! down in `errtally_input_up` and `/-/ready` meanwhile.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -31,9 +29,9 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The running file inputs of one configuration.
 pub struct Pipeline {
-    /// Seen by polls in progress (blocking code cannot await a token).
-    stop: Arc<AtomicBool>,
-    /// Cancels every task of the pipeline.
+    /// Cancels every task of the pipeline; polls in progress on the
+    /// blocking pool check it too (`is_cancelled()`, an atomic load)
+    /// between files and buffers.
     cancel: CancellationToken,
     /// Owns every task of the pipeline, so stopping can await them all.
     tracker: TaskTracker,
@@ -64,12 +62,13 @@ fn file_inputs(config: &Config) -> Vec<(&InputConfig, Vec<String>, Arc<Wake>)> {
 
 impl Pipeline {
     /// Starts one task per file input of `config` (stdin is started once,
-    /// by the daemon, since it cannot be reopened). The inputs stop when
-    /// `daemon` is cancelled, or when [`Pipeline::stop`] is called.
+    /// by the daemon, since it cannot be reopened), under a child of
+    /// `parent`. The inputs stop when `parent` is cancelled (shutdown), or
+    /// when [`Pipeline::stop`] is called (a reload).
     /// (Most of its length is the one closure that builds an input afresh
     /// for each restart, which must capture everything it needs.)
     pub fn start(
-        daemon: &CancellationToken,
+        parent: &CancellationToken,
         config: &Config,
         catalog: &Arc<Catalog>,
         metrics: &Metrics,
@@ -77,8 +76,7 @@ impl Pipeline {
         board: &Arc<OffsetBoard>,
         budget: &Arc<DescriptorBudget>,
     ) -> Pipeline {
-        let stop = Arc::new(AtomicBool::new(false));
-        let cancel = daemon.child_token();
+        let cancel = parent.child_token();
         let tracker = TaskTracker::new();
         let inputs = file_inputs(config);
         let routes: Vec<Route> = inputs
@@ -100,7 +98,7 @@ impl Pipeline {
                 let budget = Arc::clone(budget);
                 let watches = Arc::clone(&watches);
                 let (max_line_bytes, poll_interval) = (config.max_line_bytes, config.poll_interval);
-                let (stop, cancel) = (Arc::clone(&stop), cancel.clone());
+                let cancel = cancel.clone();
                 move || {
                     let parts = InputParts {
                         scanner: Scanner::new(Arc::clone(&catalog)),
@@ -119,7 +117,6 @@ impl Pipeline {
                     FileInput::new(&input, patterns.clone(), parts).run(
                         Arc::clone(&wake),
                         poll_interval,
-                        Arc::clone(&stop),
                         cancel.clone(),
                     )
                 }
@@ -137,7 +134,6 @@ impl Pipeline {
         }
         tracker.close();
         Pipeline {
-            stop,
             cancel,
             tracker,
             _watches: Some(watches),
@@ -149,7 +145,6 @@ impl Pipeline {
         let tracker = TaskTracker::new();
         tracker.close();
         Pipeline {
-            stop: Arc::new(AtomicBool::new(false)),
             cancel: CancellationToken::new(),
             tracker,
             _watches: None,
@@ -163,10 +158,9 @@ impl Pipeline {
     /// reload), each is awaited to its end, however long a stuck read takes,
     /// so that it cannot publish counts or offsets next to its successor;
     /// only a shutdown ends that wait.
-    pub async fn stop(self, replacing: Option<watch::Receiver<bool>>) {
-        self.stop.store(true, Ordering::Release);
+    pub async fn stop(self, replacing: Option<&CancellationToken>) {
         self.cancel.cancel();
-        let Some(mut shutdown) = replacing else {
+        let Some(shutdown) = replacing else {
             if tokio::time::timeout(STOP_TIMEOUT, self.tracker.wait())
                 .await
                 .is_err()
@@ -181,11 +175,7 @@ impl Pipeline {
                 () = tokio::time::sleep(STOP_TIMEOUT) => {
                     tracing::warn!("an input is still stopping; the reloaded one waits for it");
                 }
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        return;
-                    }
-                }
+                () = shutdown.cancelled() => return,
             }
         }
     }
@@ -257,7 +247,6 @@ mod tests {
         tracker.spawn(tokio::time::sleep(busy));
         tracker.close();
         Pipeline {
-            stop: Arc::new(AtomicBool::new(false)),
             cancel: CancellationToken::new(),
             tracker,
             _watches: None,
@@ -267,9 +256,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_replaced_input_is_awaited_to_its_end_and_shutdown_keeps_its_limit() {
         let started = tokio::time::Instant::now();
-        let (_daemon_shutdown, watching) = watch::channel(false);
+        let daemon_shutdown = CancellationToken::new();
         pipeline_stopping_after(Duration::from_secs(20))
-            .stop(Some(watching))
+            .stop(Some(&daemon_shutdown))
             .await;
         assert!(
             started.elapsed() >= Duration::from_secs(20),
@@ -287,18 +276,22 @@ mod tests {
 
         // A shutdown during a reload's wait ends the wait.
         let started = tokio::time::Instant::now();
-        let (daemon_shutdown, watching) = watch::channel(false);
-        let stopping =
-            tokio::spawn(pipeline_stopping_after(Duration::from_secs(60)).stop(Some(watching)));
+        let daemon_shutdown = CancellationToken::new();
+        let watching = daemon_shutdown.clone();
+        let stopping = tokio::spawn(async move {
+            pipeline_stopping_after(Duration::from_secs(60))
+                .stop(Some(&watching))
+                .await;
+        });
         tokio::time::sleep(Duration::from_secs(7)).await;
-        daemon_shutdown.send(true).unwrap();
+        daemon_shutdown.cancel();
         stopping.await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(8));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_input_is_restarted_with_backoff_and_shown_down_meanwhile() {
-        use std::sync::atomic::AtomicUsize;
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let metrics = Metrics::new().unwrap();
         let status = Arc::new(DaemonStatus::new(Arc::new(Catalog::builtin().unwrap())));
         status.set_ready(true);

@@ -479,7 +479,6 @@ mod tests {
     /// save it at once.
     #[tokio::test]
     async fn an_input_drains_the_archive_once_and_asks_for_a_prompt_save() {
-        use std::sync::atomic::AtomicBool;
         use std::time::Duration;
 
         use crate::checkpoint::{Checkpoint, OffsetBoard};
@@ -519,7 +518,7 @@ mod tests {
             budget: Arc::new(crate::tail::budget::DescriptorBudget::unlimited()),
         };
         let mut input = FileInput::new(&config, vec![log.display().to_string()], parts);
-        input.poll(Sweep::Rescan, &AtomicBool::new(false));
+        input.poll(Sweep::Rescan, &tokio_util::sync::CancellationToken::new());
         assert_eq!(
             metrics.series_line("errtally_lines_total{"),
             r#"errtally_lines_total{source="api"} 50"#

@@ -5,16 +5,17 @@
 //! with the process instead of holding up the runtime.
 //!
 //! stdin cannot be reopened, so a reload does not restart the thread: it
-//! swaps the thread's [`StdinBinding`] (catalogue and counter handles), which
-//! the thread picks up before its next chunk. A reload that drops the stdin
-//! input unbinds it: lines are still read, so the writer is not blocked, but
-//! counted nowhere.
+//! swaps the thread's binding (catalogue, scanner and counter handles). The
+//! binding sits behind a lock that the thread holds while it counts and
+//! publishes a chunk, never while it waits for input: a swap waits out the
+//! chunk in progress, and once [`StdinInput::bind`] returns, nothing counts
+//! with the old binding any more. The daemon can then forget the old
+//! series without a late publish making them again. A reload that drops
+//! the stdin input unbinds it: lines are still read, so the writer is not
+//! blocked, but counted nowhere.
 
 use std::io::{self, Read};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use arc_swap::ArcSwapOption;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -28,26 +29,38 @@ use crate::scan::{Scanner, Tally};
 const STDIN_READ_SIZE: usize = 256 << 10;
 
 /// What the stdin input counts with, as of the last (re)load.
-struct StdinBinding {
+struct Bound {
     /// The input's name (the `source` label).
     name: String,
-    /// The catalogue to classify against.
-    catalog: Arc<Catalog>,
-    /// The input's counter handles.
+    scanner: Scanner,
     metrics: InputMetrics,
+    tally: Tally,
 }
 
-/// The binding the stdin thread follows; `None` when no input reads stdin.
-type StdinControl = ArcSwapOption<StdinBinding>;
+/// What the reader thread and [`StdinInput::bind`] share.
+struct Shared {
+    /// `None` when no input reads stdin.
+    bound: Option<Bound>,
+    /// stdin has ended (or failed): the binding shows as finished.
+    finished: bool,
+}
+
+/// The lock on [`Shared`]; a panic while it was held leaves nothing half
+/// done that counting cannot go on from.
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The stdin input: one reader thread for the process's life (stdin cannot
 /// be reopened), bound at each (re)load to the current catalogue and
 /// handles, or to nothing when no input reads stdin.
 pub struct StdinInput {
-    control: Arc<StdinControl>,
+    shared: Arc<Mutex<Shared>>,
     status: Arc<DaemonStatus>,
     max_line_bytes: usize,
-    started: AtomicBool,
+    /// What the reader will read, until it starts: stdin, or a test's
+    /// source.
+    source: Mutex<Option<Box<dyn Read + Send>>>,
 }
 
 impl StdinInput {
@@ -55,152 +68,205 @@ impl StdinInput {
     /// that finds a stdin input.
     pub fn new(status: Arc<DaemonStatus>, max_line_bytes: usize) -> Self {
         Self {
-            control: Arc::new(StdinControl::empty()),
+            shared: Arc::new(Mutex::new(Shared {
+                bound: None,
+                finished: false,
+            })),
             status,
             max_line_bytes,
-            started: AtomicBool::new(false),
+            source: Mutex::new(Some(Box::new(io::stdin()))),
         }
+    }
+
+    /// As [`StdinInput::new`], reading `source` instead of stdin.
+    #[cfg(test)]
+    pub(crate) fn reading(
+        status: Arc<DaemonStatus>,
+        max_line_bytes: usize,
+        source: impl Read + Send + 'static,
+    ) -> Self {
+        let input = Self::new(status, max_line_bytes);
+        *input.source.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(source));
+        input
     }
 
     /// Binds stdin to `config`'s stdin input, if any, starting the reader
-    /// the first time one exists.
+    /// the first time one exists. Waits out a chunk being counted: once it
+    /// returns, the old binding's handles are no longer used.
     pub fn bind(&self, config: &Config, catalog: &Arc<Catalog>, metrics: &Metrics) {
-        let Some(input) = config.inputs.iter().find(|input| input.reads_stdin()) else {
-            self.control.store(None);
+        let input = config.inputs.iter().find(|input| input.reads_stdin());
+        let new = input.map(|input| Bound {
+            name: input.name.clone(),
+            scanner: Scanner::new(Arc::clone(catalog)),
+            metrics: metrics.input(&input.name, catalog),
+            tally: Tally::new(catalog.len()),
+        });
+        {
+            let mut shared = lock(&self.shared);
+            let finished = shared.finished;
+            if let Some(old) = &mut shared.bound {
+                old.metrics.publish(&mut old.tally);
+                old.metrics.files_watched.set(0);
+            }
+            shared.bound = new;
+            if let Some(bound) = &shared.bound {
+                show(bound, &self.status, finished);
+            }
+        }
+        if input.is_none() {
+            return;
+        }
+        let source = self
+            .source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(source) = source else {
             return;
         };
-        self.control.store(Some(Arc::new(StdinBinding {
-            name: input.name.clone(),
-            catalog: Arc::clone(catalog),
-            metrics: metrics.input(&input.name, catalog),
-        })));
-        if self.started.load(Ordering::Acquire) {
-            return;
-        }
-        match spawn(
-            Arc::clone(&self.control),
-            Arc::clone(&self.status),
-            self.max_line_bytes,
-        ) {
-            Ok(_) => self.started.store(true, Ordering::Release),
-            Err(error) => tracing::error!(%error, "cannot start the stdin reader"),
+        let shared = Arc::clone(&self.shared);
+        let status = Arc::clone(&self.status);
+        let max_line_bytes = self.max_line_bytes;
+        let spawned = std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || read(source, &shared, &status, max_line_bytes));
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the stdin reader");
         }
     }
 }
 
-/// The thread's working copy of a binding.
-struct Bound {
-    binding: Arc<StdinBinding>,
-    scanner: Scanner,
-    metrics: InputMetrics,
-    tally: Tally,
+/// Shows `bound` in `errtally_files_watched` and on the status page.
+fn show(bound: &Bound, status: &DaemonStatus, finished: bool) {
+    bound.metrics.files_watched.set(i64::from(!finished));
+    status.set_input(
+        &bound.name,
+        InputStatus {
+            patterns: vec!["-".to_string()],
+            files: Vec::new(),
+            finished,
+        },
+    );
 }
 
-impl Bound {
-    fn new(binding: Arc<StdinBinding>) -> Self {
-        Self {
-            scanner: Scanner::new(Arc::clone(&binding.catalog)),
-            metrics: binding.metrics.clone(),
-            tally: Tally::new(binding.catalog.len()),
-            binding,
-        }
-    }
-}
-
-/// Starts reading stdin on its own thread, counting with whatever `control`
-/// holds at each chunk.
-fn spawn(
-    control: Arc<StdinControl>,
-    status: Arc<DaemonStatus>,
-    max_line_bytes: usize,
-) -> io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("stdin".into())
-        .spawn(move || {
-            let mut lines = LineReader::new(max_line_bytes);
-            let mut buf = vec![0; STDIN_READ_SIZE];
-            let mut stdin = io::stdin().lock();
-            let mut bound: Option<Bound> = None;
-            loop {
-                rebind(&control, &mut bound, &status, false);
-                let read = match stdin.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(read) => read,
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(error) => {
-                        if let Some(bound) = &bound {
-                            bound.metrics.read_errors.inc();
-                        }
-                        tracing::error!(%error, "cannot read stdin; it is no longer followed");
-                        break;
-                    }
-                };
-                // A reload while the read blocked counts these bytes with
-                // the new binding: the old one's series may be gone.
-                rebind(&control, &mut bound, &status, false);
-                match &mut bound {
-                    Some(Bound {
-                        scanner,
-                        metrics,
-                        tally,
-                        ..
-                    }) => {
-                        lines.count(&buf[..read], scanner, tally);
-                        metrics.publish(tally);
-                    }
-                    // Unbound: keep framing so that a later binding starts
-                    // at a line boundary, count nothing.
-                    None => lines.skip(&buf[..read]),
-                }
-            }
-            if let Some(Bound {
-                scanner,
-                metrics,
-                tally,
-                ..
-            }) = &mut bound
-            {
-                lines.finish(scanner, tally);
-                metrics.publish(tally);
-            }
-            rebind(&control, &mut bound, &status, true);
-            tracing::info!("stdin reached its end; metrics are still served");
-        })
-}
-
-/// Follows a new binding, if the control holds one the thread is not bound
-/// to: what the old one counted is published first, under the old handles.
-fn rebind(
-    control: &StdinControl,
-    bound: &mut Option<Bound>,
+/// The reader thread: reads `source` to its end, counting each chunk with
+/// whatever binding `shared` holds once the chunk has arrived (a reload
+/// while the read blocked counts it with the new binding: the old one's
+/// series may be gone).
+fn read(
+    mut source: Box<dyn Read + Send>,
+    shared: &Mutex<Shared>,
     status: &DaemonStatus,
-    finished: bool,
+    max_line_bytes: usize,
 ) {
-    let current = control.load_full();
-    let same = match (&current, &*bound) {
-        (Some(current), Some(bound)) => Arc::ptr_eq(current, &bound.binding),
-        (None, None) => true,
-        _ => false,
-    };
-    if same && !finished {
-        return;
+    let mut lines = LineReader::new(max_line_bytes);
+    let mut buf = vec![0; STDIN_READ_SIZE];
+    loop {
+        let read = match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                if let Some(bound) = &lock(shared).bound {
+                    bound.metrics.read_errors.inc();
+                }
+                tracing::error!(%error, "cannot read stdin; it is no longer followed");
+                break;
+            }
+        };
+        match &mut lock(shared).bound {
+            Some(bound) => {
+                lines.count(&buf[..read], &mut bound.scanner, &mut bound.tally);
+                bound.metrics.publish(&mut bound.tally);
+            }
+            // Unbound: keep framing so that a later binding starts at a
+            // line boundary, count nothing.
+            None => lines.skip(&buf[..read]),
+        }
     }
-    if let Some(old) = bound.as_mut().filter(|_| !same) {
-        old.metrics.publish(&mut old.tally);
-        old.metrics.files_watched.set(0);
+    let mut shared = lock(shared);
+    shared.finished = true;
+    if let Some(bound) = &mut shared.bound {
+        lines.finish(&mut bound.scanner, &mut bound.tally);
+        bound.metrics.publish(&mut bound.tally);
+        show(bound, status, true);
     }
-    if !same {
-        *bound = current.map(Bound::new);
+    tracing::info!("stdin reached its end; metrics are still served");
+}
+
+/// Readers for tests.
+#[cfg(test)]
+pub(crate) mod test_source {
+    use std::io::{self, Read};
+
+    /// Lines without end, never blocking: each chunk holds uncatalogued
+    /// errors of one status, the next chunk another (400 to 499 in turn),
+    /// so a binding keeps making series as it publishes.
+    #[derive(Default)]
+    pub(crate) struct Endless(u64);
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.0 += 1;
+            let status = 400 + self.0 % 100;
+            let line =
+                format!("{{\"status_code\":{status},\"error_type\":\"gadget_not_found\"}}\n");
+            let mut written = 0;
+            while written + line.len() <= buf.len().min(64 << 10) {
+                buf[written..written + line.len()].copy_from_slice(line.as_bytes());
+                written += line.len();
+            }
+            Ok(written)
+        }
     }
-    if let Some(bound) = bound {
-        bound.metrics.files_watched.set(i64::from(!finished));
-        status.set_input(
-            &bound.binding.name,
-            InputStatus {
-                patterns: vec!["-".to_string()],
-                files: Vec::new(),
-                finished,
-            },
-        );
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::test_source::Endless;
+    use super::*;
+    use crate::config::InputConfig;
+
+    fn config(stdin: bool) -> Config {
+        let mut config = Config::default();
+        if stdin {
+            config
+                .add_cli_inputs(&[], true, crate::config::StartAt::End)
+                .unwrap();
+        }
+        config
+    }
+
+    #[test]
+    fn once_bind_returns_the_old_binding_counts_nothing_more() {
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let metrics = Metrics::new().unwrap();
+        let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
+        let stdin = StdinInput::reading(status, 1 << 20, Endless::default());
+        let (with, without) = (config(true), config(false));
+        let name = with
+            .inputs
+            .iter()
+            .find(|input: &&InputConfig| input.reads_stdin())
+            .unwrap()
+            .name
+            .clone();
+        let shows = |metrics: &Metrics| {
+            String::from_utf8(metrics.render())
+                .unwrap()
+                .contains(&format!("source=\"{name}\""))
+        };
+        for round in 0..200 {
+            stdin.bind(&with, &catalog, &metrics);
+            while !shows(&metrics) {
+                std::thread::yield_now();
+            }
+            // What a reload that drops the stdin input does.
+            stdin.bind(&without, &catalog, &metrics);
+            metrics.forget_input(&name);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            assert!(!shows(&metrics), "a zombie series in round {round}");
+        }
     }
 }

@@ -91,15 +91,16 @@ impl Default for ServeOptions {
     }
 }
 
-/// Serves [`router`](super::router) on `listener` until `shutdown`
-/// resolves, then stops accepting and lets requests in flight finish (for
-/// at most a few seconds). The caller binds, so a failed bind is reported
+/// Serves [`router`](super::router) on `listener` until `shutdown` is
+/// cancelled, then stops accepting and lets requests in flight finish (for
+/// at most a few seconds). Connections and the web config watcher run under
+/// a child of `shutdown` and a tracker of their own, awaited here. The caller binds, so a failed bind is reported
 /// where the address is known and tests can use port 0.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<HttpState>,
     options: ServeOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let web = options.web_config.map(Arc::new);
     if let Ok(addr) = listener.local_addr() {
@@ -111,7 +112,7 @@ pub async fn serve(
             "http listening"
         );
     }
-    let stop = CancellationToken::new();
+    let stop = shutdown.child_token();
     let tasks = TaskTracker::new();
     let current = Arc::new(ArcSwapOption::new(web.clone()));
     if let Some(web) = web {
@@ -132,7 +133,7 @@ pub async fn serve(
         max_connections,
         refusals: RefusalLog::default(),
     });
-    let mut shutdown = std::pin::pin!(shutdown);
+    let mut shutdown = std::pin::pin!(shutdown.cancelled_owned());
     while let Some((stream, peer, permit)) = accept_next(&listener, &permits, &mut shutdown).await {
         let tls = current.load().as_ref().and_then(|web| web.tls().cloned());
         let slot = Slot::take(permit, Arc::clone(&handler.open));
@@ -478,7 +479,6 @@ mod tests {
     use std::io::{Read, Write};
     use std::net::TcpStream as StdTcpStream;
 
-    use tokio::sync::oneshot;
     use tokio::task::JoinHandle;
 
     use super::*;
@@ -487,7 +487,7 @@ mod tests {
 
     struct Server {
         addr: SocketAddr,
-        shutdown: oneshot::Sender<()>,
+        shutdown: CancellationToken,
         task: JoinHandle<std::io::Result<()>>,
         metrics: Metrics,
     }
@@ -501,10 +501,8 @@ mod tests {
         ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, state, options, async move {
-            let _ = stopped.await;
-        }));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve(listener, state, options, shutdown.clone()));
         Server {
             addr,
             shutdown,
@@ -515,7 +513,7 @@ mod tests {
 
     impl Server {
         async fn stop(self) {
-            self.shutdown.send(()).unwrap();
+            self.shutdown.cancel();
             tokio::time::timeout(Duration::from_secs(10), self.task)
                 .await
                 .expect("server did not stop")
