@@ -990,38 +990,9 @@ impl FileInput {
         }
         held.sort_unstable();
         held.truncate(count);
-        let mut parking = vec![false; self.tailers.len()];
-        for (_, index) in &held {
-            parking[*index] = true;
-        }
-        let tailers = std::mem::take(&mut self.tailers);
-        for (index, mut tailer) in tailers.into_iter().enumerate() {
-            if !parking[index] {
-                self.tailers.push(tailer);
-                continue;
-            }
-            let offset = tailer.offset();
-            let saved = FileCheckpoint {
-                input: self.name.clone(),
-                path: tailer.path().to_path_buf(),
-                identity: tailer.identity().clone(),
-                offset,
-                tail: tailer.tail_fingerprint(),
-                skipping: tailer.is_skipping(),
-            };
-            tracing::debug!(input = %self.name, path = %saved.path.display(), "parked busy file for its turn");
-            self.parked.insert(ParkedFile {
-                saved,
-                // Due while anything past the offset is unread.
-                look: Some((offset, None)),
-                label_set: tailer.label_set,
-                away_since: None,
-            });
-        }
-        self.budget.release(held.len());
-        self.dirty = true;
-        self.reindex();
-        held.len()
+        let indices: Vec<usize> = held.iter().map(|(_, index)| *index).collect();
+        // Due while anything past the offset is unread.
+        self.park(&indices, |tailer| (tailer.offset(), None))
     }
 
     /// Parks up to `count` files that are read to their end and still at
@@ -1046,9 +1017,22 @@ impl FileInput {
         }
         idle.sort_unstable();
         idle.truncate(count);
+        let indices: Vec<usize> = idle.iter().map(|(_, index)| *index).collect();
+        self.park(&indices, |tailer| (tailer.size(), tailer.modified()))
+    }
+
+    /// Parks the tailers at `indices`: each is closed and remembered with
+    /// the entry a stop would hand it over with, and the size and time
+    /// `look` says it has (a listing or an event showing other ones makes
+    /// it due); their slots are given back. Returns how many were parked.
+    fn park(
+        &mut self,
+        indices: &[usize],
+        look: impl Fn(&FileTailer) -> (u64, Option<std::time::SystemTime>),
+    ) -> usize {
         let mut parking = vec![false; self.tailers.len()];
-        for (_, index) in &idle {
-            parking[*index] = true;
+        for &index in indices {
+            parking[index] = true;
         }
         let tailers = std::mem::take(&mut self.tailers);
         for (index, mut tailer) in tailers.into_iter().enumerate() {
@@ -1066,16 +1050,16 @@ impl FileInput {
             };
             tracing::debug!(input = %self.name, path = %saved.path.display(), "parked file");
             self.parked.insert(ParkedFile {
+                look: Some(look(&tailer)),
                 saved,
-                look: Some((tailer.size(), tailer.modified())),
                 label_set: tailer.label_set,
                 away_since: None,
             });
         }
-        self.budget.release(idle.len());
+        self.budget.release(indices.len());
         self.dirty = true;
         self.reindex();
-        idle.len()
+        indices.len()
     }
 
     /// Reopens a parked file (a slot is taken for it) at its path, from its
