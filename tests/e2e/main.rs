@@ -19,6 +19,7 @@ mod prometheus_live;
 mod rotated_while_down;
 mod scan;
 mod sdk;
+mod slow_clients;
 mod split;
 mod state_dir;
 mod status_page;
