@@ -1373,7 +1373,11 @@ impl FileInput {
                 FileTailer::from_open(&path, file, identity, start, self.max_line_bytes)
             });
             let Ok(mut tailer) = followed_file else {
-                unfound.push((saved, inode_reused.contains(&(dev, ino))));
+                // Its inode is still there, truncated or reused in place (a
+                // copytruncate while down): only an archive can hold it; a
+                // plain copy's part past the offset raced with the
+                // truncation, which counts as lost (README).
+                unfound.push((saved, true));
                 continue;
             };
             if self.take_slots(1) == 0 {
