@@ -330,3 +330,12 @@ pub fn as_nobody(dir: &Path) -> Command {
         .current_dir(dir);
     command
 }
+
+/// The catalogued types the small fault scenarios write, one after
+/// another.
+pub const TYPES: [&str; 4] = [
+    "email_not_found",
+    "member_not_found",
+    "session_not_found",
+    "totp_not_found",
+];

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::daemon_support::{Daemon, append, as_nobody, error_line, errors, metric, value_in};
+use crate::daemon_support::{
+    Daemon, TYPES, append, as_nobody, error_line, errors, metric, value_in,
+};
 use crate::support::{add_tallies, corpus};
 
 /// The input every scenario follows.
@@ -469,14 +471,6 @@ fn copytruncate_storm_after_complete_reads_counts_every_line_once_when_polling_o
 fn copytruncate_storm_refilled_to_the_same_size_counts_every_line_once() {
     copytruncate_storm(MODES[0].0, MODES[0].1, true);
 }
-
-/// The catalogued types the small scenarios write, one after another.
-const TYPES: [&str; 4] = [
-    "email_not_found",
-    "member_not_found",
-    "session_not_found",
-    "totp_not_found",
-];
 
 /// The `i`th line of a small scenario: a catalogued error of one of
 /// [`TYPES`], or every fifth a plain line.

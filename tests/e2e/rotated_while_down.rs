@@ -58,13 +58,16 @@ impl Fixture {
 
     /// Runs the real logrotate, forced, with `directives` for `app.log`.
     fn logrotate(&self, directives: &str) {
+        self.logrotate_files(&self.log().display().to_string(), directives);
+    }
+
+    /// Runs the real logrotate, forced, with `directives` for the files
+    /// `target` names (a path or a glob).
+    fn logrotate_files(&self, target: &str, directives: &str) {
         let conf = self.root.join("logrotate.conf");
         std::fs::write(
             &conf,
-            format!(
-                "{} {{\n    rotate 5\n    create\n{directives}}}\n",
-                self.log().display()
-            ),
+            format!("{target} {{\n    rotate 5\n    create\n{directives}}}\n"),
         )
         .unwrap();
         let output = Command::new(logrotate())
@@ -292,26 +295,9 @@ fn several_files_compressed_in_one_logrotate_run_while_down_are_each_counted_onc
     for i in 0..files {
         down += write_lines(&log(i), WHILE_DOWN, 5);
     }
-    let conf = fixture.root.join("logrotate.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "{}/*.log {{\n    rotate 5\n    create\n    compress\n    dateext\n}}\n",
-            fixture.logs.display()
-        ),
-    )
-    .unwrap();
-    let output = Command::new(logrotate())
-        .arg("-s")
-        .arg(fixture.root.join("logrotate.status"))
-        .arg("-f")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    fixture.logrotate_files(
+        &format!("{}/*.log", fixture.logs.display()),
+        "    compress\n    dateext\n",
     );
     for i in 0..files {
         append(&log(i), &error_line(AFTER));

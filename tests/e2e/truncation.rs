@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::daemon_support::{Daemon, errors, metric, value_in};
+use crate::daemon_support::{Daemon, TYPES, errors, metric, value_in};
 
 /// The input the tests follow.
 const SOURCE: &str = "t";
@@ -31,15 +31,6 @@ const BEFORE: u64 = 20;
 
 /// Lines the writer writes at once after each rotation.
 const BURST: u64 = 500;
-
-/// The catalogued types the lines carry, one after another; every fifth
-/// line is a plain one.
-const TYPES: [&str; 4] = [
-    "email_not_found",
-    "member_not_found",
-    "session_not_found",
-    "totp_not_found",
-];
 
 /// Line `n`: the same first 80 bytes as every other, then a status, a
 /// type and `n` as the time, last.
