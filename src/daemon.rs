@@ -20,7 +20,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::checkpoint::writer::write_checkpoints;
@@ -30,8 +29,9 @@ use crate::export::http::{self, HttpState};
 use crate::export::metrics::Metrics;
 use crate::export::status::DaemonStatus;
 use crate::export::status_page::history::sample_counters;
+use crate::lifecycle::{STOP_TIMEOUT, Stage};
 use crate::tail::budget::DescriptorBudget;
-use crate::tail::pipeline::{Pipeline, STOP_TIMEOUT};
+use crate::tail::pipeline::Pipeline;
 use crate::tail::stdin::StdinInput;
 use crate::tail::watch::watch_files;
 
@@ -173,21 +173,21 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let (config_changes, config_changed) = mpsc::channel::<()>(1);
     let daemon = Daemon::start(options, &shutdown, config_changes).await?;
-    daemon.follow(shutdown, reload, config_changed).await;
+    daemon.follow(reload, config_changed).await;
     Ok(())
 }
 
 impl Daemon {
-    /// Reloads on each request until `shutdown` is cancelled, then shuts
-    /// down in order. Only a message reloads: a closed channel disables its
-    /// branch instead of returning at once, and a token carries no value
-    /// that could be taken for a request.
+    /// Reloads on each request until the daemon's token is cancelled, then
+    /// shuts down in order. Only a message reloads: a closed channel
+    /// disables its branch instead of returning at once, and a token
+    /// carries no value that could be taken for a request.
     async fn follow(
         mut self,
-        shutdown: CancellationToken,
         mut reload: mpsc::Receiver<()>,
         mut config_changed: mpsc::Receiver<()>,
     ) {
+        let shutdown = self.tree.token.clone();
         loop {
             tokio::select! {
                 biased;
@@ -198,27 +198,66 @@ impl Daemon {
             if shutdown.is_cancelled() {
                 break;
             }
-            self.reload(&shutdown).await;
+            self.reload().await;
         }
         self.shut_down().await;
     }
 }
 
-/// Everything `errtally run` has running, under cancellation tokens with a
-/// task tracker per level:
-///
-/// - `shutdown`, the token `main` cancels on SIGTERM or SIGINT, is the
-///   parent of each pipeline's token: a signal reaches every input and
-///   every poll on the blocking pool at once, and a reload stops and
-///   awaits just the inputs.
-/// - The stages that must outlive the inputs are stopped in order after
-///   them, so they hang from a token of their own: `serving` (the HTTP
-///   server and the status sampler) is the parent of `checkpointing`
-///   (the checkpoint writer, whose cancellation asks for its final save).
-///   Cancelling `serving` stops both.
-///
-/// The stdin reader is a thread outside the tree: a blocking read of stdin
-/// cannot be cancelled, and it ends with the process.
+/// The daemon's part of the cancellation tree (see [`crate::lifecycle`]):
+/// a token of its own under the caller's, so that a failed start stops
+/// what it started without cancelling the caller, and one stage per level,
+/// in the order they stop.
+#[derive(Clone)]
+struct Tree {
+    token: CancellationToken,
+    /// The file inputs (each pipeline under a child of it) and the stdin
+    /// reader.
+    inputs: Stage,
+    /// The checkpoint writer: cancelled once the inputs have ended, so its
+    /// final save holds what they published last.
+    checkpointing: Stage,
+    /// The HTTP server and the status sampler: cancelled last, so scrapes
+    /// answer until the final checkpoint is written.
+    serving: Stage,
+}
+
+impl Tree {
+    /// The tree under `parent` (`main`'s token, cancelled on a signal).
+    fn under(parent: &CancellationToken) -> Self {
+        let token = parent.child_token();
+        let inputs = Stage::under(&token);
+        let checkpointing = Stage::after(&token, &inputs, "checkpoint writer");
+        let serving = Stage::after(&token, &checkpointing, "http server");
+        Self {
+            token,
+            inputs,
+            checkpointing,
+            serving,
+        }
+    }
+
+    /// Cancels the tree and awaits each stage in turn: the inputs, the
+    /// final checkpoint, then the HTTP server. Each stage gets
+    /// [`STOP_TIMEOUT`] from its own cancellation.
+    async fn stop(&self) {
+        self.token.cancel();
+        for (stage, name) in [
+            (&self.inputs, "inputs"),
+            (&self.checkpointing, "checkpoint writer"),
+            (&self.serving, "http server"),
+        ] {
+            stage.token().cancelled().await;
+            stage.stopped(name, STOP_TIMEOUT).await;
+        }
+    }
+}
+
+/// Everything `errtally run` has running, each part in a stage of
+/// [`Tree`]: a signal reaches every input, every poll on the blocking pool
+/// and the stdin reader at once, and the checkpoint writer and the HTTP
+/// server after them, in that order. A reload stops and awaits just the
+/// file inputs' pipeline.
 struct Daemon {
     options: RunOptions,
     config: Config,
@@ -231,12 +270,7 @@ struct Daemon {
     budget: Arc<DescriptorBudget>,
     stdin: StdinInput,
     pipeline: Pipeline,
-    /// The parent of every pipeline's token (see above).
-    shutdown: CancellationToken,
-    /// The checkpoint writer; stopped after the inputs.
-    checkpointing: Stage,
-    /// The HTTP server and the status sampler; stopped last.
-    serving: Stage,
+    tree: Tree,
     config_changes: mpsc::Sender<()>,
     config_watcher: Option<notify::RecommendedWatcher>,
 }
@@ -251,45 +285,15 @@ fn spawn_serving(
     status: &Arc<DaemonStatus>,
 ) {
     let state = Arc::new(HttpState::new(metrics.clone(), Arc::clone(status)));
-    let stop = &stage.token;
+    let stop = stage.token();
     stage
-        .tasks
+        .tasks()
         .spawn(serve(listener, state, serving, stop.clone()));
-    stage.tasks.spawn(sample_counters(
+    stage.tasks().spawn(sample_counters(
         metrics.clone(),
         Arc::clone(status.history()),
         stop.clone(),
     ));
-    stage.tasks.close();
-}
-
-/// One level of the daemon's tree: a token and the tasks that watch it.
-struct Stage {
-    token: CancellationToken,
-    tasks: TaskTracker,
-}
-
-impl Stage {
-    /// A stage under `token`.
-    fn new(token: CancellationToken) -> Self {
-        Self {
-            token,
-            tasks: TaskTracker::new(),
-        }
-    }
-
-    /// Cancels the stage and awaits its tasks, for at most
-    /// [`STOP_TIMEOUT`].
-    async fn stop(&self, what: &str) {
-        self.token.cancel();
-        self.tasks.close();
-        if tokio::time::timeout(STOP_TIMEOUT, self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(stage = what, "did not stop in time");
-        }
-    }
 }
 
 /// The checkpoint store (with `state_dir`) and the offset board filled
@@ -309,13 +313,28 @@ impl Daemon {
     /// Start-up, in order: config and catalogue, metrics, the listener, the
     /// checkpoint, the inputs; then readiness.
     ///
-    /// Every step that can fail comes before the first task is spawned, so
-    /// a failed start has started nothing: what it opened (the listener,
-    /// the state directory) closes as it is dropped, and the port is free
-    /// again when the error is returned.
+    /// A start that fails cancels the tree it made and awaits what it had
+    /// started, so the port is free again when the error is returned. (The
+    /// steps that can fail come before the first task anyway: what they
+    /// opened, the listener and the state directory, closes as it is
+    /// dropped.)
     async fn start(
         options: RunOptions,
         shutdown: &CancellationToken,
+        config_changes: mpsc::Sender<()>,
+    ) -> Result<Self, RunError> {
+        let tree = Tree::under(shutdown);
+        let started = Self::start_in(tree.clone(), options, config_changes).await;
+        if started.is_err() {
+            tree.stop().await;
+        }
+        started
+    }
+
+    /// [`Daemon::start`]'s steps, in `tree`.
+    async fn start_in(
+        tree: Tree,
+        options: RunOptions,
         config_changes: mpsc::Sender<()>,
     ) -> Result<Self, RunError> {
         let (config, catalog) = load(&options)?;
@@ -331,8 +350,6 @@ impl Daemon {
 
         // Nothing fails from here on.
         let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
-        let serving = Stage::new(CancellationToken::new());
-        let checkpointing = Stage::new(serving.token.child_token());
         let serving_connections = options
             .max_connections
             .unwrap_or(http::DEFAULT_MAX_CONNECTIONS);
@@ -340,26 +357,31 @@ impl Daemon {
             web_config,
             max_connections: serving_connections,
         };
-        spawn_serving(&serving, listener, serve_options, &metrics, &status);
-        let stdin = StdinInput::new(Arc::clone(&status), config.max_line_bytes);
+        spawn_serving(&tree.serving, listener, serve_options, &metrics, &status);
+        let stdin = StdinInput::new(Arc::clone(&status), config.max_line_bytes, &tree.inputs);
         stdin.bind(&config, &catalog, &metrics);
         let budget = Arc::new(DescriptorBudget::for_process(serving_connections));
         let pipeline = Pipeline::start(
-            shutdown, &config, &catalog, &metrics, &status, &board, &budget,
+            &tree.inputs,
+            &config,
+            &catalog,
+            &metrics,
+            &status,
+            &board,
+            &budget,
         );
         status.set_ready(true);
         notify_systemd(sd_notify::NotifyState::Ready);
 
         if let Some(store) = store {
-            checkpointing.tasks.spawn(write_checkpoints(
+            tree.checkpointing.tasks().spawn(write_checkpoints(
                 store,
                 Arc::clone(&board),
                 config.checkpoint_interval,
                 metrics.clone(),
-                checkpointing.token.clone(),
+                tree.checkpointing.token().clone(),
             ));
         }
-        checkpointing.tasks.close();
         let config_watcher = watch_files(&watched_files(&options, &config), config_changes.clone());
         Ok(Self {
             options,
@@ -371,9 +393,7 @@ impl Daemon {
             budget,
             stdin,
             pipeline,
-            shutdown: shutdown.clone(),
-            checkpointing,
-            serving,
+            tree,
             config_changes,
             config_watcher,
         })
@@ -383,7 +403,7 @@ impl Daemon {
     /// inputs are stopped and awaited, series of removed inputs and types
     /// go, and every input (stdin too) counts with the new catalogue. An
     /// invalid config keeps everything as it is.
-    async fn reload(&mut self, shutdown: &CancellationToken) {
+    async fn reload(&mut self) {
         let (config, catalog) = match load(&self.options) {
             Ok(loaded) => loaded,
             Err(error) => {
@@ -396,7 +416,12 @@ impl Daemon {
             tracing::warn!("listen_address changes take effect at the next restart");
         }
         let stopped = std::mem::replace(&mut self.pipeline, Pipeline::idle());
-        stopped.stop(Some(shutdown)).await;
+        stopped.stop(self.tree.inputs.token()).await;
+        if self.tree.inputs.is_cancelled() {
+            // Shutting down: the final checkpoint may already be under way,
+            // and nothing new may publish past it.
+            return;
+        }
         // stdin first: once bound anew, nothing counts into the old
         // binding, so no late publish makes a forgotten series again.
         self.stdin.bind(&config, &catalog, &self.metrics);
@@ -417,7 +442,7 @@ impl Daemon {
         self.metrics.set_catalog(&catalog);
         self.status.set_catalog(Arc::clone(&catalog));
         self.pipeline = Pipeline::start(
-            &self.shutdown,
+            &self.tree.inputs,
             &config,
             &catalog,
             &self.metrics,
@@ -445,9 +470,7 @@ impl Daemon {
         tracing::info!("shutting down");
         notify_systemd(sd_notify::NotifyState::Stopping);
         drop(self.config_watcher);
-        self.pipeline.stop(None).await;
-        self.checkpointing.stop("checkpoint writer").await;
-        self.serving.stop("http server").await;
+        self.tree.stop().await;
     }
 }
 
@@ -571,10 +594,10 @@ mod tests {
         let metrics = daemon.metrics.clone();
         // Any reload from here on fails, and shows.
         std::fs::write(dir.path().join("errtally.toml"), "listen_address = \"x\"\n").unwrap();
-        let shutdown = CancellationToken::new();
+        let shutdown = daemon.tree.token.clone();
         let (reload_tx, reload) = mpsc::channel(1);
         drop(reload_tx);
-        let following = tokio::spawn(daemon.follow(shutdown.clone(), reload, config_changed));
+        let following = tokio::spawn(daemon.follow(reload, config_changed));
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
             value(&metrics, "errtally_config_last_reload_successful"),
@@ -597,6 +620,7 @@ mod tests {
         daemon.stdin = StdinInput::reading(
             Arc::clone(&daemon.status),
             1 << 20,
+            &daemon.tree.inputs,
             crate::tail::stdin::test_source::Endless::default(),
         );
         let config = dir.path().join("errtally.toml");
@@ -608,15 +632,14 @@ mod tests {
                 .unwrap()
                 .contains("source=\"pipe\"")
         };
-        let shutdown = CancellationToken::new();
         for round in 0..30 {
             std::fs::write(&config, &with_stdin).unwrap();
-            daemon.reload(&shutdown).await;
+            daemon.reload().await;
             while !shows_stdin() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             std::fs::write(&config, &files).unwrap();
-            daemon.reload(&shutdown).await;
+            daemon.reload().await;
             tokio::time::sleep(Duration::from_millis(5)).await;
             assert!(!shows_stdin(), "a zombie stdin series in round {round}");
         }
@@ -650,6 +673,60 @@ mod tests {
             .unwrap();
         assert!(matches!(error, RunError::Checkpoint(_)), "{error}");
         // Bound by the start, and left open by nothing it started.
+        TcpListener::bind(address).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_saves_what_the_inputs_counted_then_frees_the_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        let line = "{\"error_type\":\"email_not_found\"}\n";
+        std::fs::write(&log, line).unwrap();
+        let state = dir.path().join("state");
+        let config = dir.path().join("errtally.toml");
+        let text = format!(
+            "state_dir = \"{}\"\ncheckpoint_interval = \"1h\"\n\
+             [[input]]\nname = \"app\"\nstart_at = \"beginning\"\npaths = [\"{}\"]\n",
+            state.display(),
+            log.display()
+        );
+        std::fs::write(&config, text).unwrap();
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = free.local_addr().unwrap();
+        drop(free);
+        let options = RunOptions {
+            config_path: Some(config),
+            listen_address: Some(address),
+            ..RunOptions::default()
+        };
+        let (changes, _changed) = mpsc::channel(1);
+        let root = CancellationToken::new();
+        let daemon = Daemon::start(options, &root, changes).await.unwrap();
+        let counted = "errtally_errors_total{error_type=\"email_not_found\",source=\"app\",status_code=\"404\"} 3";
+        let mut appending = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut appending, line.repeat(2).as_bytes()).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !String::from_utf8(daemon.metrics.render())
+            .unwrap()
+            .contains(counted)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never counted: {}",
+                String::from_utf8(daemon.metrics.render()).unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let tree = daemon.tree.clone();
+        root.cancel();
+        daemon.shut_down().await;
+        for stage in [&tree.inputs, &tree.checkpointing, &tree.serving] {
+            assert!(stage.is_cancelled());
+            assert!(stage.tasks().is_empty());
+        }
+        let saved = CheckpointStore::open(&state).unwrap().load().unwrap();
+        let entry = saved.files.iter().find(|entry| entry.path == log).unwrap();
+        assert_eq!(entry.offset, 3 * line.len() as u64);
         TcpListener::bind(address).await.unwrap();
     }
 

@@ -27,7 +27,9 @@
 //!   the HTTP endpoints and their protection, the status page.
 //! - [`daemon`]: `errtally run`, the orchestration of start, reload and
 //!   shutdown ([`daemon::run`] takes its shutdown trigger as a parameter, so
-//!   tests and `main` can fire it); [`config`] its TOML file.
+//!   tests and `main` can fire it); [`config`] its TOML file;
+//!   [`lifecycle`] the one cancellation tree, from `main`'s signals to
+//!   every task, thread and blocking loop, and the order they stop in.
 //! - [`cmd`]: the one-shot commands (`scan`, `catalog`, `gen`, `demo`) and
 //!   the deterministic synthetic corpus with a known tally.
 //! - [`cli`], [`logging`]: the edges the binary uses.
@@ -65,6 +67,7 @@ pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod export;
+pub mod lifecycle;
 pub mod logging;
 pub mod position;
 pub mod read;

@@ -156,7 +156,8 @@ fn serve(options: RunOptions) -> ExitCode {
         forward_signals(shutdown.clone(), reload_tx).map_err(daemon::RunError::Signals)?;
         daemon::run(options, shutdown, reload_rx).await
     });
-    // A stdin reader blocked in read() must not hold the process.
+    // Everything watched the tree and has ended; a blocking-pool read
+    // stuck in the kernel (a hung NFS mount) must not hold the exit.
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! The running file inputs of one configuration: one supervised task per
-//! input, under one cancellation token and one task tracker.
+//! input, under a child of the daemon's inputs [`Stage`] (see
+//! [`crate::lifecycle`]) and a task tracker of its own.
 //!
 //! A reload replaces the whole pipeline: the old one is stopped and awaited
 //! before its successor starts, so two inputs never publish counts or
@@ -22,10 +23,8 @@ use crate::checkpoint::OffsetBoard;
 use crate::config::{Config, InputConfig, InputPath};
 use crate::export::metrics::Metrics;
 use crate::export::status::DaemonStatus;
+use crate::lifecycle::{STOP_TIMEOUT, Stage};
 use crate::scan::Scanner;
-
-/// How long inputs get to finish their current read at shutdown.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The running file inputs of one configuration.
 pub struct Pipeline {
@@ -33,7 +32,8 @@ pub struct Pipeline {
     /// blocking pool check it too (`is_cancelled()`, an atomic load)
     /// between files and buffers.
     cancel: CancellationToken,
-    /// Owns every task of the pipeline, so stopping can await them all.
+    /// Owns every task of the pipeline, so stopping can await them all
+    /// (they count in the inputs stage's tracker too).
     tracker: TaskTracker,
     /// Keeps the inotify watches alive (the inputs hold it too).
     _watches: Option<Arc<DirWatches>>,
@@ -62,13 +62,14 @@ fn file_inputs(config: &Config) -> Vec<(&InputConfig, Vec<String>, Arc<Wake>)> {
 
 impl Pipeline {
     /// Starts one task per file input of `config` (stdin is started once,
-    /// by the daemon, since it cannot be reopened), under a child of
-    /// `parent`. The inputs stop when `parent` is cancelled (shutdown), or
-    /// when [`Pipeline::stop`] is called (a reload).
+    /// by the daemon, since it cannot be reopened), under a child of the
+    /// `inputs` stage's token and in its tracker. The inputs stop when the
+    /// stage is cancelled (shutdown), or when [`Pipeline::stop`] is called
+    /// (a reload).
     /// (Most of its length is the one closure that builds an input afresh
     /// for each restart, which must capture everything it needs.)
     pub fn start(
-        parent: &CancellationToken,
+        inputs_stage: &Stage,
         config: &Config,
         catalog: &Arc<Catalog>,
         metrics: &Metrics,
@@ -76,7 +77,7 @@ impl Pipeline {
         board: &Arc<OffsetBoard>,
         budget: &Arc<DescriptorBudget>,
     ) -> Pipeline {
-        let cancel = parent.child_token();
+        let cancel = inputs_stage.token().child_token();
         let tracker = TaskTracker::new();
         let inputs = file_inputs(config);
         let routes: Vec<Route> = inputs
@@ -130,7 +131,11 @@ impl Pipeline {
                 up: metrics.input_up(&input.name),
                 status: Arc::clone(status),
             };
-            tracker.spawn(supervise(build, health, cancel.clone()));
+            tracker.spawn(inputs_stage.tasks().track_future(supervise(
+                build,
+                health,
+                cancel.clone(),
+            )));
         }
         tracker.close();
         Pipeline {
@@ -151,24 +156,13 @@ impl Pipeline {
         }
     }
 
-    /// Stops the inputs after their current read and waits for them.
-    ///
-    /// At shutdown (`replacing` is `None`) each input gets [`STOP_TIMEOUT`]:
-    /// the process ends anyway. When the inputs are being replaced (a
-    /// reload), each is awaited to its end, however long a stuck read takes,
-    /// so that it cannot publish counts or offsets next to its successor;
-    /// only a shutdown ends that wait.
-    pub async fn stop(self, replacing: Option<&CancellationToken>) {
+    /// Stops the inputs after their current read and waits for them (a
+    /// reload). Each is awaited to its end, however long a stuck read
+    /// takes, so that it cannot publish counts or offsets next to its
+    /// successor; only `shutdown` ends that wait (the daemon's tree then
+    /// bounds it).
+    pub async fn stop(self, shutdown: &CancellationToken) {
         self.cancel.cancel();
-        let Some(shutdown) = replacing else {
-            if tokio::time::timeout(STOP_TIMEOUT, self.tracker.wait())
-                .await
-                .is_err()
-            {
-                tracing::warn!("an input did not stop in time");
-            }
-            return;
-        };
         loop {
             tokio::select! {
                 () = self.tracker.wait() => return,
@@ -254,24 +248,17 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_replaced_input_is_awaited_to_its_end_and_shutdown_keeps_its_limit() {
+    async fn a_replaced_input_is_awaited_to_its_end_unless_shutdown_comes() {
+        // (At shutdown the daemon's tree bounds the inputs' stop: see
+        // `lifecycle`'s tests.)
         let started = tokio::time::Instant::now();
         let daemon_shutdown = CancellationToken::new();
         pipeline_stopping_after(Duration::from_secs(20))
-            .stop(Some(&daemon_shutdown))
+            .stop(&daemon_shutdown)
             .await;
         assert!(
             started.elapsed() >= Duration::from_secs(20),
             "reload did not wait"
-        );
-
-        let started = tokio::time::Instant::now();
-        pipeline_stopping_after(Duration::from_secs(20))
-            .stop(None)
-            .await;
-        assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "shutdown waited too long"
         );
 
         // A shutdown during a reload's wait ends the wait.
@@ -280,7 +267,7 @@ mod tests {
         let watching = daemon_shutdown.clone();
         let stopping = tokio::spawn(async move {
             pipeline_stopping_after(Duration::from_secs(60))
-                .stop(Some(&watching))
+                .stop(&watching)
                 .await;
         });
         tokio::time::sleep(Duration::from_secs(7)).await;

@@ -1,8 +1,10 @@
 //! The stdin input: counts lines as they arrive, until end of input.
 //!
-//! A plain thread, not a tokio task: a blocking read of stdin cannot be
-//! cancelled, and a thread that is still blocked at shutdown simply ends
-//! with the process instead of holding up the runtime.
+//! A plain thread, not a tokio task, in the daemon's inputs stage (see
+//! [`crate::lifecycle`]): it holds a token of the stage's tracker, and
+//! waits for input with `poll(2)` in short turns, checking the stage's
+//! token between them, so a shutdown ends it like any input instead of
+//! leaving it blocked in `read`.
 //!
 //! stdin cannot be reopened, so a reload does not restart the thread: it
 //! swaps the thread's binding (catalogue, scanner and counter handles). The
@@ -17,16 +19,67 @@
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::export::metrics::{InputMetrics, Metrics};
 use crate::export::status::{DaemonStatus, InputStatus};
+use crate::lifecycle::Stage;
 use crate::read::LineReader;
 use crate::scan::{Scanner, Tally};
 
 /// Size of one read from stdin: small enough that a slow pipe's lines show
 /// up at once (a read returns whatever is there), large enough for a fast one.
 const STDIN_READ_SIZE: usize = 256 << 10;
+
+/// How long one wait for input lasts before the reader looks at its token
+/// again: the longest a shutdown waits for an idle stdin.
+const STDIN_WAIT_MS: libc::c_int = 100;
+
+/// What the reader reads: the process's stdin, which it waits on with
+/// `poll(2)` so that it can stop, or a test's reader, which never blocks.
+enum Source {
+    Stdin,
+    #[cfg(test)]
+    Reader(Box<dyn Read + Send>),
+}
+
+impl Source {
+    /// Waits until a read will not block (input, its end, or an error for
+    /// `read` to report); false once `stop` is cancelled.
+    fn wait(&self, stop: &CancellationToken) -> bool {
+        match self {
+            Source::Stdin => loop {
+                if stop.is_cancelled() {
+                    return false;
+                }
+                let mut stdin = libc::pollfd {
+                    fd: libc::STDIN_FILENO,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd, for the duration of the call.
+                let ready = unsafe { libc::poll(&mut stdin, 1, STDIN_WAIT_MS) };
+                // Ready, hung up, or an error (EINTR included): `read` says
+                // which.
+                if ready != 0 {
+                    return true;
+                }
+            },
+            #[cfg(test)]
+            Source::Reader(_) => !stop.is_cancelled(),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Stdin => io::stdin().lock().read(buf),
+            #[cfg(test)]
+            Source::Reader(reader) => reader.read(buf),
+        }
+    }
+}
 
 /// What the stdin input counts with, as of the last (re)load.
 struct Bound {
@@ -60,13 +113,16 @@ pub struct StdinInput {
     max_line_bytes: usize,
     /// What the reader will read, until it starts: stdin, or a test's
     /// source.
-    source: Mutex<Option<Box<dyn Read + Send>>>,
+    source: Mutex<Option<Source>>,
+    /// The stage the reader runs in: it stops when the stage is cancelled,
+    /// and the stage's tracker awaits it.
+    stage: Stage,
 }
 
 impl StdinInput {
-    /// No binding yet; the reader starts at the first [`StdinInput::bind`]
-    /// that finds a stdin input.
-    pub fn new(status: Arc<DaemonStatus>, max_line_bytes: usize) -> Self {
+    /// No binding yet; the reader starts in `stage` at the first
+    /// [`StdinInput::bind`] that finds a stdin input.
+    pub fn new(status: Arc<DaemonStatus>, max_line_bytes: usize, stage: &Stage) -> Self {
         Self {
             shared: Arc::new(Mutex::new(Shared {
                 bound: None,
@@ -74,7 +130,8 @@ impl StdinInput {
             })),
             status,
             max_line_bytes,
-            source: Mutex::new(Some(Box::new(io::stdin()))),
+            source: Mutex::new(Some(Source::Stdin)),
+            stage: stage.clone(),
         }
     }
 
@@ -83,10 +140,12 @@ impl StdinInput {
     pub(crate) fn reading(
         status: Arc<DaemonStatus>,
         max_line_bytes: usize,
+        stage: &Stage,
         source: impl Read + Send + 'static,
     ) -> Self {
-        let input = Self::new(status, max_line_bytes);
-        *input.source.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(source));
+        let input = Self::new(status, max_line_bytes, stage);
+        *input.source.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Source::Reader(Box::new(source)));
         input
     }
 
@@ -127,9 +186,13 @@ impl StdinInput {
         let shared = Arc::clone(&self.shared);
         let status = Arc::clone(&self.status);
         let max_line_bytes = self.max_line_bytes;
+        let (stop, running) = (self.stage.token().clone(), self.stage.tasks().token());
         let spawned = std::thread::Builder::new()
             .name("stdin".into())
-            .spawn(move || read(source, &shared, &status, max_line_bytes));
+            .spawn(move || {
+                read(source, &shared, &status, max_line_bytes, &stop);
+                drop(running);
+            });
         if let Err(error) = spawned {
             tracing::error!(%error, "cannot start the stdin reader");
         }
@@ -149,19 +212,26 @@ fn show(bound: &Bound, status: &DaemonStatus, finished: bool) {
     );
 }
 
-/// The reader thread: reads `source` to its end, counting each chunk with
-/// whatever binding `shared` holds once the chunk has arrived (a reload
-/// while the read blocked counts it with the new binding: the old one's
-/// series may be gone).
+/// The reader thread: reads `source` to its end or until `stop`, counting
+/// each chunk with whatever binding `shared` holds once the chunk has
+/// arrived (a reload while the read waited counts it with the new binding:
+/// the old one's series may be gone). Each chunk is published as it is
+/// counted, so a stop loses only an unfinished last line, which the
+/// process could not have completed anyway.
 fn read(
-    mut source: Box<dyn Read + Send>,
+    mut source: Source,
     shared: &Mutex<Shared>,
     status: &DaemonStatus,
     max_line_bytes: usize,
+    stop: &CancellationToken,
 ) {
     let mut lines = LineReader::new(max_line_bytes);
     let mut buf = vec![0; STDIN_READ_SIZE];
     loop {
+        if !source.wait(stop) {
+            tracing::info!("stdin reader stopped");
+            return;
+        }
         let read = match source.read(&mut buf) {
             Ok(0) => break,
             Ok(read) => read,
@@ -243,7 +313,8 @@ mod tests {
         let catalog = Arc::new(Catalog::builtin().unwrap());
         let metrics = Metrics::new().unwrap();
         let status = Arc::new(DaemonStatus::new(Arc::clone(&catalog)));
-        let stdin = StdinInput::reading(status, 1 << 20, Endless::default());
+        let stage = Stage::under(&CancellationToken::new());
+        let stdin = StdinInput::reading(status, 1 << 20, &stage, Endless::default());
         let (with, without) = (config(true), config(false));
         let name = with
             .inputs

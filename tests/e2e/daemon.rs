@@ -397,6 +397,21 @@ fn stdin_lines_are_counted_and_metrics_stay_up_after_eof() {
 }
 
 #[test]
+fn sigterm_stops_a_stdin_reader_that_waits_for_input_in_order() {
+    let mut daemon = Daemon::start_with_stdin(&["--stdin"]);
+    daemon.write_stdin(error_line("magic_link_not_found").repeat(2).as_bytes());
+    daemon.wait_for(&errors("stdin", "magic_link_not_found"), 2.0);
+    // stdin stays open: the reader is waiting for more when the signal comes.
+    let (status, took, log) = daemon.stop_with_log();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(took < Duration::from_secs(3), "took {took:?}\n{log}");
+    let stopped = log.find("stdin reader stopped").expect(&log);
+    let shutting_down = log.find("shutting down").expect(&log);
+    assert!(shutting_down < stopped, "{log}");
+    assert!(!log.contains("did not stop in time"), "{log}");
+}
+
+#[test]
 fn an_unreadable_file_is_counted_and_retried() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("locked.log");
