@@ -1,4 +1,5 @@
-//! The HTTP surface: `/metrics` (Prometheus text exposition), `/-/healthy`
+//! The HTTP surface: `/metrics` (the Prometheus text format, or OpenMetrics
+//! 1.0 when the scrape's `Accept` asks for it), `/-/healthy`
 //! (the process answers), `/-/ready` (catalogue loaded and inputs open) and
 //! `/`, the status page for people (rendered by [`crate::export::status_page`]).
 //!
@@ -17,9 +18,9 @@
 //! tens of milliseconds, and on one of the runtime's few workers it would
 //! hold `/-/healthy` and every other connection behind it.
 //!
-//! Deliberately not here: the OpenMetrics or protobuf formats, and any
-//! endpoint that changes state (reloads are driven by signals). Every
-//! response carries `Cache-Control: no-cache`.
+//! Deliberately not here: the protobuf format, and any endpoint that
+//! changes state (reloads are driven by signals). Every response carries
+//! `Cache-Control: no-cache`.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -31,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::Semaphore;
 
-use crate::export::metrics::Metrics;
+use crate::export::metrics::{Format, Metrics};
 use crate::export::status::DaemonStatus;
 
 pub(crate) mod auth;
@@ -110,19 +111,64 @@ async fn no_cache(mut response: Response) -> Response {
     response
 }
 
-async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
-    match state.off_runtime(|state| state.metrics.render()).await {
-        Some(body) => (
-            [(header::CONTENT_TYPE, crate::export::metrics::content_type())],
-            body,
-        )
-            .into_response(),
+async fn metrics(State(state): State<Arc<HttpState>>, headers: header::HeaderMap) -> Response {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let format = negotiate(&accept);
+    match state
+        .off_runtime(move |state| state.metrics.render_as(format))
+        .await
+    {
+        Some(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         None => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "Error rendering metrics\n",
         )
             .into_response(),
     }
+}
+
+/// The format an `Accept` header asks for: OpenMetrics 1.0 when it is
+/// acceptable (`application/openmetrics-text`, unversioned or version
+/// 1.0.0) and no acceptable text format has a higher `q`; the text format
+/// otherwise (no header, `*/*`, `text/plain`, anything unknown). Among
+/// equal `q`, the first listed wins, as Prometheus lists its preference
+/// first.
+fn negotiate(accept: &str) -> Format {
+    let mut best: Option<(f32, Format)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let (mut quality, mut version) = (1.0_f32, None);
+        for parameter in parts {
+            let Some((name, value)) = parameter.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match name.trim().to_ascii_lowercase().as_str() {
+                "q" => quality = value.parse().unwrap_or(0.0),
+                "version" => version = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        let format = match media.as_str() {
+            "application/openmetrics-text"
+                if version.as_deref().is_none_or(|version| version == "1.0.0") =>
+            {
+                Format::OpenMetrics
+            }
+            "text/plain" | "text/*" | "*/*" => Format::Text,
+            _ => continue,
+        };
+        if quality > 0.0 && best.is_none_or(|(best, _)| quality > best) {
+            best = Some((quality, format));
+        }
+    }
+    best.map_or(Format::Text, |(_, format)| format)
 }
 
 async fn healthy() -> &'static str {
@@ -263,6 +309,45 @@ mod tests {
             content_type,
             cache_control,
             body,
+        }
+    }
+
+    #[test]
+    fn negotiating_picks_openmetrics_only_when_asked_and_preferred() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,\
+                          application/openmetrics-text;version=0.0.1;q=0.75,\
+                          text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        for (accept, expected) in [
+            (prometheus, Format::OpenMetrics),
+            ("application/openmetrics-text", Format::OpenMetrics),
+            (
+                "Application/OpenMetrics-Text; Version=\"1.0.0\"",
+                Format::OpenMetrics,
+            ),
+            ("", Format::Text),
+            ("*/*", Format::Text),
+            ("text/plain;version=0.0.4", Format::Text),
+            // Only a version errtally does not write.
+            ("application/openmetrics-text;version=0.0.1", Format::Text),
+            // Text preferred by q, or OpenMetrics refused.
+            (
+                "application/openmetrics-text;q=0.5,text/plain",
+                Format::Text,
+            ),
+            ("application/openmetrics-text;q=0,*/*", Format::Text),
+            (
+                "text/plain;q=0.2,application/openmetrics-text;q=0.9",
+                Format::OpenMetrics,
+            ),
+            // Equal q: the first listed.
+            ("text/plain,application/openmetrics-text", Format::Text),
+            ("application/json, text/html;q=0.9", Format::Text),
+            (
+                "application/openmetrics-text;q=junk,text/plain;q=0.1",
+                Format::Text,
+            ),
+        ] {
+            assert_eq!(negotiate(accept), expected, "{accept:?}");
         }
     }
 

@@ -87,7 +87,7 @@ use prometheus::core::Collector;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tokio::time::Instant;
 
-use exposition::{Exposition, TextFormat};
+use exposition::{Exposition, OpenMetrics, TextFormat};
 pub(crate) use labelled::Totals;
 use labelled::{Count, SeriesStore, TypeKey};
 
@@ -498,9 +498,23 @@ impl Metrics {
     /// Takes tens of milliseconds at thousands of label sets: not for an
     /// async worker.
     pub fn render(&self) -> Vec<u8> {
-        let mut text = TextFormat::with_capacity(16 << 10);
-        self.expose(|_| true, &mut text);
-        text.finish()
+        self.render_as(Format::Text)
+    }
+
+    /// Every family in `format`, from the one walk.
+    pub fn render_as(&self, format: Format) -> Vec<u8> {
+        match format {
+            Format::Text => {
+                let mut text = TextFormat::with_capacity(16 << 10);
+                self.expose(|_| true, &mut text);
+                text.finish()
+            }
+            Format::OpenMetrics => {
+                let mut text = OpenMetrics::with_capacity(16 << 10);
+                self.expose(|_| true, &mut text);
+                text.finish()
+            }
+        }
     }
 
     /// The one walk over the families whose names `keep` keeps, into
@@ -777,10 +791,29 @@ impl InputMetrics {
     }
 }
 
-/// The content type of [`Metrics::render`]'s text; kept here so the HTTP
-/// layer never names the `prometheus` crate.
+/// The exposition formats `/metrics` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The Prometheus text format 0.0.4: the default.
+    Text,
+    /// OpenMetrics 1.0, for scrapers that ask for it.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` of this format's exposition; kept here so the
+    /// HTTP layer never names the `prometheus` crate.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => prometheus::TEXT_FORMAT,
+            Format::OpenMetrics => exposition::OPEN_METRICS_CONTENT_TYPE,
+        }
+    }
+}
+
+/// The content type of [`Metrics::render`]'s text.
 pub fn content_type() -> &'static str {
-    prometheus::TEXT_FORMAT
+    Format::Text.content_type()
 }
 
 /// Now, in seconds since the Unix epoch (0 if the clock is before it).

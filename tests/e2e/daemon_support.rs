@@ -162,6 +162,29 @@ impl Daemon {
         }
     }
 
+    /// Status, `Content-Type` and body of a GET sent with `Accept: accept`
+    /// (none if empty).
+    pub fn get_with(&self, path: &str, accept: &str) -> (u16, String, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        let mut request = agent.get(&format!("http://{}{path}", self.address));
+        if !accept.is_empty() {
+            request = request.header("Accept", accept);
+        }
+        let mut response = request.call().unwrap();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.body_mut().read_to_string().unwrap();
+        (response.status().as_u16(), content_type, body)
+    }
+
     /// The current `/metrics` text.
     pub fn metrics(&self) -> String {
         let (status, body) = self.get("/metrics");

@@ -76,10 +76,9 @@ fn line_diff(golden: &str, scraped: &str) -> String {
     missing.chain(extra).collect::<Vec<_>>().join("\n")
 }
 
-#[test]
-fn metrics_scrape_matches_the_golden_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// The daemon on the fixtures under `root` (a plain file and two pods,
+/// one with a hostile name), once it has counted every record.
+fn daemon_on_fixtures(root: &Path) -> Daemon {
     std::fs::create_dir_all(root.join("plain")).unwrap();
     std::fs::copy(
         Path::new(FIXTURES).join("app.log"),
@@ -118,6 +117,13 @@ fn metrics_scrape_matches_the_golden_file() {
     for source in ["app", "pods"] {
         daemon.wait_for(&metric("errtally_input_lag_bytes", source), 0.0);
     }
+    daemon
+}
+
+#[test]
+fn metrics_scrape_matches_the_golden_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon_on_fixtures(dir.path());
     let scraped = mask(&daemon.metrics());
     promtool_check(&scraped);
 
@@ -139,6 +145,151 @@ fn metrics_scrape_matches_the_golden_file() {
         golden_path.display(),
         line_diff(&golden, &scraped)
     );
+}
+
+/// What Prometheus 2.42 and later send.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
+     application/openmetrics-text;version=0.0.1;q=0.75,\
+     text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// Every sample of an OpenMetrics text as the Python client's parser (an
+/// independent implementation, Debian's python3-prometheus-client) reads
+/// it: `name{labels sorted} value` lines, and `# TYPE family type` lines.
+/// The parser fails on anything OpenMetrics 1.0 forbids (a counter family
+/// named with `_total`, a missing `# EOF`, interleaved families).
+fn parsed_by_python(text: &str) -> Vec<String> {
+    use std::io::Write;
+    let script = r##"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    print("# TYPE", family.name, family.type)
+    for s in family.samples:
+        labels = ",".join('%s="%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")) for k, v in sorted(s.labels.items()))
+        print("%s{%s} %r" % (s.name, labels, float(s.value)))
+"##;
+    // Debian's interpreter, where apt installs the client (a pyenv shim
+    // may come first on PATH).
+    let mut python = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3 with python3-prometheus-client is needed");
+    python
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let parsed = python.wait_with_output().unwrap();
+    assert!(
+        parsed.status.success(),
+        "the OpenMetrics parser refused the scrape: {}\n{text}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    String::from_utf8(parsed.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The samples of a text-format scrape as [`parsed_by_python`] writes
+/// them: labels sorted, values as Python's `repr` of the float.
+fn text_samples(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+            let labels = labels.strip_suffix('}').unwrap();
+            // Label values here hold no `",` (the hostile pod's quote is
+            // followed by `b`), so splitting at it is exact.
+            let mut pairs: Vec<&str> = if labels.is_empty() {
+                Vec::new()
+            } else {
+                labels.split("\",").collect()
+            };
+            let last = pairs.len().saturating_sub(1);
+            let mut pairs: Vec<String> = pairs
+                .drain(..)
+                .enumerate()
+                .map(|(i, pair)| {
+                    if i == last {
+                        pair.to_owned()
+                    } else {
+                        format!("{pair}\"")
+                    }
+                })
+                .collect();
+            pairs.sort();
+            let value: f64 = value.parse().unwrap();
+            format!("{name}{{{}}} {value:?}", pairs.join(","))
+        })
+        .collect()
+}
+
+#[test]
+fn an_openmetrics_scrape_parses_and_holds_the_text_scrapes_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon_on_fixtures(dir.path());
+    let (status, content_type, open_metrics) = daemon.get_with("/metrics", PROMETHEUS_ACCEPT);
+    assert_eq!(status, 200, "{open_metrics}");
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(open_metrics.ends_with("# EOF\n"), "{open_metrics}");
+    let text = daemon.metrics();
+    let parsed = parsed_by_python(&open_metrics);
+
+    // Counter families are named without `_total`, their samples with it.
+    for family in [
+        "errtally_errors",
+        "errtally_lines",
+        "errtally_uncatalogued_errors",
+    ] {
+        let declared = format!("# TYPE {family} counter");
+        assert!(parsed.contains(&declared), "no {declared}");
+    }
+    // The same series, and for what no scrape changes (everything but the
+    // process, the HTTP server and the clocks), the same values.
+    let varies = |sample: &str| {
+        sample.starts_with("process_")
+            || sample.starts_with("errtally_http_")
+            || sample.split('{').next().is_some_and(|name| {
+                name.ends_with("_timestamp_seconds") || name.contains("_duration_seconds")
+            })
+    };
+    let series = |sample: &str| sample.rsplit_once(' ').unwrap().0.to_owned();
+    let mut from_python: Vec<&String> = parsed.iter().filter(|l| !l.starts_with('#')).collect();
+    let mut from_text = text_samples(&text);
+    from_python.sort();
+    from_text.sort();
+    let names = |samples: &[String]| samples.iter().map(|s| series(s)).collect::<Vec<_>>();
+    let python_owned: Vec<String> = from_python.iter().map(|s| (*s).clone()).collect();
+    assert_eq!(names(&python_owned), names(&from_text));
+    let steady = |samples: &[String]| {
+        samples
+            .iter()
+            .filter(|s| !varies(s))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(steady(&python_owned), steady(&from_text));
+    assert!(
+        steady(&from_text)
+            .iter()
+            .any(|s| s.starts_with("errtally_errors_total{") && !s.ends_with(" 0.0")),
+        "no counted error to compare:\n{text}"
+    );
+    // Without an Accept header, or with text only, the text format.
+    for accept in ["", "text/plain;version=0.0.4", "*/*"] {
+        let (_, content_type, _) = daemon.get_with("/metrics", accept);
+        assert_eq!(content_type, "text/plain; version=0.0.4", "{accept:?}");
+    }
 }
 
 #[test]

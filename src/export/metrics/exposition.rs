@@ -1,21 +1,23 @@
 //! How families become text: the one walk's vocabulary ([`Exposition`]: a
-//! family starts, a sample follows) and its text-format 0.0.4 writer
-//! ([`TextFormat`]). [`super::Metrics::expose`] walks every family, the
+//! family starts, a sample follows) and its two writers, the Prometheus
+//! text format 0.0.4 ([`TextFormat`]) and OpenMetrics 1.0
+//! ([`OpenMetrics`]). [`super::Metrics::expose`] walks every family, the
 //! registry's protobuf messages ([`expose_gathered`]) and the labelled
-//! store's maps alike, through these calls; `/metrics` and
-//! `scan --format prometheus` are two callers of that walk.
+//! store's maps alike, through these calls; `/metrics` (in either format,
+//! as the scrape's `Accept` asks) and `scan --format prometheus` are
+//! callers of that walk.
 //!
 //! # OpenMetrics
 //!
-//! OpenMetrics 1.0 (issue 18) is a second implementation of [`Exposition`]
-//! beside [`TextFormat`], not a second walk. What differs is all in the
-//! writer: `# TYPE` and `# HELP` name a counter family without its `_total`
-//! (the writer strips it in [`Exposition::family`]) while its samples keep
-//! it; `# UNIT` lines are optional; escaping also covers `# HELP`'s quotes;
-//! and [`Exposition::finish`] appends `# EOF`. An exemplar would be one more
-//! argument of [`Exposition::sample`] that [`TextFormat`] ignores. The
-//! family order, label order and values come from the walk, so both formats
-//! cannot disagree about which series exist.
+//! What differs is all in the writer: `# TYPE` and `# HELP` name a counter
+//! family without its `_total` while its samples keep it (a counter whose
+//! name lacks it gets it on its samples, as the official clients do);
+//! `untyped` is `unknown`; `# HELP` escapes quotes too; floats spell
+//! infinities and NaN `+Inf`, `-Inf`, `NaN`; and [`Exposition::finish`]
+//! appends `# EOF`. `# UNIT` lines are optional and not written. The family
+//! order, label order and values come from the walk, so both formats cannot
+//! disagree about which series exist. An exemplar would be one more
+//! argument of [`Exposition::sample`] that [`TextFormat`] ignores.
 //!
 //! Deliberately not here: which families exist, their order (the walk's),
 //! and timestamps on samples (errtally sets none; a registry message that
@@ -41,6 +43,14 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// The name OpenMetrics' `# TYPE` gives it.
+    fn open_metrics_name(self) -> &'static str {
+        match self {
+            Kind::Untyped => "unknown",
+            other => other.name(),
+        }
+    }
+
     /// The name `# TYPE` gives it.
     fn name(self) -> &'static str {
         match self {
@@ -140,6 +150,84 @@ impl Exposition for TextFormat {
     }
 
     fn finish(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// OpenMetrics 1.0 (`application/openmetrics-text; version=1.0.0`), from
+/// the same walk as [`TextFormat`]; see the module's docs for what differs.
+pub(crate) struct OpenMetrics {
+    out: Vec<u8>,
+    /// The current family's sample name (a counter's with `_total`).
+    sample_name: String,
+}
+
+impl OpenMetrics {
+    /// An empty exposition with room for `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            out: Vec::with_capacity(capacity),
+            sample_name: String::new(),
+        }
+    }
+}
+
+/// OpenMetrics' `Content-Type`.
+pub(crate) const OPEN_METRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl Exposition for OpenMetrics {
+    fn family(&mut self, name: &str, help: &str, kind: Kind) {
+        let family = match kind {
+            Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
+            _ => name,
+        };
+        self.sample_name.clear();
+        self.sample_name.push_str(family);
+        if kind == Kind::Counter {
+            self.sample_name.push_str("_total");
+        }
+        self.out.extend_from_slice(b"# TYPE ");
+        self.out.extend_from_slice(family.as_bytes());
+        self.out.push(b' ');
+        self.out
+            .extend_from_slice(kind.open_metrics_name().as_bytes());
+        self.out.push(b'\n');
+        if !help.is_empty() {
+            self.out.extend_from_slice(b"# HELP ");
+            self.out.extend_from_slice(family.as_bytes());
+            self.out.push(b' ');
+            escape(&mut self.out, help, true);
+            self.out.push(b'\n');
+        }
+    }
+
+    fn sample(&mut self, suffix: &str, labels: &[(&str, &str)], value: Value) {
+        let out = &mut self.out;
+        out.extend_from_slice(self.sample_name.as_bytes());
+        out.extend_from_slice(suffix.as_bytes());
+        for (index, (name, text)) in labels.iter().enumerate() {
+            out.push(if index == 0 { b'{' } else { b',' });
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape(out, text, true);
+            out.push(b'"');
+        }
+        if !labels.is_empty() {
+            out.push(b'}');
+        }
+        // Writing to a Vec cannot fail.
+        let _ = match value {
+            Value::Count(count) => writeln!(out, " {count}"),
+            Value::Real(real) if real.is_nan() => writeln!(out, " NaN"),
+            Value::Real(real) if real == f64::INFINITY => writeln!(out, " +Inf"),
+            Value::Real(real) if real == f64::NEG_INFINITY => writeln!(out, " -Inf"),
+            Value::Real(real) => writeln!(out, " {real}"),
+        };
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(b"# EOF\n");
         self.out
     }
 }
@@ -308,6 +396,59 @@ mod tests {
         empty.set_name("t_empty".to_owned());
         empty.set_help("Nothing.".to_owned());
         assert_eq!(ours(&[empty]), "");
+    }
+
+    #[test]
+    fn open_metrics_names_counter_families_without_total_and_ends_with_eof() {
+        let mut om = OpenMetrics::with_capacity(0);
+        om.family("t_errors_total", "Errors, \"quoted\".", Kind::Counter);
+        om.sample("", &[("source", "a\"b\\c\nd")], Value::Count(7));
+        om.family("t_requests", "", Kind::Counter);
+        om.sample("", &[], Value::Real(2.0));
+        om.family("t_level", "Level.", Kind::Gauge);
+        om.sample("", &[], Value::Real(f64::INFINITY));
+        om.sample("", &[("x", "1")], Value::Real(f64::NAN));
+        om.sample("", &[("x", "2")], Value::Real(-0.5));
+        om.family("t_thing", "", Kind::Untyped);
+        om.sample("", &[], Value::Real(f64::NEG_INFINITY));
+        assert_eq!(
+            String::from_utf8(om.finish()).unwrap(),
+            "# TYPE t_errors counter\n\
+             # HELP t_errors Errors, \\\"quoted\\\".\n\
+             t_errors_total{source=\"a\\\"b\\\\c\\nd\"} 7\n\
+             # TYPE t_requests counter\n\
+             t_requests_total 2\n\
+             # TYPE t_level gauge\n\
+             # HELP t_level Level.\n\
+             t_level +Inf\n\
+             t_level{x=\"1\"} NaN\n\
+             t_level{x=\"2\"} -0.5\n\
+             # TYPE t_thing unknown\n\
+             t_thing -Inf\n\
+             # EOF\n"
+        );
+    }
+
+    #[test]
+    fn open_metrics_histograms_keep_their_suffixes() {
+        let registry = Registry::new();
+        let histogram =
+            Histogram::with_opts(HistogramOpts::new("t_seconds", "Durations.").buckets(vec![0.5]))
+                .unwrap();
+        histogram.observe(0.7);
+        registry.register(Box::new(histogram)).unwrap();
+        let mut om = OpenMetrics::with_capacity(0);
+        expose_gathered(&registry.gather(), &mut om);
+        assert_eq!(
+            String::from_utf8(om.finish()).unwrap(),
+            "# TYPE t_seconds histogram\n\
+             # HELP t_seconds Durations.\n\
+             t_seconds_bucket{le=\"0.5\"} 0\n\
+             t_seconds_bucket{le=\"+Inf\"} 1\n\
+             t_seconds_sum 0.7\n\
+             t_seconds_count 1\n\
+             # EOF\n"
+        );
     }
 
     #[test]
