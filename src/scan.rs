@@ -32,6 +32,7 @@ use memchr::memmem::Finder;
 
 mod anchor;
 mod forms;
+pub mod request_id;
 
 use anchor::{Anchor, AnchorKind, Anchors};
 
