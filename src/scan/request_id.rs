@@ -337,10 +337,11 @@ mod tests {
                 }
                 continue;
             }
-            if let Some(value) = caps.name("bv") {
-                if caps.name("kq").is_none() && value.as_str().len() <= 100 {
-                    return Some(value.as_str().to_owned());
-                }
+            if let Some(value) = caps.name("bv")
+                && caps.name("kq").is_none()
+                && value.as_str().len() <= 100
+            {
+                return Some(value.as_str().to_owned());
             }
         }
         None
