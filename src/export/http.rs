@@ -41,6 +41,7 @@ pub(crate) mod server;
 pub(crate) mod serving;
 pub(crate) mod tls;
 pub(crate) mod web_config;
+pub(crate) mod write_stall;
 
 pub(crate) use server::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve};
 pub use serving::WebConfig;

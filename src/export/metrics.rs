@@ -975,11 +975,27 @@ mod tests {
     #[test]
     fn path_labels_label_only_their_inputs_series() {
         let catalog = Catalog::builtin().unwrap();
-        let first = &catalog.entries()[0].error_type;
         let metrics = Metrics::new().unwrap();
         let mut plain = metrics.input("plain", &catalog);
         let mut pods = metrics.file_input("pods", &catalog, Some(&pod_labels(10)));
-        plain.publish(&mut tally(&catalog, 5, 2));
+        let web = count_into_a_plain_input_and_three_label_sets(&catalog, &mut plain, &mut pods);
+        the_plain_inputs_series_are_as_without_path_labels(&catalog, &metrics);
+        each_label_set_has_every_catalogued_type(&catalog, &metrics);
+        each_label_set_has_its_own_lines_and_uncatalogued_errors(&metrics);
+        self_metrics_stay_per_source(&metrics);
+        assert_eq!((pods.label_sets(), web), (3, LabelSetId(1)));
+    }
+
+    /// Into `plain`, 5 lines with 2 errors of the first type; into
+    /// `pods`, 7 lines with 3 to api-1's set, nothing to web-2's, and 1 line
+    /// with 1 error to the set of a path the expression does not match
+    /// (each tally with one uncatalogued 404). Returns web-2's set.
+    fn count_into_a_plain_input_and_three_label_sets(
+        catalog: &Catalog,
+        plain: &mut InputMetrics,
+        pods: &mut InputMetrics,
+    ) -> LabelSetId {
+        plain.publish(&mut tally(catalog, 5, 2));
         let api = pods.attach(Path::new("/pods/shop_api-1/app/0.log"));
         let web = pods.attach(Path::new("/pods/shop_web-2/app/0.log"));
         let odd = pods.attach(Path::new("/elsewhere/x.log"));
@@ -988,18 +1004,21 @@ mod tests {
             api,
             "same labels, same set"
         );
-        pods.publish_to(api, &mut tally(&catalog, 7, 3));
-        pods.publish_to(odd, &mut tally(&catalog, 1, 1));
+        pods.publish_to(api, &mut tally(catalog, 7, 3));
+        pods.publish_to(odd, &mut tally(catalog, 1, 1));
+        web
+    }
 
-        // The plain input's series are exactly as without path labels.
+    fn the_plain_inputs_series_are_as_without_path_labels(catalog: &Catalog, metrics: &Metrics) {
+        let first = &catalog.entries()[0].error_type;
         assert_eq!(
-            lines_of(&metrics, "errtally_errors_total", "error_type").len(),
+            lines_of(metrics, "errtally_errors_total", "error_type").len(),
             catalog.len(),
             "only the plain input's series start with error_type"
         );
         assert_eq!(
             sample(
-                &metrics,
+                metrics,
                 &format!(
                     r#"errtally_errors_total{{error_type="{first}",source="plain",status_code="404"}}"#
                 )
@@ -1007,24 +1026,28 @@ mod tests {
             Some("2".into())
         );
         assert_eq!(
-            sample(&metrics, r#"errtally_lines_total{source="plain"}"#),
+            sample(metrics, r#"errtally_lines_total{source="plain"}"#),
             Some("5".into())
         );
         assert_eq!(
             sample(
-                &metrics,
+                metrics,
                 r#"errtally_uncatalogued_errors_total{source="plain",status_code="404"}"#
             ),
             Some("1".into())
         );
-        // Each label set has every catalogued type (at 0 until counted).
+    }
+
+    /// Each label set has every catalogued type (at 0 until counted).
+    fn each_label_set_has_every_catalogued_type(catalog: &Catalog, metrics: &Metrics) {
+        let first = &catalog.entries()[0].error_type;
         for (container, namespace, pod, count) in [
             ("app", "shop", "api-1", "3"),
             ("app", "shop", "web-2", "0"),
             ("", "", "", "1"),
         ] {
             let labels = format!(r#"container="{container}",error_type="#);
-            let set: Vec<String> = lines_of(&metrics, "errtally_errors_total", &labels)
+            let set: Vec<String> = lines_of(metrics, "errtally_errors_total", &labels)
                 .into_iter()
                 .filter(|line| {
                     line.contains(&format!(
@@ -1035,7 +1058,7 @@ mod tests {
             assert_eq!(set.len(), catalog.len(), "{pod}: {set:?}");
             assert_eq!(
                 sample(
-                    &metrics,
+                    metrics,
                     &format!(
                         r#"errtally_errors_total{{container="{container}",error_type="{first}",namespace="{namespace}",pod="{pod}",source="pods",status_code="404"}}"#
                     )
@@ -1043,45 +1066,49 @@ mod tests {
                 Some(count.into())
             );
         }
+    }
+
+    fn each_label_set_has_its_own_lines_and_uncatalogued_errors(metrics: &Metrics) {
         assert_eq!(
             sample(
-                &metrics,
+                metrics,
                 r#"errtally_lines_total{container="app",namespace="shop",pod="api-1",source="pods"}"#
             ),
             Some("7".into())
         );
         assert_eq!(
             sample(
-                &metrics,
+                metrics,
                 r#"errtally_lines_total{container="app",namespace="shop",pod="web-2",source="pods"}"#
             ),
             Some("0".into())
         );
         assert_eq!(
             sample(
-                &metrics,
+                metrics,
                 r#"errtally_uncatalogued_errors_total{container="",namespace="",pod="",source="pods",status_code="404"}"#
             ),
             Some("1".into())
         );
-        // Self-metrics stay per source.
+    }
+
+    fn self_metrics_stay_per_source(metrics: &Metrics) {
         assert_eq!(
-            sample(&metrics, r#"errtally_bytes_total{source="pods"}"#),
+            sample(metrics, r#"errtally_bytes_total{source="pods"}"#),
             Some("80".into())
         );
         assert_eq!(
             sample(
-                &metrics,
+                metrics,
                 r#"errtally_label_sets_dropped_total{source="pods"}"#
             ),
             Some("0".into())
         );
         assert_eq!(
-            lines_of(&metrics, "errtally_label_sets_dropped_total", "").len(),
+            lines_of(metrics, "errtally_label_sets_dropped_total", "").len(),
             1,
             "no dropped-sets counter for an input without path labels"
         );
-        assert_eq!((pods.label_sets(), web), (3, LabelSetId(1)));
     }
 
     #[test]

@@ -290,8 +290,19 @@ fn status_field(pid: &str, field: &str) -> String {
 fn the_image_builds_runs_as_non_root_counts_and_keeps_its_checkpoint() {
     let engine = Engine::start();
     let image = image_config();
+    build_the_image_from_debian_bases(&engine);
+    the_image_declares_its_user_entrypoint_port_and_volume(&engine, &image);
+    the_runtime_stage_adds_only_the_binary_and_the_config(&engine);
+    let deployment = Deployment::new(&engine, &image);
+    deployment.run("errtally-1");
+    the_process_runs_as_the_images_user_without_capabilities(&engine, "errtally-1");
+    the_lines_written_after_the_start_are_counted_exactly(&deployment);
+    sigterm_exits_0_leaving_a_checkpoint_of_the_images_user(&engine, "errtally-1");
+    the_next_container_resumes_from_the_volumes_checkpoint(&deployment, "errtally-2");
+}
 
-    // Base images from Debian packages, then the Dockerfile as it is.
+/// Base images from Debian packages, then the Dockerfile as it is.
+fn build_the_image_from_debian_bases(engine: &Engine) {
     let bases = Command::new("bash")
         .arg(repo().join("config/deploy/container/bases.sh"))
         .arg(env!("CARGO_BIN_EXE_errtally"))
@@ -318,10 +329,11 @@ fn the_image_builds_runs_as_non_root_counts_and_keeps_its_checkpoint() {
         IMAGE,
         context.to_str().unwrap(),
     ]);
+}
 
-    // What the image declares: non-root user, the entrypoint the DaemonSet
-    // spells out, the config's port, the state volume; and nothing in it
-    // beyond the runtime base, the binary and the config.
+/// Non-root user, the entrypoint the DaemonSet spells out, the config's
+/// port, the state volume.
+fn the_image_declares_its_user_entrypoint_port_and_volume(engine: &Engine, image: &ImageConfig) {
     let config: serde_json::Value = serde_json::from_str(&engine.docker_ok(&[
         "image",
         "inspect",
@@ -347,6 +359,11 @@ fn the_image_builds_runs_as_non_root_counts_and_keeps_its_checkpoint() {
         keys(&config["Volumes"]),
         std::slice::from_ref(&image.state_dir)
     );
+}
+
+/// Nothing in the image beyond the runtime base, the binary and the
+/// config.
+fn the_runtime_stage_adds_only_the_binary_and_the_config(engine: &Engine) {
     let size = |name: &str| -> u64 {
         engine
             .docker_ok(&["image", "inspect", "--format", "{{.Size}}", name])
@@ -361,15 +378,46 @@ fn the_image_builds_runs_as_non_root_counts_and_keeps_its_checkpoint() {
         (binary_size..binary_size + 16 * 1024).contains(&added),
         "the runtime stage added {added} bytes to a {binary_size}-byte binary"
     );
+}
 
-    // A log directory the container's user may read.
-    let logs = engine.root().join("logs");
-    std::fs::create_dir(&logs).unwrap();
-    std::fs::set_permissions(&logs, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let log = logs.join("app.log");
-    append(&log, "{\"msg\":\"started\"}\n");
-    let run = |name: &str| {
-        engine.docker_ok(&[
+/// The image run as the DaemonSet runs it, over a log directory the
+/// container's user may read, with the series the test reads.
+struct Deployment<'a> {
+    engine: &'a Engine,
+    image: &'a ImageConfig,
+    logs: PathBuf,
+    log: PathBuf,
+    lines: String,
+    email: String,
+    session: String,
+    otp: String,
+}
+
+impl<'a> Deployment<'a> {
+    /// The log directory with one line written before any container starts.
+    fn new(engine: &'a Engine, image: &'a ImageConfig) -> Self {
+        let logs = engine.root().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        std::fs::set_permissions(&logs, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let log = logs.join("app.log");
+        append(&log, "{\"msg\":\"started\"}\n");
+        Deployment {
+            engine,
+            image,
+            logs,
+            log,
+            lines: metric("errtally_lines_total", &image.source),
+            email: errors(&image.source, "email_not_found"),
+            session: errors(&image.source, "session_not_found"),
+            otp: errors(&image.source, "otp_code_not_found"),
+        }
+    }
+
+    /// Starts container `name` read-only, without capabilities, and waits
+    /// until it is ready.
+    fn run(&self, name: &str) {
+        self.engine.docker_ok(&[
             "run",
             "--detach",
             "--name",
@@ -379,54 +427,62 @@ fn the_image_builds_runs_as_non_root_counts_and_keeps_its_checkpoint() {
             "--cap-drop=ALL",
             "--security-opt=no-new-privileges",
             "--volume",
-            &format!("{}:/logs:ro", logs.display()),
+            &format!("{}:/logs:ro", self.logs.display()),
             "--volume",
-            &format!("{VOLUME}:{}", image.state_dir),
+            &format!("{VOLUME}:{}", self.image.state_dir),
             IMAGE,
         ]);
-        engine.wait_until(&format!("{name} is ready"), || {
-            engine.get(image.port, "/-/ready").0 == 200
+        self.engine.wait_until(&format!("{name} is ready"), || {
+            self.engine.get(self.image.port, "/-/ready").0 == 200
         });
-    };
-    let scrape = || -> String {
-        let (status, body) = engine.get(image.port, "/metrics");
+    }
+
+    fn scrape(&self) -> String {
+        let (status, body) = self.engine.get(self.image.port, "/metrics");
         assert_eq!(status, 200, "{body}");
         body
-    };
-    let wait_for = |series: &str, expected: f64| {
-        engine.wait_until(&format!("{series} is {expected}"), || {
-            value_in(&scrape(), series) == Some(expected)
-        });
-    };
-    let lines = metric("errtally_lines_total", &image.source);
-    let email = errors(&image.source, "email_not_found");
-    let session = errors(&image.source, "session_not_found");
-    let otp = errors(&image.source, "otp_code_not_found");
+    }
 
-    run("errtally-1");
-    // The process runs as the image's user, with no capabilities.
-    let pid = engine.docker_ok(&["inspect", "--format", "{{.State.Pid}}", "errtally-1"]);
+    fn wait_for(&self, series: &str, expected: f64) {
+        self.engine
+            .wait_until(&format!("{series} is {expected}"), || {
+                value_in(&self.scrape(), series) == Some(expected)
+            });
+    }
+}
+
+fn the_process_runs_as_the_images_user_without_capabilities(engine: &Engine, container: &str) {
+    let pid = engine.docker_ok(&["inspect", "--format", "{{.State.Pid}}", container]);
     assert_eq!(status_field(&pid, "Uid"), "65532 65532 65532 65532");
     assert_eq!(status_field(&pid, "Gid"), "65532 65532 65532 65532");
     assert_eq!(status_field(&pid, "CapEff"), "0000000000000000");
     assert_eq!(status_field(&pid, "NoNewPrivs"), "1");
+}
 
-    // start_at = "end": the line before start is not read; these six are.
+/// start_at = "end": the line before the start is not read; the six
+/// after it are, exactly, in a scrape promtool accepts.
+fn the_lines_written_after_the_start_are_counted_exactly(deployment: &Deployment) {
     let mut text = error_line("email_not_found").repeat(3);
     text += &error_line("session_not_found").repeat(2);
     text += "{\"msg\":\"ok\"}\n";
-    append(&log, &text);
-    wait_for(&lines, 6.0);
-    let metrics = scrape();
-    assert_eq!(value_in(&metrics, &email), Some(3.0));
-    assert_eq!(value_in(&metrics, &session), Some(2.0));
-    assert_eq!(value_in(&metrics, &otp), Some(0.0));
+    append(&deployment.log, &text);
+    deployment.wait_for(&deployment.lines, 6.0);
+    let metrics = deployment.scrape();
+    assert_eq!(value_in(&metrics, &deployment.email), Some(3.0));
+    assert_eq!(value_in(&metrics, &deployment.session), Some(2.0));
+    assert_eq!(value_in(&metrics, &deployment.otp), Some(0.0));
     promtool_check(&metrics);
-    assert_eq!(engine.get(image.port, "/-/healthy").0, 200);
+    assert_eq!(
+        deployment.engine.get(deployment.image.port, "/-/healthy").0,
+        200
+    );
+}
 
-    // SIGTERM to PID 1: a checkpoint and exit 0.
-    engine.docker_ok(&["stop", "--time", "10", "errtally-1"]);
-    let exit = engine.docker_ok(&["inspect", "--format", "{{.State.ExitCode}}", "errtally-1"]);
+/// SIGTERM to PID 1: a checkpoint in the volume, written by the image's
+/// user, and exit 0.
+fn sigterm_exits_0_leaving_a_checkpoint_of_the_images_user(engine: &Engine, container: &str) {
+    engine.docker_ok(&["stop", "--time", "10", container]);
+    let exit = engine.docker_ok(&["inspect", "--format", "{{.State.ExitCode}}", container]);
     assert_eq!(exit, "0");
     let volume_dir = PathBuf::from(engine.docker_ok(&[
         "volume",
@@ -443,16 +499,21 @@ fn the_image_builds_runs_as_non_root_counts_and_keeps_its_checkpoint() {
     for file in &state {
         assert_eq!(file.uid(), 65532, "state written by another user");
     }
+}
 
-    // A line written while nothing runs is counted by the next container,
-    // which resumes from the volume's checkpoint: with start_at = "end"
-    // alone it would be skipped, and without the offset the six old lines
-    // would be counted again.
-    append(&log, &error_line("otp_code_not_found"));
-    run("errtally-2");
-    wait_for(&otp, 1.0);
-    let metrics = scrape();
-    assert_eq!(value_in(&metrics, &lines), Some(1.0));
-    assert_eq!(value_in(&metrics, &email), Some(0.0));
-    assert_eq!(value_in(&metrics, &session), Some(0.0));
+/// A line written while nothing runs is counted by the next container,
+/// which resumes from the volume's checkpoint: with start_at = "end"
+/// alone it would be skipped, and without the offset the six old lines
+/// would be counted again.
+fn the_next_container_resumes_from_the_volumes_checkpoint(
+    deployment: &Deployment,
+    container: &str,
+) {
+    append(&deployment.log, &error_line("otp_code_not_found"));
+    deployment.run(container);
+    deployment.wait_for(&deployment.otp, 1.0);
+    let metrics = deployment.scrape();
+    assert_eq!(value_in(&metrics, &deployment.lines), Some(1.0));
+    assert_eq!(value_in(&metrics, &deployment.email), Some(0.0));
+    assert_eq!(value_in(&metrics, &deployment.session), Some(0.0));
 }

@@ -623,6 +623,22 @@ const UNITS: &[&str] = &[
 fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
     let dashboard = dashboard();
     assert!(dashboard["schemaVersion"].as_u64().unwrap() >= 36);
+    the_variables_follow_the_template_rules(&dashboard);
+    let excluded = lint_exclusions("target-instance-rule");
+    every_panel_has_an_id_title_description_unit_and_datasource(&dashboard, &excluded);
+    let queries = queries(&dashboard);
+    let recorded = defined_recordings();
+    for query in &queries {
+        every_selector_follows_the_target_rules(query, &excluded, &recorded);
+    }
+    every_filter_narrows_some_query(&queries);
+    every_recording_rule_is_shown_and_none_undefined(&queries, &recorded);
+}
+
+/// template-datasource-rule, template-job-rule, template-instance-rule,
+/// the same shape for the other filters, and
+/// template-on-time-change-reload.
+fn the_variables_follow_the_template_rules(dashboard: &Value) {
     let variables = dashboard["templating"]["list"].as_array().unwrap();
     let variable = |name: &str| {
         variables
@@ -630,15 +646,12 @@ fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
             .find(|v| v["name"] == name)
             .unwrap_or_else(|| panic!("no ${name} variable"))
     };
-    // template-datasource-rule
     let datasource = variable("datasource");
     assert_eq!(datasource["type"], "datasource");
     assert_eq!(datasource["query"], "prometheus");
     assert_eq!(datasource["label"], "Data source");
-    // template-job-rule, template-instance-rule, and the same shape for
-    // the other filters. The workload filters' All is `.*`, not `.+`, so
-    // that the series of inputs without path_labels, which lack those
-    // labels, still match it.
+    // The workload filters' All is `.*`, not `.+`, so that the series of
+    // inputs without path_labels, which lack those labels, still match it.
     for (name, label, definition, all) in [
         ("job", "Job", "label_values(errtally_build_info, job)", ".+"),
         (
@@ -690,15 +703,20 @@ fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
     }
     assert_eq!(variables.len(), 8, "a new variable needs its checks here");
     for v in variables.iter().filter(|v| v["type"] == "query") {
-        // template-on-time-change-reload
         assert_eq!(v["refresh"], 2, "{}", v["name"]);
     }
+}
 
-    let excluded = lint_exclusions("target-instance-rule");
-    let recorded = defined_recordings();
+/// Unique ids and titles; panel-title-description-rule,
+/// panel-datasource-rule, panel-units-rule; and every panel `.lint`
+/// excludes exists.
+fn every_panel_has_an_id_title_description_unit_and_datasource(
+    dashboard: &Value,
+    excluded: &BTreeSet<String>,
+) {
     let mut ids = BTreeSet::new();
     let mut titles = BTreeSet::new();
-    for panel in panels(&dashboard) {
+    for panel in panels(dashboard) {
         let title = panel["title"].as_str().unwrap_or_default();
         assert!(
             ids.insert(panel["id"].as_u64().unwrap()),
@@ -710,8 +728,6 @@ fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
         if panel["type"] == "row" {
             continue;
         }
-        // panel-title-description-rule, panel-datasource-rule,
-        // panel-units-rule
         assert!(
             panel["description"].as_str().is_some_and(|d| d.len() > 20),
             "{title} has no description"
@@ -727,82 +743,89 @@ fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
             assert_eq!(target["datasource"]["uid"], "${datasource}", "{title}");
         }
     }
-    for panel in &excluded {
+    for panel in excluded {
         assert!(titles.contains(panel), ".lint names no panel {panel:?}");
     }
+}
 
-    let queries = queries(&dashboard);
-    for query in &queries {
-        let Query {
-            panel,
-            expr,
-            instant,
-            ..
-        } = query;
-        let found = selectors(expr);
-        assert!(!found.is_empty(), "{panel}: no selector in {expr}");
-        for selector in found {
-            let name = &selector.name;
-            // target-job-rule, target-instance-rule
+/// target-job-rule, target-instance-rule (but for `.lint`'s exclusions,
+/// which read recorded series only), the workload filters exactly where
+/// the series can carry path labels, target-rate-interval-rule and
+/// target-counter-agg-rule.
+fn every_selector_follows_the_target_rules(
+    query: &Query,
+    excluded: &BTreeSet<String>,
+    recorded: &BTreeSet<String>,
+) {
+    let Query {
+        panel,
+        expr,
+        instant,
+        ..
+    } = query;
+    let found = selectors(expr);
+    assert!(!found.is_empty(), "{panel}: no selector in {expr}");
+    for selector in found {
+        let name = &selector.name;
+        assert!(
+            selector.matchers.contains("job=~\"$job\""),
+            "{panel}: {name} has no job matcher in {expr}"
+        );
+        if excluded.contains(panel) {
+            // Exempt only because it reads series without instance.
             assert!(
-                selector.matchers.contains("job=~\"$job\""),
-                "{panel}: {name} has no job matcher in {expr}"
+                recorded.contains(name),
+                "{panel}: {name} is not a recorded series, so it needs $instance"
             );
-            if excluded.contains(panel) {
-                // Exempt only because it reads series without instance.
-                assert!(
-                    recorded.contains(name),
-                    "{panel}: {name} is not a recorded series, so it needs $instance"
-                );
+        } else {
+            assert!(
+                selector.matchers.contains("instance=~\"$instance\""),
+                "{panel}: {name} has no instance matcher in {expr}"
+            );
+        }
+        // The workload filters wherever the series can carry path labels:
+        // the labelled families, and a recorded series whose level keeps
+        // the label; nowhere else, where they would match nothing once a
+        // workload is picked.
+        for label in WORKLOAD_LABELS {
+            let carries = if name.contains(':') {
+                name.split(':')
+                    .next()
+                    .is_some_and(|level| level.split('_').any(|part| part == *label))
             } else {
-                assert!(
-                    selector.matchers.contains("instance=~\"$instance\""),
-                    "{panel}: {name} has no instance matcher in {expr}"
-                );
-            }
-            // The workload filters wherever the series can carry path
-            // labels: the labelled families, and a recorded series whose
-            // level keeps the label; nowhere else, where they would match
-            // nothing once a workload is picked.
-            for label in WORKLOAD_LABELS {
-                let carries = if name.contains(':') {
-                    name.split(':')
-                        .next()
-                        .is_some_and(|level| level.split('_').any(|part| part == *label))
-                } else {
-                    LABELLED.contains(&name.as_str())
-                };
-                assert_eq!(
-                    selector
-                        .matchers
-                        .contains(&format!("{label}=~\"${label}\"")),
-                    carries,
-                    "{panel}: {name} and ${label} in {expr}"
-                );
-            }
-            // target-rate-interval-rule; increase may also sum the whole
-            // time range in an instant query.
-            if let Some(range) = &selector.range {
-                match selector.function.as_str() {
-                    "rate" | "irate" => assert_eq!(range, "$__rate_interval", "{panel}: {expr}"),
-                    "increase" => assert!(
-                        range == "$__rate_interval" || (range == "$__range" && *instant),
-                        "{panel}: {expr}"
-                    ),
-                    other => panic!("{panel}: a range inside {other:?}: {expr}"),
-                }
-            }
-            // target-counter-agg-rule
-            if name.ends_with("_total") {
-                assert!(
-                    selector.range.is_some()
-                        && matches!(selector.function.as_str(), "rate" | "irate" | "increase"),
-                    "{panel}: counter {name} is not in rate or increase: {expr}"
-                );
+                LABELLED.contains(&name.as_str())
+            };
+            assert_eq!(
+                selector
+                    .matchers
+                    .contains(&format!("{label}=~\"${label}\"")),
+                carries,
+                "{panel}: {name} and ${label} in {expr}"
+            );
+        }
+        // increase may also sum the whole time range in an instant query.
+        if let Some(range) = &selector.range {
+            match selector.function.as_str() {
+                "rate" | "irate" => assert_eq!(range, "$__rate_interval", "{panel}: {expr}"),
+                "increase" => assert!(
+                    range == "$__rate_interval" || (range == "$__range" && *instant),
+                    "{panel}: {expr}"
+                ),
+                other => panic!("{panel}: a range inside {other:?}: {expr}"),
             }
         }
+        if name.ends_with("_total") {
+            assert!(
+                selector.range.is_some()
+                    && matches!(selector.function.as_str(), "rate" | "irate" | "increase"),
+                "{panel}: counter {name} is not in rate or increase: {expr}"
+            );
+        }
     }
-    // template-unused: every filter narrows some query.
+}
+
+/// template-unused: every filter narrows some query.
+fn every_filter_narrows_some_query(queries: &[Query]) {
     for name in [
         "job",
         "instance",
@@ -819,10 +842,16 @@ fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
             "no query uses ${name}"
         );
     }
-    // The recording rules are used where they fit: the fleet row, and
-    // only recorded names the rules define.
+}
+
+/// The recording rules are used where they fit: the fleet row, and only
+/// recorded names the rules define.
+fn every_recording_rule_is_shown_and_none_undefined(
+    queries: &[Query],
+    recorded: &BTreeSet<String>,
+) {
     let mut used_recorded = BTreeSet::new();
-    for query in &queries {
+    for query in queries {
         for name in recorded_names(&query.expr) {
             assert!(
                 recorded.contains(&name),
@@ -832,7 +861,7 @@ fn dashboards_grafana_dashboard_follows_the_linter_conventions() {
             used_recorded.insert(name);
         }
     }
-    assert_eq!(used_recorded, recorded, "a recording rule no panel shows");
+    assert_eq!(&used_recorded, recorded, "a recording rule no panel shows");
 }
 
 #[test]

@@ -1,92 +1,34 @@
 //! Fault scenarios (issue 7, item 6): the real `errtally run` under
 //! rotation and truncation storms, thousands of files, an unreadable file,
-//! a reused inode behind a stale checkpoint, `kill -9` mid-ingest and a
-//! crowd of scrapers, each compared with what the test wrote (the
-//! generator's tally, or lines whose count the test knows).
+//! a reused inode behind a stale checkpoint and a crowd of scrapers, each
+//! compared with what the test wrote (the generator's tally, or lines whose
+//! count the test knows). `kill -9` mid-ingest, which bounds its replay in
+//! wall-clock time, runs alone in tests/alone/faults.rs; the helpers both
+//! share are in `faults_support`.
 //!
 //! Each scenario is sized for CI (all of them together take a few minutes
 //! on two cores); the `FAULTS_*` variables make the full versions, which
 //! `benches/faults.py` runs on a release build and tabulates. A test prints
 //! its measurements on stderr as one line starting `faults: ` (seen with
-//! `--nocapture`), which is what the script reads.
+//! `--nocapture`), which is what the script reads. Scrape latencies are
+//! not measured here but by `benches/catch_up_scrapes.py`.
 
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::daemon_support::{
-    Daemon, TYPES, append, as_nobody, error_line, errors, metric, value_in,
+use crate::daemon_support::{Daemon, TYPES, append, as_nobody, errors, metric, value_in};
+use crate::faults_support::{
+    Fixture, SETTLE, SOURCE, differences, empty, expected_series, knob, lines_between, nth_line,
+    open_append, wait_for_tally, wait_for_tally_timing_scrapes,
 };
 use crate::support::{add_tallies, corpus};
-
-/// The input every scenario follows.
-const SOURCE: &str = "f";
-
-/// How long counting may take to settle after a storm: a storm leaves
-/// rotated files to drain, and the full versions leave gigabytes.
-const SETTLE: Duration = Duration::from_secs(120);
-
-/// A size knob: `FAULTS_<NAME>` from the environment, else the CI value.
-fn knob(name: &str, ci: u64) -> u64 {
-    std::env::var(format!("FAULTS_{name}"))
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ci)
-}
-
-/// A temp directory with `logs/` and `state/`, and a config for one input
-/// named [`SOURCE`] reading `logs/*.log` (or another glob in `logs/`) from
-/// the beginning.
-struct Fixture {
-    dir: tempfile::TempDir,
-    logs: PathBuf,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let logs = dir.path().join("logs");
-        std::fs::create_dir(&logs).unwrap();
-        Fixture { dir, logs }
-    }
-
-    /// Writes the config with `settings` (top-level TOML lines) and
-    /// returns its path.
-    fn config_for(&self, settings: &str, pattern: &str) -> PathBuf {
-        let config = self.dir.path().join("errtally.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "state_dir = \"{}\"\n{settings}\n[[input]]\nname = \"{SOURCE}\"\npaths = [\"{}/{pattern}\"]\nstart_at = \"beginning\"\n",
-                self.dir.path().join("state").display(),
-                self.logs.display()
-            ),
-        )
-        .unwrap();
-        config
-    }
-
-    fn start(&self, settings: &str) -> Daemon {
-        self.start_for(settings, "*.log")
-    }
-
-    fn start_for(&self, settings: &str, pattern: &str) -> Daemon {
-        Daemon::start(&[
-            "--config",
-            self.config_for(settings, pattern).to_str().unwrap(),
-        ])
-    }
-
-    fn log(&self, name: &str) -> PathBuf {
-        self.logs.join(name)
-    }
-}
 
 /// The settings of each notification mode: inotify (`auto`, the default)
 /// and polling only, at the shipped `poll_interval`.
@@ -129,11 +71,6 @@ fn memchr_ends(bytes: &[u8]) -> Vec<usize> {
         .collect()
 }
 
-/// The tally of nothing, in the `scan --format json` shape.
-fn empty() -> Value {
-    json!({"lines": 0, "bytes": 0, "truncated_lines": 0, "errors": {}, "uncatalogued": {}, "uncatalogued_types": {}})
-}
-
 /// `tally` `times` times over.
 fn times(tally: &Value, times: u64) -> Value {
     (0..times).fold(empty(), |sum, _| add_tallies(&sum, tally))
@@ -155,86 +92,6 @@ fn line_tally(line: &str, error_type: Option<&str>) -> Value {
 /// starts with it has a head of its own).
 fn marker(n: u64) -> String {
     format!("{{\"msg\":\"marker {n:08}\",\"level\":\"info\",\"note\":\"a head of its own\"}}\n")
-}
-
-/// Every series a tally fixes, with its expected value.
-fn expected_series(tally: &Value) -> Vec<(String, f64)> {
-    let number = |v: &Value| v.as_f64().unwrap();
-    let mut series = vec![
-        (
-            metric("errtally_lines_total", SOURCE),
-            number(&tally["lines"]),
-        ),
-        (
-            metric("errtally_bytes_total", SOURCE),
-            number(&tally["bytes"]),
-        ),
-        (
-            metric("errtally_lines_truncated_total", SOURCE),
-            number(&tally["truncated_lines"]),
-        ),
-    ];
-    for entry in errtally::catalog::Catalog::builtin().unwrap().entries() {
-        let want = tally["errors"].get(&entry.error_type).map_or(0.0, number);
-        series.push((errors(SOURCE, &entry.error_type), want));
-    }
-    for (status, count) in tally["uncatalogued"].as_object().unwrap() {
-        series.push((
-            format!(
-                "errtally_uncatalogued_errors_total{{source=\"{SOURCE}\",status_code=\"{status}\"}}"
-            ),
-            number(count),
-        ));
-    }
-    series
-}
-
-/// Each series that differs from its expectation: name, scraped, expected.
-/// The sum over every uncatalogued status is checked too, so a status the
-/// tally does not name cannot hide.
-fn differences(text: &str, want: &[(String, f64)]) -> Vec<(String, Option<f64>, f64)> {
-    let mut differ: Vec<_> = want
-        .iter()
-        .map(|(series, want)| (series.clone(), value_in(text, series), *want))
-        .filter(|(_, got, want)| *got != Some(*want))
-        .collect();
-    let prefix = format!("errtally_uncatalogued_errors_total{{source=\"{SOURCE}\",");
-    let uncatalogued: f64 = text
-        .lines()
-        .filter(|l| l.starts_with(&prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    let want_uncatalogued: f64 = want
-        .iter()
-        .filter(|(series, _)| series.starts_with(&prefix))
-        .map(|(_, want)| want)
-        .sum();
-    if uncatalogued != want_uncatalogued {
-        differ.push((
-            "uncatalogued, all statuses".into(),
-            Some(uncatalogued),
-            want_uncatalogued,
-        ));
-    }
-    differ
-}
-
-/// Waits (at most `deadline`) until every series of `tally` is exact and
-/// returns how long that took. A series above its expectation fails at
-/// once (a line counted twice); one still short at the deadline fails as
-/// a lost line.
-fn wait_for_tally(daemon: &Daemon, tally: &Value, deadline: Duration) -> Duration {
-    let started = Instant::now();
-    wait_for_tally_timing_scrapes(daemon, tally, deadline);
-    started.elapsed()
-}
-
-fn open_append(path: &Path) -> std::fs::File {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
 }
 
 /// A logger: writes the corpus a line per `write(2)`, over and over, at
@@ -472,38 +329,6 @@ fn copytruncate_storm_refilled_to_the_same_size_counts_every_line_once() {
     copytruncate_storm(MODES[0].0, MODES[0].1, true);
 }
 
-/// The `i`th line of a small scenario: a catalogued error of one of
-/// [`TYPES`], or every fifth a plain line.
-fn nth_line(i: u64) -> (String, Option<&'static str>) {
-    if i % 5 == 4 {
-        (
-            format!("{{\"level\":\"info\",\"msg\":\"ok\",\"n\":{i}}}\n"),
-            None,
-        )
-    } else {
-        let error_type = TYPES[(i % 5) as usize];
-        (error_line(error_type), Some(error_type))
-    }
-}
-
-/// Lines `from..to` of [`nth_line`], and their tally.
-fn lines_between(from: u64, to: u64) -> (String, Value) {
-    let mut text = String::new();
-    let mut by_type = std::collections::BTreeMap::<&str, u64>::new();
-    for i in from..to {
-        let (line, error_type) = nth_line(i);
-        if let Some(error_type) = error_type {
-            *by_type.entry(error_type).or_default() += 1;
-        }
-        text.push_str(&line);
-    }
-    let mut tally = empty();
-    tally["lines"] = (to - from).into();
-    tally["bytes"] = text.len().into();
-    tally["errors"] = json!(by_type);
-    (text, tally)
-}
-
 /// A fixture with `files` files `f00000.log`, ... of 1 to 3 lines each (so
 /// a file counted twice or skipped shows), and their tally.
 fn many_files(files: u64) -> (Fixture, Value) {
@@ -551,42 +376,6 @@ fn with_nofile(limit: u32) -> Command {
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_errtally"));
     command
-}
-
-/// As [`wait_for_tally`], returning the slowest scrape seen meanwhile
-/// instead: serving must not starve while files fill the descriptors.
-fn wait_for_tally_timing_scrapes(daemon: &Daemon, tally: &Value, deadline: Duration) -> Duration {
-    let want = expected_series(tally);
-    let started = Instant::now();
-    let mut slowest = Duration::ZERO;
-    loop {
-        let asked = Instant::now();
-        let text = daemon.metrics();
-        slowest = slowest.max(asked.elapsed());
-        let differ = differences(&text, &want);
-        if differ.is_empty() {
-            return slowest;
-        }
-        assert!(
-            differ
-                .iter()
-                .all(|(_, got, want)| got.is_none_or(|got| got <= *want)),
-            "counted more than written: {differ:?}"
-        );
-        assert!(
-            started.elapsed() < deadline,
-            "still short after {deadline:?}: {:?}\nlog tail:\n{}",
-            &differ[..differ.len().min(5)],
-            daemon
-                .log()
-                .lines()
-                .rev()
-                .take(40)
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -1008,214 +797,22 @@ fn a_new_file_longer_than_a_stale_checkpoint_offset_is_read_from_0() {
     inode_reuse_with_a_stale_checkpoint("longer", 40);
 }
 
-/// A logger that appends [`nth_line`]s at a steady rate, a batch every
-/// 10 ms, and can pause; it keeps every line's end offset and how many
-/// lines it had written when.
-struct SteadyWriter {
-    pause: AtomicBool,
-    stop: AtomicBool,
-    paused: AtomicBool,
-    /// Line `i` ends at byte `ends[i]`.
-    ends: Mutex<Vec<u64>>,
-    /// (when, lines written by then), one per batch.
-    history: Mutex<Vec<(Instant, u64)>>,
-}
-
-impl SteadyWriter {
-    fn spawn(path: PathBuf, lines_per_second: u64) -> (Arc<Self>, std::thread::JoinHandle<()>) {
-        let writer = Arc::new(SteadyWriter {
-            pause: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            paused: AtomicBool::new(false),
-            ends: Mutex::new(Vec::new()),
-            history: Mutex::new(Vec::new()),
-        });
-        let shared = Arc::clone(&writer);
-        let thread = std::thread::spawn(move || {
-            let mut file = open_append(&path);
-            let per_batch = (lines_per_second / 100).max(1);
-            let mut next = Instant::now();
-            let mut offset = 0;
-            let mut written = 0;
-            while !shared.stop.load(Ordering::Acquire) {
-                std::thread::sleep(next.saturating_duration_since(Instant::now()));
-                next += Duration::from_millis(10);
-                if shared.pause.load(Ordering::Acquire) {
-                    shared.paused.store(true, Ordering::Release);
-                    continue;
-                }
-                shared.paused.store(false, Ordering::Release);
-                let (text, _) = lines_between(written, written + per_batch);
-                file.write_all(text.as_bytes()).unwrap();
-                let mut ends = shared.ends.lock().unwrap();
-                for i in written..written + per_batch {
-                    offset += nth_line(i).0.len() as u64;
-                    ends.push(offset);
-                }
-                drop(ends);
-                written += per_batch;
-                shared
-                    .history
-                    .lock()
-                    .unwrap()
-                    .push((Instant::now(), written));
-            }
-        });
-        (writer, thread)
-    }
-
-    /// Pauses and returns the lines written.
-    fn pause(&self) -> u64 {
-        self.pause.store(true, Ordering::Release);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.paused.load(Ordering::Acquire) {
-            assert!(Instant::now() < deadline, "the writer did not pause");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        self.written()
-    }
-
-    fn resume(&self) {
-        self.paused.store(false, Ordering::Release);
-        self.pause.store(false, Ordering::Release);
-    }
-
-    fn written(&self) -> u64 {
-        self.ends.lock().unwrap().len() as u64
-    }
-
-    /// Lines written by `when`.
-    fn written_at(&self, when: Instant) -> u64 {
-        let history = self.history.lock().unwrap();
-        let before = history.partition_point(|(at, _)| *at <= when);
-        before.checked_sub(1).map_or(0, |i| history[i].1)
-    }
-
-    /// The lines that end at or before `offset`, which must be a line end.
-    fn lines_before(&self, offset: u64) -> u64 {
-        let ends = self.ends.lock().unwrap();
-        let lines = ends.partition_point(|end| *end <= offset);
-        assert!(
-            offset == 0 || ends.get(lines.wrapping_sub(1)) == Some(&offset),
-            "checkpoint offset {offset} is not a line end"
-        );
-        lines as u64
-    }
-}
-
-/// The checkpointed offset of the file of `state_dir`'s only entry.
-fn checkpointed_offset(state_dir: &Path) -> u64 {
-    let text = std::fs::read_to_string(state_dir.join("checkpoint.json")).unwrap();
-    let checkpoint: Value = serde_json::from_str(&text).unwrap();
-    let files = checkpoint["files"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{text}"));
-    assert_eq!(files.len(), 1, "{text}");
-    files[0]["offset"].as_u64().unwrap()
-}
-
-/// `kill -9` while a writer appends at a steady rate, `KILLS` times, each
-/// time right after errtally has counted all that was written (the writer
-/// paused for that instant, so what the killed process counted is known).
-/// Each restart must count exactly the lines after its checkpoint's offset
-/// (which must be a line end), so nothing is lost; the lines counted twice
-/// must be at most those read during `bound` before the kill.
-fn kill_9_mid_ingest(name: &str, bound: impl Fn(Duration, Duration) -> Duration) {
-    let kills = knob("KILLS", 3);
-    let rate = knob("KILL_LINES_PER_S", 20_000);
-    let fixture = Fixture::new();
-    let interval = Duration::from_secs(1);
-    let bound = bound(interval, interval);
-    // The shipped defaults, said out loud.
-    let settings = "checkpoint_interval = \"1s\"\npoll_interval = \"1s\"";
-    let log = fixture.log("app.log");
-    append(&log, "");
-    let (writer, thread) = SteadyWriter::spawn(log.clone(), rate);
-    let mut thread = Some(thread);
-    let mut replayed = 0;
-    let mut resumed_at = 0;
-    let mut report = Vec::new();
-    let mut over_bound = Vec::new();
-    for kill in 0..=kills {
-        let daemon = fixture.start(settings);
-        let paused;
-        let written = if kill == kills {
-            writer.stop.store(true, Ordering::Release);
-            thread.take().unwrap().join().unwrap();
-            paused = Instant::now();
-            writer.written()
-        } else {
-            // Ingest for a while, at a different phase of the checkpoint
-            // timer each time.
-            std::thread::sleep(Duration::from_millis(1500 + 370 * kill));
-            paused = Instant::now();
-            writer.pause()
-        };
-        let (_, tally) = lines_between(resumed_at, written);
-        let caught_up = wait_for_tally(&daemon, &tally, SETTLE);
-        if kill == kills {
-            let (status, _) = daemon.stop();
-            assert!(status.success());
-            break;
-        }
-        let killed = Instant::now();
-        daemon.kill();
-        writer.resume();
-        let offset = checkpointed_offset(&fixture.dir.path().join("state"));
-        resumed_at = writer.lines_before(offset);
-        let replay = written - resumed_at;
-        replayed += replay;
-        let read_in_bound = written - writer.written_at(killed - bound);
-        report.push(format!(
-            "kill{kill}: replayed={replay} read_in_last_{}ms={read_in_bound} pause_to_kill_ms={} caught_up_ms={}",
-            bound.as_millis(),
-            (killed - paused).as_millis(),
-            caught_up.as_millis()
-        ));
-        if replay > read_in_bound {
-            over_bound.push(kill);
-        }
-    }
-    eprintln!(
-        "faults: {name} lines_per_s={rate} checkpoint_interval_s=1 poll_interval_s=1 kills={kills} lines={} replayed={replayed} {}",
-        writer.written(),
-        report.join(" ")
-    );
-    assert!(
-        over_bound.is_empty(),
-        "kills {over_bound:?} replayed more than was read in the {bound:?} before: {report:?}"
-    );
-}
-
-#[test]
-fn after_kill_9_mid_ingest_nothing_is_lost_and_the_replay_is_at_most_a_checkpoint_interval_of_input()
- {
-    // Offsets are published at most 200 ms after a read and saved at the
-    // next checkpoint tick; a quarter second more for a read and a write
-    // on a loaded machine.
-    kill_9_mid_ingest("kill_9", |checkpoint, _poll| {
-        checkpoint + Duration::from_millis(200 + 250)
-    });
-}
-
-/// Scrapes `/metrics` back to back until `until`; returns each scrape's
-/// latency and the failures (status or error, and a missing family).
-fn scrape_until(address: std::net::SocketAddr, until: Instant) -> (Vec<Duration>, Vec<String>) {
+/// Scrapes `/metrics` back to back until `until`; returns the failures
+/// (status or error, and a missing family). How long scrapes take is
+/// `benches/catch_up_scrapes.py`'s to measure, on a release build.
+fn scrape_until(address: std::net::SocketAddr, until: Instant) -> Vec<String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
     let url = format!("http://{address}/metrics");
-    let mut latencies = Vec::new();
     let mut failures = Vec::new();
     while Instant::now() < until {
-        let started = Instant::now();
         match agent.get(&url).call() {
             Ok(mut response) => {
                 let status = response.status().as_u16();
                 let body = response.body_mut().read_to_string().unwrap_or_default();
-                latencies.push(started.elapsed());
                 if status != 200 || !body.contains("errtally_lines_total{") {
                     failures.push(format!("status {status}, {} bytes", body.len()));
                 }
@@ -1223,29 +820,7 @@ fn scrape_until(address: std::net::SocketAddr, until: Instant) -> (Vec<Duration>
             Err(error) => failures.push(error.to_string()),
         }
     }
-    (latencies, failures)
-}
-
-/// How long after `started` the daemon has read `bytes` (scraped every
-/// 20 ms, as both runs of the comparison do).
-fn caught_up_after(daemon: &Daemon, bytes: u64, started: Instant) -> Duration {
-    let series = metric("errtally_bytes_total", SOURCE);
-    loop {
-        if daemon.value(&series) == Some(bytes as f64) {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < SETTLE,
-            "no catch-up; log:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    let index = ((sorted.len() as f64 * q) as usize).min(sorted.len() - 1);
-    sorted[index].as_secs_f64() * 1000.0
+    failures
 }
 
 #[test]
@@ -1254,19 +829,8 @@ fn concurrent_scrapes_during_a_catch_up_all_succeed() {
     let clients = knob("SCRAPE_CLIENTS", 50);
     let seconds = knob("SCRAPE_SECONDS", 3);
     let fixture = Fixture::new();
-    let (path, tally) = corpus(&fixture.logs, "big.log", 5, mib << 20, &["--clean"]);
-    let size = std::fs::metadata(&path).unwrap().len();
+    let (_, tally) = corpus(&fixture.logs, "big.log", 5, mib << 20, &["--clean"]);
 
-    // The same catch-up without the crowd, for the slowdown.
-    let started = Instant::now();
-    let alone = fixture.start("");
-    let catch_up_alone = caught_up_after(&alone, size, started);
-    wait_for_tally(&alone, &tally, SETTLE);
-    let (status, _) = alone.stop();
-    assert!(status.success());
-    std::fs::remove_dir_all(fixture.dir.path().join("state")).unwrap();
-
-    let started = Instant::now();
     let daemon = fixture.start("");
     let until = Instant::now() + Duration::from_secs(seconds);
     let crowd: Vec<_> = (0..clients)
@@ -1275,33 +839,20 @@ fn concurrent_scrapes_during_a_catch_up_all_succeed() {
             std::thread::spawn(move || scrape_until(address, until))
         })
         .collect();
-    let catch_up_crowded = caught_up_after(&daemon, size, started);
-    let mut latencies = Vec::new();
-    let mut failures = Vec::new();
-    for client in crowd {
-        let (l, f) = client.join().unwrap();
-        latencies.extend(l);
-        failures.extend(f);
-    }
-    wait_for_tally(&daemon, &tally, SETTLE);
-    latencies.sort();
-    let summary = format!(
-        "faults: scrapes mib={mib} clients={clients} seconds={seconds} scrapes={} failed={} p50_ms={:.1} p99_ms={:.1} max_ms={:.1} catch_up_alone_s={:.2} catch_up_scraped_s={:.2} slowdown={:.2}",
-        latencies.len(),
-        failures.len(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 1.0),
-        catch_up_alone.as_secs_f64(),
-        catch_up_crowded.as_secs_f64(),
-        catch_up_crowded.as_secs_f64() / catch_up_alone.as_secs_f64(),
-    );
-    eprintln!("{summary}");
+    let failures: Vec<String> = crowd
+        .into_iter()
+        .flat_map(|client| client.join().unwrap())
+        .collect();
     assert!(
         failures.is_empty(),
-        "{summary}: {:?}",
+        "{} scrapes of {clients} clients failed: {:?}",
+        failures.len(),
         &failures[..failures.len().min(10)]
     );
+    // The crowd did not cost a line, and the daemon still stops cleanly.
+    wait_for_tally(&daemon, &tally, SETTLE);
+    let (status, _) = daemon.stop();
+    assert!(status.success());
 }
 
 #[test]

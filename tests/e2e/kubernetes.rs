@@ -181,19 +181,67 @@ fn the_daemonset_agrees_with_its_config_and_the_image() {
     let (pod, container) = pod_and_container();
     let daemonset = object("DaemonSet");
     let config = config_table();
+    the_selector_picks_the_templates_pods(&daemonset);
+    let port_name =
+        config_container_annotation_and_probes_name_one_port(&daemonset, &container, &config);
+    the_pod_monitor_scrapes_that_port_keeping_errtallys_labels(&daemonset, &port_name);
+    the_service_account_is_the_pods_and_mounts_no_token(&pod);
+    every_volume_is_mounted(&pod, &container);
+    the_command_is_the_images_entrypoint_reading_the_configmap(&pod, &container);
+    the_other_flags_are_ones_errtally_run_knows(&container);
+    the_state_directory_is_a_writable_host_path_where_the_config_keeps_it(
+        &pod, &container, &config,
+    );
+    the_log_directories_are_mounted_read_only_and_hold_every_input(&pod, &container, &config);
+    the_container_runs_with_least_privilege(&pod, &container);
+    the_resources_cover_the_measured_memory_within_limits(&container);
+}
 
-    // Selection: the selector picks the template's pods, as does the
-    // PodMonitor's.
-    let pod_labels = &daemonset["spec"]["template"]["metadata"]["labels"];
+/// The template's pod labels.
+fn pod_labels(daemonset: &Value) -> &Value {
+    &daemonset["spec"]["template"]["metadata"]["labels"]
+}
+
+/// The pod's volume `name`.
+fn volume(pod: &Value, name: &str) -> Value {
+    pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|volume| volume["name"] == name)
+        .unwrap_or_else(|| panic!("no volume {name}"))
+        .clone()
+}
+
+/// The container's mount at `path`.
+fn mount_at(container: &Value, path: &str) -> Value {
+    container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mount| mount["mountPath"] == path)
+        .unwrap_or_else(|| panic!("nothing mounted at {path}"))
+        .clone()
+}
+
+/// The selector picks the template's pods (as does the PodMonitor's, in
+/// [`the_pod_monitor_scrapes_that_port_keeping_errtallys_labels`]).
+fn the_selector_picks_the_templates_pods(daemonset: &Value) {
     for (key, value) in daemonset["spec"]["selector"]["matchLabels"]
         .as_object()
         .unwrap()
     {
-        assert_eq!(&pod_labels[key], value, "selector {key}");
+        assert_eq!(&pod_labels(daemonset)[key], value, "selector {key}");
     }
+}
 
-    // The port: the config's listen_address, the container port, the
-    // scrape annotation and the probes all name the same one.
+/// The config's listen_address, the container port, the scrape
+/// annotation and the probes all name the same port; returns its name.
+fn config_container_annotation_and_probes_name_one_port(
+    daemonset: &Value,
+    container: &Value,
+    config: &toml::Table,
+) -> String {
     let listen = config["listen_address"].as_str().unwrap();
     let (host, port) = listen.rsplit_once(':').unwrap();
     assert_eq!(host, "0.0.0.0", "must be reachable on the pod IP");
@@ -215,49 +263,46 @@ fn the_daemonset_agrees_with_its_config_and_the_image() {
         assert_eq!(get["path"], path, "{probe}");
         assert_eq!(get["port"], port_name, "{probe}");
     }
+    port_name.to_string()
+}
 
-    // The PodMonitor scrapes that port by name, keeping errtally's labels.
+fn the_pod_monitor_scrapes_that_port_keeping_errtallys_labels(daemonset: &Value, port_name: &str) {
     let monitor = object("PodMonitor");
     assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
     for (key, value) in monitor["spec"]["selector"]["matchLabels"]
         .as_object()
         .unwrap()
     {
-        assert_eq!(&pod_labels[key], value, "PodMonitor selector {key}");
+        assert_eq!(
+            &pod_labels(daemonset)[key],
+            value,
+            "PodMonitor selector {key}"
+        );
     }
     let endpoints = monitor["spec"]["podMetricsEndpoints"].as_array().unwrap();
     assert_eq!(endpoints.len(), 1);
     assert_eq!(endpoints[0]["port"], port_name);
     assert_eq!(endpoints[0]["path"], "/metrics");
     assert_eq!(endpoints[0]["honorLabels"], true);
+}
 
-    // The ServiceAccount is the pod's, and neither mounts an API token.
+/// The ServiceAccount is the pod's, and neither mounts an API token.
+fn the_service_account_is_the_pods_and_mounts_no_token(pod: &Value) {
     let account = object("ServiceAccount");
     assert_eq!(pod["serviceAccountName"], account["metadata"]["name"]);
     assert_eq!(account["automountServiceAccountToken"], false);
     assert_eq!(pod["automountServiceAccountToken"], false);
+}
 
-    // Volumes by name, and where the container mounts each.
+fn every_volume_is_mounted(pod: &Value, container: &Value) {
     let volumes = pod["volumes"].as_array().unwrap();
-    let volume = |name: &str| -> Value {
-        volumes
-            .iter()
-            .find(|volume| volume["name"] == name)
-            .unwrap_or_else(|| panic!("no volume {name}"))
-            .clone()
-    };
     let mounts = container["volumeMounts"].as_array().unwrap();
     assert_eq!(mounts.len(), volumes.len(), "every volume is mounted");
-    let mount_at = |path: &str| -> Value {
-        mounts
-            .iter()
-            .find(|mount| mount["mountPath"] == path)
-            .unwrap_or_else(|| panic!("nothing mounted at {path}"))
-            .clone()
-    };
+}
 
-    // The command is the image's ENTRYPOINT, and its --config is the
-    // ConfigMap's file in the ConfigMap's volume.
+/// The command is the image's ENTRYPOINT, and its --config is the
+/// ConfigMap's file in the ConfigMap's volume.
+fn the_command_is_the_images_entrypoint_reading_the_configmap(pod: &Value, container: &Value) {
     let command: Vec<String> = container["command"]
         .as_array()
         .unwrap()
@@ -272,18 +317,20 @@ fn the_daemonset_agrees_with_its_config_and_the_image() {
         config_path.file_name().unwrap().to_str(),
         Some(key.as_str())
     );
-    let config_mount = mount_at(config_path.parent().unwrap().to_str().unwrap());
+    let config_mount = mount_at(container, config_path.parent().unwrap().to_str().unwrap());
     assert_eq!(config_mount["readOnly"], true);
     assert!(
         config_mount.get("subPath").is_none(),
         "a subPath mount never sees ConfigMap updates"
     );
-    let config_volume = volume(str_of(&config_mount["name"], "mount name"));
+    let config_volume = volume(pod, str_of(&config_mount["name"], "mount name"));
     assert_eq!(
         config_volume["configMap"]["name"],
         object("ConfigMap")["metadata"]["name"]
     );
-    // The other flags are ones errtally run knows.
+}
+
+fn the_other_flags_are_ones_errtally_run_knows(container: &Value) {
     let help = errtally().args(["run", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     for arg in container["args"].as_array().unwrap() {
@@ -292,24 +339,36 @@ fn the_daemonset_agrees_with_its_config_and_the_image() {
             assert!(help.contains(arg), "errtally run has no {arg}");
         }
     }
+}
 
-    // The state directory: a writable hostPath on the node, created when
-    // missing, mounted where the config keeps its checkpoint.
+/// A writable hostPath on the node, created when missing, mounted where
+/// the config keeps its checkpoint.
+fn the_state_directory_is_a_writable_host_path_where_the_config_keeps_it(
+    pod: &Value,
+    container: &Value,
+    config: &toml::Table,
+) {
     let state_dir = config["state_dir"].as_str().unwrap();
-    let state_mount = mount_at(state_dir);
+    let state_mount = mount_at(container, state_dir);
     assert_ne!(state_mount["readOnly"], true);
-    let state_volume = volume(str_of(&state_mount["name"], "mount name"));
+    let state_volume = volume(pod, str_of(&state_mount["name"], "mount name"));
     assert_eq!(state_volume["hostPath"]["type"], "DirectoryOrCreate");
     assert_eq!(state_volume["hostPath"]["path"], state_dir);
+}
 
-    // Logs: /var/log/pods and /var/log/containers, read-only, at the same
-    // paths as on the node (the links in /var/log/containers point into
-    // /var/log/pods), and every input path lies under one of them.
+/// /var/log/pods and /var/log/containers, read-only, at the same paths as
+/// on the node (the links in /var/log/containers point into
+/// /var/log/pods), and every input path lies under one of them.
+fn the_log_directories_are_mounted_read_only_and_hold_every_input(
+    pod: &Value,
+    container: &Value,
+    config: &toml::Table,
+) {
     let mut log_dirs = Vec::new();
     for dir in ["/var/log/pods", "/var/log/containers"] {
-        let mount = mount_at(dir);
+        let mount = mount_at(container, dir);
         assert_eq!(mount["readOnly"], true, "{dir}");
-        let volume = volume(str_of(&mount["name"], "mount name"));
+        let volume = volume(pod, str_of(&mount["name"], "mount name"));
         assert_eq!(volume["hostPath"]["path"], dir);
         assert_eq!(volume["hostPath"]["type"], "Directory");
         log_dirs.push(dir);
@@ -327,8 +386,10 @@ fn the_daemonset_agrees_with_its_config_and_the_image() {
             );
         }
     }
+}
 
-    // Least privilege: no capabilities, no escalation, read-only root.
+/// No capabilities, no escalation, read-only root.
+fn the_container_runs_with_least_privilege(pod: &Value, container: &Value) {
     let security = &container["securityContext"];
     assert_eq!(security["allowPrivilegeEscalation"], false);
     assert_eq!(security["readOnlyRootFilesystem"], true);
@@ -339,9 +400,11 @@ fn the_daemonset_agrees_with_its_config_and_the_image() {
         pod["securityContext"]["seccompProfile"]["type"],
         "RuntimeDefault"
     );
+}
 
-    // Resources: requests within limits, the memory request near twice the
-    // RSS measured with 2,000 files (8.9 MiB) at least.
+/// Requests within limits, the memory request near twice the RSS measured
+/// with 2,000 files (8.9 MiB) at least.
+fn the_resources_cover_the_measured_memory_within_limits(container: &Value) {
     let resources = &container["resources"];
     for what in ["cpu", "memory"] {
         let request = quantity(str_of(&resources["requests"][what], what));

@@ -10,6 +10,7 @@ mod daemon_support;
 mod dashboards;
 mod deploy;
 mod faults;
+mod faults_support;
 mod globs;
 mod golden;
 mod kubernetes;

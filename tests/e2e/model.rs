@@ -1476,6 +1476,24 @@ impl World {
             }
         ));
         self.stats.restarts += 1;
+        let observed = self.last_look_before_the_stop(settle, after_checkpoint);
+        self.end_the_process(crash);
+        let entries = self.read_checkpoint();
+        self.checkpoint = entries.clone();
+        self.every_checkpointed_offset_ends_a_line(&entries);
+        if !crash {
+            self.a_graceful_stop_hands_over_every_followed_file(&entries);
+            self.a_graceful_stop_checkpoints_what_it_counted(&entries, observed, settle);
+        }
+        for file in &mut self.files {
+            file.followed = false;
+            file.known_open = false;
+        }
+    }
+
+    /// What errtally had counted at the last look before the stop: after
+    /// settling (and the checkpoint) when asked to, else a scrape now.
+    fn last_look_before_the_stop(&mut self, settle: bool, after_checkpoint: bool) -> Counts {
         self.settle_before_handover(false);
         if settle || after_checkpoint {
             self.settle();
@@ -1483,12 +1501,15 @@ impl World {
         if after_checkpoint {
             self.wait_for_checkpoint();
         }
-        // What errtally had counted at the last look.
-        let observed = if settle || after_checkpoint {
+        if settle || after_checkpoint {
             self.observed
         } else {
             self.scrape()
-        };
+        }
+    }
+
+    /// SIGKILL, or SIGTERM, which must exit 0 within 5 s.
+    fn end_the_process(&mut self, crash: bool) {
         let daemon = self.daemon.take().unwrap();
         if crash {
             self.last_log = daemon.kill_with_log();
@@ -1499,19 +1520,21 @@ impl World {
                 self.fail(format!("SIGTERM: exit {status:?} after {took:?}"));
             }
         }
-        let entries = self.read_checkpoint();
-        self.checkpoint = entries.clone();
+    }
+
+    /// Each entry's offset is a line end, or inside an over-long line only
+    /// while skipping its rest and saying so; the files take the entries as
+    /// their checkpoints.
+    fn every_checkpointed_offset_ends_a_line(&mut self, entries: &[Entry]) {
         for file in &mut self.files {
             file.checkpoint = None;
             file.open_at_stop = file.followed && file.known_open;
         }
-        for entry in &entries {
+        for entry in entries {
             let Some(index) = self.entry_file(entry) else {
                 continue;
             };
             let file = &self.files[index];
-            // Inside a line only while skipping the rest of an over-long
-            // one, and then saying so.
             let fine = entry.offset <= file.content.len() as u64
                 && if entry.skipping {
                     file.is_past_the_head_of_a_long_line(entry.offset)
@@ -1532,57 +1555,64 @@ impl World {
             self.files[index].checkpoint = Some((entry.offset, epoch));
             self.files[index].checkpoint_head = !entry.head.is_empty();
         }
-        if !crash {
-            // Every file the process followed at a matched path is handed
-            // over, even one it had not opened yet (its last rescan). By
-            // identity, or by path for a file rewritten since errtally last
-            // looked (whose entry still has the old head).
-            if let Some(file) = self.files.iter().find(|f| {
-                f.followed
-                    && f.matched
-                    && f.checkpoint.is_none()
-                    && !entries.iter().any(|entry| entry.path == f.path)
-            }) {
-                self.fail(format!(
-                    "graceful stop: the checkpoint lacks {}, which errtally followed; entries {entries:?}",
-                    file.path.display()
-                ));
-            }
-            // Lines after the checkpointed offsets were not counted by the
-            // process that stopped (the next one counts them).
-            let mut not_counted = Counts::default();
-            for file in self.files.iter_mut().filter(|f| f.followed) {
-                let resume = match file.checkpoint {
-                    Some((offset, _)) => offset,
-                    // Never opened, or (unmatched) drained and closed.
-                    None if file.matched => 0,
-                    None => file.framed_to(),
-                };
-                if resume < file.counted_to {
-                    let again = file.tally_between(resume, file.counted_to);
-                    let path = file.path.display().to_string();
-                    self.fail(format!(
-                        "graceful stop: the checkpoint holds {resume} for {path}, before lines already counted ({again:?}): they would be counted again"
-                    ));
-                }
-                not_counted = not_counted.plus(file.tally_after(resume));
-                file.counted_to = resume;
-            }
-            let Some(counted) = self.expected.minus(not_counted) else {
-                self.fail(format!(
-                    "graceful stop: the checkpoint leaves {not_counted:?} uncounted, more than the process had to count ({:?})",
-                    self.expected
-                ));
-            };
-            if !observed.all_at_most(counted) || (settle && observed != counted) {
-                self.fail(format!(
-                    "graceful stop: the process counted {observed:?}, but its checkpoint says {counted:?}: the difference is counted again after the restart; entries {entries:?}"
-                ));
-            }
+    }
+
+    /// Every file the process followed at a matched path is handed over,
+    /// even one it had not opened yet (its last rescan). By identity, or by
+    /// path for a file rewritten since errtally last looked (whose entry
+    /// still has the old head).
+    fn a_graceful_stop_hands_over_every_followed_file(&self, entries: &[Entry]) {
+        if let Some(file) = self.files.iter().find(|f| {
+            f.followed
+                && f.matched
+                && f.checkpoint.is_none()
+                && !entries.iter().any(|entry| entry.path == f.path)
+        }) {
+            self.fail(format!(
+                "graceful stop: the checkpoint lacks {}, which errtally followed; entries {entries:?}",
+                file.path.display()
+            ));
         }
-        for file in &mut self.files {
-            file.followed = false;
-            file.known_open = false;
+    }
+
+    /// Lines after the checkpointed offsets were not counted by the process
+    /// that stopped (the next one counts them), and none before them is
+    /// left to count: what the process counted is what its checkpoint says
+    /// (exactly, once settled).
+    fn a_graceful_stop_checkpoints_what_it_counted(
+        &mut self,
+        entries: &[Entry],
+        observed: Counts,
+        settle: bool,
+    ) {
+        let mut not_counted = Counts::default();
+        for file in self.files.iter_mut().filter(|f| f.followed) {
+            let resume = match file.checkpoint {
+                Some((offset, _)) => offset,
+                // Never opened, or (unmatched) drained and closed.
+                None if file.matched => 0,
+                None => file.framed_to(),
+            };
+            if resume < file.counted_to {
+                let again = file.tally_between(resume, file.counted_to);
+                let path = file.path.display().to_string();
+                self.fail(format!(
+                    "graceful stop: the checkpoint holds {resume} for {path}, before lines already counted ({again:?}): they would be counted again"
+                ));
+            }
+            not_counted = not_counted.plus(file.tally_after(resume));
+            file.counted_to = resume;
+        }
+        let Some(counted) = self.expected.minus(not_counted) else {
+            self.fail(format!(
+                "graceful stop: the checkpoint leaves {not_counted:?} uncounted, more than the process had to count ({:?})",
+                self.expected
+            ));
+        };
+        if !observed.all_at_most(counted) || (settle && observed != counted) {
+            self.fail(format!(
+                "graceful stop: the process counted {observed:?}, but its checkpoint says {counted:?}: the difference is counted again after the restart; entries {entries:?}"
+            ));
         }
     }
 

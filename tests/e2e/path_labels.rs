@@ -164,6 +164,17 @@ const DROPPED: &str = "errtally_label_sets_dropped_total{source=\"pods\"}";
 #[test]
 fn pod_logs_are_counted_per_namespace_pod_and_container_within_the_cap() {
     let pods = Pods::new();
+    let daemon = four_label_sets_and_a_plain_input(&pods);
+    each_label_set_counts_its_pods_lines(&daemon);
+    the_input_without_path_labels_keeps_exactly_its_labels(&daemon);
+    pods_past_the_cap_count_under_overflow(&pods, &daemon);
+    the_set_of_a_pod_that_went_expires_and_frees_its_place(&pods, &daemon);
+}
+
+/// The daemon over a plain input with one line and a pod tree of two pods
+/// (three containers) and a directory not named like a pod, at most 4
+/// label sets with a TTL of 2 s; returns once every file is counted.
+fn four_label_sets_and_a_plain_input(pods: &Pods) -> Daemon {
     let plain = pods.dir.path().join("plain");
     std::fs::create_dir(&plain).unwrap();
     append(&plain.join("a.log"), &error_line("email_not_found"));
@@ -186,12 +197,17 @@ fn pod_logs_are_counted_per_namespace_pod_and_container_within_the_cap() {
         &plain,
     );
     let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
-
     daemon.wait_for(&API.lines(), 5.0);
     daemon.wait_for(&API_PROXY.lines(), 2.0);
     daemon.wait_for(&WORKER.lines(), 2.0);
     daemon.wait_for(&UNMATCHED.lines(), 2.0);
     daemon.wait_for(&errors("plain", "email_not_found"), 1.0);
+    daemon
+}
+
+/// Exact counts per set, every catalogued type in each, in a scrape
+/// promtool accepts.
+fn each_label_set_counts_its_pods_lines(daemon: &Daemon) {
     let text = daemon.metrics();
     for (series, expected) in [
         (API.errors("email_not_found"), 3.0),
@@ -209,13 +225,17 @@ fn pod_logs_are_counted_per_namespace_pod_and_container_within_the_cap() {
     for set in [&API, &API_PROXY, &WORKER, &UNMATCHED] {
         assert_eq!(set.error_series(&text), types, "{}", set.lines());
     }
-    // The input without path labels keeps exactly its labels.
+    crate::support::promtool_check(&text);
+}
+
+fn the_input_without_path_labels_keeps_exactly_its_labels(daemon: &Daemon) {
+    let text = daemon.metrics();
     let plain_series: Vec<&str> = text
         .lines()
         .filter(|line| line.contains("source=\"plain\"") && line.starts_with("errtally_"))
         .filter(|line| line.starts_with("errtally_errors_total{error_type="))
         .collect();
-    assert_eq!(plain_series.len(), types);
+    assert_eq!(plain_series.len(), catalogued_types());
     assert_eq!(
         value_in(&text, "errtally_lines_total{source=\"pods\"}"),
         None
@@ -224,9 +244,11 @@ fn pod_logs_are_counted_per_namespace_pod_and_container_within_the_cap() {
         value_in(&text, "errtally_label_sets_dropped_total{source=\"plain\"}"),
         None
     );
-    crate::support::promtool_check(&text);
+}
 
-    // Four sets live: the next pods count under __overflow__.
+/// Four sets live: the next pods count under __overflow__, with one
+/// warning.
+fn pods_past_the_cap_count_under_overflow(pods: &Pods, daemon: &Daemon) {
     append(
         &pods.log("late_db-0_5a5a5a5a-3333", "app"),
         &error_line("email_not_found").repeat(2),
@@ -240,7 +262,7 @@ fn pod_logs_are_counted_per_namespace_pod_and_container_within_the_cap() {
     daemon.wait_for(&OVERFLOW.lines(), 3.0);
     daemon.wait_for(DROPPED, 2.0);
     let text = daemon.metrics();
-    assert_eq!(OVERFLOW.error_series(&text), types);
+    assert_eq!(OVERFLOW.error_series(&text), catalogued_types());
     assert!(!text.contains("namespace=\"late\""), "a set past the cap");
     assert_eq!(
         daemon.log().matches("too many path label sets").count(),
@@ -248,9 +270,12 @@ fn pod_logs_are_counted_per_namespace_pod_and_container_within_the_cap() {
         "{}",
         daemon.log()
     );
+}
 
-    // The worker pod goes: its set is removed once its file has been
-    // closed (after the 5 s drain) for path_labels_ttl (2 s).
+/// The worker pod goes: its set is removed once its file has been closed
+/// (after the 5 s drain) for path_labels_ttl (2 s), the others stay, and
+/// its place is free again for a new pod.
+fn the_set_of_a_pod_that_went_expires_and_frees_its_place(pods: &Pods, daemon: &Daemon) {
     std::fs::remove_dir_all(pods.root().join("billing_worker-5c_9f8e7d6c-2222")).unwrap();
     daemon.wait_until("the worker's label set expired", || {
         !daemon.metrics().contains("namespace=\"billing\"")
@@ -259,14 +284,13 @@ fn pod_logs_are_counted_per_namespace_pod_and_container_within_the_cap() {
     assert_eq!(value_in(&text, &API.errors("email_not_found")), Some(3.0));
     assert_eq!(value_in(&text, &UNMATCHED.lines()), Some(2.0));
     assert_eq!(value_in(&text, &OVERFLOW.lines()), Some(3.0));
-    // Its place is free again for a new pod.
     append(
         &pods.log("fresh_web-2_7c7c7c7c-5555", "app"),
         &error_line("email_not_found"),
     );
     daemon.wait_for(&FRESH.errors("email_not_found"), 1.0);
     let text = daemon.metrics();
-    assert_eq!(FRESH.error_series(&text), types);
+    assert_eq!(FRESH.error_series(&text), catalogued_types());
     assert_eq!(value_in(&text, DROPPED), Some(2.0));
     assert_eq!(value_in(&text, &OVERFLOW.lines()), Some(3.0));
     crate::support::promtool_check(&text);

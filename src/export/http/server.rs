@@ -9,8 +9,10 @@
 //! it alive, so the queue moves), a TLS handshake and each request head
 //! must arrive within [`HANDSHAKE_TIMEOUT`] and [`HEADER_READ_TIMEOUT`] (the
 //! latter also closes connections idle that long, before or between
-//! requests), a request head is bounded by [`MAX_BUF_BYTES`], and request
-//! bodies are dropped unread. A handshake rustls refuses (a client
+//! requests), a response's writes may make no progress for at most
+//! [`WRITE_STALL_TIMEOUT`] (a client that never reads a large scrape), a
+//! request head is bounded by [`MAX_BUF_BYTES`], and request bodies are
+//! dropped unread. A handshake rustls refuses (a client
 //! certificate it cannot verify, or none where one is required) is logged
 //! at `warn` by [`RefusalLog`], a few lines a minute per reason.
 //!
@@ -48,6 +50,7 @@ use super::HttpState;
 use super::refusals::RefusalLog;
 use super::serving::{WatchedFile, WebConfig};
 use super::web_config::WebConfigError;
+use super::write_stall::{StallGuard, WRITE_STALL_TIMEOUT};
 use crate::export::metrics::Metrics;
 
 /// Default cap on connections served at once: above what one exporter
@@ -232,6 +235,9 @@ async fn connection(
     _slot: Slot,
 ) {
     let _ = stream.set_nodelay(true);
+    // Under TLS too the socket's writes are what a client that never reads
+    // stalls.
+    let stream = StallGuard::new(stream, WRITE_STALL_TIMEOUT);
     let Some(tls) = tls else {
         return serve_http(TokioIo::new(stream), peer, handler, stop).await;
     };

@@ -645,10 +645,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn types_are_sorted_by_the_rate_now_with_rates_sparkline_and_every_cause_and_step() {
         let fixture = Fixture::new(Catalog::builtin().unwrap());
+        let page = a_burst_long_ago_on_api_and_a_small_one_now_on_web(&fixture).await;
+        types_are_ordered_by_their_rate_now(&page);
+        rates_counts_and_sparkline_cover_the_last_minute_and_five(&page);
+        each_busy_type_links_its_docs_and_lists_every_cause_and_step(&fixture, &page);
+        only_the_busiest_type_now_is_open(&page);
+        a_type_with_nothing_beyond_its_hint_has_nothing_to_click(&fixture, &page);
+        each_input_shows_its_rates_and_the_types_it_saw(&page);
+    }
+
+    /// api and web at 0, then 600 session_not_found on api 30 samples
+    /// ago, and 30 email_not_found and one magic_link_not_found on web in
+    /// the last sample; the page rendered then.
+    async fn a_burst_long_ago_on_api_and_a_small_one_now_on_web(fixture: &Fixture) -> String {
         fixture.publish("api", &[], 0);
         fixture.publish("web", &[], 0);
         fixture.sample();
-        // A big burst long ago on api, a small one in the last minute on web.
         fixture.publish("api", &[("session_not_found", 600)], 1000);
         for _ in 0..29 {
             tokio::time::advance(SAMPLE_INTERVAL).await;
@@ -661,14 +673,24 @@ mod tests {
         );
         tokio::time::advance(SAMPLE_INTERVAL).await;
         fixture.sample();
-        let page = fixture.render();
+        fixture.render()
+    }
 
-        let email = type_row(&page, "email_not_found");
-        let session = type_row(&page, "session_not_found");
-        let magic = type_row(&page, "magic_link_not_found");
-        let position = |row: &str| page.find(row).unwrap();
-        assert!(position(email) < position(magic), "{page}");
-        assert!(position(magic) < position(session), "{page}");
+    fn types_are_ordered_by_their_rate_now(page: &str) {
+        let position = |error_type: &str| page.find(type_row(page, error_type)).unwrap();
+        assert!(
+            position("email_not_found") < position("magic_link_not_found"),
+            "{page}"
+        );
+        assert!(
+            position("magic_link_not_found") < position("session_not_found"),
+            "{page}"
+        );
+    }
+
+    fn rates_counts_and_sparkline_cover_the_last_minute_and_five(page: &str) {
+        let email = type_row(page, "email_not_found");
+        let session = type_row(page, "session_not_found");
         // 30 in the last minute; 30 in the last 5 minutes.
         assert!(
             email.contains("<td class=\"n hot\">0.500</td><td class=\"n\">0.100</td>"),
@@ -686,8 +708,11 @@ mod tests {
             "{session}"
         );
         assert!(session.contains("<td class=\"n\">600</td>"), "{session}");
+    }
 
-        for (error_type, row) in [("email_not_found", email), ("session_not_found", session)] {
+    fn each_busy_type_links_its_docs_and_lists_every_cause_and_step(fixture: &Fixture, page: &str) {
+        for error_type in ["email_not_found", "session_not_found"] {
+            let row = type_row(page, error_type);
             let entry = fixture
                 .catalog
                 .entry(fixture.catalog.index_of(error_type.as_bytes()).unwrap())
@@ -728,10 +753,19 @@ mod tests {
                 "{row}"
             );
         }
-        // The busiest now is open; the others are one click away.
+    }
+
+    /// The busiest now is open; the others are one click away.
+    fn only_the_busiest_type_now_is_open(page: &str) {
+        let email = type_row(page, "email_not_found");
+        let session = type_row(page, "session_not_found");
         assert!(email.contains("<details open><summary>"), "{email}");
         assert!(session.contains("<details><summary>"), "{session}");
-        // Nothing in the catalogue beyond the hint: nothing to click.
+    }
+
+    /// Nothing in the catalogue beyond the hint: nothing to click.
+    fn a_type_with_nothing_beyond_its_hint_has_nothing_to_click(fixture: &Fixture, page: &str) {
+        let magic = type_row(page, "magic_link_not_found");
         let entry = fixture
             .catalog
             .entry(fixture.catalog.index_of(b"magic_link_not_found").unwrap())
@@ -744,8 +778,10 @@ mod tests {
             magic.ends_with(&format!("<td>{}</td></tr>", html(&entry.description))),
             "{magic}"
         );
+    }
 
-        // Per input: web is busy now, api was busy earlier.
+    /// Per input: web is busy now, api was busy earlier.
+    fn each_input_shows_its_rates_and_the_types_it_saw(page: &str) {
         let input_row = |source: &str| {
             page.lines()
                 .find(|line| line.starts_with(&format!("<tr><td><code>{source}</code></td>")))
