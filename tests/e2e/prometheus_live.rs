@@ -14,6 +14,13 @@
 //! the no-history floors at once, which is what a fresh install sees.
 //! Prometheus starts empty, so there is no baseline: the Stytch alerts can
 //! only fire on their floors here.
+//!
+//! The same steps run twice: against one Prometheus that scrapes the
+//! daemons and evaluates the rules, and against the fleet path, where a
+//! Prometheus in agent mode scrapes them and remote-writes everything (with
+//! exemplars) to a central Prometheus that receives remote writes, stores
+//! exemplars and evaluates the rules. Every query, rule and alert is then
+//! asked of the central server.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -83,28 +90,82 @@ struct Prometheus {
     log: PathBuf,
 }
 
+/// Where the rules run and what the steps ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topology {
+    /// One Prometheus scrapes the daemons and evaluates the rules.
+    Direct,
+    /// An agent scrapes and remote-writes to a central Prometheus, which
+    /// evaluates the rules.
+    Fleet,
+}
+
+/// The global block: scrape and evaluate every second.
+const GLOBAL: &str = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n";
+
+/// The shortened rule copies, and the config lines that load them.
+fn rule_files(dir: &Path) -> &'static str {
+    let rules = dashboards::dashboards();
+    std::fs::copy(rules.join("recording.yml"), dir.join("recording.yml")).unwrap();
+    let alerts = dashboards::read("alerts.yml");
+    let (alerts, shortened) = shorten_for(&alerts);
+    assert_eq!(shortened, dashboards::alert_names(&alerts).len());
+    std::fs::write(dir.join("alerts.yml"), alerts).unwrap();
+    "rule_files:\n  - recording.yml\n  - alerts.yml\n"
+}
+
+/// A scrape job `errtally` over `targets`.
+fn scrape_errtally(targets: &[SocketAddr]) -> String {
+    let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    format!(
+        "scrape_configs:\n  - job_name: errtally\n    static_configs:\n      - targets: [{}]\n",
+        targets.join(", ")
+    )
+}
+
 impl Prometheus {
     /// Starts Prometheus in `dir` on a free loopback port, scraping
     /// `targets` as job `errtally` and loading the shortened rule copies.
     fn start(dir: &Path, targets: &[SocketAddr]) -> Prometheus {
-        let rules = dashboards::dashboards();
-        std::fs::copy(rules.join("recording.yml"), dir.join("recording.yml")).unwrap();
-        let alerts = dashboards::read("alerts.yml");
-        let (alerts, shortened) = shorten_for(&alerts);
-        assert_eq!(shortened, dashboards::alert_names(&alerts).len());
-        std::fs::write(dir.join("alerts.yml"), alerts).unwrap();
-        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
+        let config = format!("{GLOBAL}{}{}", rule_files(dir), scrape_errtally(targets));
+        let storage = format!("--storage.tsdb.path={}", dir.join("tsdb").display());
+        Prometheus::launch(dir, &config, &[&storage])
+    }
+
+    /// A central Prometheus: it receives remote writes, stores exemplars
+    /// and evaluates the shortened rule copies; it scrapes nothing.
+    fn start_central(dir: &Path) -> Prometheus {
+        let config = format!("{GLOBAL}{}", rule_files(dir));
+        let storage = format!("--storage.tsdb.path={}", dir.join("tsdb").display());
+        Prometheus::launch(
+            dir,
             &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 rule_files:\n  - recording.yml\n  - alerts.yml\n\
-                 scrape_configs:\n  - job_name: errtally\n    static_configs:\n      - targets: [{}]\n",
-                targets.join(", ")
-            ),
+            &[
+                &storage,
+                "--web.enable-remote-write-receiver",
+                "--enable-feature=exemplar-storage",
+            ],
         )
-        .unwrap();
+    }
+
+    /// A Prometheus in agent mode: scrapes `targets` and remote-writes
+    /// everything, exemplars included, to `central` within a second.
+    fn start_agent(dir: &Path, targets: &[SocketAddr], central: &Prometheus) -> Prometheus {
+        let config = format!(
+            "{GLOBAL}{}remote_write:\n  - url: {}/api/v1/write\n    send_exemplars: true\n\
+             \x20   queue_config:\n      batch_send_deadline: 1s\n",
+            scrape_errtally(targets),
+            central.base
+        );
+        let storage = format!("--storage.agent.path={}", dir.join("wal").display());
+        Prometheus::launch(dir, &config, &[&storage, "--enable-feature=agent"])
+    }
+
+    /// Runs `prometheus` in `dir` with `config` and `args` on a free
+    /// loopback port; returns once it is ready.
+    fn launch(dir: &Path, config: &str, args: &[&str]) -> Prometheus {
+        let config_path = dir.join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -112,11 +173,8 @@ impl Prometheus {
             .port();
         let log = dir.join("prometheus.log");
         let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
+            .arg(format!("--config.file={}", config_path.display()))
+            .args(args)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -289,7 +347,17 @@ fn label<'a>(series: &'a Value, name: &str) -> &'a str {
 
 #[test]
 fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
-    let live = Live::start();
+    live_steps(Topology::Direct);
+}
+
+#[test]
+fn the_fleet_path_agent_to_central_fires_the_same_alerts_and_answers_every_query() {
+    live_steps(Topology::Fleet);
+}
+
+/// The steps, against the Prometheus that evaluates the rules.
+fn live_steps(topology: Topology) {
+    let live = Live::start(topology);
     let prometheus = &live.prometheus;
     the_shipped_rule_groups_are_loaded(prometheus);
     let burst_start = live.write_the_burst_after_a_first_scrape();
@@ -316,20 +384,24 @@ fn prometheus_live_fires_the_burst_alerts_and_answers_every_dashboard_query() {
 }
 
 /// Daemon `a` over a plain directory, daemon `b` over a kubelet-like tree
-/// with the shipped `path_labels`, and Prometheus scraping both.
+/// with the shipped `path_labels`, and Prometheus scraping both (directly,
+/// or through an agent).
 struct Live {
     /// Each daemon's log file, in the order of `daemons`.
     logs: Vec<PathBuf>,
     /// Each daemon's address as Prometheus' `instance` label shows it.
     instances: Vec<String>,
+    /// The Prometheus that evaluates the rules and answers the steps.
     prometheus: Prometheus,
+    /// The agent that scrapes for it, on the fleet path.
+    _agent: Option<Prometheus>,
     // Dropped after Prometheus, which scrapes them.
     _daemons: Vec<Daemon>,
     _dir: tempfile::TempDir,
 }
 
 impl Live {
-    fn start() -> Live {
+    fn start(topology: Topology) -> Live {
         let dir = tempfile::tempdir().unwrap();
         let mut daemons = Vec::new();
         let mut logs = Vec::new();
@@ -359,16 +431,24 @@ impl Live {
         daemons.push(Daemon::start(&["--config", config.to_str().unwrap()]));
         logs.push(log);
         let instances: Vec<String> = daemons.iter().map(|d| d.address.to_string()).collect();
+        let targets: Vec<SocketAddr> = daemons.iter().map(|d| d.address).collect();
         let prometheus_dir = dir.path().join("prometheus");
         std::fs::create_dir(&prometheus_dir).unwrap();
-        let prometheus = Prometheus::start(
-            &prometheus_dir,
-            &daemons.iter().map(|d| d.address).collect::<Vec<_>>(),
-        );
+        let (prometheus, agent) = match topology {
+            Topology::Direct => (Prometheus::start(&prometheus_dir, &targets), None),
+            Topology::Fleet => {
+                let central = Prometheus::start_central(&prometheus_dir);
+                let agent_dir = dir.path().join("agent");
+                std::fs::create_dir(&agent_dir).unwrap();
+                let agent = Prometheus::start_agent(&agent_dir, &targets, &central);
+                (central, Some(agent))
+            }
+        };
         Live {
             logs,
             instances,
             prometheus,
+            _agent: agent,
             _daemons: daemons,
             _dir: dir,
         }
