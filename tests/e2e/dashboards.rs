@@ -1012,3 +1012,51 @@ fn dashboards_metric_name_scan_finds_names() {
         ["errtally_bogus_total"]
     );
 }
+
+#[test]
+fn dashboards_rate_panels_of_the_counted_errors_show_exemplars_and_grafana_links_them() {
+    // The raw 404 counters carry exemplars (request IDs); recorded series
+    // and ratios do not, so only the rate panels of the raw counters ask.
+    for panel in panels(&dashboard()) {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            let counted = ["errtally_errors_total{", "errtally_uncatalogued_errors_total{"]
+                .iter()
+                .any(|family| expr.contains(&format!("rate({family}")));
+            let title = panel["title"].as_str().unwrap();
+            let wanted = panel["type"] == "timeseries" && counted && !title.starts_with("Share");
+            assert_eq!(
+                target["exemplar"] == true,
+                wanted,
+                "{title}: exemplars {}",
+                if wanted { "wanted" } else { "not wanted" }
+            );
+        }
+    }
+    let provisioning = read("grafana-datasource.yml");
+    let root = marked_yaml::parse_yaml(0, &provisioning).unwrap();
+    let source = root
+        .as_mapping()
+        .and_then(|root| root.get_sequence("datasources"))
+        .and_then(|sources| sources.first())
+        .and_then(|source| source.as_mapping())
+        .unwrap();
+    assert_eq!(source.get_scalar("type").unwrap().as_str(), "prometheus");
+    let destination = source
+        .get_mapping("jsonData")
+        .and_then(|data| data.get_sequence("exemplarTraceIdDestinations"))
+        .and_then(|destinations| destinations.first())
+        .and_then(|destination| destination.as_mapping())
+        .unwrap();
+    assert_eq!(
+        destination.get_scalar("name").unwrap().as_str(),
+        "request_id"
+    );
+    assert!(
+        destination
+            .get_scalar("url")
+            .unwrap()
+            .as_str()
+            .contains("${__value.raw}")
+    );
+}
