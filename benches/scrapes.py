@@ -23,6 +23,11 @@ stop). Reported: /-/healthy latency p50/p99/max and its count, and
 scrape time p50/p99/max with the number of scrapes and the body size.
 Target: /-/healthy max <= 50 ms at 1,000 sets.
 
+Then, one client alone, --rounds GETs of /metrics in each format,
+alternating (text, then OpenMetrics with Prometheus' Accept header), so
+both meet the same machine noise: median time and size of each, and the
+ratio OpenMetrics / text. Target: <= 1.2 at 1,000 sets (issue 18).
+
 Python 3 standard library only; the numbers are wall-clock on a shared
 machine, so run it twice and compare like with like.
 """
@@ -41,13 +46,21 @@ ERROR_LINE = ('{"level":"error","status_code":404,'
               '"error_type":"email_not_found","msg":"not found"}\n')
 
 
-def get(address, path, timeout=30.0):
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
+                     "application/openmetrics-text;version=0.0.1;q=0.75,"
+                     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+
+
+def get(address, path, timeout=30.0, accept=None):
     """One GET on a fresh connection: (seconds, status, body bytes)."""
     host, port = address.rsplit(":", 1)
     started = time.monotonic()
     connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    headers = {"Connection": "close"}
+    if accept:
+        headers["Accept"] = accept
     try:
-        connection.request("GET", path, headers={"Connection": "close"})
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         body = response.read()
         return time.monotonic() - started, response.status, body
@@ -103,6 +116,7 @@ def main():
     parser.add_argument("--scrapers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--probe-ms", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
     binary = os.path.abspath(args.bin)
 
@@ -136,6 +150,7 @@ def main():
             series = sum(1 for line in body.decode().splitlines()
                          if line and not line.startswith("#"))
             measure(address, args, series)
+            compare_formats(address, args.rounds)
         finally:
             daemon.terminate()
             daemon.wait(timeout=30)
@@ -202,6 +217,28 @@ def measure(address, args, series):
           f"{ms(max(scrapes, default=float('nan')))} |")
     if failures:
         print(f"failures: {len(failures)}, first: {failures[0]}")
+
+
+def compare_formats(address, rounds):
+    """Text and OpenMetrics scrapes, alternating, one client alone."""
+    took = {"text": [], "openmetrics": []}
+    size = {}
+    for _ in range(rounds):
+        for name, accept in (("text", None), ("openmetrics", PROMETHEUS_ACCEPT)):
+            seconds, status, body = get(address, "/metrics", accept=accept)
+            if status != 200:
+                sys.exit(f"/metrics ({name}): {status}")
+            took[name].append(seconds)
+            size[name] = len(body)
+    text = percentile(took["text"], 0.5)
+    open_metrics = percentile(took["openmetrics"], 0.5)
+    print(f"\n{rounds} scrapes of each format, alternating, one client")
+    print("| format | median ms | MB |")
+    print("|---|---|---|")
+    for name, median in (("text 0.0.4", text), ("OpenMetrics 1.0", open_metrics)):
+        key = "text" if name.startswith("text") else "openmetrics"
+        print(f"| {name} | {median * 1000:.1f} | {size[key] / 1e6:.2f} |")
+    print(f"OpenMetrics / text: {open_metrics / text:.2f}x")
 
 
 if __name__ == "__main__":
