@@ -1020,9 +1020,12 @@ fn dashboards_rate_panels_of_the_counted_errors_show_exemplars_and_grafana_links
     for panel in panels(&dashboard()) {
         for target in panel["targets"].as_array().into_iter().flatten() {
             let expr = target["expr"].as_str().unwrap();
-            let counted = ["errtally_errors_total{", "errtally_uncatalogued_errors_total{"]
-                .iter()
-                .any(|family| expr.contains(&format!("rate({family}")));
+            let counted = [
+                "errtally_errors_total{",
+                "errtally_uncatalogued_errors_total{",
+            ]
+            .iter()
+            .any(|family| expr.contains(&format!("rate({family}")));
             let title = panel["title"].as_str().unwrap();
             let wanted = panel["type"] == "timeseries" && counted && !title.starts_with("Share");
             assert_eq!(
