@@ -28,8 +28,9 @@
 //! - [`daemon`]: `errtally run`, the orchestration of start, reload and
 //!   shutdown ([`daemon::run`] takes its shutdown trigger as a parameter, so
 //!   tests and `main` can fire it); [`config`] its TOML file.
-//! - [`cmd`]: the one-shot commands (`scan`, `catalog`, `gen`, `demo`) and
-//!   the deterministic synthetic corpus with a known tally.
+//! - [`cmd`]: the one-shot commands (`scan`, `catalog`, `gen`, `demo`,
+//!   `completions`, `man`) and the deterministic synthetic corpus with a
+//!   known tally.
 //! - [`cli`], [`logging`]: the edges the binary uses.
 //!
 //! # Example

@@ -9,6 +9,7 @@ mod daemon;
 mod daemon_support;
 mod dashboards;
 mod deploy;
+mod docs;
 mod faults;
 mod globs;
 mod golden;
