@@ -15,6 +15,7 @@ mod globs;
 mod golden;
 mod kubernetes;
 mod model;
+mod package;
 mod path_labels;
 mod prometheus_live;
 mod rotated_while_down;
