@@ -31,6 +31,30 @@ pub enum Command {
     /// Write a deterministic synthetic log corpus and its expected tally.
     #[command(hide = true)]
     Gen(GenArgs),
+    /// Print a shell completion script on stdout.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff, section 1) on stdout.
+    Man,
+}
+
+/// `errtally completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell whose completion script to print.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The shells `errtally completions` writes for: the ones Debian packages
+/// have a vendor completion directory for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// Bash (bash-completion).
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
 }
 
 /// Catalogue selection shared by the subcommands.

@@ -30,8 +30,9 @@
 //!   tests and `main` can fire it); [`config`] its TOML file;
 //!   [`lifecycle`] the one cancellation tree, from `main`'s signals to
 //!   every task, thread and blocking loop, and the order they stop in.
-//! - [`cmd`]: the one-shot commands (`scan`, `catalog`, `gen`, `demo`) and
-//!   the deterministic synthetic corpus with a known tally.
+//! - [`cmd`]: the one-shot commands (`scan`, `catalog`, `gen`, `demo`,
+//!   `completions`, `man`) and the deterministic synthetic corpus with a
+//!   known tally.
 //! - [`cli`], [`logging`]: the edges the binary uses.
 //!
 //! # Example

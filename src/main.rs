@@ -21,6 +21,18 @@ fn main() -> ExitCode {
         Command::Gen(args) => errtally::cmd::batch::generate(&args),
         Command::Check(args) => check(args.config.as_deref(), args.web_config_file.as_deref()),
         Command::Run(args) => return run(&args),
+        Command::Completions(args) => {
+            return print(&errtally::cmd::docs::completion_script(args.shell));
+        }
+        Command::Man => {
+            return match errtally::cmd::docs::man_page() {
+                Ok(page) => print(&page),
+                Err(error) => {
+                    eprintln!("errtally: cannot render the manual page: {error}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Command::Demo(args) => {
             errtally::logging::init(log_options(&args.log));
             return match errtally::cmd::demo::start(args.rate) {
@@ -62,6 +74,19 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("errtally: {error:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes a generated document to stdout: exit 1 if it cannot.
+fn print(document: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(document).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("errtally: cannot write to stdout: {error}");
+            ExitCode::from(1)
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The one-shot commands: `scan` (read inputs to their end and report, in
 //! parallel), `catalog` (list the catalogue), `gen` (write a synthetic
-//! corpus) and `demo` (the daemon on synthetic logs).
+//! corpus), `demo` (the daemon on synthetic logs), `completions` and `man`.
 //!
 //! - [`batch`]: the commands themselves; [`report`]: their output formats;
+//! - [`docs`]: the shell completions and the manual page;
 //! - [`corpus`]: the deterministic synthetic Stytch log generator with a
 //!   known tally, which `gen`, `demo`, the tests and the benches use;
 //! - [`demo`]: `errtally demo`.
@@ -13,4 +14,5 @@ pub mod batch;
 #[doc(hidden)]
 pub mod corpus;
 pub mod demo;
+pub mod docs;
 pub(crate) mod report;
