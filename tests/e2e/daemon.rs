@@ -1,5 +1,6 @@
 //! `errtally run` end to end: real files, real signals, real HTTP.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::daemon_support::{Daemon, append, error_line, errors, metric, value_in};
@@ -485,27 +486,51 @@ fn a_real_prometheus_server_scrapes_the_counts() {
     );
     let daemon = Daemon::start(&["--start-at", "beginning", &glob(&logs)]);
     daemon.wait_for(&errors("default", "sso_token_not_found"), 7.0);
+    let (mut prometheus, port) = prometheus_scraping(dir.path(), daemon.address);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    prometheus_sees_the_7_errors(&agent, &mut prometheus, port);
+    let up = agent
+        .get(&format!(
+            "http://127.0.0.1:{port}/api/v1/query?query=up%7Bjob%3D%22errtally%22%7D"
+        ))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(up.contains("\"1\"]"), "scrape not healthy: {up}");
+    let _ = prometheus.0.kill();
+}
 
+/// Prometheus on a free loopback port, its data in `dir`, scraping
+/// `target` every second as job `errtally`; and that port.
+fn prometheus_scraping(
+    dir: &Path,
+    target: std::net::SocketAddr,
+) -> (crate::support::ChildGuard, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let config = dir.path().join("prometheus.yml");
+    let config = dir.join("prometheus.yml");
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: errtally\n    static_configs:\n      - targets: ['{}']\n",
-            daemon.address
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: errtally\n    static_configs:\n      - targets: ['{target}']\n"
         ),
     )
     .unwrap();
-    let mut prometheus = crate::support::ChildGuard(
+    let prometheus = crate::support::ChildGuard(
         std::process::Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
+                dir.join("tsdb").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(std::process::Stdio::null())
@@ -513,14 +538,18 @@ fn a_real_prometheus_server_scrapes_the_counts() {
             .spawn()
             .expect("prometheus (Debian package prometheus) is needed"),
     );
+    (prometheus, port)
+}
+
+/// Polls Prometheus' API until the sum of sso_token_not_found is 7.
+fn prometheus_sees_the_7_errors(
+    agent: &ureq::Agent,
+    prometheus: &mut crate::support::ChildGuard,
+    port: u16,
+) {
     let query = format!(
         "http://127.0.0.1:{port}/api/v1/query?query=sum(errtally_errors_total%7Berror_type%3D%22sso_token_not_found%22%7D)"
     );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut last = String::new();
     loop {
@@ -540,17 +569,6 @@ fn a_real_prometheus_server_scrapes_the_counts() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    let up = agent
-        .get(&format!(
-            "http://127.0.0.1:{port}/api/v1/query?query=up%7Bjob%3D%22errtally%22%7D"
-        ))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    assert!(up.contains("\"1\"]"), "scrape not healthy: {up}");
-    let _ = prometheus.0.kill();
 }
 
 #[test]
@@ -639,11 +657,29 @@ fn a_generated_hostile_log_appended_in_odd_pieces_is_counted_like_the_generator_
         &["--max-line-bytes", "65536"],
     );
     let bytes = std::fs::read(&corpus).unwrap();
-    let logs = dir.path().join("logs");
+    let (daemon, log) = a_daemon_following_an_empty_log(dir.path());
+    append_in_odd_pieces_then_end_the_last_line(&daemon, &log, &bytes);
+    daemon.wait_for(
+        &metric("errtally_lines_total", "api"),
+        expected["lines"].as_f64().unwrap(),
+    );
+    daemon.wait_for(
+        &metric("errtally_lines_truncated_total", "api"),
+        expected["truncated_lines"].as_f64().unwrap(),
+    );
+    let text = daemon.metrics();
+    every_catalogued_type_is_counted_as_generated(&text, &expected);
+    every_uncatalogued_status_is_counted_as_generated(&text, &expected);
+}
+
+/// The daemon following `dir/logs/api.log` (empty) as input `api`, with
+/// 64 KiB lines, once it watches the file.
+fn a_daemon_following_an_empty_log(dir: &Path) -> (Daemon, PathBuf) {
+    let logs = dir.join("logs");
     std::fs::create_dir(&logs).unwrap();
     let log = logs.join("api.log");
     append(&log, "");
-    let config = dir.path().join("errtally.toml");
+    let config = dir.join("errtally.toml");
     std::fs::write(
         &config,
         format!(
@@ -654,8 +690,15 @@ fn a_generated_hostile_log_appended_in_odd_pieces_is_counted_like_the_generator_
     .unwrap();
     let daemon = Daemon::start(&["--config", config.to_str().unwrap()]);
     daemon.wait_for(&metric("errtally_files_watched", "api"), 1.0);
-    // Pieces of odd sizes, so lines split across appends at many places.
-    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    (daemon, log)
+}
+
+/// Appends `bytes` in pieces of odd sizes, so lines split across appends
+/// at many places, and once all are read, the newline the generator's
+/// hostile corpus lacks at its end (the daemon holds an unfinished line),
+/// so every record counts.
+fn append_in_odd_pieces_then_end_the_last_line(daemon: &Daemon, log: &Path, bytes: &[u8]) {
+    let mut file = std::fs::OpenOptions::new().append(true).open(log).unwrap();
     let mut written = 0;
     let mut size = 1;
     while written < bytes.len() {
@@ -665,36 +708,33 @@ fn a_generated_hostile_log_appended_in_odd_pieces_is_counted_like_the_generator_
         size = size * 7 % 300_007 + 1;
     }
     daemon.wait_for(&metric("errtally_bytes_total", "api"), bytes.len() as f64);
-    // The generator ends its hostile corpus with a line without newline,
-    // which the daemon holds; complete it so every record counts.
     assert_ne!(bytes.last(), Some(&b'\n'));
     std::io::Write::write_all(&mut file, b"\n").unwrap();
-    daemon.wait_for(
-        &metric("errtally_lines_total", "api"),
-        expected["lines"].as_f64().unwrap(),
-    );
-    daemon.wait_for(
-        &metric("errtally_lines_truncated_total", "api"),
-        expected["truncated_lines"].as_f64().unwrap(),
-    );
-    let text = daemon.metrics();
+}
+
+fn every_catalogued_type_is_counted_as_generated(text: &str, expected: &serde_json::Value) {
     for entry in errtally::catalog::Catalog::builtin().unwrap().entries() {
         let want = expected["errors"]
             .get(&entry.error_type)
             .and_then(|v| v.as_f64())
             .unwrap_or(0.0);
         assert_eq!(
-            value_in(&text, &errors("api", &entry.error_type)),
+            value_in(text, &errors("api", &entry.error_type)),
             Some(want),
             "{}",
             entry.error_type
         );
     }
+}
+
+/// Each status the generator names, and their sum over every status
+/// exposed, so that a status it does not name cannot hide.
+fn every_uncatalogued_status_is_counted_as_generated(text: &str, expected: &serde_json::Value) {
     for (status, count) in expected["uncatalogued"].as_object().unwrap() {
         let series = format!(
             "errtally_uncatalogued_errors_total{{source=\"api\",status_code=\"{status}\"}}"
         );
-        assert_eq!(value_in(&text, &series), count.as_f64(), "{series}");
+        assert_eq!(value_in(text, &series), count.as_f64(), "{series}");
     }
     let uncatalogued: f64 = text
         .lines()

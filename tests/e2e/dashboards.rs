@@ -443,7 +443,21 @@ fn dashboards_alert_rules_pass_promtool_check() {
     let out = promtool(&["check", "rules", "recording.yml", "alerts.yml"]);
     assert_eq!(out.matches("SUCCESS").count(), 2, "{out}");
     let rules = read("alerts.yml");
-    let names = alert_names(&rules);
+    the_alerts_are_the_stytch_ones_then_self_health(&rules);
+    for name in STYTCH_ALERTS {
+        the_stytch_alert_carries_the_knowledge_and_a_floor(&rules, name);
+    }
+    assert_eq!(unknown_names(&rules), Vec::<String>::new(), "alerts.yml");
+    let recording = read("recording.yml");
+    assert_eq!(
+        unknown_names(&recording),
+        Vec::<String>::new(),
+        "recording.yml"
+    );
+    the_recorded_series_are_defined_and_named_by_level(&rules);
+}
+
+fn the_alerts_are_the_stytch_ones_then_self_health(rules: &str) {
     let mut expected: Vec<&str> = STYTCH_ALERTS.to_vec();
     expected.extend([
         "Stytch404Uncatalogued",
@@ -457,49 +471,46 @@ fn dashboards_alert_rules_pass_promtool_check() {
         "ErrtallyNoLinesRead",
         "ErrtallyRecordingRulesMissing",
     ]);
-    assert_eq!(names, expected);
-    // Every Stytch alert carries the catalogue's whole knowledge, and has a
-    // fixed threshold that needs no history beside its baseline.
-    for name in STYTCH_ALERTS {
-        let rule = rule_text(&rules, name);
+    assert_eq!(alert_names(rules), expected);
+}
+
+/// The alert carries the catalogue's whole knowledge, and has a fixed
+/// threshold that needs no history beside its baseline.
+fn the_stytch_alert_carries_the_knowledge_and_a_floor(rules: &str, name: &str) {
+    let rule = rule_text(rules, name);
+    assert!(
+        rule.contains(
+            "* on (error_type) group_left (hint, summary, doc_url, causes, troubleshooting)\n            topk by (error_type) (1, errtally_error_hint_info)"
+        ),
+        "{name} does not join the hints"
+    );
+    for annotation in [
+        "hint: '{{ $labels.hint }}'",
+        "causes: '{{ $labels.causes }}'",
+        "troubleshooting: '{{ $labels.troubleshooting }}'",
+        "runbook_url: '{{ $labels.doc_url }}'",
+        "Common causes: {{ $labels.causes }}",
+        "What to do: {{ $labels.troubleshooting }}",
+    ] {
+        assert!(rule.contains(annotation), "{name} lacks {annotation}");
+    }
+    if rule.contains("baseline_rate5m") {
         assert!(
             rule.contains(
-                "* on (error_type) group_left (hint, summary, doc_url, causes, troubleshooting)\n            topk by (error_type) (1, errtally_error_hint_info)"
+                "unless\n                  job_error_type:errtally_errors:baseline_rate5m"
             ),
-            "{name} does not join the hints"
+            "{name} has no floor for when there is no baseline"
         );
-        for annotation in [
-            "hint: '{{ $labels.hint }}'",
-            "causes: '{{ $labels.causes }}'",
-            "troubleshooting: '{{ $labels.troubleshooting }}'",
-            "runbook_url: '{{ $labels.doc_url }}'",
-            "Common causes: {{ $labels.causes }}",
-            "What to do: {{ $labels.troubleshooting }}",
-        ] {
-            assert!(rule.contains(annotation), "{name} lacks {annotation}");
-        }
-        if rule.contains("baseline_rate5m") {
-            assert!(
-                rule.contains(
-                    "unless\n                  job_error_type:errtally_errors:baseline_rate5m"
-                ),
-                "{name} has no floor for when there is no baseline"
-            );
-        }
     }
-    assert_eq!(unknown_names(&rules), Vec::<String>::new(), "alerts.yml");
-    let recording = read("recording.yml");
-    assert_eq!(
-        unknown_names(&recording),
-        Vec::<String>::new(),
-        "recording.yml"
-    );
-    // The alerts read only series the recording rules define.
+}
+
+/// The alerts read only series the recording rules define, each named
+/// level:metric:operations, the level being the labels kept.
+fn the_recorded_series_are_defined_and_named_by_level(rules: &str) {
     let defined = defined_recordings();
-    for name in recorded_names(&rules) {
+    for name in recorded_names(rules) {
         assert!(defined.contains(&name), "alerts.yml reads undefined {name}");
     }
-    // level:metric:operations, the level being the labels kept.
     for name in &defined {
         let parts: Vec<&str> = name.split(':').collect();
         assert!(

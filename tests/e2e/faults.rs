@@ -395,20 +395,37 @@ fn more_files_than_descriptors_are_all_counted_and_a_restart_counts_none_twice()
         slowest < Duration::from_secs(2),
         "a scrape took {slowest:?}"
     );
-    // The gauges are published at most every 200 ms after event reads.
-    let followed = || {
-        let text = daemon.metrics();
-        let value = |name| value_in(&text, &metric(name, SOURCE)).unwrap_or(0.0);
-        (
-            value("errtally_files_watched"),
-            value("errtally_files_parked"),
-        )
-    };
+    let parked = the_idle_files_are_parked_within_the_limit_and_said_once(&daemon, files);
+    let (status, _) = daemon.stop();
+    assert!(status.success());
+    let slowest_after =
+        a_restart_reads_nothing_again_and_counts_appends_once(&fixture, &args, files);
+    eprintln!(
+        "faults: nofile files={files} limit=512 counted_s={:.2} slowest_scrape_s={:.3} parked={parked}",
+        counted_in.as_secs_f64(),
+        slowest.max(slowest_after).as_secs_f64()
+    );
+}
+
+/// The files `daemon` has open and parked, by its gauges (published at
+/// most every 200 ms after event reads).
+fn open_and_parked(daemon: &Daemon) -> (f64, f64) {
+    let text = daemon.metrics();
+    let value = |name| value_in(&text, &metric(name, SOURCE)).unwrap_or(0.0);
+    (
+        value("errtally_files_watched"),
+        value("errtally_files_parked"),
+    )
+}
+
+/// Every file is open or parked, fewer than 512 open, the shortage logged
+/// once and no open failed; returns the files parked.
+fn the_idle_files_are_parked_within_the_limit_and_said_once(daemon: &Daemon, files: u64) -> f64 {
     daemon.wait_until("every file open or parked", || {
-        let (open, parked) = followed();
+        let (open, parked) = open_and_parked(daemon);
         open + parked == files as f64
     });
-    let (open, parked) = followed();
+    let (open, parked) = open_and_parked(daemon);
     assert!(open < 512.0, "{open} files open under a limit of 512");
     assert_eq!(
         daemon
@@ -419,12 +436,18 @@ fn more_files_than_descriptors_are_all_counted_and_a_restart_counts_none_twice()
         "logged once"
     );
     assert!(!daemon.log().contains("cannot open file"), "no open failed");
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    parked
+}
 
-    // Restarted under the same limit: nothing is read again; appends to
-    // parked and open files alike are counted once.
-    let daemon = Daemon::start_command(with_nofile(512), &args);
+/// Restarted under the same limit: nothing is read again; appends to
+/// parked and open files alike (every 97th file) are counted once, also
+/// once every file has been looked at again. Returns the slowest scrape.
+fn a_restart_reads_nothing_again_and_counts_appends_once(
+    fixture: &Fixture,
+    args: &[&str],
+    files: u64,
+) -> Duration {
+    let daemon = Daemon::start_command(with_nofile(512), args);
     let mut after = empty();
     for f in (0..files).step_by(97) {
         let (line, error_type) = nth_line(f);
@@ -436,19 +459,12 @@ fn more_files_than_descriptors_are_all_counted_and_a_restart_counts_none_twice()
         slowest_after < Duration::from_secs(2),
         "a scrape took {slowest_after:?}"
     );
-    // Settled: every file looked at again, nothing more counted.
     daemon.wait_until("every file open or parked", || {
-        let text = daemon.metrics();
-        value_in(&text, &metric("errtally_files_watched", SOURCE)).unwrap_or(0.0)
-            + value_in(&text, &metric("errtally_files_parked", SOURCE)).unwrap_or(0.0)
-            == files as f64
+        let (open, parked) = open_and_parked(&daemon);
+        open + parked == files as f64
     });
     let _ = wait_for_tally_timing_scrapes(&daemon, &after, SETTLE);
-    eprintln!(
-        "faults: nofile files={files} limit=512 counted_s={:.2} slowest_scrape_s={:.3} parked={parked}",
-        counted_in.as_secs_f64(),
-        slowest.max(slowest_after).as_secs_f64()
-    );
+    slowest_after
 }
 
 #[test]
@@ -639,11 +655,25 @@ fn saving_fails_then_resumes(
     start: &dyn Fn(&[&str]) -> Daemon,
     fix: &dyn Fn(),
 ) {
+    let (log, config) = a_log_of_20_lines_and_a_config_saving_every_200ms(dir, state);
+    let args = ["--config", config.to_str().unwrap()];
+    let daemon = start(&args);
+    counting_goes_on_while_saving_fails_which_is_logged_once(&daemon, &log);
+    fix();
+    saving_resumes_once_possible_and_a_stop_saves_the_whole_file(daemon, state, &log);
+    a_restart_resumes_from_the_save_counting_only_new_lines(start, &args, &log);
+}
+
+/// `dir/logs/app.log` with [`lines_between`] 0 and 20, and a config that
+/// follows it with its state in `state`, saved every 200 ms.
+fn a_log_of_20_lines_and_a_config_saving_every_200ms(
+    dir: &Path,
+    state: &Path,
+) -> (PathBuf, PathBuf) {
     let logs = dir.join("logs");
     std::fs::create_dir(&logs).unwrap();
     let log = logs.join("app.log");
-    let (first, first_tally) = lines_between(0, 20);
-    std::fs::write(&log, &first).unwrap();
+    std::fs::write(&log, lines_between(0, 20).0).unwrap();
     let config = dir.join("errtally.toml");
     std::fs::write(
         &config,
@@ -654,17 +684,21 @@ fn saving_fails_then_resumes(
         ),
     )
     .unwrap();
-    let args = ["--config", config.to_str().unwrap()];
-    let daemon = start(&args);
+    (log, config)
+}
+
+/// The first 20 lines are counted, saves fail (counted), 10 more lines
+/// are counted meanwhile, and the failure is logged once.
+fn counting_goes_on_while_saving_fails_which_is_logged_once(daemon: &Daemon, log: &Path) {
+    let (_, first_tally) = lines_between(0, 20);
     let lines = metric("errtally_lines_total", SOURCE);
     daemon.wait_for(&lines, first_tally["lines"].as_f64().unwrap());
     let failures = "errtally_checkpoint_errors_total";
     daemon.wait_until("two failed saves", || {
         daemon.value(failures).is_some_and(|n| n >= 2.0)
     });
-    // Counting goes on while saving fails.
     let (second, second_tally) = lines_between(20, 30);
-    append(&log, &second);
+    append(log, &second);
     let both = add_tallies(&first_tally, &second_tally);
     daemon.wait_for(&lines, both["lines"].as_f64().unwrap());
     assert_eq!(
@@ -677,8 +711,13 @@ fn saving_fails_then_resumes(
         daemon.value("errtally_checkpoint_last_success_timestamp_seconds"),
         Some(0.0)
     );
+}
 
-    fix();
+fn saving_resumes_once_possible_and_a_stop_saves_the_whole_file(
+    daemon: Daemon,
+    state: &Path,
+    log: &Path,
+) {
     daemon.wait_until("a save once possible", || {
         daemon
             .value("errtally_checkpoint_last_success_timestamp_seconds")
@@ -699,12 +738,18 @@ fn saving_fails_then_resumes(
         .iter()
         .map(|file| file["offset"].as_u64().unwrap())
         .collect();
-    assert_eq!(offsets, [std::fs::metadata(&log).unwrap().len()]);
+    assert_eq!(offsets, [std::fs::metadata(log).unwrap().len()]);
+}
 
-    // The restart resumes from what was saved: only new lines count.
+fn a_restart_resumes_from_the_save_counting_only_new_lines(
+    start: &dyn Fn(&[&str]) -> Daemon,
+    args: &[&str],
+    log: &Path,
+) {
     let (third, third_tally) = lines_between(30, 35);
-    append(&log, &third);
-    let daemon = start(&args);
+    append(log, &third);
+    let daemon = start(args);
+    let lines = metric("errtally_lines_total", SOURCE);
     daemon.wait_for(&lines, third_tally["lines"].as_f64().unwrap());
     let text = daemon.metrics();
     for error_type in TYPES {

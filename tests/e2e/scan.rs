@@ -333,7 +333,7 @@ fn by_file_adds_only_a_files_array_in_command_line_order() {
     let (a, a_expected) = corpus(dir.path(), "a.log", 71, 2 << 20, &[]);
     let (b, b_expected) = corpus(dir.path(), "b.log", 72, 1 << 20, &["--clean"]);
     let missing = dir.path().join("missing.log");
-    let args = |by_file: bool| {
+    let scan = |by_file: bool| {
         let mut argv = vec!["scan", "--format", "json", "--range-bytes", "300000"];
         if by_file {
             argv.push("--by-file");
@@ -343,16 +343,10 @@ fn by_file_adds_only_a_files_array_in_command_line_order() {
             missing.to_str().unwrap(),
             a.to_str().unwrap(),
         ]);
-        argv.into_iter().map(str::to_string).collect::<Vec<_>>()
+        run(&argv, None)
     };
-    let plain = run(
-        &args(false).iter().map(String::as_str).collect::<Vec<_>>(),
-        None,
-    );
-    let by_file = run(
-        &args(true).iter().map(String::as_str).collect::<Vec<_>>(),
-        None,
-    );
+    let plain = scan(false);
+    let by_file = scan(true);
     assert_eq!(plain.status.code(), Some(1));
     assert_eq!(by_file.status.code(), Some(1));
     assert_eq!(plain.stderr, by_file.stderr);
@@ -361,7 +355,21 @@ fn by_file_adds_only_a_files_array_in_command_line_order() {
     // The other keys are exactly the report without the flag.
     assert_eq!(report, json_stdout(&plain));
     assert_eq!(report, add_tallies(&a_expected, &b_expected));
-    let files = files.as_array().unwrap();
+    each_file_has_its_own_tally_or_error_in_order(
+        files.as_array().unwrap(),
+        [(&b, &b_expected), (&a, &a_expected)],
+        &missing,
+    );
+    the_file_keys_come_in_the_documented_order(&String::from_utf8(by_file.stdout).unwrap());
+}
+
+/// The files array in command-line order: `b`'s tally, the missing
+/// file's error, `a`'s tally.
+fn each_file_has_its_own_tally_or_error_in_order(
+    files: &[Value],
+    [(b, b_expected), (a, a_expected)]: [(&Path, &Value); 2],
+    missing: &Path,
+) {
     assert_eq!(files.len(), 3);
     let entry = |path: &Path, expected: &Value| {
         serde_json::json!({
@@ -374,8 +382,8 @@ fn by_file_adds_only_a_files_array_in_command_line_order() {
             "error": null,
         })
     };
-    assert_eq!(files[0], entry(&b, &b_expected));
-    assert_eq!(files[2], entry(&a, &a_expected));
+    assert_eq!(files[0], entry(b, b_expected));
+    assert_eq!(files[2], entry(a, a_expected));
     assert_eq!(files[1]["path"], missing.to_str().unwrap());
     assert_eq!(files[1]["lines"], 0);
     assert!(
@@ -386,8 +394,10 @@ fn by_file_adds_only_a_files_array_in_command_line_order() {
         "{}",
         files[1]
     );
-    // Keys in the documented order.
-    let text = String::from_utf8(by_file.stdout).unwrap();
+}
+
+/// The first file entry's keys, in the printed report `text`.
+fn the_file_keys_come_in_the_documented_order(text: &str) {
     let keys = [
         "\"path\"",
         "\"lines\"",

@@ -113,66 +113,97 @@ fn run_holds_its_checkpoint_at_an_unfinished_split_record_across_a_restart() {
     )
     .unwrap();
     let log = logs.path().join("c.log");
-    let time = "2026-11-29T01:02:03.123456789Z";
-    let whole = format!(
-        "{{\"log\":\"{{\\\"error_type\\\":\\\"email_not_found\\\"}}\\n\",\"stream\":\"stdout\",\"time\":\"{time}\"}}\n"
-    );
-    let first_part = format!(
-        "{{\"log\":\"{{\\\"status_code\\\":404,\\\"error_ty\",\"stream\":\"stdout\",\"time\":\"{time}\"}}\n"
-    );
-    let second_part =
-        format!("{{\"log\":\"pe\\\":\\\"oauth_to\",\"stream\":\"stdout\",\"time\":\"{time}\"}}\n");
-    let last_part = format!(
-        "{{\"log\":\"ken_not_found\\\"}}\\n\",\"stream\":\"stdout\",\"time\":\"{time}\"}}\n"
-    );
-    append(&log, &whole);
+    let record = SplitRecord::new();
     let config_arg = config.to_str().unwrap();
-    let first = Daemon::start(&["--config", config_arg]);
-    first.wait_for(&errors("pods", "email_not_found"), 1.0);
-    append(&log, &first_part);
-    first.wait_for(
-        &metric("errtally_bytes_total", "pods"),
-        (whole.len() + first_part.len()) as f64,
-    );
-    append(&log, &second_part);
-    first.wait_for(
-        &metric("errtally_bytes_total", "pods"),
-        (whole.len() + first_part.len() + second_part.len()) as f64,
-    );
-    // The held parts are no lines yet, and the checkpoint stays at the
-    // first part.
-    assert_eq!(
-        first.value(&metric("errtally_lines_total", "pods")),
-        Some(1.0)
-    );
     let checkpoint = state.join("checkpoint.json");
-    first.wait_until("checkpoint at the first part", || {
-        std::fs::read_to_string(&checkpoint).is_ok_and(|text| {
-            text.contains(&format!("\"offset\": {}", whole.len()))
-                || text.contains(&format!("\"offset\":{}", whole.len()))
-        })
-    });
+    append(&log, &record.whole);
+    let first = Daemon::start(&["--config", config_arg]);
+    held_parts_are_no_line_and_the_checkpoint_stays_before_them(&first, &log, &record, &checkpoint);
     let (status, _) = first.stop();
     assert!(status.success());
-    let text = std::fs::read_to_string(&checkpoint).unwrap();
-    assert!(
-        text.contains(&format!("\"offset\": {}", whole.len()))
-            || text.contains(&format!("\"offset\":{}", whole.len())),
-        "{text}"
-    );
+    assert_offset(&checkpoint, record.whole.len());
 
     // The last part arrives while errtally is down.
-    append(&log, &last_part);
+    append(&log, &record.last_part);
     let second = Daemon::start(&["--config", config_arg]);
     second.wait_for(&errors("pods", "oauth_token_not_found"), 1.0);
     second.wait_for(&metric("errtally_lines_total", "pods"), 3.0);
     assert_eq!(second.value(&errors("pods", "email_not_found")), Some(0.0));
     let (status, _) = second.stop();
     assert!(status.success());
-    let text = std::fs::read_to_string(&checkpoint).unwrap();
-    let end = whole.len() + first_part.len() + second_part.len() + last_part.len();
-    assert!(
-        text.contains(&format!("\"offset\": {end}")) || text.contains(&format!("\"offset\":{end}")),
-        "{text}"
+    assert_offset(&checkpoint, record.end());
+}
+
+/// Docker json-file lines: a whole record, then one split in three parts
+/// (the key cut in the middle).
+struct SplitRecord {
+    whole: String,
+    first_part: String,
+    second_part: String,
+    last_part: String,
+}
+
+impl SplitRecord {
+    fn new() -> Self {
+        let time = "2026-11-29T01:02:03.123456789Z";
+        SplitRecord {
+            whole: format!(
+                "{{\"log\":\"{{\\\"error_type\\\":\\\"email_not_found\\\"}}\\n\",\"stream\":\"stdout\",\"time\":\"{time}\"}}\n"
+            ),
+            first_part: format!(
+                "{{\"log\":\"{{\\\"status_code\\\":404,\\\"error_ty\",\"stream\":\"stdout\",\"time\":\"{time}\"}}\n"
+            ),
+            second_part: format!(
+                "{{\"log\":\"pe\\\":\\\"oauth_to\",\"stream\":\"stdout\",\"time\":\"{time}\"}}\n"
+            ),
+            last_part: format!(
+                "{{\"log\":\"ken_not_found\\\"}}\\n\",\"stream\":\"stdout\",\"time\":\"{time}\"}}\n"
+            ),
+        }
+    }
+
+    /// The offset after every line.
+    fn end(&self) -> usize {
+        self.whole.len() + self.first_part.len() + self.second_part.len() + self.last_part.len()
+    }
+}
+
+/// Whether a checkpoint's text holds `offset` (pretty or compact JSON).
+fn has_offset(text: &str, offset: usize) -> bool {
+    text.contains(&format!("\"offset\": {offset}"))
+        || text.contains(&format!("\"offset\":{offset}"))
+}
+
+fn assert_offset(checkpoint: &Path, offset: usize) {
+    let text = std::fs::read_to_string(checkpoint).unwrap();
+    assert!(has_offset(&text, offset), "{text}");
+}
+
+/// The whole record (written before the start) is counted; the first two
+/// parts are read but held, no line yet, and the checkpoint stays at the
+/// first part.
+fn held_parts_are_no_line_and_the_checkpoint_stays_before_them(
+    daemon: &Daemon,
+    log: &Path,
+    record: &SplitRecord,
+    checkpoint: &Path,
+) {
+    daemon.wait_for(&errors("pods", "email_not_found"), 1.0);
+    append(log, &record.first_part);
+    daemon.wait_for(
+        &metric("errtally_bytes_total", "pods"),
+        (record.whole.len() + record.first_part.len()) as f64,
     );
+    append(log, &record.second_part);
+    daemon.wait_for(
+        &metric("errtally_bytes_total", "pods"),
+        (record.whole.len() + record.first_part.len() + record.second_part.len()) as f64,
+    );
+    assert_eq!(
+        daemon.value(&metric("errtally_lines_total", "pods")),
+        Some(1.0)
+    );
+    daemon.wait_until("checkpoint at the first part", || {
+        std::fs::read_to_string(checkpoint).is_ok_and(|text| has_offset(&text, record.whole.len()))
+    });
 }

@@ -246,15 +246,26 @@ fn tls_with_basic_auth_lets_only_the_right_password_in_and_adds_the_headers() {
         log.to_str().unwrap(),
     ]);
     wait_ready(&pki, &daemon, &["-u", ALICE]);
+    plain_http_to_the_tls_port_gets_no_http_response(&daemon);
+    every_path_asks_for_credentials_and_refuses_wrong_ones(&pki, &daemon);
+    the_right_password_scrapes_the_counts_with_the_headers(&pki, &daemon);
+    let (status, _) = daemon.stop();
+    assert!(status.success(), "{status:?}");
+}
 
-    // Plain HTTP to the TLS port gets a TLS alert, not an HTTP response.
+/// Plain HTTP to the TLS port gets a TLS alert, not an HTTP response.
+fn plain_http_to_the_tls_port_gets_no_http_response(daemon: &Daemon) {
     let plain = curl(&[&format!("http://{}/metrics", daemon.address)]);
     assert_ne!(plain.exit, 0, "{plain:?}");
     assert_eq!(plain.status, 0, "{plain:?}");
     assert!(!plain.stderr.is_empty(), "{plain:?}");
+}
 
+/// 401 with the challenge and the configured headers on every path
+/// without credentials; 401 for a wrong password and an unknown user.
+fn every_path_asks_for_credentials_and_refuses_wrong_ones(pki: &Pki, daemon: &Daemon) {
     for path in ["/metrics", "/-/healthy", "/"] {
-        let anonymous = https(&pki, &daemon, path, &[]);
+        let anonymous = https(pki, daemon, path, &[]);
         assert_eq!(anonymous.status, 401, "{path}: {anonymous:?}");
         assert!(
             anonymous.headers.contains("\nwww-authenticate: basic\n"),
@@ -263,15 +274,19 @@ fn tls_with_basic_auth_lets_only_the_right_password_in_and_adds_the_headers() {
         assert!(anonymous.headers.contains("\nx-frame-options: deny\n"));
         assert_eq!(anonymous.body, "Unauthorized\n");
     }
-    let wrong = https(&pki, &daemon, "/metrics", &["-u", "alice:battery staple"]);
+    let wrong = https(pki, daemon, "/metrics", &["-u", "alice:battery staple"]);
     assert_eq!(wrong.status, 401, "{wrong:?}");
-    let unknown = https(&pki, &daemon, "/metrics", &["-u", "bob:correct horse"]);
+    let unknown = https(pki, daemon, "/metrics", &["-u", "bob:correct horse"]);
     assert_eq!(unknown.status, 401, "{unknown:?}");
+}
 
+/// The counts, the configured headers, the exposition's content type and
+/// a successful web config load, in a scrape promtool accepts.
+fn the_right_password_scrapes_the_counts_with_the_headers(pki: &Pki, daemon: &Daemon) {
     let series = errors("default", "session_not_found");
     let deadline = Instant::now() + DEADLINE;
     let scrape = loop {
-        let scrape = https(&pki, &daemon, "/metrics", &["-u", ALICE]);
+        let scrape = https(pki, daemon, "/metrics", &["-u", ALICE]);
         assert_eq!(scrape.status, 200, "{scrape:?}");
         if value_in(&scrape.body, &series) == Some(3.0) {
             break scrape;
@@ -298,8 +313,6 @@ fn tls_with_basic_auth_lets_only_the_right_password_in_and_adds_the_headers() {
         Some(1.0)
     );
     crate::support::promtool_check(&scrape.body);
-    let (status, _) = daemon.stop();
-    assert!(status.success(), "{status:?}");
 }
 
 #[test]
@@ -592,11 +605,22 @@ fn refused_client_certificates_are_explained_at_warn_a_few_times_a_minute_per_re
     let daemon = Daemon::start_unchecked(&["--web.config.file", &web, log.to_str().unwrap()]);
     let (cert, key) = (pki.file("client.crt"), pki.file("client.key"));
     wait_ready(&pki, &daemon, &["--cert", &cert, "--key", &key]);
+    five_clients_without_a_certificate_are_refused(&pki, &daemon);
+    a_v1_and_an_unknown_cas_certificate_are_refused(&pki, &stranger, &daemon);
+    each_reason_is_warned_a_few_times_with_the_peer(&daemon);
+    // Still served to the right client.
+    let trusted = https(&pki, &daemon, "/metrics", &["--cert", &cert, "--key", &key]);
+    assert_eq!(trusted.status, 200, "{trusted:?}");
+}
 
-    // Five clients without a certificate: three lines, the rest left out.
-    const NO_CERTIFICATE: &str = "reason=\"peer sent no certificates\"";
+/// The log's reason for a client that sent no certificate.
+const NO_CERTIFICATE: &str = "reason=\"peer sent no certificates\"";
+
+/// Five clients without a certificate get an alert, and the daemon sees
+/// all five (the log's lines include those left out of the warnings).
+fn five_clients_without_a_certificate_are_refused(pki: &Pki, daemon: &Daemon) {
     for _ in 0..5 {
-        let refused = https(&pki, &daemon, "/metrics", &[]);
+        let refused = https(pki, daemon, "/metrics", &[]);
         assert!(
             refused.stderr.contains("alert certificate required"),
             "{refused:?}"
@@ -610,20 +634,23 @@ fn refused_client_certificates_are_explained_at_warn_a_few_times_a_minute_per_re
             .count()
             == 5
     });
+}
 
-    // The certificate `openssl x509 -req` issues without an extension file.
+/// The certificate `openssl x509 -req` issues without an extension file,
+/// and one of another CA.
+fn a_v1_and_an_unknown_cas_certificate_are_refused(pki: &Pki, stranger: &Pki, daemon: &Daemon) {
     let (v1_cert, v1_key) = (pki.file("v1.crt"), pki.file("v1.key"));
     let v1 = https(
-        &pki,
-        &daemon,
+        pki,
+        daemon,
         "/metrics",
         &["--cert", &v1_cert, "--key", &v1_key],
     );
     assert_eq!(v1.status, 0, "{v1:?}");
     let (other_cert, other_key) = (stranger.file("client.crt"), stranger.file("client.key"));
     let unknown = https(
-        &pki,
-        &daemon,
+        pki,
+        daemon,
         "/metrics",
         &["--cert", &other_cert, "--key", &other_key],
     );
@@ -633,7 +660,11 @@ fn refused_client_certificates_are_explained_at_warn_a_few_times_a_minute_per_re
         !refusal_warnings(&log, "UnsupportedCertVersion").is_empty()
             && !refusal_warnings(&log, "UnknownIssuer").is_empty()
     });
+}
 
+/// Three warnings of the five missing certificates, one of each other
+/// reason, each with its peer and nothing left out yet.
+fn each_reason_is_warned_a_few_times_with_the_peer(daemon: &Daemon) {
     let log = daemon.log();
     let no_certificate = refusal_warnings(&log, NO_CERTIFICATE);
     assert_eq!(no_certificate.len(), 3, "{log}");
@@ -654,9 +685,6 @@ fn refused_client_certificates_are_explained_at_warn_a_few_times_a_minute_per_re
         assert!(line.contains(" peer=127.0.0.1:"), "{line}");
         assert!(line.ends_with(" left_out=0"), "{line}");
     }
-    // Still served to the right client.
-    let trusted = https(&pki, &daemon, "/metrics", &["--cert", &cert, "--key", &key]);
-    assert_eq!(trusted.status, 200, "{trusted:?}");
 }
 
 /// One plain HTTP/1.1 GET of `/metrics` as `credentials`: the status code,

@@ -335,6 +335,37 @@ mod tests {
 
     #[test]
     fn the_walk_writes_every_series_sorted_and_escaped() {
+        let store = a_plain_source_and_a_set_with_hostile_path_values();
+        let ours = exposed(&store, |_| true);
+        the_walk_is_sorted_and_escaped(&ours);
+        // Only the families kept are walked.
+        assert_eq!(
+            exposed(&store, |name| name == names::LINES)
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .count(),
+            2
+        );
+        the_values_are_where_they_belong(&ours);
+        assert_eq!(
+            store.totals(),
+            Totals {
+                errors: [
+                    ("email_not_found".to_owned(), 2),
+                    ("session_not_found".to_owned(), 3)
+                ]
+                .into(),
+                uncatalogued: 6,
+                lines: 9,
+            }
+        );
+    }
+
+    /// Source `api` without path labels (3 session_not_found, 9 lines),
+    /// and source `pods` with one label set whose values hold what a file
+    /// name can (2 email_not_found, one uncatalogued 404 and 5 of unknown
+    /// status).
+    fn a_plain_source_and_a_set_with_hostile_path_values() -> SeriesStore {
         let store = SeriesStore::new().unwrap();
         store.bind("api", &[], None);
         let plain = store.resolve("api", &[], &types());
@@ -342,7 +373,6 @@ mod tests {
         plain.lines.fetch_add(9, Ordering::Relaxed);
         let names = ["namespace".to_owned(), "pod".to_owned(), "zone".to_owned()];
         store.bind("pods", &names, Some("(?P<namespace>x)"));
-        // Path values may hold anything a file name can.
         let hostile = [
             "a\"quoted\" \\ back\nslash".to_owned(),
             "päd-1".to_owned(),
@@ -356,10 +386,12 @@ mod tests {
         store
             .uncatalogued("pods", &hostile, status_slot(None))
             .fetch_add(5, Ordering::Relaxed);
+        store
+    }
 
-        let ours = exposed(&store, |_| true);
-        // Labels sorted by name and escaped, families in FAMILIES order,
-        // series by source, then label set, then type or status.
+    /// Labels sorted by name and escaped, families in FAMILIES order,
+    /// series by source, then label set, then type or status.
+    fn the_walk_is_sorted_and_escaped(ours: &str) {
         let pod = r#"namespace="a\"quoted\" \\ back\nslash",pod="päd-1",source="pods""#;
         let expected = format!(
             "# HELP errtally_errors_total {errors_help}\n\
@@ -381,15 +413,9 @@ mod tests {
             uncatalogued_help = names::UNCATALOGUED_HELP,
         );
         assert_eq!(ours, expected);
-        // Only the families kept are walked.
-        assert_eq!(
-            exposed(&store, |name| name == names::LINES)
-                .lines()
-                .filter(|l| !l.starts_with('#'))
-                .count(),
-            2
-        );
-        // And the values are where they belong.
+    }
+
+    fn the_values_are_where_they_belong(ours: &str) {
         for line in [
             r#"errtally_errors_total{error_type="session_not_found",source="api",status_code="404"} 3"#,
             r#"errtally_lines_total{source="api"} 9"#,
@@ -399,18 +425,6 @@ mod tests {
             assert!(ours.lines().any(|l| l == line), "no {line} in\n{ours}");
         }
         assert_eq!(ours.lines().filter(|l| !l.starts_with('#')).count(), 8);
-        assert_eq!(
-            store.totals(),
-            Totals {
-                errors: [
-                    ("email_not_found".to_owned(), 2),
-                    ("session_not_found".to_owned(), 3)
-                ]
-                .into(),
-                uncatalogued: 6,
-                lines: 9,
-            }
-        );
     }
 
     #[test]
