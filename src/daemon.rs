@@ -153,7 +153,7 @@ pub fn glob_warnings(config: &Config) -> Vec<String> {
             crate::config::InputPath::Glob(pattern) => Some(pattern),
             crate::config::InputPath::Stdin => None,
         })
-        .flat_map(|pattern| crate::tail::walk::risks(pattern))
+        .flat_map(|pattern| crate::walk::risks(pattern))
         .collect()
 }
 
