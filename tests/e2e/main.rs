@@ -16,6 +16,7 @@ mod kubernetes;
 mod model;
 mod path_labels;
 mod prometheus_live;
+mod readme;
 mod rotated_while_down;
 mod scan;
 mod sdk;
