@@ -75,6 +75,10 @@ pub struct Expansion {
     /// Paths that lead back into a directory the walk was inside (a
     /// symlink loop such as `ln -s . X`), in the order met.
     pub loops: Vec<PathBuf>,
+    /// Links to directories the tree walk did not follow, since a pseudo
+    /// filesystem is at or below their target (a link to `/proc`, or to
+    /// `/`); the glob walk follows every link (`check` warns instead).
+    pub links_not_followed: Vec<PathBuf>,
 }
 
 impl Expansion {
@@ -115,18 +119,21 @@ pub(crate) fn expand_with(
     list: &dyn Fn(&Path) -> io::Result<std::fs::ReadDir>,
 ) -> Result<Expansion, glob::PatternError> {
     let (root, parts) = parse(pattern)?;
-    Ok(walk_parts(root, &parts, list))
+    Ok(walk_parts(root, &parts, list, false))
 }
 
-/// The paths below `root` that match `parts`.
+/// The paths below `root` that match `parts`; with `guard_links`, links
+/// to a pseudo filesystem or above one are not followed.
 fn walk_parts(
     root: PathBuf,
     parts: &[Part],
     list: &dyn Fn(&Path) -> io::Result<std::fs::ReadDir>,
+    guard_links: bool,
 ) -> Expansion {
     let mut walk = Walk {
         parts,
         list,
+        guard_links,
         seen: HashSet::new(),
         inside: Vec::new(),
         out: Expansion::default(),
@@ -171,6 +178,9 @@ pub struct TreeFiles {
     pub errors: Vec<WalkError>,
     /// Some directory lay deeper than [`MAX_DEPTH`] and was not listed.
     pub depth_limited: bool,
+    /// Links to directories not followed: a pseudo filesystem (`/proc`,
+    /// `/sys`) is at or below their target.
+    pub links_not_followed: Vec<PathBuf>,
 }
 
 /// A regular file the tree walk found: its identity (device, inode), when
@@ -184,7 +194,8 @@ struct FoundFile {
 
 /// Every regular file below `dir` (which should be a directory), in any
 /// subdirectory at most [`MAX_DEPTH`] levels down, links followed, with
-/// the glob walk's bounds: each directory once, loops walked once.
+/// the glob walk's bounds: each directory once, loops walked once; a link
+/// to a pseudo filesystem (`/proc`, `/sys`) or above one is not followed.
 /// Sockets, pipes, devices and dangling links are left out: they hold no
 /// log to read, and a pipe would block the read.
 pub fn files_below(dir: &Path) -> TreeFiles {
@@ -196,7 +207,7 @@ pub(crate) fn files_below_with(
     dir: &Path,
     list: &dyn Fn(&Path) -> io::Result<std::fs::ReadDir>,
 ) -> TreeFiles {
-    let expansion = walk_parts(dir.to_path_buf(), &[Part::Recursive, Part::Any], list);
+    let expansion = walk_parts(dir.to_path_buf(), &[Part::Recursive, Part::Any], list, true);
     let mut found: Vec<FoundFile> = Vec::new();
     for path in expansion.matches {
         let is_link = std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_symlink());
@@ -235,6 +246,7 @@ pub(crate) fn files_below_with(
         files,
         errors: expansion.errors,
         depth_limited: expansion.depth_limited,
+        links_not_followed: expansion.links_not_followed,
     }
 }
 
@@ -290,6 +302,8 @@ fn is_absent(error: &io::Error) -> bool {
 struct Walk<'a> {
     parts: &'a [Part],
     list: &'a dyn Fn(&Path) -> io::Result<std::fs::ReadDir>,
+    /// Whether links into (or above) a pseudo filesystem are left alone.
+    guard_links: bool,
     /// (device, inode, part) of each directory stepped into.
     seen: HashSet<(u64, u64, usize)>,
     /// (device, inode) of the directories being walked, outermost first.
@@ -383,7 +397,7 @@ impl Walk<'_> {
                     self.offer(entry, idx + 1, depth);
                 }
                 // One directory more: `**` goes on inside it.
-                if entry.is_dir {
+                if entry.is_dir && !self.is_guarded(entry) {
                     self.descend(&entry.path, idx, depth + 1);
                 }
                 return;
@@ -402,6 +416,26 @@ impl Walk<'_> {
         } else if entry.is_dir {
             self.descend(&entry.path, idx + 1, depth + 1);
         }
+    }
+
+    /// Whether `entry` is a link the walk must not follow: a pseudo
+    /// filesystem is at or below its target (recorded when so). A link
+    /// from a log directory to `/proc` or `/` would walk every process's
+    /// files, and reading some of them (`/proc/kmsg`) blocks.
+    fn is_guarded(&mut self, entry: &Entry) -> bool {
+        if !self.guard_links || !entry.is_link {
+            return false;
+        }
+        let Ok(target) = std::fs::canonicalize(&entry.path) else {
+            return false;
+        };
+        let guarded = PSEUDO_FILESYSTEMS
+            .into_iter()
+            .any(|fs| target.starts_with(fs) || Path::new(fs).starts_with(&target));
+        if guarded {
+            self.out.links_not_followed.push(entry.path.clone());
+        }
+        guarded
     }
 
     /// Steps into the directory at `path` for the part at `idx`.
@@ -829,6 +863,28 @@ mod tests {
         // The top file, and one in each of the 32 levels listed below it.
         assert_eq!(tree.files.len(), 1 + MAX_DEPTH);
         assert!(tree.errors.is_empty());
+    }
+
+    #[test]
+    fn files_below_do_not_follow_links_into_or_above_pseudo_filesystems() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        touch(&outside.path().join("x.log"));
+        touch(&dir.path().join("a.log"));
+        symlink(outside.path(), dir.path().join("elsewhere")).unwrap();
+        symlink("/proc/self", dir.path().join("proc")).unwrap();
+        symlink("/", dir.path().join("root")).unwrap();
+        symlink("/sys/kernel", dir.path().join("sys")).unwrap();
+        let tree = files_below(dir.path());
+        assert_eq!(
+            relative(dir.path(), &tree.files),
+            ["a.log", "elsewhere/x.log"]
+        );
+        assert_eq!(
+            relative(dir.path(), &tree.links_not_followed),
+            ["proc", "root", "sys"]
+        );
+        assert!(tree.errors.is_empty() && !tree.depth_limited);
     }
 
     #[test]

@@ -169,8 +169,10 @@ struct FoundInput {
 /// The command line's paths with each directory replaced by the regular
 /// files below it (sorted by path, each once; see [`walk::files_below`]),
 /// and, among them in path order, the directories that could not be listed
-/// or lay too deep. A path that is not a directory (or whose type cannot
-/// be learnt) stays as given, so that reading it names the error.
+/// and the links not followed (into or above `/proc` and `/sys`), then a
+/// note when the tree lay too deep. A path that is not a directory (or
+/// whose type cannot be learnt) stays as given, so that reading it names
+/// the error.
 fn find_inputs(paths: &[PathBuf]) -> Vec<FoundInput> {
     let mut inputs = Vec::new();
     for path in paths {
@@ -184,6 +186,7 @@ fn find_inputs(paths: &[PathBuf]) -> Vec<FoundInput> {
             continue;
         }
         let tree = walk::files_below(path);
+        let not_followed = "a link to /proc, /sys or a directory above them is not followed";
         let mut found: Vec<FoundInput> = tree
             .files
             .into_iter()
@@ -191,6 +194,10 @@ fn find_inputs(paths: &[PathBuf]) -> Vec<FoundInput> {
             .chain(tree.errors.into_iter().map(|error| FoundInput {
                 path: error.path,
                 error: Some(format!("cannot list the directory: {}", error.source)),
+            }))
+            .chain(tree.links_not_followed.into_iter().map(|path| FoundInput {
+                path,
+                error: Some(not_followed.to_string()),
             }))
             .collect();
         found.sort_by(|a, b| a.path.cmp(&b.path));

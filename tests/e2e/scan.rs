@@ -247,6 +247,33 @@ fn an_unreadable_file_or_directory_in_a_walk_is_named_and_the_rest_counted() {
 }
 
 #[test]
+fn a_link_to_proc_or_above_it_in_a_walked_directory_is_named_and_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = rotated_logs(dir.path());
+    let logs = dir.path().join("logs");
+    std::os::unix::fs::symlink("/", logs.join("everything")).unwrap();
+    std::os::unix::fs::symlink("/proc/self", logs.join("old/self")).unwrap();
+    let output = run(&["scan", "--format", "json", logs.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(1));
+    let not_followed = "a link to /proc, /sys or a directory above them is not followed";
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "errtally: {}: {not_followed}\nerrtally: {}: {not_followed}\n",
+            logs.join("everything").display(),
+            logs.join("old/self").display()
+        )
+    );
+    let total = files
+        .iter()
+        .skip(1)
+        .fold(files[0].1.clone(), |sum, (_, expected)| {
+            add_tallies(&sum, expected)
+        });
+    assert_eq!(json_stdout(&output), total);
+}
+
+#[test]
 fn an_empty_directory_counts_nothing_and_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(
