@@ -110,26 +110,11 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let options = scan_options(args);
     let progress = progress_bar(&readable);
-    let mut counted = count_inputs(&readable, &options, &catalog, progress.as_ref()).into_iter();
+    let counted = count_inputs(&readable, &options, &catalog, progress.as_ref());
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let counts: Vec<InputCount> = inputs
-        .iter()
-        .map(|input| {
-            let error = match &input.error {
-                Some(error) => error.clone(),
-                None => match counted.next() {
-                    Some(count) => return count,
-                    None => "not counted".to_string(),
-                },
-            };
-            InputCount {
-                tally: Tally::with_names(catalog.len()),
-                error: Some(error),
-            }
-        })
-        .collect();
+    let counts = merge_counts(&inputs, counted, catalog.len());
     let mut total = Tally::with_names(catalog.len());
     let mut failed = false;
     for (input, count) in inputs.iter().zip(&counts) {
@@ -213,6 +198,28 @@ fn find_inputs(paths: &[PathBuf]) -> Vec<FoundInput> {
         }
     }
     inputs
+}
+
+/// Each input's count: the next of `counted` (one per input without an
+/// error, in order) for an input that was read, an empty one with the
+/// walk's error for one that could not be reached.
+fn merge_counts(inputs: &[FoundInput], counted: Vec<InputCount>, types: usize) -> Vec<InputCount> {
+    let mut counted = counted.into_iter();
+    inputs
+        .iter()
+        .map(|input| {
+            let read = input.error.is_none().then(|| counted.next()).flatten();
+            read.unwrap_or_else(|| InputCount {
+                tally: Tally::with_names(types),
+                error: Some(
+                    input
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "not read".to_string()),
+                ),
+            })
+        })
+        .collect()
 }
 
 /// The library's options from the command line.
