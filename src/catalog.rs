@@ -135,9 +135,9 @@ impl Catalog {
         let mut sources = Vec::with_capacity(paths.len());
         let mut items = Vec::new();
         for path in paths {
-            let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Io {
+            let text = std::fs::read_to_string(path).map_err(|error| CatalogError::Io {
                 path: path.clone(),
-                source,
+                error,
             })?;
             let name = path.display().to_string();
             items.extend(parse_text(&name, &text)?);
@@ -297,12 +297,13 @@ impl NameIndex {
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// The file could not be read.
-    #[error("{}: cannot read catalogue: {source}", path.display())]
+    #[error("{}: cannot read catalogue: {}", path.display(), crate::position::io_reason(error))]
     Io {
         /// The file that could not be read.
         path: PathBuf,
-        /// The underlying I/O error.
-        source: std::io::Error,
+        /// Why, in the message above: not the error's `source()`, so a
+        /// printer of the chain (`{:#}`) does not say it twice.
+        error: std::io::Error,
     },
     /// The text is not valid JSON or does not have the catalogue's shape
     /// (unknown or missing field, wrong type), at serde_json's position.

@@ -24,7 +24,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Write synthetic Stytch logs at a steady rate and run the daemon on them.
     Demo(DemoArgs),
-    /// Scan log files (or stdin) to the end and print the counts.
+    /// Scan log files, directories (recursively) or stdin to the end and
+    /// print the counts.
     Scan(ScanArgs),
     /// Print the error catalogue.
     Catalog(CatalogArgs),
@@ -90,7 +91,8 @@ pub struct ScanArgs {
     #[arg(long)]
     pub by_file: bool,
     /// Files to scan, plain, gzip or zstd (recognised by their first
-    /// bytes); `-` or none reads stdin.
+    /// bytes); directories are walked for every regular file below them,
+    /// in path order; `-` or none reads stdin.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }

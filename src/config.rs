@@ -30,7 +30,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::position::{LineIndex, Mistake, PositionedError};
+use crate::position::{LineIndex, Mistake, Position, PositionedError};
 
 /// Default `/metrics` address; port 10404 lies outside Prometheus' allocated
 /// exporter range (9100-9999), so it will not collide with a node_exporter.
@@ -126,10 +126,23 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// Catalogue files; empty means the built-in catalogue.
     pub catalog: Vec<PathBuf>,
+    /// Each `catalog` entry as written in the file, in the same order, so
+    /// that a catalogue which cannot be read is told as a mistake of the
+    /// config ([`Config::unreadable_catalog`]).
+    pub catalog_entries: Vec<CatalogEntry>,
     /// The sources to tail, in file order, then command-line order.
     pub inputs: Vec<InputConfig>,
     /// The file this came from, kept for messages and the status page.
     pub path: Option<PathBuf>,
+}
+
+/// One `catalog` entry where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogEntry {
+    /// The position of its string in the config file.
+    pub at: Position,
+    /// The path as written (relative ones unjoined).
+    pub written: String,
 }
 
 /// How the daemon notices file changes (`watch`).
@@ -319,12 +332,13 @@ pub enum StartAt {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The config file could not be read at all.
-    #[error("{}: cannot read config: {source}", path.display())]
+    #[error("{}: cannot read config: {}", path.display(), crate::position::io_reason(error))]
     Io {
         /// The file that was asked for.
         path: PathBuf,
-        /// Why reading failed.
-        source: std::io::Error,
+        /// Why, in the message above: not the error's `source()`, so a
+        /// printer of the chain (`{:#}`) does not say it twice.
+        error: std::io::Error,
     },
     /// The file was read but a value in it is wrong: the file, the 1-based
     /// line and column of the offending value (or key), the dotted key such
@@ -348,6 +362,7 @@ impl Default for Config {
             watch: WatchMode::Auto,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             catalog: Vec::new(),
+            catalog_entries: Vec::new(),
             inputs: Vec::new(),
             path: None,
         }
@@ -357,9 +372,9 @@ impl Default for Config {
 impl Config {
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let config = Config::parse(path, &text)?;
         tracing::debug!(path = %path.display(), inputs = config.inputs.len(), "config loaded");
@@ -446,6 +461,19 @@ impl Config {
         }
         self.inputs.extend(added);
         Ok(())
+    }
+
+    /// A catalogue file named by this config that could not be read, as
+    /// the config's mistake: `FILE:LINE:COLUMN: catalog[I]: AS-WRITTEN:
+    /// reason`, pointing at the entry. `None` when no entry names `path`.
+    pub fn unreadable_catalog(&self, path: &Path, error: &std::io::Error) -> Option<ConfigError> {
+        let file = self.path.as_ref()?;
+        let index = self.catalog.iter().position(|named| named == path)?;
+        let entry = self.catalog_entries.get(index)?;
+        let message = format!("{}: {}", entry.written, crate::position::io_reason(error));
+        Some(ConfigError::Invalid(
+            Mistake::new(entry.at, format!("catalog[{index}]"), message).in_file(file),
+        ))
     }
 
     /// Checks what only the combination of file and command line can tell:
@@ -568,6 +596,10 @@ impl Source<'_> {
                 ));
             }
             config.catalog.push(self.resolve(entry.get_ref()));
+            config.catalog_entries.push(CatalogEntry {
+                at: LineIndex::new(self.text).position(entry.span().start),
+                written: entry.get_ref().clone(),
+            });
         }
         Ok(())
     }
@@ -1165,9 +1197,40 @@ paths = ["-"]
         let path = dir.path().join("nope.toml");
         let err = Config::load(&path).unwrap_err();
         assert!(matches!(err, ConfigError::Io { .. }));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: cannot read config: No such file or directory",
+                path.display()
+            )
+        );
+        // Said once, not again by the chain (`{:#}` of anyhow).
+        assert!(std::error::Error::source(&err).is_none());
+    }
+
+    #[test]
+    fn an_unreadable_catalogue_is_the_mistake_of_the_entry_naming_it() {
+        let text = "# catalogues\ncatalog = [\"/abs/a.json\", \"rel/path.json\"]\n";
+        let config = parse(text).unwrap();
+        let missing = std::io::Error::from_raw_os_error(2);
+        let error = config
+            .unreadable_catalog(Path::new("/etc/errtally/rel/path.json"), &missing)
+            .unwrap();
+        assert_eq!(
+            error.to_string(),
+            "/etc/errtally/errtally.toml:2:27: catalog[1]: rel/path.json: No such file or directory"
+        );
+        let error = config
+            .unreadable_catalog(Path::new("/abs/a.json"), &missing)
+            .unwrap();
+        assert_eq!(
+            error.to_string(),
+            "/etc/errtally/errtally.toml:2:12: catalog[0]: /abs/a.json: No such file or directory"
+        );
         assert!(
-            err.to_string()
-                .starts_with(&format!("{}: cannot read config: ", path.display()))
+            config
+                .unreadable_catalog(Path::new("/other.json"), &missing)
+                .is_none()
         );
     }
 

@@ -153,13 +153,23 @@ pub fn glob_warnings(config: &Config) -> Vec<String> {
             crate::config::InputPath::Glob(pattern) => Some(pattern),
             crate::config::InputPath::Stdin => None,
         })
-        .flat_map(|pattern| crate::tail::walk::risks(pattern))
+        .flat_map(|pattern| crate::walk::risks(pattern))
         .collect()
 }
 
-/// The config's catalogue files, or the built-in catalogue.
-pub fn load_catalog(config: &Config) -> Result<Arc<Catalog>, CatalogError> {
-    Ok(Arc::new(Catalog::load(&config.catalog)?))
+/// The config's catalogue files, or the built-in catalogue. A file that
+/// cannot be read is the config's mistake, at the entry that names it.
+pub fn load_catalog(config: &Config) -> Result<Arc<Catalog>, RunError> {
+    match Catalog::load(&config.catalog) {
+        Ok(catalog) => Ok(Arc::new(catalog)),
+        Err(CatalogError::Io { path, error }) => {
+            Err(match config.unreadable_catalog(&path, &error) {
+                Some(mistake) => mistake.into(),
+                None => CatalogError::Io { path, error }.into(),
+            })
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Runs the daemon until `shutdown` is cancelled (SIGTERM, SIGINT, or a

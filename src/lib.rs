@@ -34,6 +34,9 @@
 //!   `completions`, `man`) and the deterministic synthetic corpus with a
 //!   known tally.
 //! - [`cli`], [`logging`]: the edges the binary uses.
+//! - [`walk`]: bounded directory walks (each directory once by device and
+//!   inode, a depth limit), for the daemon's globs and `scan DIR`; it uses
+//!   nothing else of the crate, so both layers above can share it.
 //!
 //! # Example
 //!
@@ -74,3 +77,4 @@ pub mod position;
 pub mod read;
 pub mod scan;
 pub(crate) mod tail;
+pub(crate) mod walk;

@@ -19,6 +19,7 @@
 //! Deliberately not here: parsing, and any knowledge of a file format.
 
 use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// A 1-based line and column, in characters, as editors count them, so
@@ -147,6 +148,17 @@ pub fn located(path: &Path, at: Option<Position>) -> String {
     }
 }
 
+/// Why a file could not be read, as the message after its name: the
+/// system's words without Rust's ` (os error N)` suffix, which says the
+/// same thing again in a number.
+pub fn io_reason(error: &io::Error) -> String {
+    let text = error.to_string();
+    match (error.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(at)) => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -176,6 +188,23 @@ mod tests {
     fn an_offset_past_the_end_is_the_end() {
         assert_eq!(at("abc", 99), (1, 4));
         assert_eq!(at("", 5), (1, 1));
+    }
+
+    #[test]
+    fn an_io_reason_is_the_systems_words_once() {
+        assert_eq!(
+            io_reason(&io::Error::from_raw_os_error(2)),
+            "No such file or directory"
+        );
+        assert_eq!(
+            io_reason(&io::Error::from_raw_os_error(13)),
+            "Permission denied"
+        );
+        assert_eq!(
+            io_reason(&io::Error::other("disk on fire (os error 5)")),
+            "disk on fire (os error 5)",
+            "only the OS's own suffix goes"
+        );
     }
 
     #[test]

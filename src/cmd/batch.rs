@@ -1,7 +1,10 @@
 //! The one-shot commands: `scan` (read inputs to their end and report),
 //! `catalog` (list the catalogue) and `gen` (write a synthetic corpus).
 //!
-//! `scan` counts its inputs on a pool of `--threads` workers, each with its
+//! `scan` reads the files named, and every regular file below the
+//! directories named ([`walk::files_below`]: sorted by path, each
+//! directory and file once, loops and depth bounded as for the daemon's
+//! globs), as `grep -r` and `rg` do. It counts its inputs on a pool of `--threads` workers, each with its
 //! own [`Scanner`] and buffers, all through the one read loop
 //! ([`LineReader`]) with different sources:
 //! - a regular file of [`SPLIT_MIN_BYTES`] or more is cut into ranges at
@@ -21,10 +24,12 @@
 //! Several files run in parallel on the same workers; a file's ranges are
 //! taken before the next file is opened, so few files are open at once.
 //! Memory stays at a pool (or one read buffer), one carried line and a
-//! decompressor's window per worker whatever the sizes (no mmap: a truncated log would raise SIGBUS). A missing,
-//! unreadable or corrupt input is reported on stderr, in command-line
-//! order, and the others are still counted; what was read from it before
-//! the error counts.
+//! decompressor's window per worker whatever the sizes (no mmap: a
+//! truncated log would raise SIGBUS). A missing, unreadable or corrupt
+//! input, or a directory that cannot be listed, is reported on stderr, in
+//! command-line order (then path order within a directory), and the
+//! others are still counted; what was read from it before the error
+//! counts.
 //!
 //! The counts are the same whatever the threads: every record is counted
 //! by exactly one range, and records are independent. One exception: past
@@ -55,6 +60,7 @@ use crate::read::decompress::{Compression, Decompressor, sniff};
 use crate::read::range::{self, RangeReader};
 use crate::read::{LineReader, READ_SIZE};
 use crate::scan::{Scanner, Tally};
+use crate::walk;
 
 /// Jobs larger than this get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
@@ -96,26 +102,33 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         &args.paths[..]
     };
+    let inputs = find_inputs(paths);
+    let readable: Vec<PathBuf> = inputs
+        .iter()
+        .filter(|input| input.error.is_none())
+        .map(|input| input.path.clone())
+        .collect();
     let options = scan_options(args);
-    let progress = progress_bar(paths);
-    let counts = count_inputs(paths, &options, &catalog, progress.as_ref());
+    let progress = progress_bar(&readable);
+    let counted = count_inputs(&readable, &options, &catalog, progress.as_ref());
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    let counts = merge_counts(&inputs, counted, catalog.len());
     let mut total = Tally::with_names(catalog.len());
     let mut failed = false;
-    for (path, count) in paths.iter().zip(&counts) {
+    for (input, count) in inputs.iter().zip(&counts) {
         total.merge(&count.tally);
         if let Some(error) = &count.error {
-            eprintln!("errtally: {}: {error}", path.display());
+            eprintln!("errtally: {}: {error}", input.path.display());
             failed = true;
         }
     }
-    let files: Vec<FileTally<'_>> = paths
+    let files: Vec<FileTally<'_>> = inputs
         .iter()
         .zip(&counts)
-        .map(|(path, count)| FileTally {
-            path,
+        .map(|(input, count)| FileTally {
+            path: &input.path,
             tally: &count.tally,
             error: count.error.as_deref(),
         })
@@ -127,6 +140,86 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One input of `scan`: a path from the command line, a file found below
+/// a directory, or a directory the walk could not read in full.
+#[derive(Debug)]
+struct FoundInput {
+    path: PathBuf,
+    /// Why the walk could not go on there: nothing of it is counted.
+    error: Option<String>,
+}
+
+/// The command line's paths with each directory replaced by the regular
+/// files below it (sorted by path, each once; see [`walk::files_below`]),
+/// and, among them in path order, the directories that could not be listed
+/// and the links not followed (into or above `/proc` and `/sys`), then a
+/// note when the tree lay too deep. A path that is not a directory (or
+/// whose type cannot be learnt) stays as given, so that reading it names
+/// the error.
+fn find_inputs(paths: &[PathBuf]) -> Vec<FoundInput> {
+    let mut inputs = Vec::new();
+    for path in paths {
+        let is_dir =
+            path != Path::new("-") && std::fs::metadata(path).is_ok_and(|meta| meta.is_dir());
+        if !is_dir {
+            inputs.push(FoundInput {
+                path: path.clone(),
+                error: None,
+            });
+            continue;
+        }
+        let tree = walk::files_below(path);
+        let not_followed = "a link to /proc, /sys or a directory above them is not followed";
+        let mut found: Vec<FoundInput> = tree
+            .files
+            .into_iter()
+            .map(|path| FoundInput { path, error: None })
+            .chain(tree.errors.into_iter().map(|error| FoundInput {
+                path: error.path,
+                error: Some(format!("cannot list the directory: {}", error.source)),
+            }))
+            .chain(tree.links_not_followed.into_iter().map(|path| FoundInput {
+                path,
+                error: Some(not_followed.to_string()),
+            }))
+            .collect();
+        found.sort_by(|a, b| a.path.cmp(&b.path));
+        inputs.extend(found);
+        if tree.depth_limited {
+            inputs.push(FoundInput {
+                path: path.clone(),
+                error: Some(format!(
+                    "directories more than {} levels down are not read",
+                    walk::MAX_DEPTH
+                )),
+            });
+        }
+    }
+    inputs
+}
+
+/// Each input's count: the next of `counted` (one per input without an
+/// error, in order) for an input that was read, an empty one with the
+/// walk's error for one that could not be reached.
+fn merge_counts(inputs: &[FoundInput], counted: Vec<InputCount>, types: usize) -> Vec<InputCount> {
+    let mut counted = counted.into_iter();
+    inputs
+        .iter()
+        .map(|input| {
+            let read = input.error.is_none().then(|| counted.next()).flatten();
+            read.unwrap_or_else(|| InputCount {
+                tally: Tally::with_names(types),
+                error: Some(
+                    input
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "not read".to_string()),
+                ),
+            })
+        })
+        .collect()
 }
 
 /// The library's options from the command line.

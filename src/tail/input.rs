@@ -29,7 +29,6 @@ use super::budget::DescriptorBudget;
 use super::file::{FileTailer, ReadBuffers, Restart, StartPosition, open_log};
 use super::parked::{ParkedFile, ParkedFiles};
 use super::rotated;
-use super::walk;
 use super::watch::{DirWatches, watch_dir};
 use super::{Changed, Wake};
 use crate::checkpoint::OffsetBoard;
@@ -38,6 +37,7 @@ use crate::config::{InputConfig, StartAt};
 use crate::export::metrics::InputMetrics;
 use crate::export::status::{DaemonStatus, FileStatus, InputStatus};
 use crate::scan::{Scanner, Tally};
+use crate::walk;
 
 /// Most bytes read from one file per poll, so one busy file cannot starve
 /// the others or delay shutdown.

@@ -9,8 +9,6 @@
 //! - [`stdin`]: the stdin reader;
 //! - [`pipeline`]: the running file inputs of one configuration, each
 //!   supervised (restarted with backoff when it fails);
-//! - [`walk`]: expanding a glob, each directory once, loops and odd names
-//!   included;
 //! - [`watch`]: the inotify watches and how a notification wakes an input.
 //!
 //! Inputs are woken by inotify (through `notify`): a write wakes a read of
@@ -28,7 +26,6 @@ pub mod parked;
 pub mod pipeline;
 pub mod rotated;
 pub mod stdin;
-pub mod walk;
 pub mod watch;
 
 use std::collections::HashSet;

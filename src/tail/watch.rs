@@ -1,6 +1,6 @@
 //! Watching files for the inputs and the config: which directory to watch
 //! for each glob (its literal prefix; the directories below it come from
-//! the input's listing, [`super::walk`]), and how a notification wakes an
+//! the input's listing, [`crate::walk`]), and how a notification wakes an
 //! input (a write reads just that file; anything else, a rescan; an error
 //! or lost events, a rescan of every input).
 

@@ -476,6 +476,43 @@ fn a_bad_config_names_file_line_and_key_and_exits_2() {
 }
 
 #[test]
+fn a_missing_file_a_config_names_is_one_line_at_its_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("errtally.toml");
+    std::fs::write(
+        &config,
+        "# the README's example once named a file nobody had\ncatalog = [\"path.json\"]\n[[input]]\nname = \"api\"\npaths = [\"/tmp/*.log\"]\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let at_entry =
+        format!("errtally: {config}:2:12: catalog[0]: path.json: No such file or directory\n");
+    let check = crate::support::run(&["check", "--config", config], None);
+    assert_eq!(check.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&check.stderr), at_entry);
+    // The daemon logs its start first; its last line is the same.
+    let run = crate::support::run(&["run", "--config", config], None);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.ends_with(&at_entry), "{stderr}");
+    // Given on the command line, a catalogue or config is named alone,
+    // the system's reason once.
+    let missing = dir.path().join("missing.json");
+    let missing = missing.to_str().unwrap();
+    let scan = crate::support::run(&["scan", "--catalog", missing], None);
+    assert_eq!(scan.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&scan.stderr),
+        format!("errtally: {missing}: cannot read catalogue: No such file or directory\n")
+    );
+    let check = crate::support::run(&["check", "--config", missing], None);
+    assert_eq!(
+        String::from_utf8_lossy(&check.stderr),
+        format!("errtally: {missing}: cannot read config: No such file or directory\n")
+    );
+}
+
+#[test]
 fn a_real_prometheus_server_scrapes_the_counts() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");

@@ -19,6 +19,7 @@ mod model;
 mod package;
 mod path_labels;
 mod prometheus_live;
+mod readme;
 mod rotated_while_down;
 mod scan;
 mod sdk;

@@ -120,12 +120,169 @@ fn a_missing_path_is_named_and_the_others_are_still_scanned() {
     assert_eq!(json_stdout(&output), expected);
 }
 
+/// A rotated-logs directory as logrotate leaves it, written by the real
+/// tools: the live file, a plain rotation, gzip and zstd ones (one of them
+/// in a subdirectory), a link to the live file, a symlink loop, a dangling
+/// link and a named pipe. Returns the files in path order, each with the
+/// generator's tally of its uncompressed content.
+fn rotated_logs(dir: &Path) -> Vec<(PathBuf, Value)> {
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(logs.join("old")).unwrap();
+    let mut files = Vec::new();
+    for (seed, name, extra) in [
+        (91, "app.log", &[][..]),
+        (92, "app.log.1", &["--clean"][..]),
+        (93, "app.log.2", &[][..]),
+        (94, "app.log.3", &["--clean"][..]),
+        (95, "old/app.log.4", &[][..]),
+    ] {
+        let (path, expected) = corpus(&logs, name, seed, 1 << 20, extra);
+        std::fs::remove_file(logs.join(format!("{name}.expected.json"))).unwrap();
+        files.push((path, expected));
+    }
+    sh(
+        &logs,
+        "gzip app.log.2; zstd -q --rm app.log.3; gzip -9 old/app.log.4
+         ln -s app.log current; ln -s . old/loop; ln -s missing dangling; mkfifo pipe",
+    );
+    let names = [
+        "app.log",
+        "app.log.1",
+        "app.log.2.gz",
+        "app.log.3.zst",
+        "old/app.log.4.gz",
+    ];
+    files
+        .into_iter()
+        .zip(names)
+        .map(|((_, expected), name)| (logs.join(name), expected))
+        .collect()
+}
+
 #[test]
-fn a_directory_is_an_unreadable_path() {
+fn a_directory_of_rotated_logs_is_walked_in_path_order_each_file_once() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run(&["scan", dir.path().to_str().unwrap()], None);
+    let files = rotated_logs(dir.path());
+    let logs = dir.path().join("logs");
+    let total = files
+        .iter()
+        .skip(1)
+        .fold(files[0].1.clone(), |sum, (_, expected)| {
+            add_tallies(&sum, expected)
+        });
+    for threads in ["1", "2"] {
+        let mut report = scan_json(&["--threads", threads, "--by-file"], &[&logs]);
+        let listed = report.as_object_mut().unwrap().remove("files").unwrap();
+        assert_eq!(report, total, "threads {threads}");
+        // Every file, in path order; the link to app.log, the loop, the
+        // dangling link and the pipe add nothing.
+        let listed = listed.as_array().unwrap();
+        let paths: Vec<&str> = listed.iter().map(|f| f["path"].as_str().unwrap()).collect();
+        let want: Vec<&str> = files.iter().map(|(p, _)| p.to_str().unwrap()).collect();
+        assert_eq!(paths, want, "threads {threads}");
+        for ((path, expected), file) in files.iter().zip(listed) {
+            assert_eq!(file["lines"], expected["lines"], "{}", path.display());
+            assert_eq!(file["errors"], expected["errors"], "{}", path.display());
+            assert_eq!(file["error"], Value::Null);
+        }
+    }
+    // A directory among files counts like its files named one by one.
+    let named: Vec<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
+    assert_eq!(scan_json(&[], &named), total);
+    let first = files[0].0.as_path();
+    assert_eq!(
+        scan_json(&[], &[first, &logs.join("old")]),
+        add_tallies(&files[0].1, &files[4].1)
+    );
+}
+
+#[test]
+fn an_unreadable_file_or_directory_in_a_walk_is_named_and_the_rest_counted() {
+    // CI runs as root, which reads any file: run scan as nobody.
+    let dir = tempfile::tempdir().unwrap();
+    let files = rotated_logs(dir.path());
+    let logs = dir.path().join("logs");
+    let locked_file = &files[1].0;
+    let locked_dir = logs.join("old");
+    let chmod = |path: &Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    chmod(&logs, 0o755);
+    chmod(locked_file, 0o600);
+    chmod(&locked_dir, 0o700);
+    let output = crate::daemon_support::as_nobody(dir.path())
+        .args(["scan", "--format", "json", "--by-file", "logs"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains(dir.path().to_str().unwrap()));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr,
+        "errtally: logs/app.log.1: Permission denied (os error 13)\n\
+         errtally: logs/old: cannot list the directory: Permission denied (os error 13)\n"
+    );
+    let report = json_stdout(&output);
+    let readable = [&files[0].1, &files[2].1, &files[3].1];
+    let total = add_tallies(&add_tallies(readable[0], readable[1]), readable[2]);
+    for key in ["lines", "bytes", "errors", "uncatalogued"] {
+        assert_eq!(report[key], total[key], "{key}");
+    }
+    let listed: Vec<(&str, bool)> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap(), f["error"].is_null()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("logs/app.log", true),
+            ("logs/app.log.1", false),
+            ("logs/app.log.2.gz", true),
+            ("logs/app.log.3.zst", true),
+            ("logs/old", false),
+        ]
+    );
+}
+
+#[test]
+fn a_link_to_proc_or_above_it_in_a_walked_directory_is_named_and_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = rotated_logs(dir.path());
+    let logs = dir.path().join("logs");
+    std::os::unix::fs::symlink("/", logs.join("everything")).unwrap();
+    std::os::unix::fs::symlink("/proc/self", logs.join("old/self")).unwrap();
+    let output = run(&["scan", "--format", "json", logs.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(1));
+    let not_followed = "a link to /proc, /sys or a directory above them is not followed";
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "errtally: {}: {not_followed}\nerrtally: {}: {not_followed}\n",
+            logs.join("everything").display(),
+            logs.join("old/self").display()
+        )
+    );
+    let total = files
+        .iter()
+        .skip(1)
+        .fold(files[0].1.clone(), |sum, (_, expected)| {
+            add_tallies(&sum, expected)
+        });
+    assert_eq!(json_stdout(&output), total);
+}
+
+#[test]
+fn an_empty_directory_counts_nothing_and_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        &["scan", "--format", "json", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(json_stdout(&output)["lines"], 0);
+    assert!(output.stderr.is_empty());
 }
 
 #[test]

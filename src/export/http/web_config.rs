@@ -48,12 +48,13 @@ const HTTP_KEYS: &str = "headers, http2";
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
     /// The file itself could not be read.
-    #[error("{}: cannot read web config: {source}", path.display())]
+    #[error("{}: cannot read web config: {}", path.display(), crate::position::io_reason(error))]
     Io {
         /// The web config file.
         path: PathBuf,
-        /// Why reading failed.
-        source: std::io::Error,
+        /// Why, in the message above: not the error's `source()`, so a
+        /// printer of the chain (`{:#}`) does not say it twice.
+        error: std::io::Error,
     },
     /// A key or value in the file is wrong, or a file it names is unusable:
     /// `FILE:LINE:COLUMN: KEY: message`, the key dotted such as
@@ -84,9 +85,9 @@ pub(crate) struct Settings {
 
 /// Reads and checks the web config at `path`; reads no file it names.
 pub(crate) fn parse_file(path: &Path) -> Result<Settings, WebConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| WebConfigError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     Doc::new(path).parse(&text)
 }
@@ -227,8 +228,13 @@ impl PemSetting {
     pub(crate) fn read(&self) -> Result<Vec<u8>, Mistake> {
         match &self.source {
             PemSource::Inline(text) => Ok(text.as_bytes().to_vec()),
-            PemSource::File(path) => std::fs::read(path)
-                .map_err(|error| self.mistake(format!("cannot read {}: {error}", path.display()))),
+            PemSource::File(path) => std::fs::read(path).map_err(|error| {
+                self.mistake(format!(
+                    "cannot read {}: {}",
+                    path.display(),
+                    crate::position::io_reason(&error)
+                ))
+            }),
         }
     }
 

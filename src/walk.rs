@@ -1,5 +1,6 @@
-//! Expanding one glob pattern over the filesystem, bounded whatever the
-//! tree holds.
+//! Bounded directory walks: one glob pattern expanded over the filesystem
+//! (the daemon's inputs), or every regular file below a directory
+//! (`scan DIR`), whatever the tree holds.
 //!
 //! The `glob` crate's own walk follows symlinked directories under `**`
 //! without end (`ln -s . X` makes `X/X/X/...`), and skips every name that
@@ -20,9 +21,15 @@
 //! - matches come back sorted (component by component, as [`Path`]
 //!   orders), each once.
 //!
-//! What the matches are (files, directories, dangling links) is the
-//! caller's to judge: like the crate, the walk returns every path that
-//! matches the whole pattern.
+//! What a pattern's matches are (files, directories, dangling links) is
+//! the caller's to judge: like the crate, [`expand`] returns every path
+//! that matches the whole pattern. [`files_below`] is the tree walk `**/*`
+//! would do below a directory (any name, hidden ones too, as `grep -r`
+//! reads them), judged for a reader: regular files only, each file (device
+//! and inode) once.
+//!
+//! This module uses nothing else of the crate: the daemon's inputs
+//! (`tail`) and the one-shot commands (`cmd`) both build on it.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -68,6 +75,10 @@ pub struct Expansion {
     /// Paths that lead back into a directory the walk was inside (a
     /// symlink loop such as `ln -s . X`), in the order met.
     pub loops: Vec<PathBuf>,
+    /// Links to directories the tree walk did not follow, since a pseudo
+    /// filesystem is at or below their target (a link to `/proc`, or to
+    /// `/`); the glob walk follows every link (`check` warns instead).
+    pub links_not_followed: Vec<PathBuf>,
 }
 
 impl Expansion {
@@ -85,6 +96,8 @@ const PSEUDO_FILESYSTEMS: [&str; 2] = ["/proc", "/sys"];
 /// One component of a pattern.
 #[derive(Debug)]
 enum Part {
+    /// Any name at all (the tree walk's last level).
+    Any,
     /// A name without metacharacters: joined, never listed for.
     Literal(OsString),
     /// A name with metacharacters: matched against each entry.
@@ -106,9 +119,21 @@ pub(crate) fn expand_with(
     list: &dyn Fn(&Path) -> io::Result<std::fs::ReadDir>,
 ) -> Result<Expansion, glob::PatternError> {
     let (root, parts) = parse(pattern)?;
+    Ok(walk_parts(root, &parts, list, false))
+}
+
+/// The paths below `root` that match `parts`; with `guard_links`, links
+/// to a pseudo filesystem or above one are not followed.
+fn walk_parts(
+    root: PathBuf,
+    parts: &[Part],
+    list: &dyn Fn(&Path) -> io::Result<std::fs::ReadDir>,
+    guard_links: bool,
+) -> Expansion {
     let mut walk = Walk {
-        parts: &parts,
+        parts,
         list,
+        guard_links,
         seen: HashSet::new(),
         inside: Vec::new(),
         out: Expansion::default(),
@@ -118,7 +143,7 @@ pub(crate) fn expand_with(
         if std::fs::symlink_metadata(&root).is_ok() {
             walk.out.matches.push(root);
         }
-        return Ok(walk.out);
+        return walk.out;
     }
     let start = if root.as_os_str().is_empty() {
         Path::new(".")
@@ -136,7 +161,93 @@ pub(crate) fn expand_with(
     out.matches.dedup();
     out.dirs.sort();
     out.dirs.dedup();
-    Ok(out)
+    out
+}
+
+/// The regular files below a directory, for a reader: what
+/// [`files_below`] found.
+#[derive(Debug, Default)]
+pub struct TreeFiles {
+    /// Regular files (links to them followed), sorted by path, each file
+    /// (device and inode) once, at a path that is not a link when it has
+    /// one. A path whose type could not be learnt (`EACCES` on a stat) is
+    /// here too, so that reading it names the error.
+    pub files: Vec<PathBuf>,
+    /// Directories that could not be listed: files below them may exist
+    /// that `files` lacks.
+    pub errors: Vec<WalkError>,
+    /// Some directory lay deeper than [`MAX_DEPTH`] and was not listed.
+    pub depth_limited: bool,
+    /// Links to directories not followed: a pseudo filesystem (`/proc`,
+    /// `/sys`) is at or below their target.
+    pub links_not_followed: Vec<PathBuf>,
+}
+
+/// A regular file the tree walk found: its identity (device, inode), when
+/// a stat could learn it, dedups hard links and links to files found at
+/// their own path too.
+struct FoundFile {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+    is_link: bool,
+}
+
+/// Every regular file below `dir` (which should be a directory), in any
+/// subdirectory at most [`MAX_DEPTH`] levels down, links followed, with
+/// the glob walk's bounds: each directory once, loops walked once; a link
+/// to a pseudo filesystem (`/proc`, `/sys`) or above one is not followed.
+/// Sockets, pipes, devices and dangling links are left out: they hold no
+/// log to read, and a pipe would block the read.
+pub fn files_below(dir: &Path) -> TreeFiles {
+    files_below_with(dir, &|dir| std::fs::read_dir(dir))
+}
+
+/// [`files_below`], listing directories with `list` (tests make it fail).
+pub(crate) fn files_below_with(
+    dir: &Path,
+    list: &dyn Fn(&Path) -> io::Result<std::fs::ReadDir>,
+) -> TreeFiles {
+    let expansion = walk_parts(dir.to_path_buf(), &[Part::Recursive, Part::Any], list, true);
+    let mut found: Vec<FoundFile> = Vec::new();
+    for path in expansion.matches {
+        let is_link = std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_symlink());
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => found.push(FoundFile {
+                path,
+                id: Some((meta.dev(), meta.ino())),
+                is_link,
+            }),
+            Ok(_) => {}
+            Err(error) if is_absent(&error) => {}
+            Err(_) => found.push(FoundFile {
+                path,
+                id: None,
+                is_link,
+            }),
+        }
+    }
+    // Each identity is kept at its first path in sorted order that is no
+    // link, else at its first link: paths that are not links claim first.
+    let mut claimed = HashSet::new();
+    let mut keep = vec![false; found.len()];
+    for links in [false, true] {
+        for (at, file) in found.iter().enumerate() {
+            if file.is_link == links {
+                keep[at] = file.id.is_none_or(|id| claimed.insert(id));
+            }
+        }
+    }
+    let files = found
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(file, keep)| keep.then_some(file.path))
+        .collect();
+    TreeFiles {
+        files,
+        errors: expansion.errors,
+        depth_limited: expansion.depth_limited,
+        links_not_followed: expansion.links_not_followed,
+    }
 }
 
 /// Whether `pattern` has a `**` component, which may cross links into
@@ -191,6 +302,8 @@ fn is_absent(error: &io::Error) -> bool {
 struct Walk<'a> {
     parts: &'a [Part],
     list: &'a dyn Fn(&Path) -> io::Result<std::fs::ReadDir>,
+    /// Whether links into (or above) a pseudo filesystem are left alone.
+    guard_links: bool,
     /// (device, inode, part) of each directory stepped into.
     seen: HashSet<(u64, u64, usize)>,
     /// (device, inode) of the directories being walked, outermost first.
@@ -284,11 +397,12 @@ impl Walk<'_> {
                     self.offer(entry, idx + 1, depth);
                 }
                 // One directory more: `**` goes on inside it.
-                if entry.is_dir {
+                if entry.is_dir && !self.is_guarded(entry) {
                     self.descend(&entry.path, idx, depth + 1);
                 }
                 return;
             }
+            Part::Any => true,
             Part::Literal(name) => entry.name == *name,
             Part::Wild(pattern) => {
                 pattern.matches_with(&entry.name.to_string_lossy(), MatchOptions::new())
@@ -302,6 +416,26 @@ impl Walk<'_> {
         } else if entry.is_dir {
             self.descend(&entry.path, idx + 1, depth + 1);
         }
+    }
+
+    /// Whether `entry` is a link the walk must not follow: a pseudo
+    /// filesystem is at or below its target (recorded when so). A link
+    /// from a log directory to `/proc` or `/` would walk every process's
+    /// files, and reading some of them (`/proc/kmsg`) blocks.
+    fn is_guarded(&mut self, entry: &Entry) -> bool {
+        if !self.guard_links || !entry.is_link {
+            return false;
+        }
+        let Ok(target) = std::fs::canonicalize(&entry.path) else {
+            return false;
+        };
+        let guarded = PSEUDO_FILESYSTEMS
+            .into_iter()
+            .any(|fs| target.starts_with(fs) || Path::new(fs).starts_with(&target));
+        if guarded {
+            self.out.links_not_followed.push(entry.path.clone());
+        }
+        guarded
     }
 
     /// Steps into the directory at `path` for the part at `idx`.
@@ -663,6 +797,104 @@ mod tests {
                 .dirs
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn files_below_are_the_regular_files_sorted_each_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["a.log", ".hidden", "b/c.log", "b/d/e.log.gz"] {
+            touch(&dir.path().join(file));
+        }
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        // A hard link and a link sorting before the real path: the file
+        // is read once, at a path that is not a link.
+        std::fs::hard_link(dir.path().join("a.log"), dir.path().join("b/hard")).unwrap();
+        symlink("b/c.log", dir.path().join("0-link")).unwrap();
+        // Loops, a dangling link and a pipe add nothing.
+        symlink("..", dir.path().join("b/up")).unwrap();
+        symlink(".", dir.path().join("b/d/here")).unwrap();
+        symlink("missing", dir.path().join("dangling")).unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join("pipe").as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        // A link to a file outside is read where it is found.
+        let outside = tempfile::tempdir().unwrap();
+        touch(&outside.path().join("x.log"));
+        symlink(outside.path().join("x.log"), dir.path().join("b/x.log")).unwrap();
+        let tree = files_below(dir.path());
+        assert!(tree.errors.is_empty() && !tree.depth_limited);
+        assert_eq!(
+            relative(dir.path(), &tree.files),
+            [".hidden", "a.log", "b/c.log", "b/d/e.log.gz", "b/x.log"]
+        );
+    }
+
+    #[test]
+    fn files_below_a_directory_that_cannot_be_listed_are_missing_and_it_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("open/a.log"));
+        touch(&dir.path().join("locked/b.log"));
+        touch(&dir.path().join("z.log"));
+        let locked = dir.path().join("locked");
+        let list = |path: &Path| {
+            if path == locked {
+                Err(io::Error::from_raw_os_error(13))
+            } else {
+                std::fs::read_dir(path)
+            }
+        };
+        let tree = files_below_with(dir.path(), &list);
+        assert_eq!(relative(dir.path(), &tree.files), ["open/a.log", "z.log"]);
+        assert_eq!(tree.errors.len(), 1);
+        assert_eq!(tree.errors[0].path, locked);
+        assert_eq!(tree.errors[0].source.raw_os_error(), Some(13));
+    }
+
+    #[test]
+    fn files_below_stop_at_the_depth_limit_and_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut deep = dir.path().to_path_buf();
+        touch(&deep.join("top.log"));
+        for level in 0..40 {
+            deep.push(format!("d{level}"));
+            touch(&deep.join("f.log"));
+        }
+        let tree = files_below(dir.path());
+        assert!(tree.depth_limited);
+        // The top file, and one in each of the 32 levels listed below it.
+        assert_eq!(tree.files.len(), 1 + MAX_DEPTH);
+        assert!(tree.errors.is_empty());
+    }
+
+    #[test]
+    fn files_below_do_not_follow_links_into_or_above_pseudo_filesystems() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        touch(&outside.path().join("x.log"));
+        touch(&dir.path().join("a.log"));
+        symlink(outside.path(), dir.path().join("elsewhere")).unwrap();
+        symlink("/proc/self", dir.path().join("proc")).unwrap();
+        symlink("/", dir.path().join("root")).unwrap();
+        symlink("/sys/kernel", dir.path().join("sys")).unwrap();
+        let tree = files_below(dir.path());
+        assert_eq!(
+            relative(dir.path(), &tree.files),
+            ["a.log", "elsewhere/x.log"]
+        );
+        assert_eq!(
+            relative(dir.path(), &tree.links_not_followed),
+            ["proc", "root", "sys"]
+        );
+        assert!(tree.errors.is_empty() && !tree.depth_limited);
+    }
+
+    #[test]
+    fn files_below_a_file_or_nothing_are_none() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("a.log"));
+        for path in [dir.path().join("a.log"), dir.path().join("missing")] {
+            let tree = files_below(&path);
+            assert!(tree.files.is_empty() && tree.errors.is_empty(), "{path:?}");
+        }
     }
 
     #[test]
