@@ -273,8 +273,14 @@ fn readme_invocations(markdown: &str) -> Vec<Invocation> {
             found.extend(invocations(line, text));
         }
     }
+    // In prose, a bare `errtally` or `/usr/bin/errtally` names the
+    // program (or its user, or a path); only one with arguments runs it.
     for (line, span) in code_spans(&prose) {
-        found.extend(invocations(line, &span));
+        found.extend(
+            invocations(line, &span)
+                .into_iter()
+                .filter(|invocation| !invocation.args.is_empty()),
+        );
     }
     found
 }
