@@ -516,6 +516,10 @@ struct ModelFile {
     open_at_stop: bool,
     /// Its checkpoint entry has a head (the file was not empty).
     checkpoint_head: bool,
+    /// A copytruncate's copy: of which file, in which epoch. errtally
+    /// drains it from that file's entry when the file itself is gone at a
+    /// start (see [`World::start`]).
+    copy_of: Option<(usize, u32)>,
 }
 
 impl ModelFile {
@@ -970,6 +974,7 @@ impl World {
             checkpoint: None,
             open_at_stop: false,
             checkpoint_head: false,
+            copy_of: None,
         });
         let index = self.files.len() - 1;
         self.slots[slot] = Some(index);
@@ -1120,6 +1125,33 @@ impl World {
     }
 
     /// Empties the file's model after a truncation errtally has seen.
+    /// Records the copy at `to` of file `index` as it is now: what was
+    /// counted of the file is counted of the copy.
+    fn copied(&mut self, index: usize, to: PathBuf) {
+        let meta = std::fs::metadata(&to).unwrap();
+        let original = &self.files[index];
+        let copy = ModelFile {
+            path: to,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            exists: true,
+            matched: false,
+            epoch: 0,
+            content: original.content.clone(),
+            lines: original.lines.clone(),
+            partial: original.partial.clone(),
+            counted_to: original.counted_to,
+            followed: false,
+            known_open: false,
+            pipeline_from: 0,
+            checkpoint: None,
+            open_at_stop: false,
+            checkpoint_head: false,
+            copy_of: Some((index, original.epoch)),
+        };
+        self.files.push(copy);
+    }
+
     fn truncated(&mut self, index: usize) {
         let file = &mut self.files[index];
         file.epoch += 1;
@@ -1193,7 +1225,8 @@ impl World {
             let to = world
                 .logs
                 .join(format!("{}.ct{}", SLOTS[slot], world.renames));
-            std::fs::copy(&world.files[index].path, to).unwrap();
+            std::fs::copy(&world.files[index].path, &to).unwrap();
+            world.copied(index, to);
         };
         if !self.running() {
             copy_to(self);
@@ -1427,6 +1460,25 @@ impl World {
         })
     }
 
+    /// A copytruncate's copy that holds the epoch `entry` was taken in:
+    /// the copied file had the entry's device and inode, and the copy has
+    /// its head and reaches its offset (the file itself, truncated since,
+    /// no longer does). Newest first.
+    fn copy_holding(&self, entry: &Entry) -> Option<usize> {
+        (0..self.files.len()).rev().find(|&index| {
+            let copy = &self.files[index];
+            let Some((original, _)) = copy.copy_of else {
+                return false;
+            };
+            let from = &self.files[original];
+            let head = copy.head_hex();
+            copy.exists
+                && (from.dev, from.ino) == (entry.dev, entry.ino)
+                && entry.offset <= copy.content.len() as u64
+                && (head.starts_with(&entry.head) || entry.head.starts_with(&head))
+        })
+    }
+
     /// Waits until the checkpoint holds every matched file's counted offset.
     fn wait_for_checkpoint(&self) {
         let deadline = Instant::now() + DEADLINE;
@@ -1531,7 +1583,7 @@ impl World {
             file.open_at_stop = file.followed && file.known_open;
         }
         for entry in entries {
-            let Some(index) = self.entry_file(entry) else {
+            let Some(index) = self.entry_file(entry).or_else(|| self.copy_holding(entry)) else {
                 continue;
             };
             let file = &self.files[index];
@@ -1645,6 +1697,8 @@ impl World {
                         file.end_of_last_newline()
                     }
                 })
+            } else if file.copy_of.is_some() {
+                self.drained_copy_from(index)
             } else if file.exists && file.checkpoint_head {
                 // Rotated while down or before the stop: drained from its
                 // entry (item 2), unless the entry was taken while the file
@@ -1681,6 +1735,27 @@ impl World {
         self.expected = expected;
         self.observed = Counts::default();
         self.daemon = Some(self.launch());
+    }
+
+    /// Where errtally drains copy `index` from at a start, if it does: the
+    /// offset of the entry its original had in the epoch the copy holds
+    /// (see [`World::copy_holding`]), when that entry has a head and the
+    /// original is gone (deleted, its inode held by no file of the
+    /// directory). A copy whose original is still there, truncated in
+    /// place, is not drained (its part past the offset raced with the
+    /// truncation: README). After a crash this replays what the old
+    /// process counted past its last checkpoint, as a renamed file's drain
+    /// does.
+    fn drained_copy_from(&self, index: usize) -> Option<u64> {
+        let copy = &self.files[index];
+        let (original, _) = copy.copy_of?;
+        let from = &self.files[original];
+        let inode_held = self
+            .files
+            .iter()
+            .any(|other| other.exists && (other.dev, other.ino) == (from.dev, from.ino));
+        let (offset, _) = copy.checkpoint?;
+        (copy.exists && !from.exists && !inode_held && copy.checkpoint_head).then_some(offset)
     }
 
     /// Runs errtally for this case: under `prlimit` with descriptor
@@ -2334,4 +2409,80 @@ fn a_file_rewritten_and_renamed_before_a_reload_is_read_from_0() {
         (series(&daemon, type_series(1)), series(&daemon, LINES)),
         (12.0, 23.0)
     );
+}
+
+/// Shrunk from the model (found twice, on two branches): a crash after a
+/// copytruncate that errtally had followed, before the checkpoint caught
+/// up, and the truncated original deleted while errtally was down. The
+/// stale entry still describes the copied epoch, and with the original
+/// gone errtally drains the copy from it: the line counted before the crash
+/// is counted again, the at-least-once replay of any crash. The model did
+/// not know copies and took that for a double count; it now keeps each
+/// copy as a file and expects its drain (`World::drained_copy_from`).
+#[test]
+fn after_a_crash_a_copy_whose_original_was_deleted_is_drained_from_the_stale_entry() {
+    let append = |slot, lines: Vec<Kind>| FsAction::Append {
+        slot,
+        lines,
+        unfinished: None,
+    };
+    let rotate = |slot| FsAction::Rotate { slot, create: true };
+    let case = Case {
+        start_at_end: true,
+        pressure: false,
+        before: Vec::new(),
+        actions: vec![
+            Action::Fs(append(0, vec![])),
+            Action::Fs(append(0, vec![])),
+            Action::Fs(append(0, vec![])),
+            Action::Unlisted {
+                ms: 1313,
+                during: vec![
+                    rotate(1),
+                    rotate(1),
+                    append(
+                        0,
+                        vec![
+                            Kind::Json(1),
+                            Kind::Docker(3),
+                            Kind::Json(3),
+                            Kind::LongFront(2),
+                            Kind::Json(2),
+                        ],
+                    ),
+                    rotate(1),
+                ],
+            },
+            Action::Fs(append(0, vec![])),
+            Action::Reload { settle: true },
+            Action::Fs(append(0, vec![Kind::Json(0)])),
+            Action::Fs(FsAction::CopyTruncate {
+                slot: 0,
+                racing: vec![],
+            }),
+            Action::Restart {
+                crash: true,
+                settle: true,
+                after_checkpoint: false,
+                while_down: vec![
+                    FsAction::Append {
+                        slot: 1,
+                        lines: vec![Kind::Uncatalogued(1), Kind::Plain, Kind::Uncatalogued(0)],
+                        unfinished: Some((Kind::Plain, 799)),
+                    },
+                    append(
+                        1,
+                        vec![
+                            Kind::Uncatalogued(1),
+                            Kind::Uncatalogued(0),
+                            Kind::Uncatalogued(1),
+                            Kind::Uncatalogued(0),
+                        ],
+                    ),
+                    FsAction::Delete { slot: 0 },
+                ],
+            },
+        ],
+    };
+    run_case(&case);
 }
