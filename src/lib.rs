@@ -70,3 +70,4 @@ pub mod position;
 pub mod read;
 pub mod scan;
 pub(crate) mod tail;
+pub mod time;
