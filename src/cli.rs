@@ -129,6 +129,14 @@ pub struct GenArgs {
     /// half of them into parts (the tally's `lines` counts each part).
     #[arg(long, value_enum, value_name = "FRAMING")]
     pub split: Option<SplitArg>,
+    /// Write a time on every logger line, in a mix of logger styles; the
+    /// expected tally then counts errors by minute ("times").
+    #[arg(long)]
+    pub times: bool,
+    /// With --times: the zone zone-less times are written in (an IANA
+    /// name, UTC or ±hh:mm).
+    #[arg(long, value_name = "ZONE", default_value = "UTC", requires = "times")]
+    pub timezone: String,
 }
 
 /// `gen --split`: the container runtime whose framing splits records.

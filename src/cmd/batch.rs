@@ -667,6 +667,7 @@ pub fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
         max_line_bytes: args.max_line_bytes,
         error_percent: args.error_percent,
         hostile: !args.clean,
+        times: args.times.then(|| args.timezone.clone()),
     };
     let expected = if args.out == Path::new("-") {
         corpus::generate_framed(
@@ -711,6 +712,7 @@ mod tests {
     use proptest::strategy::Just;
 
     use super::*;
+    use crate::cmd::corpus::{Expected, TimeTruth};
     use crate::read::ahead::tests::FailingReader;
     use crate::read::frame::DEFAULT_MAX_LINE_BYTES;
 
@@ -723,6 +725,7 @@ mod tests {
             max_line_bytes,
             error_percent: 20,
             hostile,
+            times: None,
         };
         let mut out = Vec::new();
         corpus::generate(&config, &types, &mut out).unwrap();
@@ -792,6 +795,109 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A `gen --times` corpus and its expected tally.
+    fn timed_corpus(
+        seed: u64,
+        hostile: bool,
+        zone: &str,
+        split: Option<SplitFraming>,
+    ) -> (Vec<u8>, Expected) {
+        let types = Catalog::builtin().unwrap().error_types();
+        let config = CorpusConfig {
+            seed,
+            target_bytes: 3_000_000,
+            max_line_bytes: 4096,
+            error_percent: 30,
+            hostile,
+            times: Some(zone.to_string()),
+        };
+        let mut out = Vec::new();
+        let expected = corpus::generate_framed(&config, split, &types, &mut out).unwrap();
+        (out, expected)
+    }
+
+    /// `input` counted by minute, its times read in `zone`, in the shape of
+    /// the generator's truth.
+    fn count_by_minute(input: &[u8], zone: &str) -> TimeTruth {
+        use crate::scan::{Periods, Timeline};
+        use crate::time::{TimeReader, Zone};
+        let catalog = catalog();
+        let mut scanner = Scanner::new(Arc::clone(&catalog));
+        let timeline = Timeline::new(
+            TimeReader::new(Zone::named(zone).unwrap()),
+            None,
+            None,
+            Some(Periods::Steps { seconds: 60 }),
+        );
+        let mut tally = Tally::new(catalog.len()).timed(timeline);
+        scan_reader(input, 4096, &mut scanner, &mut tally).unwrap();
+        let timeline = tally.timeline.unwrap();
+        let mut truth = TimeTruth {
+            untimed: timeline.untimed,
+            ..TimeTruth::default()
+        };
+        for ((minute, slot), count) in timeline.cells() {
+            let counts = truth.minutes.entry(minute).or_default();
+            let slot = slot as usize;
+            match catalog.entry(slot) {
+                Some(entry) => {
+                    counts.errors.insert(entry.error_type.clone(), count);
+                }
+                None => {
+                    let status = crate::scan::status_label(slot - catalog.len());
+                    counts.uncatalogued.insert(status, count);
+                }
+            }
+        }
+        truth
+    }
+
+    #[test]
+    fn a_timed_corpus_counts_by_minute_like_the_generators_clock() {
+        for (seed, hostile, zone, split) in [
+            (1, false, "UTC", None),
+            (2, true, "Europe/Berlin", None),
+            (3, true, "America/New_York", None),
+            (4, true, "-03:30", None),
+            (5, false, "Asia/Kathmandu", Some(SplitFraming::Docker)),
+            (6, true, "Europe/Berlin", Some(SplitFraming::Cri)),
+        ] {
+            let (input, expected) = timed_corpus(seed, hostile, zone, split);
+            let truth = expected.times.unwrap();
+            assert!(truth.minutes.len() >= 3, "seed {seed}: some minutes long");
+            if hostile && split.is_none() {
+                assert!(truth.untimed > 0, "seed {seed}: some records untimed");
+            }
+            assert_eq!(
+                count_by_minute(&input, zone),
+                truth,
+                "seed {seed} zone {zone}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_corpus_without_times_is_byte_for_byte_what_it_was() {
+        // SHA-256 of `errtally gen --seed 3 --bytes 200000 --max-line-bytes
+        // 4096 --out -` as built before --times existed (commit 9e96c3d).
+        const BEFORE_TIMES: &str =
+            "43d7d56de53a2a28ba6ccd0a9e7d01e833e1f781a6748d2f2cc96be75c49f2dc";
+        let config = CorpusConfig {
+            seed: 3,
+            target_bytes: 200_000,
+            max_line_bytes: 4096,
+            error_percent: 10,
+            hostile: true,
+            times: None,
+        };
+        let mut bytes = Vec::new();
+        let expected = corpus::generate(&config, &catalog().error_types(), &mut bytes).unwrap();
+        let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, BEFORE_TIMES);
+        assert_eq!(expected.times, None);
     }
 
     #[test]

@@ -92,6 +92,7 @@ impl JsonReport {
                 errors,
                 uncatalogued: tally.uncatalogued_by_status().collect(),
                 uncatalogued_types,
+                times: None,
             },
             files: None,
         }

@@ -118,6 +118,16 @@ impl Zone {
         }
     }
 
+    /// The same zone as jiff's, for writing times in it.
+    pub fn to_jiff(&self) -> TimeZone {
+        match &self.kind {
+            Kind::Fixed(offset) => jiff::tz::Offset::from_seconds(*offset)
+                .map(TimeZone::fixed)
+                .unwrap_or(TimeZone::UTC),
+            Kind::Named(tz) => tz.clone(),
+        }
+    }
+
     /// A name for messages: the IANA name or the offset.
     pub fn describe(&self) -> String {
         match &self.kind {
