@@ -26,6 +26,7 @@ fn corpus(hostile: bool, error_percent: u32) -> (Vec<u8>, Vec<String>) {
         error_percent,
         hostile,
         times: None,
+        span_seconds: None,
     };
     let mut bytes = Vec::with_capacity(CORPUS_BYTES as usize + (1 << 20));
     corpus::generate(&config, &types, &mut bytes).unwrap_or_else(|e| panic!("corpus: {e}"));

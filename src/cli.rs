@@ -65,6 +65,21 @@ pub struct ScanArgs {
     /// a "files" array in JSON (not with --format prometheus).
     #[arg(long)]
     pub by_file: bool,
+    /// Count only records whose time is at or after T: RFC 3339, or a
+    /// duration before now (7d, 36h, 90m). Adds "untimed" to the report.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Count only records whose time is before T (as for --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Also count per period of DURATION (1h, 15m, 1d, ...), starting at
+    /// local midnight in --timezone. Adds "untimed" and "periods".
+    #[arg(long, value_name = "DURATION")]
+    pub by: Option<String>,
+    /// The zone of times without one, and of the periods' midnights: an
+    /// IANA name, UTC or ±hh:mm (default: TZ, then /etc/localtime).
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
     /// Files to scan, plain, gzip or zstd (recognised by their first
     /// bytes); `-` or none reads stdin.
     #[arg(value_name = "PATH")]
@@ -137,6 +152,10 @@ pub struct GenArgs {
     /// name, UTC or ±hh:mm).
     #[arg(long, value_name = "ZONE", default_value = "UTC", requires = "times")]
     pub timezone: String,
+    /// With --times: spread the lines over about this long (6h, 7d)
+    /// instead of 20 ms a line.
+    #[arg(long, value_name = "DURATION", requires = "times", value_parser = humantime::parse_duration)]
+    pub span: Option<std::time::Duration>,
 }
 
 /// `gen --split`: the container runtime whose framing splits records.

@@ -49,12 +49,13 @@ use crate::cli::{
     CatalogArgs, CatalogFormat, CatalogSelection, GenArgs, ScanArgs, ScanFormat, SplitArg,
 };
 use crate::cmd::corpus::{self, CorpusConfig, SplitFraming};
+use crate::cmd::history::{self, History};
 use crate::cmd::report::{self, FileTally};
 use crate::read::ahead::{NewlineCounter, Pool};
 use crate::read::decompress::{Compression, Decompressor, sniff};
 use crate::read::range::{self, RangeReader};
 use crate::read::{LineReader, READ_SIZE};
-use crate::scan::{Scanner, Tally};
+use crate::scan::{Scanner, Tally, Timeline};
 
 /// Jobs larger than this get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
@@ -90,19 +91,23 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--by-file needs --format table or json");
     }
     let catalog = Arc::new(load_catalog(&args.catalog)?);
+    let (timeline, history) = history::timeline_for(args)?.unzip();
     let stdin_only = [PathBuf::from("-")];
     let paths = if args.paths.is_empty() {
         &stdin_only[..]
     } else {
         &args.paths[..]
     };
-    let options = scan_options(args);
+    let options = ScanOptions {
+        timeline,
+        ..scan_options(args)
+    };
     let progress = progress_bar(paths);
     let counts = count_inputs(paths, &options, &catalog, progress.as_ref());
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let mut total = Tally::with_names(catalog.len());
+    let mut total = options.new_tally(catalog.len());
     let mut failed = false;
     for (path, count) in paths.iter().zip(&counts) {
         total.merge(&count.tally);
@@ -120,7 +125,7 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             error: count.error.as_deref(),
         })
         .collect();
-    let rendered = render(args, &catalog, &total, &files)?;
+    let rendered = render(args, &catalog, &total, &files, history.as_ref())?;
     write_stdout(rendered.as_bytes())?;
     Ok(if failed {
         ExitCode::from(1)
@@ -151,14 +156,25 @@ fn render(
     catalog: &Catalog,
     total: &Tally,
     files: &[FileTally<'_>],
+    history: Option<&History>,
 ) -> anyhow::Result<String> {
     Ok(match args.format {
-        ScanFormat::Table if args.by_file => {
-            report::table(catalog, total) + &report::table_by_file(catalog, files)
+        ScanFormat::Table => {
+            let mut table = report::table(catalog, total);
+            if let Some(history) = history {
+                table += &history.table(catalog, total);
+            }
+            if args.by_file {
+                table += &report::table_by_file(catalog, files);
+            }
+            table
         }
-        ScanFormat::Table => report::table(catalog, total),
         ScanFormat::Json => {
             let mut report = report::JsonReport::new(catalog, total);
+            if let Some(history) = history {
+                report.untimed = Some(history.untimed(total));
+                report.periods = history.periods(catalog, total);
+            }
             if args.by_file {
                 report = report.with_files(catalog, files);
             }
@@ -225,6 +241,19 @@ pub struct ScanOptions {
     pub buffer_bytes: usize,
     /// Size of one plain read (a range, a file among others).
     pub read_bytes: usize,
+    /// Counts by time ([`history`]): each part counts into a copy.
+    pub timeline: Option<Timeline>,
+}
+
+impl ScanOptions {
+    /// An empty tally for one part of the scan: names, and times if asked.
+    pub fn new_tally(&self, types: usize) -> Tally {
+        let tally = Tally::with_names(types);
+        match &self.timeline {
+            Some(timeline) => tally.timed(timeline.clone()),
+            None => tally,
+        }
+    }
 }
 
 impl Default for ScanOptions {
@@ -237,6 +266,7 @@ impl Default for ScanOptions {
             buffers: Pool::DEFAULT_BUFFERS,
             buffer_bytes: Pool::DEFAULT_BUFFER_BYTES,
             read_bytes: PLAIN_READ_BYTES,
+            timeline: None,
         }
     }
 }
@@ -274,7 +304,7 @@ pub fn count_inputs(
     let mut counts: Vec<InputCount> = paths
         .iter()
         .map(|_| InputCount {
-            tally: Tally::with_names(catalog.len()),
+            tally: options.new_tally(catalog.len()),
             error: None,
         })
         .collect();
@@ -423,7 +453,7 @@ impl<'a> Job<'a> {
         Part {
             input,
             index,
-            tally: Tally::with_names(self.catalog.len()),
+            tally: self.options.new_tally(self.catalog.len()),
             error: None,
         }
     }
@@ -668,6 +698,7 @@ pub fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
         error_percent: args.error_percent,
         hostile: !args.clean,
         times: args.times.then(|| args.timezone.clone()),
+        span_seconds: args.span.map(|span| span.as_secs()),
     };
     let expected = if args.out == Path::new("-") {
         corpus::generate_framed(
@@ -726,6 +757,7 @@ mod tests {
             error_percent: 20,
             hostile,
             times: None,
+            span_seconds: None,
         };
         let mut out = Vec::new();
         corpus::generate(&config, &types, &mut out).unwrap();
@@ -767,6 +799,7 @@ mod tests {
             buffers: 2,
             buffer_bytes: 4096,
             read_bytes: 777,
+            timeline: None,
         }
     }
 
@@ -812,6 +845,7 @@ mod tests {
             error_percent: 30,
             hostile,
             times: Some(zone.to_string()),
+            span_seconds: None,
         };
         let mut out = Vec::new();
         let expected = corpus::generate_framed(&config, split, &types, &mut out).unwrap();
@@ -891,6 +925,7 @@ mod tests {
             error_percent: 10,
             hostile: true,
             times: None,
+            span_seconds: None,
         };
         let mut bytes = Vec::new();
         let expected = corpus::generate(&config, &catalog().error_types(), &mut bytes).unwrap();

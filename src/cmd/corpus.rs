@@ -42,7 +42,18 @@ pub struct CorpusConfig {
     /// then has [`Expected::times`]. `None` writes today's bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<String>,
+    /// With `times`: about how long the corpus lasts by its clock, in
+    /// seconds (lines are spread evenly over it); `None` keeps the default
+    /// pace of 20 ms a line on average.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_seconds: Option<u64>,
 }
+
+/// Average bytes of a generated line, to spread a corpus over its span.
+const MEAN_LINE_BYTES: u64 = 300;
+
+/// The default clock step between lines is below this (20 ms on average).
+const DEFAULT_CLOCK_STEP_MS: u64 = 40;
 
 /// The tally a correct scanner reports for a corpus. `scan --format json`
 /// writes its totals with this very struct (`report::JsonReport`), so the
@@ -218,6 +229,10 @@ pub fn generate_framed<W: Write>(
         let zone = crate::time::Zone::named(zone)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         generator = generator.with_times(zone.to_jiff());
+        if let Some(span) = cfg.span_seconds {
+            let lines = (cfg.target_bytes / MEAN_LINE_BYTES).max(1);
+            generator.clock_step_ms = (2 * span * 1000 / lines).max(1);
+        }
         expected.times = Some(TimeTruth::default());
     }
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + (FLUSH_AT >> 2));
@@ -541,6 +556,8 @@ pub struct RecordGenerator {
     error_percent: u64,
     hostile: bool,
     overlong_one_in: u64,
+    /// The clock advances by less than this at each record.
+    clock_step_ms: u64,
     clock_ms: u64,
     line: Vec<u8>,
     body: Vec<u8>,
@@ -621,6 +638,7 @@ impl RecordGenerator {
             app_lines_only: false,
             app_line: Vec::with_capacity(4096),
             times: None,
+            clock_step_ms: DEFAULT_CLOCK_STEP_MS,
             header_leads: false,
             line_pushed_off: false,
             last_time_ms: None,
@@ -657,7 +675,7 @@ impl RecordGenerator {
     /// `out`; returns its truth and whether it is over-long.
     pub fn next_record(&mut self, out: &mut Vec<u8>) -> (Truth, bool) {
         let start = out.len();
-        self.clock_ms += self.rng.below(40);
+        self.clock_ms += self.rng.below(self.clock_step_ms);
         self.header_leads = false;
         self.line_pushed_off = false;
         let crlf = self.hostile && self.rng.percent(4);
@@ -1779,6 +1797,7 @@ mod tests {
             error_percent: 10,
             hostile,
             times: None,
+            span_seconds: None,
         }
     }
 

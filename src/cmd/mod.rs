@@ -13,4 +13,5 @@ pub mod batch;
 #[doc(hidden)]
 pub mod corpus;
 pub mod demo;
+pub mod history;
 pub(crate) mod report;

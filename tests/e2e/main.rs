@@ -12,6 +12,7 @@ mod deploy;
 mod faults;
 mod globs;
 mod golden;
+mod history;
 mod kubernetes;
 mod model;
 mod path_labels;
