@@ -80,6 +80,21 @@ pub struct ScanArgs {
     /// IANA name, UTC or ±hh:mm (default: TZ, then /etc/localtime).
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<String>,
+    /// With --format openmetrics: seconds between samples (at most 2m).
+    #[arg(long, value_name = "DURATION", default_value = "1m")]
+    pub step: String,
+    /// With --format openmetrics: the `source` label, as a daemon's input
+    /// name.
+    #[arg(long, value_name = "NAME", default_value = "scan")]
+    pub source: String,
+    /// With --format openmetrics: labels from each file's absolute path,
+    /// as the `path_labels` config key makes them.
+    #[arg(long, value_name = "REGEX")]
+    pub path_labels: Option<String>,
+    /// With --format openmetrics: a label on every series (repeatable),
+    /// such as the `job` and `instance` a scrape adds.
+    #[arg(long = "label", value_name = "NAME=VALUE")]
+    pub labels: Vec<String>,
     /// Files to scan, plain, gzip or zstd (recognised by their first
     /// bytes); `-` or none reads stdin.
     #[arg(value_name = "PATH")]
@@ -95,6 +110,9 @@ pub enum ScanFormat {
     Json,
     /// Prometheus text exposition format, the daemon's metric families.
     Prometheus,
+    /// OpenMetrics with a sample at every --step, for `promtool tsdb
+    /// create-blocks-from openmetrics` (history for a new Prometheus).
+    Openmetrics,
 }
 
 /// `errtally catalog`.

@@ -270,7 +270,7 @@ impl PathLabels {
 }
 
 /// Why `name` cannot be a path label's name, if it cannot (as "is ...").
-fn label_name_problem(name: &str) -> Option<String> {
+pub(crate) fn label_name_problem(name: &str) -> Option<String> {
     let mut chars = name.chars();
     let starts_well = chars
         .next()

@@ -48,6 +48,7 @@ use crate::catalog::Catalog;
 use crate::cli::{
     CatalogArgs, CatalogFormat, CatalogSelection, GenArgs, ScanArgs, ScanFormat, SplitArg,
 };
+use crate::cmd::backfill::{self, Backfill};
 use crate::cmd::corpus::{self, CorpusConfig, SplitFraming};
 use crate::cmd::history::{self, History};
 use crate::cmd::report::{self, FileTally};
@@ -87,9 +88,17 @@ pub fn load_catalog(selection: &CatalogSelection) -> anyhow::Result<Catalog> {
 
 /// `errtally scan`: exit 0, or 1 when an input could not be read.
 pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
-    if args.by_file && args.format == ScanFormat::Prometheus {
+    if args.by_file
+        && matches!(
+            args.format,
+            ScanFormat::Prometheus | ScanFormat::Openmetrics
+        )
+    {
         anyhow::bail!("--by-file needs --format table or json");
     }
+    let backfill = (args.format == ScanFormat::Openmetrics)
+        .then(|| backfill_options(args))
+        .transpose()?;
     let catalog = Arc::new(load_catalog(&args.catalog)?);
     let (timeline, history) = history::timeline_for(args)?.unzip();
     let stdin_only = [PathBuf::from("-")];
@@ -125,12 +134,46 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             error: count.error.as_deref(),
         })
         .collect();
+    if let Some(mut backfill) = backfill {
+        backfill.until = history.as_ref().and_then(|history| history.until);
+        let inputs: Vec<(&Path, &Tally)> =
+            files.iter().map(|file| (file.path, file.tally)).collect();
+        let stdout = io::BufWriter::with_capacity(READ_SIZE, io::stdout().lock());
+        let untimed = backfill.write(&catalog, &inputs, stdout)?;
+        if untimed > 0 {
+            eprintln!("errtally: {untimed} counted records had no time and are left out");
+        }
+        return Ok(if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let rendered = render(args, &catalog, &total, &files, history.as_ref())?;
     write_stdout(rendered.as_bytes())?;
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// The backfill's labels and step from the command line.
+fn backfill_options(args: &ScanArgs) -> anyhow::Result<Backfill> {
+    let path_labels = args
+        .path_labels
+        .as_deref()
+        .map(|pattern| {
+            crate::config::PathLabels::new(pattern, std::time::Duration::ZERO, usize::MAX)
+                .map_err(|problem| anyhow::anyhow!("--path-labels: {problem}"))
+        })
+        .transpose()?;
+    Ok(Backfill {
+        step: backfill::parse_step(&args.step)?,
+        until: None,
+        source: args.source.clone(),
+        labels: backfill::parse_labels(&args.labels, path_labels.as_ref())?,
+        path_labels,
     })
 }
 
@@ -182,7 +225,11 @@ fn render(
             json.push('\n');
             json
         }
-        ScanFormat::Prometheus => report::prometheus(catalog, total, "scan")?,
+        // `scan` writes OpenMetrics as it is made (`Backfill::write`) and
+        // never renders it here.
+        ScanFormat::Prometheus | ScanFormat::Openmetrics => {
+            report::prometheus(catalog, total, "scan")?
+        }
     })
 }
 

@@ -34,6 +34,8 @@ const DAY: i64 = 86_400;
 pub struct History {
     zone: Zone,
     by: bool,
+    /// `--until`, where a backfill's series end.
+    pub until: Option<Stamp>,
 }
 
 /// One period of the JSON report's `"periods"`.
@@ -50,10 +52,16 @@ pub struct PeriodReport {
 /// The timeline `args` ask for, and how to report it; `None` without
 /// `--since`, `--until` or `--by`.
 pub fn timeline_for(args: &ScanArgs) -> anyhow::Result<Option<(Timeline, History)>> {
-    if args.since.is_none() && args.until.is_none() && args.by.is_none() {
+    let backfill = args.format == ScanFormat::Openmetrics;
+    if args.since.is_none() && args.until.is_none() && args.by.is_none() && !backfill {
         return Ok(None);
     }
-    if args.by.is_some() && args.format == ScanFormat::Prometheus {
+    if args.by.is_some()
+        && matches!(
+            args.format,
+            ScanFormat::Prometheus | ScanFormat::Openmetrics
+        )
+    {
         bail!("--by needs --format table or json");
     }
     let zone = match &args.timezone {
@@ -85,19 +93,25 @@ pub fn timeline_for(args: &ScanArgs) -> anyhow::Result<Option<(Timeline, History
     {
         bail!("--since must be before --until");
     }
-    let periods = args
-        .by
-        .as_deref()
-        .map(|text| {
-            parse_period(text).map(|seconds| Periods::FromLocalMidnight {
-                seconds,
-                zone: Box::new(zone.clone()),
-            })
+    let periods = if backfill {
+        Some(Periods::Steps {
+            seconds: super::backfill::parse_step(&args.step)?,
         })
-        .transpose()?;
+    } else {
+        args.by
+            .as_deref()
+            .map(|text| {
+                parse_period(text).map(|seconds| Periods::FromLocalMidnight {
+                    seconds,
+                    zone: Box::new(zone.clone()),
+                })
+            })
+            .transpose()?
+    };
     let history = History {
         zone,
-        by: periods.is_some(),
+        by: args.by.is_some(),
+        until,
     };
     Ok(Some((
         Timeline::new(reader, since, until, periods),

@@ -7,6 +7,7 @@
 //!   known tally, which `gen`, `demo`, the tests and the benches use;
 //! - [`demo`]: `errtally demo`.
 
+pub mod backfill;
 pub mod batch;
 // Not part of the library's API: public only because the criterion bench
 // (a crate of its own) generates its input with it.

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backfill;
 mod container;
 mod daemon;
 mod daemon_support;

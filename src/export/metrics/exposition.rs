@@ -17,6 +17,9 @@
 //! family order, label order and values come from the walk, so both formats
 //! cannot disagree about which series exist.
 //!
+//! [`OpenMetricsFormat`] is that writer; `scan --format openmetrics`
+//! uses it today with timestamped samples for a backfill.
+//!
 //! Deliberately not here: which families exist, their order (the walk's),
 //! and timestamps on samples (errtally sets none; a registry message that
 //! carried one would be written without it).
@@ -146,6 +149,121 @@ impl Exposition for TextFormat {
 
 /// Appends `text` with `\` and newlines escaped, and `"` too in a label
 /// value (`quotes`): what the text format asks of label values and help.
+/// OpenMetrics 1.0 text, written as it goes to `W` (a `Vec<u8>` for a
+/// scrape; stdout for `scan --format openmetrics`, whose backfill is too
+/// large to hold). A counter family is named without `_total` in `# TYPE`
+/// and `# HELP`, its samples keep it; [`OpenMetricsFormat::sample_at`]
+/// adds a timestamp in seconds (what `promtool tsdb
+/// create-blocks-from openmetrics` reads); [`OpenMetricsFormat::end`]
+/// writes `# EOF`. The first write error is kept and returned by `end`.
+pub(crate) struct OpenMetricsFormat<W: std::io::Write> {
+    out: W,
+    /// The current family's sample name (with `_total` for a counter).
+    family: String,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> OpenMetricsFormat<W> {
+    /// A writer into `out`.
+    pub(crate) fn new(out: W) -> Self {
+        Self {
+            out,
+            family: String::new(),
+            error: None,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if self.error.is_none()
+            && let Err(error) = self.out.write_all(bytes)
+        {
+            self.error = Some(error);
+        }
+    }
+
+    /// Starts family `name` (a counter's with its `_total`).
+    pub(crate) fn start_family(&mut self, name: &str, help: &str, kind: Kind) {
+        self.family.clear();
+        self.family.push_str(name);
+        let bare = match kind {
+            Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
+            _ => name,
+        };
+        let mut line = Vec::with_capacity(64 + help.len());
+        line.extend_from_slice(b"# TYPE ");
+        line.extend_from_slice(bare.as_bytes());
+        line.push(b' ');
+        line.extend_from_slice(kind.name().as_bytes());
+        line.push(b'\n');
+        if !help.is_empty() {
+            line.extend_from_slice(b"# HELP ");
+            line.extend_from_slice(bare.as_bytes());
+            line.push(b' ');
+            escape(&mut line, help, true);
+            line.push(b'\n');
+        }
+        self.write(&line);
+    }
+
+    /// One sample of the current family, at `timestamp` seconds if given.
+    pub(crate) fn sample_at(
+        &mut self,
+        suffix: &str,
+        labels: &[(&str, &str)],
+        value: Value,
+        timestamp: Option<i64>,
+    ) {
+        let mut line = Vec::with_capacity(128);
+        line.extend_from_slice(self.family.as_bytes());
+        line.extend_from_slice(suffix.as_bytes());
+        for (index, (name, text)) in labels.iter().enumerate() {
+            line.push(if index == 0 { b'{' } else { b',' });
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b"=\"");
+            escape(&mut line, text, true);
+            line.push(b'"');
+        }
+        if !labels.is_empty() {
+            line.push(b'}');
+        }
+        // Writing to a Vec cannot fail.
+        let _ = match value {
+            Value::Count(count) => write!(line, " {count}"),
+            Value::Real(real) => write!(line, " {real}"),
+        };
+        if let Some(timestamp) = timestamp {
+            let _ = write!(line, " {timestamp}");
+        }
+        line.push(b'\n');
+        self.write(&line);
+    }
+
+    /// Writes `# EOF` and flushes; the first error on the way, if any.
+    pub(crate) fn end(mut self) -> std::io::Result<W> {
+        self.write(b"# EOF\n");
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl Exposition for OpenMetricsFormat<Vec<u8>> {
+    fn family(&mut self, name: &str, help: &str, kind: Kind) {
+        self.start_family(name, help, kind);
+    }
+
+    fn sample(&mut self, suffix: &str, labels: &[(&str, &str)], value: Value) {
+        self.sample_at(suffix, labels, value, None);
+    }
+
+    fn finish(self) -> Vec<u8> {
+        // A Vec takes every write.
+        self.end().unwrap_or_default()
+    }
+}
+
 fn escape(out: &mut Vec<u8>, text: &str, quotes: bool) {
     for byte in text.bytes() {
         match byte {
