@@ -35,7 +35,7 @@ use anyhow::{Context, bail};
 use crate::catalog::Catalog;
 use crate::config::{PathLabels, label_name_problem};
 use crate::export::metrics::names;
-use crate::export::metrics::{Kind, OpenMetricsFormat, Value};
+use crate::export::metrics::{Kind, OpenMetricsFormat};
 use crate::scan::{Tally, status_label};
 use crate::time::Stamp;
 
@@ -229,6 +229,7 @@ impl Backfill {
         let Some(&first) = cells.keys().next() else {
             return;
         };
+        let series = writer.series("", &labels);
         let mut pending = cells.iter().peekable();
         let mut total = 0u64;
         let mut at = first;
@@ -236,7 +237,7 @@ impl Backfill {
             while let Some((_, count)) = pending.next_if(|(start, _)| **start < at) {
                 total += count;
             }
-            writer.sample_at("", &labels, Value::Count(total), Some(at));
+            writer.sample_of(&series, total, at);
             at += self.step;
         }
     }

@@ -88,7 +88,7 @@ use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, 
 use tokio::time::Instant;
 
 use exposition::{Exposition, TextFormat};
-pub(crate) use exposition::{Kind, OpenMetricsFormat, Value};
+pub(crate) use exposition::{Kind, OpenMetricsFormat};
 pub(crate) use labelled::Totals;
 use labelled::{Count, SeriesStore, TypeKey};
 

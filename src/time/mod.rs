@@ -202,11 +202,16 @@ fn docker_time(end: &[u8]) -> Option<&[u8]> {
 
 /// The value of the record's first time key, at any quoting level.
 fn key_value(record: &[u8]) -> Option<Candidate<'_>> {
-    for quote in memchr::memchr_iter(b'"', record) {
+    for quote in KeyQuotes::new(record) {
         let name_at = quote + 1;
-        if !matches!(record.get(name_at), Some(b't' | b'd' | b'a' | b'l' | b'@')) {
-            continue;
-        }
+        let keys: &[&[u8]] = match record.get(name_at) {
+            Some(b't') => &[b"time", b"timestamp", b"ts"],
+            Some(b'd') => &[b"date", b"datetime"],
+            Some(b'a') => &[b"asctime"],
+            Some(b'l') => &[b"logtime"],
+            Some(b'@') => &[b"@timestamp"],
+            _ => continue,
+        };
         let backslashes = record[..quote]
             .iter()
             .rev()
@@ -216,7 +221,7 @@ fn key_value(record: &[u8]) -> Option<Candidate<'_>> {
         let Some(level) = (0..=MAX_LEVEL).find(|&level| quote_escapes(level) == backslashes) else {
             continue;
         };
-        for key in TIME_KEYS {
+        for &key in keys {
             if !record[name_at..].starts_with(key) {
                 continue;
             }
@@ -230,6 +235,87 @@ fn key_value(record: &[u8]) -> Option<Candidate<'_>> {
         }
     }
     None
+}
+
+/// Positions of the `"` in a record that a time key's first letter (`t`,
+/// `d`, `a`, `l`, `@`) follows, in order, found 64 bytes at a time as a bit
+/// mask: a record holds dozens of quotes, few of them before such a
+/// letter, and one `memchr` call per quote cost more than the rest of the
+/// key search.
+struct KeyQuotes<'a> {
+    bytes: &'a [u8],
+    /// Start of the block `mask` covers.
+    base: usize,
+    /// Start of the next block.
+    next_block: usize,
+    /// The block's quotes not handed out yet, one bit per byte.
+    mask: u64,
+}
+
+impl<'a> KeyQuotes<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            base: 0,
+            next_block: 0,
+            mask: 0,
+        }
+    }
+}
+
+impl Iterator for KeyQuotes<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            if self.next_block >= self.bytes.len() {
+                return None;
+            }
+            self.base = self.next_block;
+            self.mask = key_quote_mask(self.bytes, self.base);
+            self.next_block += 64;
+        }
+        let bit = self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(self.base + bit)
+    }
+}
+
+/// True for the first letter of a [`TIME_KEYS`] name.
+fn is_key_initial(byte: u8) -> bool {
+    matches!(byte, b't' | b'd' | b'a' | b'l' | b'@')
+}
+
+/// Bit `i` set when `bytes[at + i]` is `"` and a key's first letter
+/// follows it, for the 64 bytes from `at`.
+fn key_quote_mask(bytes: &[u8], at: usize) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if bytes.len() >= at + 65 {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        let start = bytes[at..].as_ptr();
+        // SAFETY: SSE2 is part of every x86-64 CPU, and the unaligned
+        // 16-byte loads read `bytes[at..at + 65]`, which is in bounds.
+        return unsafe {
+            let is = |v: __m128i, byte: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(byte as i8));
+            let part = |offset: usize| {
+                let here = _mm_loadu_si128(start.add(offset).cast::<__m128i>());
+                let next = _mm_loadu_si128(start.add(offset + 1).cast::<__m128i>());
+                let initial = _mm_or_si128(
+                    _mm_or_si128(is(next, b't'), is(next, b'd')),
+                    _mm_or_si128(_mm_or_si128(is(next, b'a'), is(next, b'l')), is(next, b'@')),
+                );
+                let both = std::arch::x86_64::_mm_and_si128(is(here, b'"'), initial);
+                u64::from(_mm_movemask_epi8(both) as u16)
+            };
+            part(0) | part(16) << 16 | part(32) << 32 | part(48) << 48
+        };
+    }
+    (at..bytes.len().min(at + 64))
+        .filter(|&i| bytes[i] == b'"' && bytes.get(i + 1).is_some_and(|&b| is_key_initial(b)))
+        .fold(0, |mask, i| mask | 1 << (i - at))
 }
 
 /// The candidate a key's value at `at` (quoted at `level`) gives.

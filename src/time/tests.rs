@@ -406,3 +406,22 @@ proptest! {
         prop_assert_eq!(read, Some(Stamp::from_nanos(expected)), "{}", text);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The block search finds exactly the quotes a byte-by-byte look finds,
+    /// wherever they fall against the 64-byte blocks.
+    #[test]
+    fn key_quotes_are_every_quote_before_a_key_initial(
+        bytes in proptest::collection::vec(
+            prop_oneof![Just(b'"'), Just(b't'), Just(b'd'), Just(b'@'), Just(b'x'), any::<u8>()],
+            0..300,
+        ),
+    ) {
+        let expected: Vec<usize> = (0..bytes.len())
+            .filter(|&i| bytes[i] == b'"' && bytes.get(i + 1).is_some_and(|&b| is_key_initial(b)))
+            .collect();
+        prop_assert_eq!(KeyQuotes::new(&bytes).collect::<Vec<_>>(), expected);
+    }
+}

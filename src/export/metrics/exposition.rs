@@ -238,6 +238,44 @@ impl<W: std::io::Write> OpenMetricsFormat<W> {
         self.write(&line);
     }
 
+    /// A series' name and labels as its samples start (`name{…}`), for
+    /// [`OpenMetricsFormat::sample_of`]: a backfill writes thousands of
+    /// samples per series, and escaping its labels once saves most of it.
+    pub(crate) fn series(&self, suffix: &str, labels: &[(&str, &str)]) -> Vec<u8> {
+        let mut line = Vec::with_capacity(128);
+        line.extend_from_slice(self.family.as_bytes());
+        line.extend_from_slice(suffix.as_bytes());
+        for (index, (name, text)) in labels.iter().enumerate() {
+            line.push(if index == 0 { b'{' } else { b',' });
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b"=\"");
+            escape(&mut line, text, true);
+            line.push(b'"');
+        }
+        if !labels.is_empty() {
+            line.push(b'}');
+        }
+        line
+    }
+
+    /// One sample of the series that `series` starts: `count` at
+    /// `timestamp` seconds.
+    pub(crate) fn sample_of(&mut self, series: &[u8], count: u64, timestamp: i64) {
+        // " <u64> -<i64>\n" fits in 44 bytes.
+        let mut tail = [0u8; 48];
+        let mut len = 0;
+        tail[len] = b' ';
+        len += 1;
+        len += write_decimal(&mut tail[len..], count, false);
+        tail[len] = b' ';
+        len += 1;
+        len += write_decimal(&mut tail[len..], timestamp.unsigned_abs(), timestamp < 0);
+        tail[len] = b'\n';
+        len += 1;
+        self.write(series);
+        self.write(&tail[..len]);
+    }
+
     /// Writes `# EOF` and flushes; the first error on the way, if any.
     pub(crate) fn end(mut self) -> std::io::Result<W> {
         self.write(b"# EOF\n");
@@ -262,6 +300,29 @@ impl Exposition for OpenMetricsFormat<Vec<u8>> {
         // A Vec takes every write.
         self.end().unwrap_or_default()
     }
+}
+
+/// Writes `value` in decimal (with a `-` when `negative`) at the start of
+/// `out` (at least 21 bytes); returns how many bytes it took.
+fn write_decimal(out: &mut [u8], mut value: u64, negative: bool) -> usize {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    let mut len = 0;
+    if negative {
+        out[0] = b'-';
+        len = 1;
+    }
+    let digits = &digits[start..];
+    out[len..len + digits.len()].copy_from_slice(digits);
+    len + digits.len()
 }
 
 fn escape(out: &mut Vec<u8>, text: &str, quotes: bool) {
@@ -436,6 +497,32 @@ mod tests {
         assert_eq!(
             String::from_utf8(text.finish()).unwrap(),
             "# TYPE t_total counter\nt_total 18446744073709551615\n"
+        );
+    }
+
+    #[test]
+    fn openmetrics_names_counters_without_total_and_ends_with_eof() {
+        let mut out = OpenMetricsFormat::new(Vec::new());
+        out.family(
+            "t_total",
+            "Help with \"quotes\"\nand a newline.",
+            Kind::Counter,
+        );
+        out.sample("", &[("a", "x\"y")], Value::Count(7));
+        let series = out.series("", &[("a", "b")]);
+        out.sample_of(&series, 18_446_744_073_709_551_615, -5);
+        out.family("g", "", Kind::Gauge);
+        out.sample("", &[], Value::Real(0.5));
+        let text = String::from_utf8(out.finish()).unwrap();
+        assert_eq!(
+            text,
+            "# TYPE t counter\n\
+             # HELP t Help with \\\"quotes\\\"\\nand a newline.\n\
+             t_total{a=\"x\\\"y\"} 7\n\
+             t_total{a=\"b\"} 18446744073709551615 -5\n\
+             # TYPE g gauge\n\
+             g 0.5\n\
+             # EOF\n"
         );
     }
 }
