@@ -272,6 +272,8 @@ impl Name {
 struct Classified {
     finding: Finding,
     record_start: Option<usize>,
+    /// Where the error's form starts: the record starts at or before it.
+    anchor_at: usize,
     uncatalogued_name: Option<Name>,
 }
 
@@ -388,7 +390,7 @@ impl Scanner {
         if let Some(timeline) = &mut tally.timeline {
             let start = classified
                 .record_start
-                .unwrap_or_else(|| record_start(line, from, line.len()));
+                .unwrap_or_else(|| record_start(line, from, classified.anchor_at));
             let slot = slot_of(&classified.finding, tally.errors.len());
             if !timeline.place(&line[start..], envelope, slot) {
                 return;
@@ -416,6 +418,7 @@ impl Scanner {
                         finding: Finding::Catalogued(index),
                         // Found only if a timeline needs it.
                         record_start: None,
+                        anchor_at: anchor.at,
                         uncatalogued_name: None,
                     });
                 }
@@ -432,6 +435,7 @@ impl Scanner {
                     return Some(Classified {
                         finding: Finding::Uncatalogued { status },
                         record_start: Some(line_start),
+                        anchor_at: anchor.at,
                         uncatalogued_name: Some(matched.name),
                     });
                 }

@@ -36,7 +36,7 @@ pub mod zone;
 
 pub use zone::{LocalZone, Zone, ZoneError};
 
-use parse::{DateTime, parse_date_time, parse_epoch};
+use parse::{DateTime, HeadCache, parse_epoch};
 
 /// An instant: nanoseconds since 1970-01-01T00:00:00Z (years 1678 to 2261).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -108,12 +108,16 @@ pub enum Candidate<'a> {
 #[derive(Debug, Clone)]
 pub struct TimeReader {
     zone: Zone,
+    heads: HeadCache,
 }
 
 impl TimeReader {
     /// A reader of zone-less times in `zone`.
     pub fn new(zone: Zone) -> Self {
-        Self { zone }
+        Self {
+            zone,
+            heads: HeadCache::default(),
+        }
     }
 
     /// The zone zone-less times are read in.
@@ -128,7 +132,7 @@ impl TimeReader {
     pub fn time_of(&mut self, record: &[u8], envelope: Option<&[u8]>) -> Option<Stamp> {
         match find_candidate(record, envelope)? {
             Candidate::Whole(value) => {
-                if let Some((date_time, len)) = parse_date_time(value)
+                if let Some((date_time, len)) = self.heads.parse(value)
                     && len == value.len()
                 {
                     return self.instant(date_time);
@@ -140,7 +144,8 @@ impl TimeReader {
             }
             Candidate::Bare(value) => parse_epoch(value).map(|(nanos, _)| Stamp(nanos)),
             Candidate::Leading(text) => {
-                parse_date_time(text).and_then(|(date_time, _)| self.instant(date_time))
+                let parsed = self.heads.parse(text);
+                parsed.and_then(|(date_time, _)| self.instant(date_time))
             }
         }
     }

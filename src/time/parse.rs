@@ -31,10 +31,19 @@ pub struct DateTime {
     pub offset: Option<i32>,
 }
 
+/// Length of a date-time's head, `YYYY-MM-DDTHH:MM:SS`.
+const HEAD_LEN: usize = 19;
+
 /// Reads a date-time at the start of `text`: the value and how many bytes
 /// it took. A digit or `:` right after it makes it no value (a longer
 /// number, a time with more fields).
 pub fn parse_date_time(text: &[u8]) -> Option<(DateTime, usize)> {
+    parse_rest(text, parse_head(text)?)
+}
+
+/// The civil seconds of the head `YYYY-MM-DDTHH:MM:SS` (or its variants)
+/// at the start of `text`.
+fn parse_head(text: &[u8]) -> Option<i64> {
     let year = digits(text, 0, 4)?;
     let separator = *text.get(4)?;
     if !matches!(separator, b'-' | b'/') || text.get(7) != Some(&separator) {
@@ -62,7 +71,13 @@ pub fn parse_date_time(text: &[u8]) -> Option<(DateTime, usize)> {
     {
         return None;
     }
-    let mut pos = 19;
+    let days = days_from_civil(i64::from(year), month, day);
+    Some(days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second))
+}
+
+/// The fraction and zone after a head worth `civil_seconds`.
+fn parse_rest(text: &[u8], civil_seconds: i64) -> Option<(DateTime, usize)> {
+    let mut pos = HEAD_LEN;
     let mut nanos = 0u32;
     if matches!(text.get(pos), Some(b'.' | b','))
         && text.get(pos + 1).is_some_and(u8::is_ascii_digit)
@@ -99,9 +114,6 @@ pub fn parse_date_time(text: &[u8]) -> Option<(DateTime, usize)> {
     if matches!(text.get(pos), Some(b'0'..=b'9' | b':')) {
         return None;
     }
-    let days = days_from_civil(i64::from(year), month, day);
-    let civil_seconds =
-        days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
     Some((
         DateTime {
             civil_seconds,
@@ -110,6 +122,32 @@ pub fn parse_date_time(text: &[u8]) -> Option<(DateTime, usize)> {
         },
         pos,
     ))
+}
+
+/// The last head read and its civil seconds: records of a stream follow
+/// each other within seconds, so most heads repeat and skip the date
+/// arithmetic ([`HeadCache::parse`]).
+#[derive(Debug, Clone, Default)]
+pub struct HeadCache {
+    head: [u8; HEAD_LEN],
+    civil_seconds: Option<i64>,
+}
+
+impl HeadCache {
+    /// [`parse_date_time`], reusing the last head when `text` starts with
+    /// the same bytes.
+    pub fn parse(&mut self, text: &[u8]) -> Option<(DateTime, usize)> {
+        let head = text.get(..HEAD_LEN)?;
+        if let Some(civil_seconds) = self.civil_seconds
+            && head == self.head
+        {
+            return parse_rest(text, civil_seconds);
+        }
+        let civil_seconds = parse_head(text)?;
+        self.head.copy_from_slice(head);
+        self.civil_seconds = Some(civil_seconds);
+        parse_rest(text, civil_seconds)
+    }
 }
 
 /// Reads an epoch number at the start of `text`: nanoseconds since the
@@ -313,6 +351,33 @@ mod tests {
             assert!(parse_epoch(text.as_bytes()).is_none(), "{text}");
         }
         assert!(parse_epoch(b"99999999999999999999").is_none());
+    }
+
+    proptest::proptest! {
+        /// The cache gives what a fresh parse gives, whatever came before.
+        #[test]
+        fn a_cached_head_reads_like_a_fresh_one(
+            texts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("2026-11-29T13:15:22Z".to_string()),
+                    proptest::strategy::Just("2026-11-29T13:15:22.5+01:00".to_string()),
+                    proptest::strategy::Just("2026-11-29 13:15:22,697".to_string()),
+                    proptest::strategy::Just("2026-11-29T13:15:221".to_string()),
+                    proptest::strategy::Just("2026/11/29 13:15:22".to_string()),
+                    "20[0-9]{2}-[01][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-6][0-9]:[0-6][0-9]([.,][0-9]{1,9})?(Z|[+-][0-2][0-9]:?[0-5][0-9])?[ 0-9:]?",
+                ],
+                1..20,
+            )
+        ) {
+            let mut cache = HeadCache::default();
+            for text in texts {
+                proptest::prop_assert_eq!(
+                    cache.parse(text.as_bytes()),
+                    parse_date_time(text.as_bytes()),
+                    "{}", text
+                );
+            }
+        }
     }
 
     #[test]
