@@ -105,6 +105,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "watch",
     "max_line_bytes",
     "catalog",
+    "timezone",
 ];
 
 /// Everything `errtally run` needs to know before it starts, already
@@ -126,6 +127,11 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// Catalogue files; empty means the built-in catalogue.
     pub catalog: Vec<PathBuf>,
+    /// The zone a record's time without one is read in (`timezone`: an
+    /// IANA name, `UTC` or `±hh:mm`, checked here; `None` is the machine's
+    /// zone), as `scan --timezone`. Nothing in the daemon reads record
+    /// times yet (the request examples will), so it costs nothing.
+    pub timezone: Option<String>,
     /// The sources to tail, in file order, then command-line order.
     pub inputs: Vec<InputConfig>,
     /// The file this came from, kept for messages and the status page.
@@ -348,6 +354,7 @@ impl Default for Config {
             watch: WatchMode::Auto,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             catalog: Vec::new(),
+            timezone: None,
             inputs: Vec::new(),
             path: None,
         }
@@ -479,6 +486,7 @@ struct RawConfig {
     max_line_bytes: Option<Spanned<i64>>,
     #[serde(default)]
     catalog: Vec<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
     #[serde(default)]
     input: Vec<Spanned<RawInput>>,
 }
@@ -568,6 +576,11 @@ impl Source<'_> {
                 ));
             }
             config.catalog.push(self.resolve(entry.get_ref()));
+        }
+        if let Some(zone) = &raw.timezone {
+            crate::time::Zone::named(zone.get_ref())
+                .map_err(|error| self.invalid(zone.span(), "timezone", error.to_string()))?;
+            config.timezone = Some(zone.get_ref().clone());
         }
         Ok(())
     }
@@ -1376,6 +1389,21 @@ name = "b"
 paths = ["/b", "-"]
 "#;
         assert_invalid(text, 7, "input[1].paths[1]", "already read by input[0]");
+    }
+
+    #[test]
+    fn timezone_is_an_iana_name_utc_or_an_offset() {
+        for zone in ["Europe/Berlin", "UTC", "+05:30"] {
+            let config = parse(&format!("timezone = \"{zone}\"\n")).unwrap();
+            assert_eq!(config.timezone.as_deref(), Some(zone));
+        }
+        assert_eq!(parse("").unwrap().timezone, None);
+        assert_invalid(
+            "\ntimezone = \"Mars/Olympus_Mons\"\n",
+            2,
+            "timezone",
+            "unknown time zone \"Mars/Olympus_Mons\"",
+        );
     }
 
     #[test]
