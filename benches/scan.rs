@@ -25,6 +25,8 @@ fn corpus(hostile: bool, error_percent: u32) -> (Vec<u8>, Vec<String>) {
         max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         error_percent,
         hostile,
+        times: None,
+        span_seconds: None,
     };
     let mut bytes = Vec::with_capacity(CORPUS_BYTES as usize + (1 << 20));
     corpus::generate(&config, &types, &mut bytes).unwrap_or_else(|e| panic!("corpus: {e}"));

@@ -90,6 +90,36 @@ pub struct ScanArgs {
     /// a "files" array in JSON (not with --format prometheus).
     #[arg(long)]
     pub by_file: bool,
+    /// Count only records whose time is at or after T: RFC 3339, or a
+    /// duration before now (7d, 36h, 90m). Adds "untimed" to the report.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Count only records whose time is before T (as for --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Also count per period of DURATION (1h, 15m, 1d, ...), starting at
+    /// local midnight in --timezone. Adds "untimed" and "periods".
+    #[arg(long, value_name = "DURATION")]
+    pub by: Option<String>,
+    /// The zone of times without one, and of the periods' midnights: an
+    /// IANA name, UTC or ±hh:mm (default: TZ, then /etc/localtime).
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+    /// With --format openmetrics: seconds between samples (at most 2m).
+    #[arg(long, value_name = "DURATION", default_value = "1m")]
+    pub step: String,
+    /// With --format openmetrics: the `source` label, as a daemon's input
+    /// name.
+    #[arg(long, value_name = "NAME", default_value = "scan")]
+    pub source: String,
+    /// With --format openmetrics: labels from each file's absolute path,
+    /// as the `path_labels` config key makes them.
+    #[arg(long, value_name = "REGEX")]
+    pub path_labels: Option<String>,
+    /// With --format openmetrics: a label on every series (repeatable),
+    /// such as the `job` and `instance` a scrape adds.
+    #[arg(long = "label", value_name = "NAME=VALUE")]
+    pub labels: Vec<String>,
     /// Files to scan, plain, gzip or zstd (recognised by their first
     /// bytes); directories are walked for every regular file below them,
     /// in path order; `-` or none reads stdin.
@@ -106,6 +136,9 @@ pub enum ScanFormat {
     Json,
     /// Prometheus text exposition format, the daemon's metric families.
     Prometheus,
+    /// OpenMetrics with a sample at every --step, for `promtool tsdb
+    /// create-blocks-from openmetrics` (history for a new Prometheus).
+    Openmetrics,
 }
 
 /// `errtally catalog`.
@@ -155,6 +188,18 @@ pub struct GenArgs {
     /// half of them into parts (the tally's `lines` counts each part).
     #[arg(long, value_enum, value_name = "FRAMING")]
     pub split: Option<SplitArg>,
+    /// Write a time on every logger line, in a mix of logger styles; the
+    /// expected tally then counts errors by minute ("times").
+    #[arg(long)]
+    pub times: bool,
+    /// With --times: the zone zone-less times are written in (an IANA
+    /// name, UTC or ±hh:mm).
+    #[arg(long, value_name = "ZONE", default_value = "UTC", requires = "times")]
+    pub timezone: String,
+    /// With --times: spread the lines over about this long (6h, 7d)
+    /// instead of 20 ms a line.
+    #[arg(long, value_name = "DURATION", requires = "times", value_parser = humantime::parse_duration)]
+    pub span: Option<std::time::Duration>,
 }
 
 /// `gen --split`: the container runtime whose framing splits records.

@@ -105,6 +105,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "watch",
     "max_line_bytes",
     "catalog",
+    "timezone",
 ];
 
 /// Everything `errtally run` needs to know before it starts, already
@@ -130,6 +131,11 @@ pub struct Config {
     /// that a catalogue which cannot be read is told as a mistake of the
     /// config ([`Config::unreadable_catalog`]).
     pub catalog_entries: Vec<CatalogEntry>,
+    /// The zone a record's time without one is read in (`timezone`: an
+    /// IANA name, `UTC` or `±hh:mm`, checked here; `None` is the machine's
+    /// zone), as `scan --timezone`. Nothing in the daemon reads record
+    /// times yet (the request examples will), so it costs nothing.
+    pub timezone: Option<String>,
     /// The sources to tail, in file order, then command-line order.
     pub inputs: Vec<InputConfig>,
     /// The file this came from, kept for messages and the status page.
@@ -283,7 +289,7 @@ impl PathLabels {
 }
 
 /// Why `name` cannot be a path label's name, if it cannot (as "is ...").
-fn label_name_problem(name: &str) -> Option<String> {
+pub(crate) fn label_name_problem(name: &str) -> Option<String> {
     let mut chars = name.chars();
     let starts_well = chars
         .next()
@@ -363,6 +369,7 @@ impl Default for Config {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             catalog: Vec::new(),
             catalog_entries: Vec::new(),
+            timezone: None,
             inputs: Vec::new(),
             path: None,
         }
@@ -507,6 +514,7 @@ struct RawConfig {
     max_line_bytes: Option<Spanned<i64>>,
     #[serde(default)]
     catalog: Vec<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
     #[serde(default)]
     input: Vec<Spanned<RawInput>>,
 }
@@ -600,6 +608,11 @@ impl Source<'_> {
                 at: LineIndex::new(self.text).position(entry.span().start),
                 written: entry.get_ref().clone(),
             });
+        }
+        if let Some(zone) = &raw.timezone {
+            crate::time::Zone::named(zone.get_ref())
+                .map_err(|error| self.invalid(zone.span(), "timezone", error.to_string()))?;
+            config.timezone = Some(zone.get_ref().clone());
         }
         Ok(())
     }
@@ -1439,6 +1452,21 @@ name = "b"
 paths = ["/b", "-"]
 "#;
         assert_invalid(text, 7, "input[1].paths[1]", "already read by input[0]");
+    }
+
+    #[test]
+    fn timezone_is_an_iana_name_utc_or_an_offset() {
+        for zone in ["Europe/Berlin", "UTC", "+05:30"] {
+            let config = parse(&format!("timezone = \"{zone}\"\n")).unwrap();
+            assert_eq!(config.timezone.as_deref(), Some(zone));
+        }
+        assert_eq!(parse("").unwrap().timezone, None);
+        assert_invalid(
+            "\ntimezone = \"Mars/Olympus_Mons\"\n",
+            2,
+            "timezone",
+            "unknown time zone \"Mars/Olympus_Mons\"",
+        );
     }
 
     #[test]

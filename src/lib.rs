@@ -18,6 +18,10 @@
 //!   stdin and the file tailer share, and its sources (plain reads, a
 //!   read-ahead thread, file ranges, decompression); [`read::frame`] and
 //!   [`scan`] are the pure, synchronous core (no I/O).
+//! - [`time`]: a counted record's time (where it is, how it reads, the zone
+//!   of zone-less times), pure like [`read::frame`]; [`scan::timeline`]
+//!   counts by it for `scan --since/--until/--by` and the OpenMetrics
+//!   backfill ([`cmd::history`], [`cmd::backfill`]).
 //! - [`tail`]: the daemon's inputs (files: discovery, watches, rotation,
 //!   truncation; stdin; the supervised pipeline of inputs);
 //!   [`checkpoint`]: the state file, the offset board inputs publish to,
@@ -77,4 +81,5 @@ pub mod position;
 pub mod read;
 pub mod scan;
 pub(crate) mod tail;
+pub mod time;
 pub(crate) mod walk;

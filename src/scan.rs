@@ -33,8 +33,10 @@ use memchr::memmem::Finder;
 mod anchor;
 mod forms;
 pub mod request_id;
+pub mod timeline;
 
 use anchor::{Anchor, AnchorKind, Anchors};
+pub use timeline::{Periods, Timeline};
 
 use crate::catalog::Catalog;
 
@@ -86,6 +88,9 @@ pub struct Tally {
     pub uncatalogued: Vec<u64>,
     /// Uncatalogued names, when the caller asked for them.
     pub uncatalogued_names: Option<NameCounts>,
+    /// Counts by time, when the caller asked for a window or periods
+    /// ([`timeline`]); `None` costs the scanner nothing.
+    pub timeline: Option<Box<Timeline>>,
 }
 
 impl Tally {
@@ -98,7 +103,23 @@ impl Tally {
             errors: vec![0; types],
             uncatalogued: vec![0; STATUS_SLOTS],
             uncatalogued_names: None,
+            timeline: None,
         }
+    }
+
+    /// The same tally with counts by time kept in `timeline`.
+    pub fn timed(self, timeline: Timeline) -> Self {
+        Self {
+            timeline: Some(Box::new(timeline)),
+            ..self
+        }
+    }
+
+    /// An empty tally counting what this one counts (names, times).
+    pub fn empty_like(&self) -> Self {
+        let mut empty = self.clone();
+        empty.clear();
+        empty
     }
 
     /// An empty tally that also counts uncatalogued names.
@@ -118,6 +139,9 @@ impl Tally {
         self.uncatalogued.fill(0);
         if let Some(names) = &mut self.uncatalogued_names {
             *names = NameCounts::default();
+        }
+        if let Some(timeline) = &mut self.timeline {
+            timeline.clear();
         }
     }
 
@@ -144,6 +168,9 @@ impl Tally {
                 mine.add(name, *count);
             }
             mine.untracked += theirs.untracked;
+        }
+        if let (Some(mine), Some(theirs)) = (&mut self.timeline, &other.timeline) {
+            mine.merge(theirs);
         }
     }
 
@@ -239,6 +266,18 @@ impl Name {
     }
 }
 
+/// What [`Scanner::classify`] found in a record: its finding, where the
+/// record starts (in the slice it was given), and an uncatalogued name to
+/// track once the record counts.
+#[derive(Debug)]
+struct Classified {
+    finding: Finding,
+    record_start: Option<usize>,
+    /// Where the error's form starts: the record starts at or before it.
+    anchor_at: usize,
+    uncatalogued_name: Option<Name>,
+}
+
 /// An error form matched at an anchor: its name, and how to find the
 /// record's status if the name is not catalogued.
 #[derive(Debug)]
@@ -294,9 +333,10 @@ impl Scanner {
             // The slice starts at a line start at or before the anchor's
             // line (lines without an anchor in between): the forms only look
             // back a few bytes, which never cross a newline, and the real
-            // line start is found only when a status is needed.
-            if let Some(finding) = self.classify(&lines[..line_end], pos, anchor, tally) {
-                count(finding, tally);
+            // line start is found only when a status or a time is needed.
+            let line = &lines[..line_end];
+            if let Some(classified) = self.classify(line, pos, anchor) {
+                self.count(line, pos, None, classified, tally);
             }
             pos = line_end + 1;
             if pos >= lines.len() {
@@ -314,41 +354,76 @@ impl Scanner {
 
     /// Counts the error of one record, leaving `tally.lines` alone.
     pub fn find_record_error(&mut self, record: &[u8], tally: &mut Tally) {
+        self.find_group_error(record, None, tally);
+    }
+
+    /// Counts the error of a record put together from the parts a
+    /// container runtime split ([`crate::read::split`]); for Docker,
+    /// `envelope` is the first part's end from its `log` value's closing
+    /// quote, whose time is the record's.
+    pub fn find_group_error(&mut self, record: &[u8], envelope: Option<&[u8]>, tally: &mut Tally) {
         if let Some(anchor) = self.anchors.find(record, 0)
-            && let Some(finding) = self.classify(record, 0, anchor, tally)
+            && let Some(classified) = self.classify(record, 0, anchor)
         {
-            count(finding, tally);
+            self.count(record, 0, envelope, classified, tally);
         }
     }
 
     /// The error a single record carries, if any.
     pub fn find_error(&mut self, record: &[u8]) -> Option<Finding> {
         let anchor = self.anchors.find(record, 0)?;
-        let mut scratch = Tally::new(0);
-        self.classify(record, 0, anchor, &mut scratch)
+        self.classify(record, 0, anchor)
+            .map(|classified| classified.finding)
+    }
+
+    /// Counts a classified record of `line` (which ends where the record
+    /// ends; `from` is a line start at or before the record's): in its
+    /// timeline first, when the tally keeps one, which may leave it out of
+    /// the totals.
+    fn count(
+        &mut self,
+        line: &[u8],
+        from: usize,
+        envelope: Option<&[u8]>,
+        classified: Classified,
+        tally: &mut Tally,
+    ) {
+        if let Some(timeline) = &mut tally.timeline {
+            let start = classified
+                .record_start
+                .unwrap_or_else(|| record_start(line, from, classified.anchor_at));
+            let slot = slot_of(&classified.finding, tally.errors.len());
+            if !timeline.place(&line[start..], envelope, slot) {
+                return;
+            }
+        }
+        if let (Some(names), Some(name)) =
+            (&mut tally.uncatalogued_names, &classified.uncatalogued_name)
+        {
+            names.add(name.bytes(line, &self.scratch), 1);
+        }
+        count(classified.finding, tally);
     }
 
     /// The error of the record that ends at `line.len()` and holds
     /// `anchor`, the first anchor at or after `from` (a line start at or
-    /// before the record's). Records an uncatalogued name in `tally` when
-    /// it tracks names.
-    fn classify(
-        &mut self,
-        line: &[u8],
-        from: usize,
-        mut anchor: Anchor,
-        tally: &mut Tally,
-    ) -> Option<Finding> {
+    /// before the record's).
+    fn classify(&mut self, line: &[u8], from: usize, mut anchor: Anchor) -> Option<Classified> {
         loop {
             if let Some(matched) = self.match_form(line, anchor) {
                 if let Some(index) = self
                     .catalog
                     .index_of(matched.name.bytes(line, &self.scratch))
                 {
-                    return Some(Finding::Catalogued(index));
+                    return Some(Classified {
+                        finding: Finding::Catalogued(index),
+                        // Found only if a timeline needs it.
+                        record_start: None,
+                        anchor_at: anchor.at,
+                        uncatalogued_name: None,
+                    });
                 }
-                let line_start =
-                    from + memchr::memrchr(b'\n', &line[from..anchor.at]).map_or(0, |i| i + 1);
+                let line_start = record_start(line, from, anchor.at);
                 let record = &line[line_start..];
                 let status = match matched.status {
                     StatusSource::JsonKey(level) => Some(self.status_of(record, level)),
@@ -358,10 +433,12 @@ impl Scanner {
                     StatusSource::Inline(status) => status.map(Some),
                 };
                 if let Some(status) = status {
-                    if let Some(names) = &mut tally.uncatalogued_names {
-                        names.add(matched.name.bytes(line, &self.scratch), 1);
-                    }
-                    return Some(Finding::Uncatalogued { status });
+                    return Some(Classified {
+                        finding: Finding::Uncatalogued { status },
+                        record_start: Some(line_start),
+                        anchor_at: anchor.at,
+                        uncatalogued_name: Some(matched.name),
+                    });
                 }
             }
             anchor = self.anchors.find(line, anchor.at + 1)?;
@@ -453,6 +530,22 @@ fn key_status(record: &[u8], at: usize, level: u32, separator: Separator) -> Opt
         }
         _ => None,
     }
+}
+
+/// Where the record holding `at` starts: after the last newline between
+/// `from` (a line start) and `at`.
+fn record_start(line: &[u8], from: usize, at: usize) -> usize {
+    from + memchr::memrchr(b'\n', &line[from..at]).map_or(0, |i| i + 1)
+}
+
+/// A finding's slot in a [`Timeline`]: its catalogue index, or after the
+/// catalogue's `types` its uncatalogued status slot.
+pub fn slot_of(finding: &Finding, types: usize) -> u32 {
+    let slot = match finding {
+        Finding::Catalogued(index) => *index,
+        Finding::Uncatalogued { status } => types + status_slot(*status),
+    };
+    u32::try_from(slot).unwrap_or(u32::MAX)
 }
 
 /// Records in `lines`: its newlines, plus a last line without one.

@@ -53,13 +53,15 @@ use crate::catalog::Catalog;
 use crate::cli::{
     CatalogArgs, CatalogFormat, CatalogSelection, GenArgs, ScanArgs, ScanFormat, SplitArg,
 };
+use crate::cmd::backfill::{self, Backfill};
 use crate::cmd::corpus::{self, CorpusConfig, SplitFraming};
+use crate::cmd::history::{self, History};
 use crate::cmd::report::{self, FileTally};
 use crate::read::ahead::{NewlineCounter, Pool};
 use crate::read::decompress::{Compression, Decompressor, sniff};
 use crate::read::range::{self, RangeReader};
 use crate::read::{LineReader, READ_SIZE};
-use crate::scan::{Scanner, Tally};
+use crate::scan::{Scanner, Tally, Timeline};
 use crate::walk;
 
 /// Jobs larger than this get a progress bar (when stderr is a terminal).
@@ -92,10 +94,19 @@ pub fn load_catalog(selection: &CatalogSelection) -> anyhow::Result<Catalog> {
 
 /// `errtally scan`: exit 0, or 1 when an input could not be read.
 pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
-    if args.by_file && args.format == ScanFormat::Prometheus {
+    if args.by_file
+        && matches!(
+            args.format,
+            ScanFormat::Prometheus | ScanFormat::Openmetrics
+        )
+    {
         anyhow::bail!("--by-file needs --format table or json");
     }
+    let backfill = (args.format == ScanFormat::Openmetrics)
+        .then(|| backfill_options(args))
+        .transpose()?;
     let catalog = Arc::new(load_catalog(&args.catalog)?);
+    let (timeline, history) = history::timeline_for(args)?.unzip();
     let stdin_only = [PathBuf::from("-")];
     let paths = if args.paths.is_empty() {
         &stdin_only[..]
@@ -108,14 +119,17 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         .filter(|input| input.error.is_none())
         .map(|input| input.path.clone())
         .collect();
-    let options = scan_options(args);
+    let options = ScanOptions {
+        timeline,
+        ..scan_options(args)
+    };
     let progress = progress_bar(&readable);
     let counted = count_inputs(&readable, &options, &catalog, progress.as_ref());
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let counts = merge_counts(&inputs, counted, catalog.len());
-    let mut total = Tally::with_names(catalog.len());
+    let counts = merge_counts(&inputs, counted, &options, catalog.len());
+    let mut total = options.new_tally(catalog.len());
     let mut failed = false;
     for (input, count) in inputs.iter().zip(&counts) {
         total.merge(&count.tally);
@@ -133,7 +147,22 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             error: count.error.as_deref(),
         })
         .collect();
-    let rendered = render(args, &catalog, &total, &files)?;
+    if let Some(mut backfill) = backfill {
+        backfill.until = history.as_ref().and_then(|history| history.until);
+        let inputs: Vec<(&Path, &Tally)> =
+            files.iter().map(|file| (file.path, file.tally)).collect();
+        let stdout = io::BufWriter::with_capacity(READ_SIZE, io::stdout().lock());
+        let untimed = backfill.write(&catalog, &inputs, stdout)?;
+        if untimed > 0 {
+            eprintln!("errtally: {untimed} counted records had no time and are left out");
+        }
+        return Ok(if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let rendered = render(args, &catalog, &total, &files, history.as_ref())?;
     write_stdout(rendered.as_bytes())?;
     Ok(if failed {
         ExitCode::from(1)
@@ -203,14 +232,19 @@ fn find_inputs(paths: &[PathBuf]) -> Vec<FoundInput> {
 /// Each input's count: the next of `counted` (one per input without an
 /// error, in order) for an input that was read, an empty one with the
 /// walk's error for one that could not be reached.
-fn merge_counts(inputs: &[FoundInput], counted: Vec<InputCount>, types: usize) -> Vec<InputCount> {
+fn merge_counts(
+    inputs: &[FoundInput],
+    counted: Vec<InputCount>,
+    options: &ScanOptions,
+    types: usize,
+) -> Vec<InputCount> {
     let mut counted = counted.into_iter();
     inputs
         .iter()
         .map(|input| {
             let read = input.error.is_none().then(|| counted.next()).flatten();
             read.unwrap_or_else(|| InputCount {
-                tally: Tally::with_names(types),
+                tally: options.new_tally(types),
                 error: Some(
                     input
                         .error
@@ -220,6 +254,25 @@ fn merge_counts(inputs: &[FoundInput], counted: Vec<InputCount>, types: usize) -
             })
         })
         .collect()
+}
+
+/// The backfill's labels and step from the command line.
+fn backfill_options(args: &ScanArgs) -> anyhow::Result<Backfill> {
+    let path_labels = args
+        .path_labels
+        .as_deref()
+        .map(|pattern| {
+            crate::config::PathLabels::new(pattern, std::time::Duration::ZERO, usize::MAX)
+                .map_err(|problem| anyhow::anyhow!("--path-labels: {problem}"))
+        })
+        .transpose()?;
+    Ok(Backfill {
+        step: backfill::parse_step(&args.step)?,
+        until: None,
+        source: args.source.clone(),
+        labels: backfill::parse_labels(&args.labels, path_labels.as_ref())?,
+        path_labels,
+    })
 }
 
 /// The library's options from the command line.
@@ -244,14 +297,25 @@ fn render(
     catalog: &Catalog,
     total: &Tally,
     files: &[FileTally<'_>],
+    history: Option<&History>,
 ) -> anyhow::Result<String> {
     Ok(match args.format {
-        ScanFormat::Table if args.by_file => {
-            report::table(catalog, total) + &report::table_by_file(catalog, files)
+        ScanFormat::Table => {
+            let mut table = report::table(catalog, total);
+            if let Some(history) = history {
+                table += &history.table(catalog, total);
+            }
+            if args.by_file {
+                table += &report::table_by_file(catalog, files);
+            }
+            table
         }
-        ScanFormat::Table => report::table(catalog, total),
         ScanFormat::Json => {
             let mut report = report::JsonReport::new(catalog, total);
+            if let Some(history) = history {
+                report.untimed = Some(history.untimed(total));
+                report.periods = history.periods(catalog, total);
+            }
             if args.by_file {
                 report = report.with_files(catalog, files);
             }
@@ -259,7 +323,11 @@ fn render(
             json.push('\n');
             json
         }
-        ScanFormat::Prometheus => report::prometheus(catalog, total, "scan")?,
+        // `scan` writes OpenMetrics as it is made (`Backfill::write`) and
+        // never renders it here.
+        ScanFormat::Prometheus | ScanFormat::Openmetrics => {
+            report::prometheus(catalog, total, "scan")?
+        }
     })
 }
 
@@ -318,6 +386,19 @@ pub struct ScanOptions {
     pub buffer_bytes: usize,
     /// Size of one plain read (a range, a file among others).
     pub read_bytes: usize,
+    /// Counts by time ([`history`]): each part counts into a copy.
+    pub timeline: Option<Timeline>,
+}
+
+impl ScanOptions {
+    /// An empty tally for one part of the scan: names, and times if asked.
+    pub fn new_tally(&self, types: usize) -> Tally {
+        let tally = Tally::with_names(types);
+        match &self.timeline {
+            Some(timeline) => tally.timed(timeline.clone()),
+            None => tally,
+        }
+    }
 }
 
 impl Default for ScanOptions {
@@ -330,6 +411,7 @@ impl Default for ScanOptions {
             buffers: Pool::DEFAULT_BUFFERS,
             buffer_bytes: Pool::DEFAULT_BUFFER_BYTES,
             read_bytes: PLAIN_READ_BYTES,
+            timeline: None,
         }
     }
 }
@@ -367,7 +449,7 @@ pub fn count_inputs(
     let mut counts: Vec<InputCount> = paths
         .iter()
         .map(|_| InputCount {
-            tally: Tally::with_names(catalog.len()),
+            tally: options.new_tally(catalog.len()),
             error: None,
         })
         .collect();
@@ -516,7 +598,7 @@ impl<'a> Job<'a> {
         Part {
             input,
             index,
-            tally: Tally::with_names(self.catalog.len()),
+            tally: self.options.new_tally(self.catalog.len()),
             error: None,
         }
     }
@@ -760,6 +842,8 @@ pub fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
         max_line_bytes: args.max_line_bytes,
         error_percent: args.error_percent,
         hostile: !args.clean,
+        times: args.times.then(|| args.timezone.clone()),
+        span_seconds: args.span.map(|span| span.as_secs()),
     };
     let expected = if args.out == Path::new("-") {
         corpus::generate_framed(
@@ -804,6 +888,7 @@ mod tests {
     use proptest::strategy::Just;
 
     use super::*;
+    use crate::cmd::corpus::{Expected, TimeTruth};
     use crate::read::ahead::tests::FailingReader;
     use crate::read::frame::DEFAULT_MAX_LINE_BYTES;
 
@@ -816,6 +901,8 @@ mod tests {
             max_line_bytes,
             error_percent: 20,
             hostile,
+            times: None,
+            span_seconds: None,
         };
         let mut out = Vec::new();
         corpus::generate(&config, &types, &mut out).unwrap();
@@ -857,6 +944,7 @@ mod tests {
             buffers: 2,
             buffer_bytes: 4096,
             read_bytes: 777,
+            timeline: None,
         }
     }
 
@@ -885,6 +973,111 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A `gen --times` corpus and its expected tally.
+    fn timed_corpus(
+        seed: u64,
+        hostile: bool,
+        zone: &str,
+        split: Option<SplitFraming>,
+    ) -> (Vec<u8>, Expected) {
+        let types = Catalog::builtin().unwrap().error_types();
+        let config = CorpusConfig {
+            seed,
+            target_bytes: 3_000_000,
+            max_line_bytes: 4096,
+            error_percent: 30,
+            hostile,
+            times: Some(zone.to_string()),
+            span_seconds: None,
+        };
+        let mut out = Vec::new();
+        let expected = corpus::generate_framed(&config, split, &types, &mut out).unwrap();
+        (out, expected)
+    }
+
+    /// `input` counted by minute, its times read in `zone`, in the shape of
+    /// the generator's truth.
+    fn count_by_minute(input: &[u8], zone: &str) -> TimeTruth {
+        use crate::scan::{Periods, Timeline};
+        use crate::time::{TimeReader, Zone};
+        let catalog = catalog();
+        let mut scanner = Scanner::new(Arc::clone(&catalog));
+        let timeline = Timeline::new(
+            TimeReader::new(Zone::named(zone).unwrap()),
+            None,
+            None,
+            Some(Periods::Steps { seconds: 60 }),
+        );
+        let mut tally = Tally::new(catalog.len()).timed(timeline);
+        scan_reader(input, 4096, &mut scanner, &mut tally).unwrap();
+        let timeline = tally.timeline.unwrap();
+        let mut truth = TimeTruth {
+            untimed: timeline.untimed,
+            ..TimeTruth::default()
+        };
+        for ((minute, slot), count) in timeline.cells() {
+            let counts = truth.minutes.entry(minute).or_default();
+            let slot = slot as usize;
+            match catalog.entry(slot) {
+                Some(entry) => {
+                    counts.errors.insert(entry.error_type.clone(), count);
+                }
+                None => {
+                    let status = crate::scan::status_label(slot - catalog.len());
+                    counts.uncatalogued.insert(status, count);
+                }
+            }
+        }
+        truth
+    }
+
+    #[test]
+    fn a_timed_corpus_counts_by_minute_like_the_generators_clock() {
+        for (seed, hostile, zone, split) in [
+            (1, false, "UTC", None),
+            (2, true, "Europe/Berlin", None),
+            (3, true, "America/New_York", None),
+            (4, true, "-03:30", None),
+            (5, false, "Asia/Kathmandu", Some(SplitFraming::Docker)),
+            (6, true, "Europe/Berlin", Some(SplitFraming::Cri)),
+        ] {
+            let (input, expected) = timed_corpus(seed, hostile, zone, split);
+            let truth = expected.times.unwrap();
+            assert!(truth.minutes.len() >= 3, "seed {seed}: some minutes long");
+            if hostile && split.is_none() {
+                assert!(truth.untimed > 0, "seed {seed}: some records untimed");
+            }
+            assert_eq!(
+                count_by_minute(&input, zone),
+                truth,
+                "seed {seed} zone {zone}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_corpus_without_times_is_byte_for_byte_what_it_was() {
+        // SHA-256 of `errtally gen --seed 3 --bytes 200000 --max-line-bytes
+        // 4096 --out -` as built before --times existed (commit 9e96c3d).
+        const BEFORE_TIMES: &str =
+            "43d7d56de53a2a28ba6ccd0a9e7d01e833e1f781a6748d2f2cc96be75c49f2dc";
+        let config = CorpusConfig {
+            seed: 3,
+            target_bytes: 200_000,
+            max_line_bytes: 4096,
+            error_percent: 10,
+            hostile: true,
+            times: None,
+            span_seconds: None,
+        };
+        let mut bytes = Vec::new();
+        let expected = corpus::generate(&config, &catalog().error_types(), &mut bytes).unwrap();
+        let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, BEFORE_TIMES);
+        assert_eq!(expected.times, None);
     }
 
     #[test]

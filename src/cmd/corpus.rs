@@ -36,7 +36,24 @@ pub struct CorpusConfig {
     /// Include garbage, over-long lines, `\r\n`, near-miss keys and odd
     /// escapes; `false` gives only clean, valid, realistic JSON lines.
     pub hostile: bool,
+    /// `gen --times`: write a time on every logger line, in a mix of the
+    /// styles loggers use ([`RecordGenerator::with_times`]), zone-less ones
+    /// in this zone (an IANA name, `UTC` or `±hh:mm`); the expected tally
+    /// then has [`Expected::times`]. `None` writes today's bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<String>,
+    /// With `times`: about how long the corpus lasts by its clock, in
+    /// seconds (lines are spread evenly over it); `None` keeps the default
+    /// pace of 20 ms a line on average.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_seconds: Option<u64>,
 }
+
+/// Average bytes of a generated line, to spread a corpus over its span.
+const MEAN_LINE_BYTES: u64 = 300;
+
+/// The default clock step between lines is below this (20 ms on average).
+const DEFAULT_CLOCK_STEP_MS: u64 = 40;
 
 /// The tally a correct scanner reports for a corpus. `scan --format json`
 /// writes its totals with this very struct (`report::JsonReport`), so the
@@ -55,6 +72,56 @@ pub struct Expected {
     pub uncatalogued: BTreeMap<String, u64>,
     /// Uncatalogued errors by their `error_type` name.
     pub uncatalogued_types: BTreeMap<String, u64>,
+    /// With `gen --times`: the counted records by the minute of their time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<TimeTruth>,
+}
+
+/// When a `gen --times` corpus's counted records happened, known from the
+/// generator's clock (never from reading the bytes back).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeTruth {
+    /// Counted records whose time a reader cannot find: a time at the start
+    /// of an app's line that a syslog prefix or noise pushed off the start.
+    pub untimed: u64,
+    /// By minute (its start, in seconds since the epoch): the counts there.
+    pub minutes: BTreeMap<i64, MinuteTruth>,
+}
+
+/// The counted records of one minute.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinuteTruth {
+    /// Catalogued type -> count.
+    pub errors: BTreeMap<String, u64>,
+    /// Uncatalogued errors by status.
+    pub uncatalogued: BTreeMap<String, u64>,
+}
+
+impl TimeTruth {
+    /// Counts a record of `truth` whose time is `time_ms` (`None`: untimed).
+    pub fn add(&mut self, truth: &Truth, catalogued: &[String], time_ms: Option<u64>) {
+        if *truth == Truth::None {
+            return;
+        }
+        let Some(ms) = time_ms else {
+            self.untimed += 1;
+            return;
+        };
+        let minute = (ms / 60_000 * 60) as i64;
+        let counts = self.minutes.entry(minute).or_default();
+        match truth {
+            Truth::None => {}
+            Truth::Catalogued(index) => {
+                if let Some(name) = catalogued.get(*index) {
+                    bump(&mut counts.errors, name);
+                }
+            }
+            Truth::Uncatalogued { status, .. } => match status {
+                Some(code) => bump(&mut counts.uncatalogued, &code.to_string()),
+                None => bump(&mut counts.uncatalogued, "unknown"),
+            },
+        }
+    }
 }
 
 /// What one generated record carries, known from construction.
@@ -158,6 +225,16 @@ pub fn generate_framed<W: Write>(
     );
     generator.app_lines_only = split.is_some();
     let mut expected = Expected::default();
+    if let Some(zone) = &cfg.times {
+        let zone = crate::time::Zone::named(zone)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        generator = generator.with_times(zone.to_jiff());
+        if let Some(span) = cfg.span_seconds {
+            let lines = (cfg.target_bytes / MEAN_LINE_BYTES).max(1);
+            generator.clock_step_ms = (2 * span * 1000 / lines).max(1);
+        }
+        expected.times = Some(TimeTruth::default());
+    }
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + (FLUSH_AT >> 2));
     let mut written: u64 = 0;
     while written < cfg.target_bytes {
@@ -187,6 +264,9 @@ pub fn generate_framed<W: Write>(
             truncated = split.is_none() && len > cfg.max_line_bytes;
         }
         expected.add(&truth, catalogued, len, truncated);
+        if let Some(times) = &mut expected.times {
+            times.add(&truth, catalogued, generator.last_time_ms());
+        }
         expected.lines += parts - 1;
         written += len as u64;
         if buf.len() >= FLUSH_AT {
@@ -476,6 +556,8 @@ pub struct RecordGenerator {
     error_percent: u64,
     hostile: bool,
     overlong_one_in: u64,
+    /// The clock advances by less than this at each record.
+    clock_step_ms: u64,
     clock_ms: u64,
     line: Vec<u8>,
     body: Vec<u8>,
@@ -486,6 +568,16 @@ pub struct RecordGenerator {
     app_lines_only: bool,
     /// The app line of a split record.
     app_line: Vec<u8>,
+    /// `gen --times`: the zone zone-less times are written in.
+    times: Option<jiff::tz::TimeZone>,
+    /// The last header's time was written at the start of the app's line
+    /// (Go's `log`, Ruby Logger, logback, loguru).
+    header_leads: bool,
+    /// The last record's app line does not start its record (a syslog
+    /// prefix or noise before it), so a time at its start is no time.
+    line_pushed_off: bool,
+    /// With times: the time of the last record, if a reader can find it.
+    last_time_ms: Option<u64>,
 }
 
 impl RecordGenerator {
@@ -545,7 +637,33 @@ impl RecordGenerator {
             padding,
             app_lines_only: false,
             app_line: Vec::with_capacity(4096),
+            times: None,
+            clock_step_ms: DEFAULT_CLOCK_STEP_MS,
+            header_leads: false,
+            line_pushed_off: false,
+            last_time_ms: None,
         }
+    }
+
+    /// The same generator writing a time on every logger line, in one of
+    /// 16 styles: ISO 8601 in UTC with `Z` (several keys and precisions),
+    /// with an offset (`±hh:mm`, `±hhmm`), zone-less local time in `zone`
+    /// (python-json-logger's `asctime`, and at the line's start Go's `log`,
+    /// Ruby Logger, logback and loguru), and epoch numbers in seconds,
+    /// milliseconds, microseconds and nanoseconds. A local time that
+    /// happens twice (a fold) would read back as the earlier instant, so
+    /// there an offset style is written instead.
+    pub fn with_times(self, zone: jiff::tz::TimeZone) -> Self {
+        Self {
+            times: Some(zone),
+            ..self
+        }
+    }
+
+    /// With times, the time of the last record (milliseconds since the
+    /// epoch) when a reader can find it.
+    pub fn last_time_ms(&self) -> Option<u64> {
+        self.last_time_ms
     }
 
     /// The catalogued names that [`Truth::Catalogued`] indexes.
@@ -557,7 +675,9 @@ impl RecordGenerator {
     /// `out`; returns its truth and whether it is over-long.
     pub fn next_record(&mut self, out: &mut Vec<u8>) -> (Truth, bool) {
         let start = out.len();
-        self.clock_ms += self.rng.below(40);
+        self.clock_ms += self.rng.below(self.clock_step_ms);
+        self.header_leads = false;
+        self.line_pushed_off = false;
         let crlf = self.hostile && self.rng.percent(4);
         let overlong =
             self.hostile && !self.app_lines_only && self.rng.below(self.overlong_one_in) == 0;
@@ -587,6 +707,8 @@ impl RecordGenerator {
             truth = Truth::None;
             content_len = short.len();
         }
+        self.last_time_ms = (self.times.is_some() && !(self.header_leads && self.line_pushed_off))
+            .then_some(self.clock_ms);
         (truth, content_len > self.max_line_bytes)
     }
 
@@ -629,6 +751,8 @@ impl RecordGenerator {
         let nanos = self.rng.below(1_000_000) as u32;
         self.push_parts(out, framing, stream, &app, &cuts, crlf, nanos);
         self.app_line = app;
+        // The runtime's time, the first part's, is the record's.
+        self.last_time_ms = self.times.is_some().then_some(self.clock_ms);
         (truth, cuts.len() as u64 + 1)
     }
 
@@ -815,6 +939,10 @@ impl RecordGenerator {
 
     /// `{"ts":...,"level":...,"msg":"..."` in one of three logger styles.
     fn push_header(&mut self, line: &mut Vec<u8>, level: &[u8], msg: &[u8]) {
+        if self.times.is_some() {
+            self.push_timed_header(line, level, msg);
+            return;
+        }
         match self.rng.below(10) {
             0..=5 => {
                 line.extend_from_slice(b"{\"ts\":\"");
@@ -860,6 +988,148 @@ impl RecordGenerator {
                 line.push(b'"');
             }
         }
+    }
+
+    /// With times: `{"level":…,"msg":…` with the time in one of the
+    /// styles of [`RecordGenerator::with_times`], as a key or before the
+    /// JSON.
+    fn push_timed_header(&mut self, line: &mut Vec<u8>, level: &[u8], msg: &[u8]) {
+        let ms = self.clock_ms;
+        let micros = ms * 1000 + self.rng.below(1000);
+        let (offset, in_fold) = self.zone_at(ms);
+        let local = (ms / 1000) as i64 + i64::from(offset);
+        let utc = (ms / 1000) as i64;
+        let fraction = |digits: u32| match digits {
+            3 => ms % 1000,
+            _ => micros % 1_000_000,
+        };
+        let mut style = self.rng.below(16);
+        if in_fold && matches!(style, 8 | 12..=15) {
+            style = 7;
+        }
+        self.header_leads = style >= 12;
+        let upper_level = match level {
+            b"error" => "ERROR",
+            b"warn" => "WARN",
+            b"debug" => "DEBUG",
+            _ => "INFO",
+        };
+        match style {
+            12 => {
+                push_civil(line, local, b'/', b' ');
+                line.push(b' ');
+            }
+            13 => {
+                line.extend_from_slice(&upper_level.as_bytes()[..1]);
+                line.extend_from_slice(b", [");
+                push_civil(line, local, b'-', b'T');
+                push_fraction(line, b'.', fraction(6), 6);
+                line.extend_from_slice(b" #");
+                push_u64(line, 1000 + self.rng.below(9000));
+                line.extend_from_slice(b"] ");
+                line.extend_from_slice(upper_level.as_bytes());
+                line.extend_from_slice(b" -- : ");
+            }
+            14 => {
+                push_civil(line, local, b'-', b' ');
+                push_fraction(line, b'.', fraction(3), 3);
+                line.extend_from_slice(b" [main] ");
+                line.extend_from_slice(upper_level.as_bytes());
+                line.extend_from_slice(b" c.e.StytchClient - ");
+            }
+            15 => {
+                push_civil(line, local, b'-', b' ');
+                push_fraction(line, b'.', fraction(3), 3);
+                line.extend_from_slice(b" | ");
+                line.extend_from_slice(upper_level.as_bytes());
+                line.extend_from_slice(b" | app:call:42 - ");
+            }
+            _ => {}
+        }
+        line.push(b'{');
+        match style {
+            0 | 3 | 4 | 11 => {
+                let (key, digits): (&[u8], u32) = match style {
+                    0 => (b"ts", 3),
+                    3 => (b"timestamp", 6),
+                    4 => (b"@timestamp", 3),
+                    _ => (b"date", 3),
+                };
+                line.push(b'"');
+                line.extend_from_slice(key);
+                line.extend_from_slice(b"\":\"");
+                push_civil(line, utc, b'-', b'T');
+                push_fraction(line, b'.', fraction(digits), digits);
+                line.extend_from_slice(if style == 11 { b"+00:00\"," } else { b"Z\"," });
+            }
+            1 => {
+                line.extend_from_slice(b"\"ts\":");
+                push_u64(line, ms / 1000);
+                push_fraction(line, b'.', ms % 1000, 3);
+                line.push(b',');
+            }
+            2 => {
+                line.extend_from_slice(b"\"time\":");
+                push_u64(line, ms);
+                line.push(b',');
+            }
+            5..=7 => {
+                let (key, between, digits, colon): (&[u8], u8, u32, bool) = match style {
+                    5 => (b"time", b'T', 0, true),
+                    6 => (b"datetime", b' ', 6, false),
+                    _ => (b"time", b'T', 3, true),
+                };
+                line.push(b'"');
+                line.extend_from_slice(key);
+                line.extend_from_slice(b"\":\"");
+                push_civil(line, local, b'-', between);
+                if digits > 0 {
+                    push_fraction(line, b'.', fraction(digits), digits);
+                }
+                push_offset(line, offset, colon);
+                line.extend_from_slice(b"\",");
+            }
+            8 => {
+                line.extend_from_slice(b"\"asctime\": \"");
+                push_civil(line, local, b'-', b' ');
+                push_fraction(line, b',', fraction(3), 3);
+                line.extend_from_slice(b"\",");
+            }
+            9 => {
+                line.extend_from_slice(b"\"ts\":");
+                push_u64(line, micros);
+                line.push(b',');
+            }
+            10 => {
+                line.extend_from_slice(b"\"logtime\":");
+                push_u64(line, micros * 1000);
+                line.push(b',');
+            }
+            _ => {}
+        }
+        line.extend_from_slice(b"\"level\":\"");
+        line.extend_from_slice(level);
+        line.extend_from_slice(b"\",\"msg\":\"");
+        line.extend_from_slice(msg);
+        line.push(b'"');
+    }
+
+    /// The times zone's offset at `ms`, and whether the civil time there
+    /// happens twice.
+    fn zone_at(&self, ms: u64) -> (i32, bool) {
+        let Some(zone) = &self.times else {
+            return (0, false);
+        };
+        let Ok(instant) = jiff::Timestamp::from_millisecond(ms as i64) else {
+            return (0, false);
+        };
+        let offset = zone.to_offset(instant);
+        let civil = instant.to_zoned(zone.clone()).datetime();
+        let in_fold = matches!(
+            zone.to_ambiguous_timestamp(civil).offset(),
+            jiff::tz::AmbiguousOffset::Fold { .. }
+        );
+        (offset.seconds(), in_fold)
     }
 
     fn push_request_id(&mut self, buf: &mut Vec<u8>) {
@@ -961,12 +1231,14 @@ impl RecordGenerator {
         push_u64(&mut line, 20 + self.rng.below(400));
         line.push(b'}');
 
+        self.line_pushed_off = wrapper == Wrapper::Syslog;
         if self.hostile && wrapper == Wrapper::Bare && self.rng.percent(3) {
             // Binary noise before the JSON, free of quotes and backslashes
             // so it cannot change the quoting level of what follows.
             let len = 1 + self.rng.index(40);
             self.push_garbage(out, len, true);
             out.push(b' ');
+            self.line_pushed_off = true;
         }
         self.wrap(out, wrapper, &line);
         self.line = line;
@@ -1432,6 +1704,42 @@ fn push_iso_time(out: &mut Vec<u8>, ms: u64, extra_nanos: Option<u32>) {
     out.push(b'Z');
 }
 
+/// `YYYY-MM-DDTHH:MM:SS` (with `date_separator` and `between`) of the
+/// civil second `seconds` (counted as if UTC).
+fn push_civil(out: &mut Vec<u8>, seconds: i64, date_separator: u8, between: u8) {
+    let seconds = seconds.max(0) as u64;
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let second_of_day = seconds % 86_400;
+    push_padded(out, year, 4);
+    out.push(date_separator);
+    push_padded(out, month, 2);
+    out.push(date_separator);
+    push_padded(out, day, 2);
+    out.push(between);
+    push_padded(out, second_of_day / 3600, 2);
+    out.push(b':');
+    push_padded(out, second_of_day / 60 % 60, 2);
+    out.push(b':');
+    push_padded(out, second_of_day % 60, 2);
+}
+
+/// `separator` then `value` in `digits` digits.
+fn push_fraction(out: &mut Vec<u8>, separator: u8, value: u64, digits: u32) {
+    out.push(separator);
+    push_padded(out, value, digits as usize);
+}
+
+/// `±hh:mm` (or `±hhmm` without `colon`).
+fn push_offset(out: &mut Vec<u8>, offset: i32, colon: bool) {
+    out.push(if offset < 0 { b'-' } else { b'+' });
+    let minutes = u64::from(offset.unsigned_abs() / 60);
+    push_padded(out, minutes / 60, 2);
+    if colon {
+        out.push(b':');
+    }
+    push_padded(out, minutes % 60, 2);
+}
+
 /// `Nov 29 01:02:03` (RFC 3164: day padded with a space).
 fn push_syslog_time(out: &mut Vec<u8>, ms: u64) {
     let secs = ms / 1000;
@@ -1488,6 +1796,8 @@ mod tests {
             max_line_bytes: 4096,
             error_percent: 10,
             hostile,
+            times: None,
+            span_seconds: None,
         }
     }
 

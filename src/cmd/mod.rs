@@ -8,6 +8,7 @@
 //!   known tally, which `gen`, `demo`, the tests and the benches use;
 //! - [`demo`]: `errtally demo`.
 
+pub mod backfill;
 pub mod batch;
 // Not part of the library's API: public only because the criterion bench
 // (a crate of its own) generates its input with it.
@@ -15,4 +16,5 @@ pub mod batch;
 pub mod corpus;
 pub mod demo;
 pub mod docs;
+pub mod history;
 pub(crate) mod report;

@@ -29,6 +29,12 @@ pub(crate) struct JsonReport {
     /// frequent uncatalogued type names only (at most [`MAX_LISTED_NAMES`]).
     #[serde(flatten)]
     pub totals: Expected,
+    /// Counted records without a time (with `--since`, `--until` or `--by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untimed: Option<u64>,
+    /// Counts per period, in time order (`--by` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub periods: Option<Vec<super::history::PeriodReport>>,
     /// Each input's counts, in command-line order (`--by-file` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<FileReport>>,
@@ -92,7 +98,10 @@ impl JsonReport {
                 errors,
                 uncatalogued: tally.uncatalogued_by_status().collect(),
                 uncatalogued_types,
+                times: None,
             },
+            untimed: None,
+            periods: None,
             files: None,
         }
     }

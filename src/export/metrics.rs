@@ -87,7 +87,8 @@ use prometheus::core::Collector;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tokio::time::Instant;
 
-use exposition::{Exposition, OpenMetrics, TextFormat};
+use exposition::{Exposition, TextFormat};
+pub(crate) use exposition::{Kind, OpenMetricsFormat};
 pub(crate) use labelled::Totals;
 use labelled::{Count, SeriesStore, TypeKey};
 
@@ -510,7 +511,7 @@ impl Metrics {
                 text.finish()
             }
             Format::OpenMetrics => {
-                let mut text = OpenMetrics::with_capacity(16 << 10);
+                let mut text = OpenMetricsFormat::new(Vec::with_capacity(16 << 10));
                 self.expose(|_| true, &mut text);
                 text.finish()
             }

@@ -337,9 +337,19 @@ pub(crate) mod tests {
 
     /// Counts `input` through the read loop with plain reads of `buf_len`.
     pub(crate) fn plain(input: &[u8], buf_len: usize, max_line_bytes: usize) -> Tally {
+        let types = Catalog::builtin().unwrap().len();
+        plain_into(input, buf_len, max_line_bytes, Tally::new(types))
+    }
+
+    /// The same, counted into `tally` (which may keep names or times).
+    pub(crate) fn plain_into(
+        input: &[u8],
+        buf_len: usize,
+        max_line_bytes: usize,
+        mut tally: Tally,
+    ) -> Tally {
         let catalog = Arc::new(Catalog::builtin().unwrap());
         let mut scanner = Scanner::new(Arc::clone(&catalog));
-        let mut tally = Tally::new(catalog.len());
         let mut reader = LineReader::new(max_line_bytes);
         let mut buf = vec![0; buf_len];
         let mut source = input;
@@ -354,10 +364,21 @@ pub(crate) mod tests {
 
     /// The tally of a read-ahead, the same whichever thread counts newlines.
     pub(crate) fn pooled(input: &[u8], buffer_bytes: usize, max_line_bytes: usize) -> Tally {
+        let types = Catalog::builtin().unwrap().len();
+        pooled_into(input, buffer_bytes, max_line_bytes, &Tally::new(types))
+    }
+
+    /// The same, counted into copies of `template`.
+    pub(crate) fn pooled_into(
+        input: &[u8],
+        buffer_bytes: usize,
+        max_line_bytes: usize,
+        template: &Tally,
+    ) -> Tally {
         let tallies = [NewlineCounter::Reader, NewlineCounter::Caller].map(|counter| {
             let catalog = Arc::new(Catalog::builtin().unwrap());
             let mut scanner = Scanner::new(Arc::clone(&catalog));
-            let mut tally = Tally::new(catalog.len());
+            let mut tally = template.empty_like();
             let mut reader = LineReader::new(max_line_bytes);
             let mut pool = Pool::new(3, buffer_bytes);
             reader

@@ -380,6 +380,9 @@ pub struct Assembler {
     /// Docker: the latest part's end, from its closing quote (at most
     /// [`TAIL_BYTES`]), which closes the record if no other part comes.
     closing: Vec<u8>,
+    /// Docker: the first part's end, whose time is the record's
+    /// ([`crate::time`]); empty until that part's end is read.
+    first_closing: Vec<u8>,
     long: LongLine,
 }
 
@@ -394,6 +397,7 @@ impl Assembler {
             record: Vec::new(),
             truncated: false,
             closing: Vec::new(),
+            first_closing: Vec::new(),
             long: LongLine::None,
         }
     }
@@ -509,8 +513,7 @@ impl Assembler {
                 } else {
                     return false;
                 }
-                self.closing.clear();
-                self.closing.extend_from_slice(&line[close..]);
+                self.set_closing(&line[close..]);
             }
             Shape::Cri {
                 stream,
@@ -636,8 +639,7 @@ impl Assembler {
                 if let Some(group) = &mut self.group {
                     group.stream.get_or_insert(stream);
                 }
-                self.closing.clear();
-                self.closing.extend_from_slice(&tail[close..]);
+                self.set_closing(&tail[close..]);
                 if !partial {
                     self.emit(scanner, tally);
                 }
@@ -677,7 +679,18 @@ impl Assembler {
         });
         self.record.clear();
         self.closing.clear();
+        self.first_closing.clear();
         self.truncated = false;
+    }
+
+    /// Keeps a Docker part's end: the latest closes the record, the first
+    /// holds its time.
+    fn set_closing(&mut self, closing: &[u8]) {
+        self.closing.clear();
+        self.closing.extend_from_slice(closing);
+        if self.first_closing.is_empty() {
+            self.first_closing.extend_from_slice(closing);
+        }
     }
 
     /// Appends to the record, keeping at most `max_line_bytes`.
@@ -710,9 +723,12 @@ impl Assembler {
         if self.truncated {
             tally.truncated_lines += 1;
         }
-        scanner.find_record_error(&self.record, tally);
+        let envelope = (group.framing == Framing::Docker && !self.first_closing.is_empty())
+            .then_some(self.first_closing.as_slice());
+        scanner.find_group_error(&self.record, envelope, tally);
         self.record.clear();
         self.closing.clear();
+        self.first_closing.clear();
         self.truncated = false;
     }
 }
@@ -808,6 +824,125 @@ mod tests {
     /// A cut inside `error_type`, so that only the joined parts hold the key.
     fn inside_key() -> usize {
         ERROR_LINE.find("error_ty").unwrap() + 5
+    }
+
+    /// `lines` with the `i`th line's [`TIME`] replaced by `times[i]`.
+    fn retimed(lines: &str, times: &[&str]) -> String {
+        lines
+            .lines()
+            .zip(times)
+            .map(|(line, time)| format!("{}\n", line.replace(TIME, time)))
+            .collect()
+    }
+
+    /// The seconds at which `input`'s records count, read in UTC at several
+    /// buffer sizes by both read paths (which must agree).
+    fn counted_seconds(input: &[u8], max_line_bytes: usize) -> Vec<(i64, u64)> {
+        use crate::scan::{Periods, Timeline};
+        use crate::time::{TimeReader, Zone};
+        let timeline = Timeline::new(
+            TimeReader::new(Zone::utc()),
+            None,
+            None,
+            Some(Periods::Steps { seconds: 1 }),
+        );
+        let template = Tally::new(catalog().len()).timed(timeline);
+        let cells = |tally: Tally| {
+            let timeline = tally.timeline.unwrap();
+            let mut cells: Vec<_> = timeline
+                .cells()
+                .map(|((second, _), count)| (second, count))
+                .collect();
+            cells.sort();
+            (cells, timeline.untimed)
+        };
+        let expected = cells(crate::read::tests::plain_into(
+            input,
+            1 << 16,
+            max_line_bytes,
+            template.empty_like(),
+        ));
+        for buf_len in [1, 7, 64, 333] {
+            let plain = crate::read::tests::plain_into(
+                input,
+                buf_len,
+                max_line_bytes,
+                template.empty_like(),
+            );
+            let pooled = crate::read::tests::pooled_into(input, buf_len, max_line_bytes, &template);
+            assert_eq!(cells(plain), expected, "buffer {buf_len}");
+            assert_eq!(cells(pooled), expected, "pool {buf_len}");
+        }
+        assert_eq!(expected.1, 0, "untimed");
+        expected.0
+    }
+
+    const FIRST: &str = "2026-11-29T13:15:22.000000001Z";
+    const SECOND: &str = "2026-11-29T13:15:23.5Z";
+    const LAST: &str = "2026-11-29T13:15:24Z";
+    /// `date -u -d 2026-11-29T13:15:22Z +%s`
+    const FIRST_SECOND: i64 = 1_795_958_122;
+
+    /// The length of `input`'s first line.
+    fn first_line_len(input: &str) -> usize {
+        input.lines().next().unwrap().len()
+    }
+
+    #[test]
+    fn a_docker_split_record_takes_the_first_parts_time() {
+        let cuts = [10, 40];
+        let input = retimed(&docker(ERROR_LINE, &cuts, "stdout"), &[FIRST, SECOND, LAST]);
+        assert_eq!(
+            counted_seconds(input.as_bytes(), 1 << 20),
+            vec![(FIRST_SECOND, 1)]
+        );
+        // The group after it starts over with its own first part.
+        let two = format!(
+            "{input}{}",
+            retimed(&docker(ERROR_LINE, &[5], "stdout"), &[LAST, FIRST])
+        );
+        assert_eq!(
+            counted_seconds(two.as_bytes(), 1 << 20),
+            vec![(FIRST_SECOND, 1), (FIRST_SECOND + 2, 1)]
+        );
+    }
+
+    #[test]
+    fn an_over_long_first_docker_part_gives_its_time_from_its_end() {
+        // The error is whole in the head of the first part; the part's
+        // envelope, past the maximum, is read after the head.
+        let input = retimed(
+            &docker(ERROR_LINE, &[ERROR_LINE.len() - 1], "stdout"),
+            &[FIRST, LAST],
+        );
+        let max_line_bytes = first_line_len(&input) - 10;
+        assert_eq!(
+            counted_seconds(input.as_bytes(), max_line_bytes),
+            vec![(FIRST_SECOND, 1)]
+        );
+    }
+
+    #[test]
+    fn a_cri_split_record_takes_the_first_parts_time() {
+        let input = retimed(
+            &cri(ERROR_LINE, &[10, 40], "stderr"),
+            &[FIRST, SECOND, LAST],
+        );
+        assert_eq!(
+            counted_seconds(input.as_bytes(), 1 << 20),
+            vec![(FIRST_SECOND, 1)]
+        );
+        // A first part longer than the maximum, whose head holds the error.
+        let raw = format!("{ERROR_LINE} and some words after it");
+        let long_first = retimed(
+            &cri(&raw, &[ERROR_LINE.len() + 8], "stderr"),
+            &[FIRST, LAST],
+        );
+        let max_line_bytes = first_line_len(&long_first) - 4;
+        assert_eq!(
+            counted_seconds(long_first.as_bytes(), max_line_bytes),
+            vec![(FIRST_SECOND, 1)]
+        );
     }
 
     #[test]

@@ -81,7 +81,7 @@ fn the_bash_completion_parses_and_completes_subcommands_and_values() {
     );
     assert_eq!(
         bash_completes(&script, &["errtally", "scan", "--format", ""]),
-        ["table", "json", "prometheus"]
+        ["table", "json", "prometheus", "openmetrics"]
     );
 }
 

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backfill;
 mod container;
 mod daemon;
 mod daemon_support;
@@ -14,6 +15,7 @@ mod faults;
 mod faults_support;
 mod globs;
 mod golden;
+mod history;
 mod kubernetes;
 mod model;
 mod package;

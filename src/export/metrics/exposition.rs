@@ -1,7 +1,7 @@
 //! How families become text: the one walk's vocabulary ([`Exposition`]: a
 //! family starts, a sample follows) and its two writers, the Prometheus
 //! text format 0.0.4 ([`TextFormat`]) and OpenMetrics 1.0
-//! ([`OpenMetrics`]). [`super::Metrics::expose`] walks every family, the
+//! ([`OpenMetricsFormat`]). [`super::Metrics::expose`] walks every family, the
 //! registry's protobuf messages ([`expose_gathered`]) and the labelled
 //! store's maps alike, through these calls; `/metrics` (in either format,
 //! as the scrape's `Accept` asks) and `scan --format prometheus` are
@@ -17,7 +17,9 @@
 //! appends `# EOF`. `# UNIT` lines are optional and not written. The family
 //! order, label order and values come from the walk, so both formats cannot
 //! disagree about which series exist. An exemplar would be one more
-//! argument of [`Exposition::sample`] that [`TextFormat`] ignores.
+//! argument of [`Exposition::sample`] that [`TextFormat`] ignores. The
+//! same writer streams `scan --format openmetrics`'s backfill, with a
+//! timestamp on each sample.
 //!
 //! Deliberately not here: which families exist, their order (the walk's),
 //! and timestamps on samples (errtally sets none; a registry message that
@@ -154,82 +156,192 @@ impl Exposition for TextFormat {
     }
 }
 
-/// OpenMetrics 1.0 (`application/openmetrics-text; version=1.0.0`), from
-/// the same walk as [`TextFormat`]; see the module's docs for what differs.
-pub(crate) struct OpenMetrics {
-    out: Vec<u8>,
-    /// The current family's sample name (a counter's with `_total`).
-    sample_name: String,
-}
-
-impl OpenMetrics {
-    /// An empty exposition with room for `capacity` bytes.
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Self {
-            out: Vec::with_capacity(capacity),
-            sample_name: String::new(),
-        }
-    }
-}
-
 /// OpenMetrics' `Content-Type`.
 pub(crate) const OPEN_METRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-impl Exposition for OpenMetrics {
-    fn family(&mut self, name: &str, help: &str, kind: Kind) {
-        let family = match kind {
+/// OpenMetrics 1.0 text, written as it goes to `W` (a `Vec<u8>` for a
+/// scrape; stdout for `scan --format openmetrics`, whose backfill is too
+/// large to hold). A counter family is named without `_total` in `# TYPE`
+/// and `# HELP`, its samples keep it; [`OpenMetricsFormat::sample_at`]
+/// adds a timestamp in seconds (what `promtool tsdb
+/// create-blocks-from openmetrics` reads); [`OpenMetricsFormat::end`]
+/// writes `# EOF`. The first write error is kept and returned by `end`.
+pub(crate) struct OpenMetricsFormat<W: std::io::Write> {
+    out: W,
+    /// The current family's sample name (with `_total` for a counter).
+    family: String,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> OpenMetricsFormat<W> {
+    /// A writer into `out`.
+    pub(crate) fn new(out: W) -> Self {
+        Self {
+            out,
+            family: String::new(),
+            error: None,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if self.error.is_none()
+            && let Err(error) = self.out.write_all(bytes)
+        {
+            self.error = Some(error);
+        }
+    }
+
+    /// Starts family `name` (a counter's with its `_total`).
+    pub(crate) fn start_family(&mut self, name: &str, help: &str, kind: Kind) {
+        let bare = match kind {
             Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
             _ => name,
         };
-        self.sample_name.clear();
-        self.sample_name.push_str(family);
+        // A counter's samples end in `_total`, even where its name does
+        // not, as the official clients write them.
+        self.family.clear();
+        self.family.push_str(bare);
         if kind == Kind::Counter {
-            self.sample_name.push_str("_total");
+            self.family.push_str("_total");
         }
-        self.out.extend_from_slice(b"# TYPE ");
-        self.out.extend_from_slice(family.as_bytes());
-        self.out.push(b' ');
-        self.out
-            .extend_from_slice(kind.open_metrics_name().as_bytes());
-        self.out.push(b'\n');
+        let mut line = Vec::with_capacity(64 + help.len());
+        line.extend_from_slice(b"# TYPE ");
+        line.extend_from_slice(bare.as_bytes());
+        line.push(b' ');
+        line.extend_from_slice(kind.open_metrics_name().as_bytes());
+        line.push(b'\n');
         if !help.is_empty() {
-            self.out.extend_from_slice(b"# HELP ");
-            self.out.extend_from_slice(family.as_bytes());
-            self.out.push(b' ');
-            escape(&mut self.out, help, true);
-            self.out.push(b'\n');
+            line.extend_from_slice(b"# HELP ");
+            line.extend_from_slice(bare.as_bytes());
+            line.push(b' ');
+            escape(&mut line, help, true);
+            line.push(b'\n');
         }
+        self.write(&line);
     }
 
-    fn sample(&mut self, suffix: &str, labels: &[(&str, &str)], value: Value) {
-        let out = &mut self.out;
-        out.extend_from_slice(self.sample_name.as_bytes());
-        out.extend_from_slice(suffix.as_bytes());
+    /// One sample of the current family, at `timestamp` seconds if given.
+    pub(crate) fn sample_at(
+        &mut self,
+        suffix: &str,
+        labels: &[(&str, &str)],
+        value: Value,
+        timestamp: Option<i64>,
+    ) {
+        let mut line = Vec::with_capacity(128);
+        line.extend_from_slice(self.family.as_bytes());
+        line.extend_from_slice(suffix.as_bytes());
         for (index, (name, text)) in labels.iter().enumerate() {
-            out.push(if index == 0 { b'{' } else { b',' });
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"=\"");
-            escape(out, text, true);
-            out.push(b'"');
+            line.push(if index == 0 { b'{' } else { b',' });
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b"=\"");
+            escape(&mut line, text, true);
+            line.push(b'"');
         }
         if !labels.is_empty() {
-            out.push(b'}');
+            line.push(b'}');
         }
         // Writing to a Vec cannot fail.
         let _ = match value {
-            Value::Count(count) => writeln!(out, " {count}"),
-            Value::Real(real) if real.is_nan() => writeln!(out, " NaN"),
-            Value::Real(real) if real == f64::INFINITY => writeln!(out, " +Inf"),
-            Value::Real(real) if real == f64::NEG_INFINITY => writeln!(out, " -Inf"),
-            Value::Real(real) => writeln!(out, " {real}"),
+            Value::Count(count) => write!(line, " {count}"),
+            Value::Real(real) if real.is_nan() => write!(line, " NaN"),
+            Value::Real(real) if real == f64::INFINITY => write!(line, " +Inf"),
+            Value::Real(real) if real == f64::NEG_INFINITY => write!(line, " -Inf"),
+            Value::Real(real) => write!(line, " {real}"),
         };
+        if let Some(timestamp) = timestamp {
+            let _ = write!(line, " {timestamp}");
+        }
+        line.push(b'\n');
+        self.write(&line);
     }
 
-    fn finish(mut self) -> Vec<u8> {
-        self.out.extend_from_slice(b"# EOF\n");
-        self.out
+    /// A series' name and labels as its samples start (`name{…}`), for
+    /// [`OpenMetricsFormat::sample_of`]: a backfill writes thousands of
+    /// samples per series, and escaping its labels once saves most of it.
+    pub(crate) fn series(&self, suffix: &str, labels: &[(&str, &str)]) -> Vec<u8> {
+        let mut line = Vec::with_capacity(128);
+        line.extend_from_slice(self.family.as_bytes());
+        line.extend_from_slice(suffix.as_bytes());
+        for (index, (name, text)) in labels.iter().enumerate() {
+            line.push(if index == 0 { b'{' } else { b',' });
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b"=\"");
+            escape(&mut line, text, true);
+            line.push(b'"');
+        }
+        if !labels.is_empty() {
+            line.push(b'}');
+        }
+        line
     }
+
+    /// One sample of the series that `series` starts: `count` at
+    /// `timestamp` seconds.
+    pub(crate) fn sample_of(&mut self, series: &[u8], count: u64, timestamp: i64) {
+        // " <u64> -<i64>\n" fits in 44 bytes.
+        let mut tail = [0u8; 48];
+        let mut len = 0;
+        tail[len] = b' ';
+        len += 1;
+        len += write_decimal(&mut tail[len..], count, false);
+        tail[len] = b' ';
+        len += 1;
+        len += write_decimal(&mut tail[len..], timestamp.unsigned_abs(), timestamp < 0);
+        tail[len] = b'\n';
+        len += 1;
+        self.write(series);
+        self.write(&tail[..len]);
+    }
+
+    /// Writes `# EOF` and flushes; the first error on the way, if any.
+    pub(crate) fn end(mut self) -> std::io::Result<W> {
+        self.write(b"# EOF\n");
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl Exposition for OpenMetricsFormat<Vec<u8>> {
+    fn family(&mut self, name: &str, help: &str, kind: Kind) {
+        self.start_family(name, help, kind);
+    }
+
+    fn sample(&mut self, suffix: &str, labels: &[(&str, &str)], value: Value) {
+        self.sample_at(suffix, labels, value, None);
+    }
+
+    fn finish(self) -> Vec<u8> {
+        // A Vec takes every write.
+        self.end().unwrap_or_default()
+    }
+}
+
+/// Writes `value` in decimal (with a `-` when `negative`) at the start of
+/// `out` (at least 21 bytes); returns how many bytes it took.
+fn write_decimal(out: &mut [u8], mut value: u64, negative: bool) -> usize {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    let mut len = 0;
+    if negative {
+        out[0] = b'-';
+        len = 1;
+    }
+    let digits = &digits[start..];
+    out[len..len + digits.len()].copy_from_slice(digits);
+    len + digits.len()
 }
 
 /// Appends `text` with `\` and newlines escaped, and `"` too in a label
@@ -400,7 +512,7 @@ mod tests {
 
     #[test]
     fn open_metrics_names_counter_families_without_total_and_ends_with_eof() {
-        let mut om = OpenMetrics::with_capacity(0);
+        let mut om = OpenMetricsFormat::new(Vec::new());
         om.family("t_errors_total", "Errors, \"quoted\".", Kind::Counter);
         om.sample("", &[("source", "a\"b\\c\nd")], Value::Count(7));
         om.family("t_requests", "", Kind::Counter);
@@ -437,7 +549,7 @@ mod tests {
                 .unwrap();
         histogram.observe(0.7);
         registry.register(Box::new(histogram)).unwrap();
-        let mut om = OpenMetrics::with_capacity(0);
+        let mut om = OpenMetricsFormat::new(Vec::new());
         expose_gathered(&registry.gather(), &mut om);
         assert_eq!(
             String::from_utf8(om.finish()).unwrap(),
@@ -459,6 +571,32 @@ mod tests {
         assert_eq!(
             String::from_utf8(text.finish()).unwrap(),
             "# TYPE t_total counter\nt_total 18446744073709551615\n"
+        );
+    }
+
+    #[test]
+    fn openmetrics_names_counters_without_total_and_ends_with_eof() {
+        let mut out = OpenMetricsFormat::new(Vec::new());
+        out.family(
+            "t_total",
+            "Help with \"quotes\"\nand a newline.",
+            Kind::Counter,
+        );
+        out.sample("", &[("a", "x\"y")], Value::Count(7));
+        let series = out.series("", &[("a", "b")]);
+        out.sample_of(&series, 18_446_744_073_709_551_615, -5);
+        out.family("g", "", Kind::Gauge);
+        out.sample("", &[], Value::Real(0.5));
+        let text = String::from_utf8(out.finish()).unwrap();
+        assert_eq!(
+            text,
+            "# TYPE t counter\n\
+             # HELP t Help with \\\"quotes\\\"\\nand a newline.\n\
+             t_total{a=\"x\\\"y\"} 7\n\
+             t_total{a=\"b\"} 18446744073709551615 -5\n\
+             # TYPE g gauge\n\
+             g 0.5\n\
+             # EOF\n"
         );
     }
 }
