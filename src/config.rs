@@ -133,8 +133,9 @@ pub struct Config {
     pub catalog_entries: Vec<CatalogEntry>,
     /// The zone a record's time without one is read in (`timezone`: an
     /// IANA name, `UTC` or `±hh:mm`, checked here; `None` is the machine's
-    /// zone), as `scan --timezone`. Nothing in the daemon reads record
-    /// times yet (the request examples will), so it costs nothing.
+    /// zone), as `scan --timezone`. The daemon reads the times of counted
+    /// records in it, for `errtally_error_last_seen_timestamp_seconds` and
+    /// the exemplars.
     pub timezone: Option<String>,
     /// The sources to tail, in file order, then command-line order.
     pub inputs: Vec<InputConfig>,
@@ -377,6 +378,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The zone record times without one are read in: `timezone`, else
+    /// the machine's (`TZ`, then `/etc/localtime`, else UTC).
+    pub fn record_zone(&self) -> crate::time::Zone {
+        self.timezone
+            .as_deref()
+            .and_then(|name| crate::time::Zone::named(name).ok())
+            .unwrap_or_else(|| crate::time::Zone::local().0)
+    }
+
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {

@@ -32,6 +32,7 @@ use memchr::memmem::Finder;
 
 mod anchor;
 mod forms;
+pub mod latest;
 pub mod request_id;
 pub mod timeline;
 
@@ -91,6 +92,10 @@ pub struct Tally {
     /// Counts by time, when the caller asked for a window or periods
     /// ([`timeline`]); `None` costs the scanner nothing.
     pub timeline: Option<Box<Timeline>>,
+    /// The latest record of each type, its time and request ID, when the
+    /// caller asked for them ([`latest`]); `None` costs the scanner
+    /// nothing.
+    pub latest: Option<Box<latest::Latest>>,
 }
 
 impl Tally {
@@ -104,6 +109,15 @@ impl Tally {
             uncatalogued: vec![0; STATUS_SLOTS],
             uncatalogued_names: None,
             timeline: None,
+            latest: None,
+        }
+    }
+
+    /// The same tally keeping the latest record of each type in `latest`.
+    pub fn with_latest(self, latest: latest::Latest) -> Self {
+        Self {
+            latest: Some(Box::new(latest)),
+            ..self
         }
     }
 
@@ -143,6 +157,9 @@ impl Tally {
         if let Some(timeline) = &mut self.timeline {
             timeline.clear();
         }
+        if let Some(latest) = &mut self.latest {
+            latest.clear();
+        }
     }
 
     /// True when nothing has been counted since the last clear.
@@ -170,6 +187,9 @@ impl Tally {
             mine.untracked += theirs.untracked;
         }
         if let (Some(mine), Some(theirs)) = (&mut self.timeline, &other.timeline) {
+            mine.merge(theirs);
+        }
+        if let (Some(mine), Some(theirs)) = (&mut self.latest, &other.latest) {
             mine.merge(theirs);
         }
     }
@@ -396,6 +416,13 @@ impl Scanner {
             if !timeline.place(&line[start..], envelope, slot) {
                 return;
             }
+        }
+        if let Some(latest) = &mut tally.latest {
+            let start = classified
+                .record_start
+                .unwrap_or_else(|| record_start(line, from, classified.anchor_at));
+            let slot = slot_of(&classified.finding, tally.errors.len());
+            latest.note(&line[start..], envelope, slot);
         }
         if let (Some(names), Some(name)) =
             (&mut tally.uncatalogued_names, &classified.uncatalogued_name)

@@ -51,6 +51,10 @@ pub mod names {
     pub(crate) const UNCATALOGUED: &str = "errtally_uncatalogued_errors_total";
     /// Help text of [`UNCATALOGUED`].
     pub(crate) const UNCATALOGUED_HELP: &str = "Log records carrying an error_type that is not in the catalogue, by the record's status_code.";
+    /// When each catalogued type was last seen, by source.
+    pub(crate) const LAST_SEEN: &str = "errtally_error_last_seen_timestamp_seconds";
+    /// Help text of [`LAST_SEEN`].
+    pub(crate) const LAST_SEEN_HELP: &str = "Time of the latest record of the type: its own time, or when it was read if it has none.";
     /// Records read.
     pub const LINES: &str = "errtally_lines_total";
     /// Help text of [`LINES`].
@@ -80,21 +84,22 @@ mod labelled;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 
 use prometheus::core::Collector;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tokio::time::Instant;
 
-use exposition::{Exposition, TextFormat};
+use exposition::{Exemplar, Exposition, TextFormat};
 pub(crate) use exposition::{Kind, OpenMetricsFormat};
 pub(crate) use labelled::Totals;
-use labelled::{Count, SeriesStore, TypeKey};
+use labelled::{Count, Counted, ExemplarSlot, LastSeen, SeriesStore, TypeKey};
 
 use crate::catalog::{Catalog, CatalogEntry};
 use crate::config::PathLabels;
 use crate::scan::Tally;
+use crate::time::Stamp;
 
 /// The value of every path label of the set that counts files past
 /// `max_label_sets`.
@@ -433,6 +438,7 @@ impl Metrics {
             files_watched: self.files_watched.with_label_values(&[source]),
             files_parked: self.files_parked.with_label_values(&[source]),
             input_lag: self.input_lag.with_label_values(&[source]),
+            last_seen: HashMap::new(),
         };
         if input.path_labels.is_some() {
             input.adopt_existing(Instant::now());
@@ -541,6 +547,9 @@ pub struct LabelSetId(usize);
 struct LabelSet {
     /// The path label values, in the order of the input's names.
     values: Vec<String>,
+    /// Exemplar holders of its counter series, made on their first
+    /// exemplar.
+    exemplars: HashMap<Counted, ExemplarSlot>,
     /// By catalogue index.
     errors: Vec<Count>,
     /// By status slot, resolved on first use: statuses are bounded
@@ -590,6 +599,9 @@ pub struct InputMetrics {
     pub(crate) files_parked: IntGauge,
     /// Unread bytes.
     pub(crate) input_lag: IntGauge,
+    /// `errtally_error_last_seen_timestamp_seconds` by type index, made
+    /// when the type is first seen.
+    last_seen: HashMap<usize, LastSeen>,
 }
 
 impl InputMetrics {
@@ -720,6 +732,38 @@ impl InputMetrics {
             }
         }
         set.lines.fetch_add(tally.lines, Ordering::Relaxed);
+        if let Some(latest) = tally.latest.as_deref() {
+            let read = Stamp::now();
+            for (slot, of_type) in latest.seen() {
+                let slot = slot as usize;
+                let counted = match self.types.get(slot) {
+                    Some(key) => Counted::Type(key.clone()),
+                    None => Counted::Status(slot - self.types.len()),
+                };
+                if let (Counted::Type(key), Some(seen)) = (&counted, of_type.seen) {
+                    let nanos = seen.or_read_at(read).nanos();
+                    self.last_seen
+                        .entry(slot)
+                        .or_insert_with(|| self.series.last_seen(&self.source, key, nanos))
+                        .fetch_max(nanos, Ordering::Relaxed);
+                }
+                if let Some((seen, request_id)) = of_type.example {
+                    let exemplar = Exemplar {
+                        request_id,
+                        time: seen.or_read_at(read),
+                    };
+                    let holder = set.exemplars.entry(counted.clone()).or_insert_with(|| {
+                        self.series.exemplar(&self.source, &set.values, &counted)
+                    });
+                    let mut held = holder.lock().unwrap_or_else(PoisonError::into_inner);
+                    // Never back in time: Prometheus refuses an exemplar
+                    // older than the last one it took.
+                    if held.is_none_or(|before| exemplar.time >= before.time) {
+                        *held = Some(exemplar);
+                    }
+                }
+            }
+        }
         tally.clear();
     }
 
@@ -729,6 +773,7 @@ impl InputMetrics {
         let handles = self.series.resolve(&self.source, &values, &self.types);
         let set = LabelSet {
             errors: handles.errors,
+            exemplars: HashMap::new(),
             uncatalogued: Vec::new(),
             lines: handles.lines,
             files: 0,

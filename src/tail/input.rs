@@ -36,6 +36,8 @@ use crate::checkpoint::{FileCheckpoint, FileIdentity};
 use crate::config::{InputConfig, StartAt};
 use crate::export::metrics::InputMetrics;
 use crate::export::status::{DaemonStatus, FileStatus, InputStatus};
+use crate::scan::latest::Latest;
+use crate::time::TimeReader;
 use crate::scan::{Scanner, Tally};
 use crate::walk;
 
@@ -205,6 +207,8 @@ pub struct InputParts {
     pub poll_interval: Duration,
     /// The daemon's log-file descriptors, shared by its inputs.
     pub budget: Arc<DescriptorBudget>,
+    /// The zone record times without one are read in (`timezone`).
+    pub record_zone: crate::time::Zone,
 }
 
 impl FileInput {
@@ -228,7 +232,8 @@ impl FileInput {
             max_line_bytes: parts.max_line_bytes,
             orphan_grace: MIN_ORPHAN_GRACE.max(parts.poll_interval * 2),
             scanner: parts.scanner,
-            tally: Tally::new(types),
+            // The latest record of each type, for last seen and exemplars.
+            tally: Tally::new(types).with_latest(Latest::new(TimeReader::new(parts.record_zone))),
             resume,
             resume_by_inode,
             resume_paths,
@@ -1072,7 +1077,7 @@ impl FileInput {
             return false;
         };
         let path = parked.saved.path.clone();
-        let mut restarted = false;
+        let (mut restarted, mut reused) = (false, false);
         let opened = open_log(&path).and_then(|file| {
             let identity = FileIdentity::of(&file)?;
             if (identity.dev, identity.ino) != inode {
@@ -1082,7 +1087,15 @@ impl FileInput {
                 && parked.saved.still_fits(&file)?
             {
                 StartPosition::of(&parked.saved)
+            } else if parked.away_since.is_some() {
+                // Found by inode under another name, but not the file: it
+                // was deleted and a new one (a copytruncate's copy, an
+                // archive) took its inode. Reading that from 0 would count
+                // another file's lines.
+                reused = true;
+                return Err(std::io::Error::other("its inode reused"));
             } else {
+                // At its own path: truncated or rewritten in place.
                 restarted = true;
                 StartPosition::Beginning
             };
@@ -1103,6 +1116,12 @@ impl FileInput {
                 self.tailers.push(tailer);
                 self.dirty = true;
                 true
+            }
+            Err(_) if reused => {
+                self.budget.release(1);
+                tracing::debug!(input = %self.name, path = %path.display(), "a parked file renamed away is gone; another file has its inode");
+                self.dirty = true;
+                false
             }
             Err(error) => {
                 self.budget.release(1);
@@ -1663,6 +1682,7 @@ mod tests {
             watches: DirWatches::new(Vec::new(), &metrics, crate::config::WatchMode::Auto),
             max_line_bytes: 1 << 20,
             poll_interval: Duration::from_secs(1),
+            record_zone: crate::time::Zone::utc(),
             budget: Arc::new(budget),
         };
         (FileInput::new(&config, patterns, parts), metrics)

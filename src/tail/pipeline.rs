@@ -99,6 +99,7 @@ impl Pipeline {
                 let budget = Arc::clone(budget);
                 let watches = Arc::clone(&watches);
                 let (max_line_bytes, poll_interval) = (config.max_line_bytes, config.poll_interval);
+                let record_zone = config.record_zone();
                 let cancel = cancel.clone();
                 move || {
                     let parts = InputParts {
@@ -114,6 +115,7 @@ impl Pipeline {
                         max_line_bytes,
                         poll_interval,
                         budget: Arc::clone(&budget),
+                        record_zone: record_zone.clone(),
                     };
                     FileInput::new(&input, patterns.clone(), parts).run(
                         Arc::clone(&wake),

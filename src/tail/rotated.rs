@@ -515,6 +515,7 @@ mod tests {
             watches: DirWatches::new(Vec::new(), &metrics, WatchMode::Auto),
             max_line_bytes: 1 << 20,
             poll_interval: Duration::from_secs(1),
+            record_zone: crate::time::Zone::utc(),
             budget: Arc::new(crate::tail::budget::DescriptorBudget::unlimited()),
         };
         let mut input = FileInput::new(&config, vec![log.display().to_string()], parts);

@@ -27,7 +27,9 @@ use crate::export::metrics::{InputMetrics, Metrics};
 use crate::export::status::{DaemonStatus, InputStatus};
 use crate::lifecycle::Stage;
 use crate::read::LineReader;
+use crate::scan::latest::Latest;
 use crate::scan::{Scanner, Tally};
+use crate::time::TimeReader;
 
 /// Size of one read from stdin: small enough that a slow pipe's lines show
 /// up at once (a read returns whatever is there), large enough for a fast one.
@@ -158,7 +160,9 @@ impl StdinInput {
             name: input.name.clone(),
             scanner: Scanner::new(Arc::clone(catalog)),
             metrics: metrics.input(&input.name, catalog),
-            tally: Tally::new(catalog.len()),
+            tally: Tally::new(catalog.len()).with_latest(Latest::new(TimeReader::new(
+                config.record_zone(),
+            ))),
         });
         {
             let mut shared = lock(&self.shared);

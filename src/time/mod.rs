@@ -58,6 +58,19 @@ impl Stamp {
         self.0
     }
 
+    /// The system clock's now (the epoch if the clock is before it).
+    pub fn now() -> Self {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
+    }
+
+    /// Seconds since the epoch with their fraction.
+    pub fn as_seconds_f64(self) -> f64 {
+        self.0 as f64 / NANOS_PER_SECOND as f64
+    }
+
     /// Whole seconds since the epoch, rounded down.
     pub fn seconds(self) -> i64 {
         self.0.div_euclid(NANOS_PER_SECOND)

@@ -76,6 +76,18 @@ pub(crate) enum Value {
     Real(f64),
 }
 
+/// A counter series' exemplar: the latest record it counted that had a
+/// request ID, and that record's time (its own, or when it was read).
+/// OpenMetrics writes it after the sample (`# {request_id="…"} 1 TIME`);
+/// the text format has no place for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exemplar {
+    /// The record's request ID.
+    pub request_id: crate::scan::latest::RequestId,
+    /// The record's time.
+    pub time: crate::time::Stamp,
+}
+
 /// One output of the walk over the families. The walk calls
 /// [`Exposition::family`] once per family that has samples, then
 /// [`Exposition::sample`] for each of them, families in exposition order;
@@ -88,6 +100,19 @@ pub(crate) trait Exposition {
     /// `suffix` appended (`_bucket`, `_sum`, `_count`, or nothing), its
     /// labels in the order given (the walk sorts them by name).
     fn sample(&mut self, suffix: &str, labels: &[(&str, &str)], value: Value);
+
+    /// [`Exposition::sample`] of a counter series that may carry an
+    /// exemplar; a format without exemplars writes the sample alone.
+    fn sample_with_exemplar(
+        &mut self,
+        suffix: &str,
+        labels: &[(&str, &str)],
+        value: Value,
+        exemplar: Option<&Exemplar>,
+    ) {
+        let _ = exemplar;
+        self.sample(suffix, labels, value);
+    }
 
     /// The exposition, complete.
     fn finish(self) -> Vec<u8>;
@@ -257,6 +282,36 @@ impl<W: std::io::Write> OpenMetricsFormat<W> {
         self.write(&line);
     }
 
+    /// One sample of the current family with its exemplar, if any.
+    fn sample_exemplified(
+        &mut self,
+        suffix: &str,
+        labels: &[(&str, &str)],
+        value: Value,
+        exemplar: Option<&Exemplar>,
+    ) {
+        let Some(exemplar) = exemplar else {
+            self.sample_at(suffix, labels, value, None);
+            return;
+        };
+        let mut line = self.series(suffix, labels);
+        let nanos = exemplar.time.nanos();
+        let (seconds, fraction) = (nanos.div_euclid(1_000_000_000), nanos.rem_euclid(1_000_000_000));
+        // Writing to a Vec cannot fail; the ID is [A-Za-z0-9._:-] only, so
+        // it needs no escaping.
+        let _ = match value {
+            Value::Count(count) => write!(line, " {count}"),
+            Value::Real(real) => write!(line, " {real}"),
+        };
+        let _ = writeln!(
+            line,
+            " # {{request_id=\"{}\"}} 1 {seconds}.{:03}",
+            exemplar.request_id.as_str(),
+            fraction / 1_000_000
+        );
+        self.write(&line);
+    }
+
     /// A series' name and labels as its samples start (`name{…}`), for
     /// [`OpenMetricsFormat::sample_of`]: a backfill writes thousands of
     /// samples per series, and escaping its labels once saves most of it.
@@ -313,6 +368,16 @@ impl Exposition for OpenMetricsFormat<Vec<u8>> {
 
     fn sample(&mut self, suffix: &str, labels: &[(&str, &str)], value: Value) {
         self.sample_at(suffix, labels, value, None);
+    }
+
+    fn sample_with_exemplar(
+        &mut self,
+        suffix: &str,
+        labels: &[(&str, &str)],
+        value: Value,
+        exemplar: Option<&Exemplar>,
+    ) {
+        self.sample_exemplified(suffix, labels, value, exemplar);
     }
 
     fn finish(self) -> Vec<u8> {

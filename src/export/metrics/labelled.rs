@@ -27,13 +27,13 @@
 //! new label set opens, when an input starts, at a reload) and by a scrape.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 
-use super::exposition::{Exposition, Kind, Value};
+use super::exposition::{Exemplar, Exposition, Kind, Value};
 use super::names;
 use crate::scan::status_label;
 
@@ -43,6 +43,23 @@ pub(super) type Count = Arc<AtomicU64>;
 /// A catalogued type as its series know it: `status_code` and `error_type`.
 pub(super) type TypeKey = (u16, Arc<str>);
 
+/// A counter series' exemplar, set by the input that counts into it (once
+/// per publish that carries a newer one) and read by a scrape.
+pub(super) type ExemplarSlot = Arc<Mutex<Option<Exemplar>>>;
+
+/// A source's `errtally_error_last_seen_timestamp_seconds` of one type:
+/// nanoseconds since the epoch, only ever raised.
+pub(super) type LastSeen = Arc<AtomicI64>;
+
+/// Which counter series of a label set an exemplar belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum Counted {
+    /// `errtally_errors_total` of a catalogued type.
+    Type(TypeKey),
+    /// `errtally_uncatalogued_errors_total` of a status slot.
+    Status(usize),
+}
+
 /// The series of one label set (or of an input without path labels).
 #[derive(Default)]
 struct SetSeries {
@@ -50,6 +67,8 @@ struct SetSeries {
     /// By status slot (see [`status_label`]); made on the first count.
     uncatalogued: BTreeMap<usize, Count>,
     lines: Count,
+    /// Made on the first exemplar of a series.
+    exemplars: BTreeMap<Counted, ExemplarSlot>,
 }
 
 /// One source's series.
@@ -61,6 +80,10 @@ struct SourceSeries {
     pattern: Option<String>,
     /// By path label values, in the order of `names`.
     sets: BTreeMap<Vec<String>, SetSeries>,
+    /// When each catalogued type was last seen in any of its sets; made
+    /// when the type is first seen (no path labels: at 1,000 sets they
+    /// would be 46,000 series more).
+    last_seen: BTreeMap<TypeKey, LastSeen>,
 }
 
 /// The handles of one label set that an input counts into.
@@ -87,7 +110,7 @@ pub struct Totals {
 pub(super) struct SeriesStore {
     sources: Arc<RwLock<BTreeMap<String, SourceSeries>>>,
     /// What the registry is told the families are (without path labels).
-    descs: Arc<[Desc; 3]>,
+    descs: Arc<[Desc; 4]>,
 }
 
 /// The three families in exposition order: name, help, errtally's own
@@ -106,6 +129,13 @@ const FAMILIES: [(&str, &str, &[&str]); 3] = [
     ),
 ];
 
+/// `errtally_error_last_seen_timestamp_seconds`: name, help, labels.
+const LAST_SEEN_FAMILY: (&str, &str, &[&str]) = (
+    names::LAST_SEEN,
+    names::LAST_SEEN_HELP,
+    &["source", "status_code", "error_type"],
+);
+
 impl SeriesStore {
     /// No series yet.
     pub(super) fn new() -> Result<Self, prometheus::Error> {
@@ -120,7 +150,12 @@ impl SeriesStore {
         let [errors, lines, uncatalogued] = FAMILIES;
         Ok(Self {
             sources: Arc::default(),
-            descs: Arc::new([desc(errors)?, desc(lines)?, desc(uncatalogued)?]),
+            descs: Arc::new([
+                desc(errors)?,
+                desc(lines)?,
+                desc(uncatalogued)?,
+                desc(LAST_SEEN_FAMILY)?,
+            ]),
         })
     }
 
@@ -145,6 +180,7 @@ impl SeriesStore {
                 names: names.to_vec(),
                 pattern: pattern.map(str::to_owned),
                 sets: BTreeMap::new(),
+                last_seen: std::mem::take(&mut entry.last_seen),
             };
         }
         changed
@@ -182,6 +218,32 @@ impl SeriesStore {
         Arc::clone(set.uncatalogued.entry(slot).or_default())
     }
 
+    /// The exemplar of `source`'s set `values`' series `counted`, made
+    /// empty if it is not there yet.
+    pub(super) fn exemplar(&self, source: &str, values: &[String], counted: &Counted) -> ExemplarSlot {
+        let mut sources = self.write();
+        let set = sources
+            .entry(source.to_owned())
+            .or_default()
+            .sets
+            .entry(values.to_vec())
+            .or_default();
+        Arc::clone(set.exemplars.entry(counted.clone()).or_default())
+    }
+
+    /// `source`'s last-seen time of type `key`, made at `nanos` if it is
+    /// not there yet.
+    pub(super) fn last_seen(&self, source: &str, key: &TypeKey, nanos: i64) -> LastSeen {
+        let mut sources = self.write();
+        let series = sources.entry(source.to_owned()).or_default();
+        Arc::clone(
+            series
+                .last_seen
+                .entry(key.clone())
+                .or_insert_with(|| Arc::new(AtomicI64::new(nanos))),
+        )
+    }
+
     /// The path label values of `source`'s sets.
     pub(super) fn sets(&self, source: &str) -> Vec<Vec<String>> {
         self.read()
@@ -208,7 +270,12 @@ impl SeriesStore {
         if let Some(series) = self.write().get_mut(source) {
             for set in series.sets.values_mut() {
                 set.errors.retain(|key, _| keep(key));
+                set.exemplars.retain(|counted, _| match counted {
+                    Counted::Type(key) => keep(key),
+                    Counted::Status(_) => true,
+                });
             }
+            series.last_seen.retain(|key, _| keep(key));
         }
     }
 
@@ -267,33 +334,67 @@ impl SeriesStore {
                         .iter()
                         .map(String::as_str)
                         .zip(values.iter().map(String::as_str));
-                    let mut emit = |own: &[(&str, &str)], count: &Count| {
-                        if !started {
-                            started = true;
-                            out.family(name, help, Kind::Counter);
-                        }
-                        let mut labels: Vec<(&str, &str)> =
-                            own.iter().copied().chain(path_labels.clone()).collect();
-                        labels.push(("source", source));
-                        labels.sort_unstable_by_key(|(label, _)| *label);
-                        out.sample("", &labels, Value::Count(count.load(Ordering::Relaxed)));
+                    let exemplar_of = |counted: Counted| {
+                        set.exemplars.get(&counted).and_then(|slot| {
+                            *slot.lock().unwrap_or_else(PoisonError::into_inner)
+                        })
                     };
+                    let mut emit =
+                        |own: &[(&str, &str)], count: &Count, exemplar: Option<Exemplar>| {
+                            if !started {
+                                started = true;
+                                out.family(name, help, Kind::Counter);
+                            }
+                            let mut labels: Vec<(&str, &str)> =
+                                own.iter().copied().chain(path_labels.clone()).collect();
+                            labels.push(("source", source));
+                            labels.sort_unstable_by_key(|(label, _)| *label);
+                            let value = Value::Count(count.load(Ordering::Relaxed));
+                            out.sample_with_exemplar("", &labels, value, exemplar.as_ref());
+                        };
                     match family {
                         0 => {
-                            for ((code, error_type), count) in &set.errors {
-                                let code = code.to_string();
-                                emit(&[("status_code", &code), ("error_type", error_type)], count);
+                            for (key, count) in &set.errors {
+                                let (code, error_type) = (key.0.to_string(), &key.1);
+                                let exemplar = exemplar_of(Counted::Type(key.clone()));
+                                emit(
+                                    &[("status_code", &code), ("error_type", error_type)],
+                                    count,
+                                    exemplar,
+                                );
                             }
                         }
-                        1 => emit(&[], &set.lines),
+                        1 => emit(&[], &set.lines, None),
                         _ => {
                             for (slot, count) in &set.uncatalogued {
                                 let status = status_label(*slot);
-                                emit(&[("status_code", &status)], count);
+                                let exemplar = exemplar_of(Counted::Status(*slot));
+                                emit(&[("status_code", &status)], count, exemplar);
                             }
                         }
                     }
                 }
+            }
+        }
+        let (name, help, _) = LAST_SEEN_FAMILY;
+        if !keep(name) {
+            return;
+        }
+        let mut started = false;
+        for (source, series) in sources.iter() {
+            for ((code, error_type), nanos) in &series.last_seen {
+                if !started {
+                    started = true;
+                    out.family(name, help, Kind::Gauge);
+                }
+                let code = code.to_string();
+                let labels = [
+                    ("error_type", &**error_type),
+                    ("source", source.as_str()),
+                    ("status_code", code.as_str()),
+                ];
+                let seconds = nanos.load(Ordering::Relaxed) as f64 / 1e9;
+                out.sample("", &labels, Value::Real(seconds));
             }
         }
     }

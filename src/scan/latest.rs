@@ -1,0 +1,248 @@
+//! The latest record of each type a reader counted: its time and, for the
+//! latest one that had one, its request ID. The daemon turns them into
+//! `errtally_error_last_seen_timestamp_seconds` and into the exemplars of
+//! its OpenMetrics scrape ([`crate::export::metrics`]).
+//!
+//! Like the [`super::Timeline`], a [`Latest`] rides in a
+//! [`super::Tally`] only when asked for (the daemon's file and stdin
+//! readers); without one the scanner never looks for a time or a request
+//! ID. With one, the scanner hands it each counted record, which reads the
+//! record's time ([`crate::time`]) and request ID
+//! ([`super::request_id`]): work on counted records only, never on other
+//! lines.
+//!
+//! "Latest" is by the record's own time. A record without one was written
+//! "now" as far as errtally can tell: it ranks after every timed record of
+//! the same read and after the untimed ones before it, and the daemon gives
+//! it the time of the publish that carries it.
+
+use crate::time::{Stamp, TimeReader};
+
+use super::request_id::{MAX_REQUEST_ID_BYTES, find_request_id};
+
+/// A request ID, held inline (no allocation per record).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestId {
+    bytes: [u8; MAX_REQUEST_ID_BYTES],
+    len: u8,
+}
+
+impl RequestId {
+    /// `id` if it is one ([`find_request_id`] only gives such).
+    fn new(id: &[u8]) -> Option<Self> {
+        let len = u8::try_from(id.len()).ok()?;
+        let mut bytes = [0; MAX_REQUEST_ID_BYTES];
+        bytes.get_mut(..id.len())?.copy_from_slice(id);
+        Some(Self { bytes, len })
+    }
+
+    /// The ID: ASCII letters, digits and `._:-` only.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// When a record was written: its own time, or "when it was read".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Seen {
+    /// The record's own time.
+    At(Stamp),
+    /// No time in the record: the publish that carries it gives one.
+    Untimed,
+}
+
+impl Seen {
+    /// The time, with `read` for an untimed record.
+    pub fn or_read_at(self, read: Stamp) -> Stamp {
+        match self {
+            Seen::At(stamp) => stamp,
+            Seen::Untimed => read,
+        }
+    }
+}
+
+/// What [`Latest`] keeps of one type (slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LatestOfType {
+    /// The latest record's time.
+    pub seen: Option<Seen>,
+    /// The latest record that had a request ID: its time and ID.
+    pub example: Option<(Seen, RequestId)>,
+}
+
+/// See the module docs. Slots as the timeline's ([`super::slot_of`]).
+#[derive(Debug, Clone)]
+pub struct Latest {
+    reader: TimeReader,
+    slots: Vec<LatestOfType>,
+    /// Slots with something, so clearing and publishing touch only them.
+    touched: Vec<u32>,
+}
+
+impl PartialEq for Latest {
+    fn eq(&self, other: &Self) -> bool {
+        self.slots == other.slots
+    }
+}
+
+impl Eq for Latest {}
+
+impl Latest {
+    /// Nothing seen yet; zone-less times are read with `reader`.
+    pub fn new(reader: TimeReader) -> Self {
+        Self {
+            reader,
+            slots: Vec::new(),
+            touched: Vec::new(),
+        }
+    }
+
+    /// A counted record of `slot`: `record` from its first byte, and the
+    /// Docker envelope of its first part when it was split.
+    pub fn note(&mut self, record: &[u8], envelope: Option<&[u8]>, slot: u32) {
+        let seen = match self.reader.time_of(record, envelope) {
+            Some(stamp) => Seen::At(stamp),
+            None => Seen::Untimed,
+        };
+        let index = slot as usize;
+        if self.slots.len() <= index {
+            self.slots.resize(index + 1, LatestOfType::default());
+        }
+        let latest = &mut self.slots[index];
+        if latest.seen.is_none() && latest.example.is_none() {
+            self.touched.push(slot);
+        }
+        // Later records win ties: the log's order is the writer's.
+        if latest.seen.is_none_or(|before| seen >= before) {
+            latest.seen = Some(seen);
+        }
+        if latest.example.is_none_or(|(before, _)| seen >= before)
+            && let Some(id) = find_request_id(record).and_then(RequestId::new)
+        {
+            latest.example = Some((seen, id));
+        }
+    }
+
+    /// What was seen, by slot; slots with nothing are left out.
+    pub fn seen(&self) -> impl Iterator<Item = (u32, &LatestOfType)> + '_ {
+        self.touched
+            .iter()
+            .filter_map(|&slot| Some((slot, self.slots.get(slot as usize)?)))
+    }
+
+    /// Forgets what was seen (after a publish).
+    pub fn clear(&mut self) {
+        for &slot in &self.touched {
+            if let Some(latest) = self.slots.get_mut(slot as usize) {
+                *latest = LatestOfType::default();
+            }
+        }
+        self.touched.clear();
+    }
+
+    /// Takes in what `other` saw, the later of each.
+    pub fn merge(&mut self, other: &Latest) {
+        for (slot, theirs) in other.seen() {
+            let index = slot as usize;
+            if self.slots.len() <= index {
+                self.slots.resize(index + 1, LatestOfType::default());
+            }
+            let mine = &mut self.slots[index];
+            if mine.seen.is_none() && mine.example.is_none() {
+                self.touched.push(slot);
+            }
+            if let Some(seen) = theirs.seen
+                && mine.seen.is_none_or(|before| seen >= before)
+            {
+                mine.seen = Some(seen);
+            }
+            if let Some((seen, id)) = theirs.example
+                && mine.example.is_none_or(|(before, _)| seen >= before)
+            {
+                mine.example = Some((seen, id));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::time::Zone;
+
+    fn latest() -> Latest {
+        Latest::new(TimeReader::new(Zone::utc()))
+    }
+
+    fn stamp(seconds: i64) -> Seen {
+        Seen::At(Stamp::from_seconds(seconds).unwrap())
+    }
+
+    #[test]
+    fn the_latest_time_and_the_latest_request_id_of_each_type_are_kept() {
+        let mut latest = latest();
+        for record in [
+            r#"{"time":"2026-12-05T10:00:02Z","request_id":"req-b","error_type":"x"}"#,
+            // Earlier, written later: not the latest.
+            r#"{"time":"2026-12-05T10:00:01Z","request_id":"req-a","error_type":"x"}"#,
+            // The latest, without an ID: the example stays req-b.
+            r#"{"time":"2026-12-05T10:00:03Z","error_type":"x"}"#,
+        ] {
+            latest.note(record.as_bytes(), None, 4);
+        }
+        latest.note(br#"{"request_id":"req-c","error_type":"y"}"#, None, 7);
+        let seen: Vec<(u32, LatestOfType)> = latest.seen().map(|(s, l)| (s, *l)).collect();
+        assert_eq!(seen.len(), 2);
+        let x = seen[0].1;
+        assert_eq!(seen[0].0, 4);
+        assert_eq!(x.seen, Some(stamp(1_796_464_803)));
+        let (when, id) = x.example.unwrap();
+        assert_eq!((when, id.as_str()), (stamp(1_796_464_802), "req-b"));
+        let y = seen[1].1;
+        assert_eq!(y.seen, Some(Seen::Untimed));
+        assert_eq!(y.example.unwrap().1.as_str(), "req-c");
+    }
+
+    #[test]
+    fn an_untimed_record_ranks_after_timed_ones_and_later_ones_win_ties() {
+        let mut latest = latest();
+        latest.note(br#"{"request_id":"first","error_type":"x"}"#, None, 0);
+        latest.note(
+            br#"{"time":"2026-12-05T10:00:00Z","request_id":"timed","error_type":"x"}"#,
+            None,
+            0,
+        );
+        latest.note(br#"{"request_id":"second","error_type":"x"}"#, None, 0);
+        let (_, of_x) = latest.seen().next().unwrap();
+        assert_eq!(of_x.example.unwrap().1.as_str(), "second");
+        assert_eq!(
+            Seen::Untimed.or_read_at(Stamp::from_seconds(5).unwrap()),
+            Stamp::from_seconds(5).unwrap()
+        );
+    }
+
+    #[test]
+    fn merging_keeps_the_later_of_each_and_clearing_forgets() {
+        let (mut a, mut b) = (latest(), latest());
+        a.note(br#"{"ts":1796464800,"request_id":"a1"}"#, None, 2);
+        b.note(br#"{"ts":1796464900,"request_id":"b1"}"#, None, 2);
+        b.note(br#"{"ts":1796464700,"request_id":"b2"}"#, None, 9);
+        a.merge(&b);
+        let kept: Vec<(u32, String)> = a
+            .seen()
+            .map(|(slot, l)| (slot, l.example.unwrap().1.as_str().to_owned()))
+            .collect();
+        assert_eq!(kept, [(2, "b1".to_owned()), (9, "b2".to_owned())]);
+        a.clear();
+        assert_eq!(a.seen().count(), 0);
+        a.note(br#"{"request_id":"again"}"#, None, 2);
+        assert_eq!(a.seen().count(), 1);
+    }
+}
