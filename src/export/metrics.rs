@@ -54,7 +54,8 @@ pub mod names {
     /// When each catalogued type was last seen, by source.
     pub(crate) const LAST_SEEN: &str = "errtally_error_last_seen_timestamp_seconds";
     /// Help text of [`LAST_SEEN`].
-    pub(crate) const LAST_SEEN_HELP: &str = "Time of the latest record of the type: its own time, or when it was read if it has none.";
+    pub(crate) const LAST_SEEN_HELP: &str =
+        "Time of the latest record of the type: its own time, or when it was read if it has none.";
     /// Records read.
     pub const LINES: &str = "errtally_lines_total";
     /// Help text of [`LINES`].
@@ -1433,6 +1434,88 @@ mod tests {
             .collect();
         assert_eq!(recorder.samples, samples);
         assert!(samples.len() > 2 * catalog.len(), "{}", samples.len());
+    }
+
+    /// A tally of `lines` that keeps the latest record of each type.
+    fn latest_tally(catalog: &Arc<Catalog>, lines: &str) -> Tally {
+        use crate::scan::latest::Latest;
+        use crate::time::{TimeReader, Zone};
+        let mut tally =
+            Tally::new(catalog.len()).with_latest(Latest::new(TimeReader::new(Zone::utc())));
+        crate::scan::Scanner::new(Arc::clone(catalog)).scan_lines(lines.as_bytes(), &mut tally);
+        tally
+    }
+
+    #[test]
+    fn the_latest_request_ids_are_exemplars_and_last_seen_never_goes_back() {
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let metrics = Metrics::new().unwrap();
+        metrics.set_catalog(&catalog);
+        let mut input = metrics.input("app", &catalog);
+        let mut first = latest_tally(
+            &catalog,
+            concat!(
+                r#"{"ts":"2026-12-05T10:00:01.250Z","request_id":"req-1","status_code":404,"error_type":"email_not_found"}"#,
+                "\n",
+                r#"{"ts":"2026-12-05T10:00:02Z","status_code":404,"error_type":"email_not_found"}"#,
+                "\n",
+                r#"{"ts":"2026-12-05T10:00:03Z","request_id":"req-u","status_code":404,"error_type":"brand_new"}"#,
+                "\n",
+            ),
+        );
+        input.publish(&mut first);
+        let open_metrics = String::from_utf8(metrics.render_as(Format::OpenMetrics)).unwrap();
+        for line in [
+            r#"errtally_errors_total{error_type="email_not_found",source="app",status_code="404"} 2 # {request_id="req-1"} 1 1796464801.250"#,
+            r#"errtally_uncatalogued_errors_total{source="app",status_code="404"} 1 # {request_id="req-u"} 1 1796464803.000"#,
+            r#"errtally_errors_total{error_type="session_not_found",source="app",status_code="404"} 0"#,
+            r#"errtally_error_last_seen_timestamp_seconds{error_type="email_not_found",source="app",status_code="404"} 1796464802"#,
+        ] {
+            assert!(
+                open_metrics.lines().any(|l| l == line),
+                "no {line} in\n{open_metrics}"
+            );
+        }
+        // The text format has no exemplars; last seen is there.
+        let text = String::from_utf8(metrics.render()).unwrap();
+        assert!(!text.contains("req-1"));
+        assert!(text.contains(
+            r#"errtally_error_last_seen_timestamp_seconds{error_type="email_not_found",source="app",status_code="404"} 1796464802"#
+        ));
+        // An older record later: neither goes back in time.
+        let mut older = latest_tally(
+            &catalog,
+            "{\"ts\":\"2026-12-05T09:00:00Z\",\"request_id\":\"req-old\",\"error_type\":\"email_not_found\"}\n",
+        );
+        input.publish(&mut older);
+        let open_metrics = String::from_utf8(metrics.render_as(Format::OpenMetrics)).unwrap();
+        assert!(open_metrics.contains(r#"3 # {request_id="req-1"} 1 1796464801.250"#));
+        assert!(!open_metrics.contains("req-old"));
+        // Types never seen have no last-seen series.
+        assert!(!open_metrics.contains(
+            r#"errtally_error_last_seen_timestamp_seconds{error_type="session_not_found""#
+        ));
+        // A reload that drops the type drops its series.
+        let session = catalog
+            .entries()
+            .iter()
+            .find(|entry| entry.error_type == "session_not_found")
+            .unwrap()
+            .clone();
+        let fewer = Catalog::from_entries(vec![("test".to_owned(), session)]).unwrap();
+        metrics.forget_types("app", &fewer);
+        let open_metrics = String::from_utf8(metrics.render_as(Format::OpenMetrics)).unwrap();
+        for gone in [
+            "errtally_errors_total{error_type=\"email_not_found\"",
+            "errtally_error_last_seen_timestamp_seconds{error_type=\"email_not_found\"",
+            "req-1",
+        ] {
+            assert!(!open_metrics.contains(gone), "{gone} in\n{open_metrics}");
+        }
+        assert!(
+            open_metrics.contains("req-u"),
+            "uncatalogued exemplars stay"
+        );
     }
 
     #[test]

@@ -37,8 +37,8 @@ use crate::config::{InputConfig, StartAt};
 use crate::export::metrics::InputMetrics;
 use crate::export::status::{DaemonStatus, FileStatus, InputStatus};
 use crate::scan::latest::Latest;
-use crate::time::TimeReader;
 use crate::scan::{Scanner, Tally};
+use crate::time::TimeReader;
 use crate::walk;
 
 /// Most bytes read from one file per poll, so one busy file cannot starve

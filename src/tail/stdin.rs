@@ -160,9 +160,8 @@ impl StdinInput {
             name: input.name.clone(),
             scanner: Scanner::new(Arc::clone(catalog)),
             metrics: metrics.input(&input.name, catalog),
-            tally: Tally::new(catalog.len()).with_latest(Latest::new(TimeReader::new(
-                config.record_zone(),
-            ))),
+            tally: Tally::new(catalog.len())
+                .with_latest(Latest::new(TimeReader::new(config.record_zone()))),
         });
         {
             let mut shared = lock(&self.shared);

@@ -167,6 +167,8 @@ for family in text_string_to_metric_families(sys.stdin.read()):
     for s in family.samples:
         labels = ",".join('%s="%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")) for k, v in sorted(s.labels.items()))
         print("%s{%s} %r" % (s.name, labels, float(s.value)))
+        if s.exemplar:
+            print("# EXEMPLAR %s{%s} %s %s" % (s.name, labels, s.exemplar.labels["request_id"], s.exemplar.timestamp))
 "##;
     // Debian's interpreter, where apt installs the client (a pyenv shim
     // may come first on PATH).
@@ -285,6 +287,23 @@ fn an_openmetrics_scrape_parses_and_holds_the_text_scrapes_series() {
             .any(|s| s.starts_with("errtally_errors_total{") && !s.ends_with(" 0.0")),
         "no counted error to compare:\n{text}"
     );
+    // The latest request ID of each counted series is its exemplar, with
+    // the record's time: the fixture's last email_template_not_found.
+    let exemplars: Vec<&String> = parsed
+        .iter()
+        .filter(|line| line.starts_with("# EXEMPLAR "))
+        .collect();
+    let email_template = r#"# EXEMPLAR errtally_errors_total{error_type="email_template_not_found",source="app",status_code="404"} request-id-live-3daa4f03-513b-33a1-331e-560e4f180914 1795914123.233000000"#;
+    assert!(
+        exemplars.iter().any(|line| line.as_str() == email_template),
+        "{exemplars:#?}"
+    );
+    let fixtures = std::fs::read_to_string(Path::new(FIXTURES).join("app.log")).unwrap()
+        + &std::fs::read_to_string(Path::new(FIXTURES).join("pod.log")).unwrap();
+    for line in &exemplars {
+        let id = line.split(' ').nth(3).unwrap();
+        assert!(fixtures.contains(id), "{id} is in no fixture");
+    }
     // Without an Accept header, or with text only, the text format.
     for accept in ["", "text/plain;version=0.0.4", "*/*"] {
         let (_, content_type, _) = daemon.get_with("/metrics", accept);

@@ -296,7 +296,10 @@ impl<W: std::io::Write> OpenMetricsFormat<W> {
         };
         let mut line = self.series(suffix, labels);
         let nanos = exemplar.time.nanos();
-        let (seconds, fraction) = (nanos.div_euclid(1_000_000_000), nanos.rem_euclid(1_000_000_000));
+        let (seconds, fraction) = (
+            nanos.div_euclid(1_000_000_000),
+            nanos.rem_euclid(1_000_000_000),
+        );
         // Writing to a Vec cannot fail; the ID is [A-Za-z0-9._:-] only, so
         // it needs no escaping.
         let _ = match value {
@@ -625,6 +628,37 @@ mod tests {
              t_seconds_sum 0.7\n\
              t_seconds_count 1\n\
              # EOF\n"
+        );
+    }
+
+    #[test]
+    fn an_exemplar_follows_its_sample_in_open_metrics_only() {
+        use crate::scan::latest::Latest;
+        use crate::time::{Stamp, TimeReader, Zone};
+        let mut latest = Latest::new(TimeReader::new(Zone::utc()));
+        latest.note(br#"{"request_id":"req-9"}"#, None, 0);
+        let (_, of_type) = latest.seen().next().unwrap();
+        let exemplar = Exemplar {
+            request_id: of_type.example.unwrap().1,
+            time: Stamp::from_nanos(1_796_464_801_250_999_999),
+        };
+        let mut om = OpenMetricsFormat::new(Vec::new());
+        om.family("t_total", "", Kind::Counter);
+        om.sample_with_exemplar("", &[("a", "b")], Value::Count(3), Some(&exemplar));
+        om.sample_with_exemplar("", &[("a", "c")], Value::Count(0), None);
+        assert_eq!(
+            String::from_utf8(om.finish()).unwrap(),
+            "# TYPE t counter\n\
+             t_total{a=\"b\"} 3 # {request_id=\"req-9\"} 1 1796464801.250\n\
+             t_total{a=\"c\"} 0\n\
+             # EOF\n"
+        );
+        let mut text = TextFormat::with_capacity(0);
+        text.family("t_total", "", Kind::Counter);
+        text.sample_with_exemplar("", &[], Value::Count(3), Some(&exemplar));
+        assert_eq!(
+            String::from_utf8(text.finish()).unwrap(),
+            "# TYPE t_total counter\nt_total 3\n"
         );
     }
 

@@ -220,7 +220,12 @@ impl SeriesStore {
 
     /// The exemplar of `source`'s set `values`' series `counted`, made
     /// empty if it is not there yet.
-    pub(super) fn exemplar(&self, source: &str, values: &[String], counted: &Counted) -> ExemplarSlot {
+    pub(super) fn exemplar(
+        &self,
+        source: &str,
+        values: &[String],
+        counted: &Counted,
+    ) -> ExemplarSlot {
         let mut sources = self.write();
         let set = sources
             .entry(source.to_owned())
@@ -335,9 +340,9 @@ impl SeriesStore {
                         .map(String::as_str)
                         .zip(values.iter().map(String::as_str));
                     let exemplar_of = |counted: Counted| {
-                        set.exemplars.get(&counted).and_then(|slot| {
-                            *slot.lock().unwrap_or_else(PoisonError::into_inner)
-                        })
+                        set.exemplars
+                            .get(&counted)
+                            .and_then(|slot| *slot.lock().unwrap_or_else(PoisonError::into_inner))
                     };
                     let mut emit =
                         |own: &[(&str, &str)], count: &Count, exemplar: Option<Exemplar>| {
