@@ -158,7 +158,16 @@ impl Prometheus {
             central.base
         );
         let storage = format!("--storage.agent.path={}", dir.join("wal").display());
-        Prometheus::launch(dir, &config, &[&storage, "--enable-feature=agent"])
+        // Exemplars are parsed from a scrape only with exemplar storage on.
+        Prometheus::launch(
+            dir,
+            &config,
+            &[
+                &storage,
+                "--enable-feature=agent",
+                "--enable-feature=exemplar-storage",
+            ],
+        )
     }
 
     /// Runs `prometheus` in `dir` with `config` and `args` on a free
@@ -378,6 +387,9 @@ fn live_steps(topology: Topology) {
     the_error_type_panels_count_the_burst_with_its_knowledge(prometheus, &selected);
     the_workloads_table_shows_each_input_and_filters_by_namespace(prometheus, &selected);
     the_fleet_rates_cover_every_burst_type_and_both_namespaces(prometheus, &selected);
+    if topology == Topology::Fleet {
+        the_request_ids_arrive_as_exemplars(prometheus, &live.instances);
+    }
     // Still nothing without cause at the end.
     let alerts = prometheus.alerts();
     assert_eq!(alerts.len(), EXPECTED_FIRING.len(), "{alerts:#?}");
@@ -471,10 +483,16 @@ impl Live {
                 == 2
         });
         let burst_start = now();
-        for log in &self.logs {
+        for (daemon, log) in self.logs.iter().enumerate() {
             let mut text = String::new();
             for (error_type, lines) in BURST {
-                text.push_str(&error_line(error_type).repeat(*lines));
+                text.push_str(&error_line(error_type).repeat(*lines - 1));
+                // The last one of each type carries a request ID, the
+                // exemplar of its series.
+                text.push_str(&format!(
+                    "{{\"ts\":\"2026-11-29T01:02:04Z\",\"request_id\":\"{}\",\"status_code\":404,\"error_type\":\"{error_type}\"}}\n",
+                    request_id(daemon, error_type)
+                ));
             }
             text.push_str(
                 &"{\"status_code\":404,\"error_type\":\"brand_new_not_found\"}\n"
@@ -495,6 +513,72 @@ impl Live {
             });
         burst_start
     }
+}
+
+/// The request ID of daemon `daemon`'s last burst line of `error_type`.
+fn request_id(daemon: usize, error_type: &str) -> String {
+    format!("request-id-burst-{daemon}-{error_type}")
+}
+
+/// On the central server of the fleet path, the request IDs of the burst
+/// arrived as exemplars of their series, one per daemon and type, with
+/// their records' time.
+fn the_request_ids_arrive_as_exemplars(prometheus: &Prometheus, instances: &[String]) {
+    let mut expected: Vec<(String, String, String)> = Vec::new();
+    for (daemon, instance) in instances.iter().enumerate() {
+        for (error_type, _) in BURST {
+            expected.push((
+                instance.clone(),
+                (*error_type).to_owned(),
+                request_id(daemon, error_type),
+            ));
+        }
+    }
+    expected.sort();
+    let mut got = Vec::new();
+    prometheus.wait_until("the burst's exemplars", |p| {
+        let data = p.api(
+            "/api/v1/query_exemplars",
+            &[
+                ("query", "errtally_errors_total{job=\"errtally\"}"),
+                // The records' own time, a week before the test runs.
+                ("start", "1795914000"),
+                ("end", &format!("{}", now() + 60.0)),
+            ],
+        );
+        got = data
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|series| {
+                let labels = &series["seriesLabels"];
+                let (instance, error_type) = (
+                    labels["instance"].as_str().unwrap_or_default().to_owned(),
+                    labels["error_type"].as_str().unwrap_or_default().to_owned(),
+                );
+                series["exemplars"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(move |exemplar| {
+                        assert_eq!(exemplar["timestamp"].as_f64(), Some(1_795_914_124.0));
+                        (
+                            instance.clone(),
+                            error_type.clone(),
+                            exemplar["labels"]["request_id"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        got.sort();
+        got.dedup();
+        got == expected
+    });
+    assert_eq!(got, expected);
 }
 
 /// The shipped rule groups are loaded (their health is checked by
