@@ -30,6 +30,7 @@ const METRICS: &[&str] = &[
     "errtally_errors_total",
     "errtally_uncatalogued_errors_total",
     "errtally_error_hint_info",
+    "errtally_error_last_seen_timestamp_seconds",
     "errtally_lines_total",
     "errtally_bytes_total",
     "errtally_lines_truncated_total",
@@ -568,14 +569,16 @@ fn dashboards_rule_tests_use_the_daemons_metrics_and_hints() {
     let daemon = Daemon::start(&[&format!("{}/*.log", dir.path().display())]);
     // errtally_uncatalogued_errors_total has no series before the first
     // uncatalogued error.
+    // Nor errtally_error_last_seen_timestamp_seconds before a catalogued
+    // one.
     append(
         &dir.path().join("app.log"),
-        &error_line("not_in_any_catalogue_not_found"),
+        &(error_line("not_in_any_catalogue_not_found") + &error_line("email_not_found")),
     );
-    daemon.wait_until("an uncatalogued error", || {
-        daemon
-            .metrics()
-            .contains("errtally_uncatalogued_errors_total{")
+    daemon.wait_until("an uncatalogued and a catalogued error", || {
+        let metrics = daemon.metrics();
+        metrics.contains("errtally_uncatalogued_errors_total{")
+            && metrics.contains("errtally_error_last_seen_timestamp_seconds{")
     });
     let exposition = daemon.metrics();
     for name in METRICS.iter().chain(&ALERTED_ONLY[..2]) {
