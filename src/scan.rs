@@ -363,6 +363,9 @@ impl Scanner {
                 break;
             }
         }
+        if let Some(latest) = &mut tally.latest {
+            latest.resolve(lines, None);
+        }
     }
 
     /// Counts one record (a line without its newline, or the head of an
@@ -386,6 +389,9 @@ impl Scanner {
             && let Some(classified) = self.classify(record, 0, anchor)
         {
             self.count(record, 0, envelope, classified, tally);
+        }
+        if let Some(latest) = &mut tally.latest {
+            latest.resolve(record, envelope);
         }
     }
 
@@ -422,7 +428,8 @@ impl Scanner {
                 .record_start
                 .unwrap_or_else(|| record_start(line, from, classified.anchor_at));
             let slot = slot_of(&classified.finding, tally.errors.len());
-            latest.note(&line[start..], envelope, slot);
+            // `line` starts where the scanned slice does.
+            latest.defer(slot, start, line.len());
         }
         if let (Some(names), Some(name)) =
             (&mut tally.uncatalogued_names, &classified.uncatalogued_name)

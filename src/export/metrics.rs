@@ -1454,10 +1454,12 @@ mod tests {
         let mut input = metrics.input("app", &catalog);
         let mut first = latest_tally(
             &catalog,
+            // Within one read the last record of a type stands for the
+            // latest (a log is written in time order).
             concat!(
-                r#"{"ts":"2026-12-05T10:00:01.250Z","request_id":"req-1","status_code":404,"error_type":"email_not_found"}"#,
+                r#"{"ts":"2026-12-05T10:00:00Z","status_code":404,"error_type":"email_not_found"}"#,
                 "\n",
-                r#"{"ts":"2026-12-05T10:00:02Z","status_code":404,"error_type":"email_not_found"}"#,
+                r#"{"ts":"2026-12-05T10:00:01.250Z","request_id":"req-1","status_code":404,"error_type":"email_not_found"}"#,
                 "\n",
                 r#"{"ts":"2026-12-05T10:00:03Z","request_id":"req-u","status_code":404,"error_type":"brand_new"}"#,
                 "\n",
@@ -1469,7 +1471,7 @@ mod tests {
             r#"errtally_errors_total{error_type="email_not_found",source="app",status_code="404"} 2 # {request_id="req-1"} 1 1796464801.250"#,
             r#"errtally_uncatalogued_errors_total{source="app",status_code="404"} 1 # {request_id="req-u"} 1 1796464803.000"#,
             r#"errtally_errors_total{error_type="session_not_found",source="app",status_code="404"} 0"#,
-            r#"errtally_error_last_seen_timestamp_seconds{error_type="email_not_found",source="app",status_code="404"} 1796464802"#,
+            r#"errtally_error_last_seen_timestamp_seconds{error_type="email_not_found",source="app",status_code="404"} 1796464801.25"#,
         ] {
             assert!(
                 open_metrics.lines().any(|l| l == line),
@@ -1480,7 +1482,7 @@ mod tests {
         let text = String::from_utf8(metrics.render()).unwrap();
         assert!(!text.contains("req-1"));
         assert!(text.contains(
-            r#"errtally_error_last_seen_timestamp_seconds{error_type="email_not_found",source="app",status_code="404"} 1796464802"#
+            r#"errtally_error_last_seen_timestamp_seconds{error_type="email_not_found",source="app",status_code="404"} 1796464801.25"#
         ));
         // An older record later: neither goes back in time.
         let mut older = latest_tally(

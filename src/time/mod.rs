@@ -66,9 +66,10 @@ impl Stamp {
         Self(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
     }
 
-    /// Seconds since the epoch with their fraction.
+    /// Seconds since the epoch with their fraction (whole seconds and the
+    /// fraction converted apart, so a time like `.25` stays exact).
     pub fn as_seconds_f64(self) -> f64 {
-        self.0 as f64 / NANOS_PER_SECOND as f64
+        self.seconds() as f64 + self.0.rem_euclid(NANOS_PER_SECOND) as f64 / NANOS_PER_SECOND as f64
     }
 
     /// Whole seconds since the epoch, rounded down.

@@ -398,7 +398,8 @@ impl SeriesStore {
                     ("source", source.as_str()),
                     ("status_code", code.as_str()),
                 ];
-                let seconds = nanos.load(Ordering::Relaxed) as f64 / 1e9;
+                let seconds =
+                    crate::time::Stamp::from_nanos(nanos.load(Ordering::Relaxed)).as_seconds_f64();
                 out.sample("", &labels, Value::Real(seconds));
             }
         }
