@@ -391,6 +391,9 @@ impl Scanner {
                 break;
             }
         }
+        if let Some(examples) = &mut tally.examples {
+            examples.resolve(lines);
+        }
     }
 
     /// Counts one record (a line without its newline, or the head of an
@@ -414,6 +417,9 @@ impl Scanner {
             && let Some(classified) = self.classify(record, 0, anchor)
         {
             self.count(record, 0, envelope, classified, tally);
+        }
+        if let Some(examples) = &mut tally.examples {
+            examples.resolve(record);
         }
     }
 

@@ -35,6 +35,9 @@ pub struct Example {
     pub path: Option<Arc<Path>>,
     /// Absolute byte offset of its first byte in its uncompressed file.
     pub offset: u64,
+    /// Where the record lies in the slice being scanned, until its request
+    /// ID is looked for ([`Examples::resolve`]).
+    unresolved: Option<(usize, usize)>,
 }
 
 impl Example {
@@ -66,6 +69,8 @@ pub struct Examples {
     slots: Vec<Vec<Example>>,
     /// Absolute offset of the slice the scanner is handed next.
     base: u64,
+    /// Whether some example kept awaits its request ID.
+    unresolved: bool,
 }
 
 impl PartialEq for Examples {
@@ -85,6 +90,7 @@ impl Examples {
             keep,
             slots: Vec::new(),
             base: 0,
+            unresolved: false,
         }
     }
 
@@ -115,15 +121,37 @@ impl Examples {
         {
             return;
         }
+        // The request ID is looked for when the slice is done, only for
+        // the records still kept: in a log in time order nearly every
+        // record enters the top N, and nearly all leave it again.
         let example = Example {
             time,
-            request_id: find_request_id(record)
-                .and_then(|id| std::str::from_utf8(id).ok())
-                .map(Box::from),
+            request_id: None,
             path: None,
             offset,
+            unresolved: Some((start, record.len())),
         };
         insert(kept, example, self.keep);
+        self.unresolved = true;
+    }
+
+    /// The scanner is done with `slice` (the one [`Examples::note`]'s
+    /// starts are in): the request IDs of the records kept from it.
+    #[inline]
+    pub fn resolve(&mut self, slice: &[u8]) {
+        if !self.unresolved {
+            return;
+        }
+        self.unresolved = false;
+        for example in self.slots.iter_mut().flatten() {
+            if let Some((start, len)) = example.unresolved.take() {
+                example.request_id = slice
+                    .get(start..start + len)
+                    .and_then(find_request_id)
+                    .and_then(|id| std::str::from_utf8(id).ok())
+                    .map(Box::from);
+            }
+        }
     }
 
     /// Names the file of every example kept (all from one file).
@@ -174,6 +202,15 @@ mod tests {
     use super::*;
     use crate::time::Zone;
 
+    /// Notes `record` as the scanner does: `start` bytes into a slice,
+    /// resolved once the slice is done.
+    fn note(examples: &mut Examples, record: &[u8], start: usize, slot: usize) {
+        let mut slice = vec![b'\n'; start];
+        slice.extend_from_slice(record);
+        examples.note(&slice[start..], None, start, slot);
+        examples.resolve(&slice);
+    }
+
     fn examples(keep: usize) -> Examples {
         Examples::new(TimeReader::new(Zone::utc()), keep)
     }
@@ -215,7 +252,7 @@ mod tests {
             ),
         ];
         for (record, start) in records {
-            examples.note(record.as_bytes(), None, start, 1);
+            note(&mut examples, record.as_bytes(), start, 1);
         }
         assert_eq!(
             kept(&examples, 1),
@@ -232,10 +269,20 @@ mod tests {
     #[test]
     fn untimed_records_fill_a_list_that_timed_ones_displace() {
         let mut examples = examples(2);
-        examples.note(br#"{"error_type":"x"}"#, None, 5, 0);
-        examples.note(br#"{"request_id":"u2","error_type":"x"}"#, None, 9, 0);
+        note(&mut examples, br#"{"error_type":"x"}"#, 5, 0);
+        note(
+            &mut examples,
+            br#"{"request_id":"u2","error_type":"x"}"#,
+            9,
+            0,
+        );
         assert_eq!(kept(&examples, 0), [(None, 5), (id("u2"), 9)]);
-        examples.note(br#"{"ts":1796464800,"request_id":"t"}"#, None, 12, 0);
+        note(
+            &mut examples,
+            br#"{"ts":1796464800,"request_id":"t"}"#,
+            12,
+            0,
+        );
         assert_eq!(kept(&examples, 0), [(id("t"), 12), (None, 5)]);
         assert_eq!(
             examples.of(0)[0].time,
@@ -246,9 +293,9 @@ mod tests {
     #[test]
     fn merging_orders_files_by_path_and_keeps_the_best() {
         let (mut a, mut b) = (examples(2), examples(2));
-        a.note(br#"{"ts":1796464800,"request_id":"a"}"#, None, 50, 3);
-        b.note(br#"{"ts":1796464800,"request_id":"b"}"#, None, 10, 3);
-        b.note(br#"{"ts":1796464000,"request_id":"old"}"#, None, 0, 3);
+        note(&mut a, br#"{"ts":1796464800,"request_id":"a"}"#, 50, 3);
+        note(&mut b, br#"{"ts":1796464800,"request_id":"b"}"#, 10, 3);
+        note(&mut b, br#"{"ts":1796464000,"request_id":"old"}"#, 0, 3);
         a.set_path(Path::new("/logs/z"));
         b.set_path(Path::new("/logs/a"));
         let mut total = examples(2);
