@@ -90,6 +90,11 @@ pub struct ScanArgs {
     /// a "files" array in JSON (not with --format prometheus).
     #[arg(long)]
     pub by_file: bool,
+    /// Also list, for each catalogued type, the N records with the latest
+    /// time (untimed ones last): request ID, time, file and byte offset.
+    /// Adds "examples" in JSON (not with --format prometheus).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub examples: Option<u16>,
     /// Count only records whose time is at or after T: RFC 3339, or a
     /// duration before now (7d, 36h, 90m). Adds "untimed" to the report.
     #[arg(long, value_name = "T")]

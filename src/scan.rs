@@ -31,6 +31,7 @@ use std::sync::Arc;
 use memchr::memmem::Finder;
 
 mod anchor;
+pub mod examples;
 mod forms;
 pub mod latest;
 pub mod request_id;
@@ -96,6 +97,9 @@ pub struct Tally {
     /// caller asked for them ([`latest`]); `None` costs the scanner
     /// nothing.
     pub latest: Option<Box<latest::Latest>>,
+    /// The latest records of each catalogued type with their offsets
+    /// (`scan --examples`, [`examples`]); `None` costs the scanner nothing.
+    pub examples: Option<Box<examples::Examples>>,
 }
 
 impl Tally {
@@ -110,6 +114,24 @@ impl Tally {
             uncatalogued_names: None,
             timeline: None,
             latest: None,
+            examples: None,
+        }
+    }
+
+    /// The same tally keeping examples of each catalogued type.
+    pub fn with_examples(self, examples: examples::Examples) -> Self {
+        Self {
+            examples: Some(Box::new(examples)),
+            ..self
+        }
+    }
+
+    /// The records the scanner is handed next start at absolute `offset`
+    /// of their stream: only [`examples`] needs it.
+    #[inline]
+    pub fn set_offset(&mut self, offset: u64) {
+        if let Some(examples) = &mut self.examples {
+            examples.set_base(offset);
         }
     }
 
@@ -160,6 +182,9 @@ impl Tally {
         if let Some(latest) = &mut self.latest {
             latest.clear();
         }
+        if let Some(examples) = &mut self.examples {
+            examples.clear();
+        }
     }
 
     /// True when nothing has been counted since the last clear.
@@ -190,6 +215,9 @@ impl Tally {
             mine.merge(theirs);
         }
         if let (Some(mine), Some(theirs)) = (&mut self.latest, &other.latest) {
+            mine.merge(theirs);
+        }
+        if let (Some(mine), Some(theirs)) = (&mut self.examples, &other.examples) {
             mine.merge(theirs);
         }
     }
@@ -366,6 +394,9 @@ impl Scanner {
         if let Some(latest) = &mut tally.latest {
             latest.resolve(lines, None);
         }
+        if let Some(examples) = &mut tally.examples {
+            examples.resolve(lines);
+        }
     }
 
     /// Counts one record (a line without its newline, or the head of an
@@ -392,6 +423,9 @@ impl Scanner {
         }
         if let Some(latest) = &mut tally.latest {
             latest.resolve(record, envelope);
+        }
+        if let Some(examples) = &mut tally.examples {
+            examples.resolve(record);
         }
     }
 
@@ -430,6 +464,14 @@ impl Scanner {
             let slot = slot_of(&classified.finding, tally.errors.len());
             // `line` starts where the scanned slice does.
             latest.defer(slot, start, line.len());
+        }
+        if let (Some(examples), Finding::Catalogued(index)) =
+            (&mut tally.examples, &classified.finding)
+        {
+            let start = classified
+                .record_start
+                .unwrap_or_else(|| record_start(line, from, classified.anchor_at));
+            examples.note(&line[start..], envelope, start, *index);
         }
         if let (Some(names), Some(name)) =
             (&mut tally.uncatalogued_names, &classified.uncatalogued_name)

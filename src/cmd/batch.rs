@@ -61,7 +61,9 @@ use crate::read::ahead::{NewlineCounter, Pool};
 use crate::read::decompress::{Compression, Decompressor, sniff};
 use crate::read::range::{self, RangeReader};
 use crate::read::{LineReader, READ_SIZE};
+use crate::scan::examples::Examples;
 use crate::scan::{Scanner, Tally, Timeline};
+use crate::time::{LocalZone, TimeReader, Zone};
 use crate::walk;
 
 /// Jobs larger than this get a progress bar (when stderr is a terminal).
@@ -102,6 +104,14 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!("--by-file needs --format table or json");
     }
+    if args.examples.is_some()
+        && matches!(
+            args.format,
+            ScanFormat::Prometheus | ScanFormat::Openmetrics
+        )
+    {
+        anyhow::bail!("--examples needs --format table or json");
+    }
     let backfill = (args.format == ScanFormat::Openmetrics)
         .then(|| backfill_options(args))
         .transpose()?;
@@ -119,8 +129,13 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         .filter(|input| input.error.is_none())
         .map(|input| input.path.clone())
         .collect();
+    let examples = args
+        .examples
+        .map(|keep| examples_for(args, history.is_some(), keep))
+        .transpose()?;
     let options = ScanOptions {
         timeline,
+        examples,
         ..scan_options(args)
     };
     let progress = progress_bar(&readable);
@@ -128,10 +143,13 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let counts = merge_counts(&inputs, counted, &options, catalog.len());
+    let mut counts = merge_counts(&inputs, counted, &options, catalog.len());
     let mut total = options.new_tally(catalog.len());
     let mut failed = false;
-    for (input, count) in inputs.iter().zip(&counts) {
+    for (input, count) in inputs.iter().zip(&mut counts) {
+        if let Some(examples) = &mut count.tally.examples {
+            examples.set_path(&input.path);
+        }
         total.merge(&count.tally);
         if let Some(error) = &count.error {
             eprintln!("errtally: {}: {error}", input.path.display());
@@ -275,6 +293,25 @@ fn backfill_options(args: &ScanArgs) -> anyhow::Result<Backfill> {
     })
 }
 
+/// `--examples`' collector: zone-less times are read in `--timezone`
+/// (else the local zone, whose fallback the history part already reported
+/// when it is on).
+fn examples_for(args: &ScanArgs, history_on: bool, keep: u16) -> anyhow::Result<Examples> {
+    let zone = match &args.timezone {
+        Some(name) => Zone::named(name)?,
+        None => {
+            let (zone, found) = Zone::local();
+            if found == LocalZone::FellBackToUtc && !history_on {
+                eprintln!(
+                    "errtally: no time zone in TZ or /etc/localtime: times without a zone are read in UTC"
+                );
+            }
+            zone
+        }
+    };
+    Ok(Examples::new(TimeReader::new(zone), usize::from(keep)))
+}
+
 /// The library's options from the command line.
 fn scan_options(args: &ScanArgs) -> ScanOptions {
     let mut options = ScanOptions {
@@ -305,6 +342,9 @@ fn render(
             if let Some(history) = history {
                 table += &history.table(catalog, total);
             }
+            if args.examples.is_some() {
+                table += &report::table_examples(catalog, total);
+            }
             if args.by_file {
                 table += &report::table_by_file(catalog, files);
             }
@@ -315,6 +355,9 @@ fn render(
             if let Some(history) = history {
                 report.untimed = Some(history.untimed(total));
                 report.periods = history.periods(catalog, total);
+            }
+            if args.examples.is_some() {
+                report.examples = Some(report::examples(catalog, total));
             }
             if args.by_file {
                 report = report.with_files(catalog, files);
@@ -388,12 +431,18 @@ pub struct ScanOptions {
     pub read_bytes: usize,
     /// Counts by time ([`history`]): each part counts into a copy.
     pub timeline: Option<Timeline>,
+    /// `--examples`: each part keeps its own, merged like the counts.
+    pub examples: Option<Examples>,
 }
 
 impl ScanOptions {
     /// An empty tally for one part of the scan: names, and times if asked.
     pub fn new_tally(&self, types: usize) -> Tally {
         let tally = Tally::with_names(types);
+        let tally = match &self.examples {
+            Some(examples) => tally.with_examples(examples.clone()),
+            None => tally,
+        };
         match &self.timeline {
             Some(timeline) => tally.timed(timeline.clone()),
             None => tally,
@@ -412,6 +461,7 @@ impl Default for ScanOptions {
             buffer_bytes: Pool::DEFAULT_BUFFER_BYTES,
             read_bytes: PLAIN_READ_BYTES,
             timeline: None,
+            examples: None,
         }
     }
 }
@@ -663,7 +713,8 @@ impl<'a> Job<'a> {
                 start: 0,
                 end: Some(cuts[1]),
             };
-            return self.count_plain(RangeReader::new(&first.file, 0, first.end), worker, tally);
+            let first_range = RangeReader::new(&first.file, 0, first.end);
+            return self.count_plain(first_range, 0, worker, tally);
         }
         drop(planning);
         let stream = io::Cursor::new(head).chain(file);
@@ -673,7 +724,7 @@ impl<'a> Job<'a> {
             if self.options.threads == 1 {
                 self.count_ahead(stream, worker, tally)
             } else {
-                self.count_plain(stream, worker, tally)
+                self.count_plain(stream, 0, worker, tally)
             }
         } else {
             let decompressor = Decompressor::new(stream, compression)?;
@@ -683,22 +734,28 @@ impl<'a> Job<'a> {
 
     fn count_range(&self, range: RangeWork, worker: &mut Worker) -> Part {
         let mut part = self.new_part(range.input, range.index);
-        let reader = RangeReader::new(&range.file, range.start, range.end);
-        part.error = self.count_plain(reader, worker, &mut part.tally).err();
+        let mut reader = RangeReader::new(&range.file, range.start, range.end);
+        worker.buf.resize(self.options.read_bytes.max(1), 0);
+        part.error = reader
+            .find_start(&mut worker.buf)
+            .and_then(|start| self.count_plain(reader, start, worker, &mut part.tally))
+            .err();
         part
     }
 
     /// Counts a source with plain reads into the worker's buffer, which
     /// the scan finds still in cache: the least work per byte, for a
     /// worker among others that keep the cores busy.
+    /// `start` is the absolute offset of the source's first byte.
     fn count_plain(
         &self,
         mut reader: impl Read,
+        start: u64,
         worker: &mut Worker,
         tally: &mut Tally,
     ) -> io::Result<()> {
         worker.buf.resize(self.options.read_bytes.max(1), 0);
-        let mut lines = LineReader::new(self.options.max_line_bytes);
+        let mut lines = LineReader::starting_at(self.options.max_line_bytes, start);
         loop {
             let read = lines.read_once(&mut reader, &mut worker.buf, &mut worker.scanner, tally)?;
             if read == 0 {
@@ -945,6 +1002,7 @@ mod tests {
             buffer_bytes: 4096,
             read_bytes: 777,
             timeline: None,
+            examples: None,
         }
     }
 
@@ -1284,7 +1342,7 @@ mod tests {
                 let result = if ahead {
                     job.count_ahead(reader, &mut worker, &mut tally)
                 } else {
-                    job.count_plain(reader, &mut worker, &mut tally)
+                    job.count_plain(reader, 0, &mut worker, &mut tally)
                 };
                 assert_eq!(result.unwrap_err().to_string(), "disk on fire");
                 assert_eq!(tally.lines, 2, "buffer_bytes={buffer_bytes}");

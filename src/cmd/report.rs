@@ -5,7 +5,8 @@
 //! generator's expected tally); the Prometheus text is the daemon's, written
 //! by `export::metrics`.
 //! `--by-file` adds a per-input part to the table and one key, `"files"`,
-//! to the JSON; without it the output is as before, byte for byte.
+//! to the JSON; `--examples` a part and the key `"examples"`; without them
+//! the output is as before, byte for byte.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,6 +17,8 @@ use serde::Serialize;
 use super::corpus::Expected;
 use crate::catalog::{Catalog, shorten};
 use crate::scan::Tally;
+use crate::scan::examples::Example;
+use crate::time::Stamp;
 
 /// How many uncatalogued type names a report lists at most.
 pub(crate) const MAX_LISTED_NAMES: usize = 100;
@@ -35,9 +38,25 @@ pub(crate) struct JsonReport {
     /// Counts per period, in time order (`--by` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub periods: Option<Vec<super::history::PeriodReport>>,
+    /// The latest records of each catalogued type seen (`--examples`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub examples: Option<BTreeMap<String, Vec<ExampleReport>>>,
     /// Each input's counts, in command-line order (`--by-file` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<FileReport>>,
+}
+
+/// One record of `"examples"`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ExampleReport {
+    /// Its request ID, if it has one.
+    pub request_id: Option<String>,
+    /// Its time, RFC 3339 in UTC, if it has one.
+    pub time: Option<String>,
+    /// Its file as given (`-` is stdin).
+    pub path: String,
+    /// Where it starts in its (uncompressed) file.
+    pub offset: u64,
 }
 
 /// One input's counts, for `--by-file`.
@@ -102,6 +121,7 @@ impl JsonReport {
             },
             untimed: None,
             periods: None,
+            examples: None,
             files: None,
         }
     }
@@ -151,6 +171,71 @@ pub(crate) fn table_by_file(catalog: &Catalog, files: &[FileTally<'_>]) -> Strin
         }
         if let Some(statuses) = uncatalogued_by_status(tally) {
             let _ = writeln!(out, "  uncatalogued by status: {statuses}");
+        }
+    }
+    out
+}
+
+/// `"examples"`: per catalogued type seen, its examples, best first.
+pub(crate) fn examples(catalog: &Catalog, tally: &Tally) -> BTreeMap<String, Vec<ExampleReport>> {
+    let Some(examples) = &tally.examples else {
+        return BTreeMap::new();
+    };
+    types_by_count(tally)
+        .into_iter()
+        .filter_map(|(index, _)| {
+            let entry = catalog.entry(index)?;
+            let listed = examples.of(index).iter().map(example_report).collect();
+            Some((entry.error_type.clone(), listed))
+        })
+        .collect()
+}
+
+fn example_report(example: &Example) -> ExampleReport {
+    ExampleReport {
+        request_id: example.request_id.as_deref().map(str::to_owned),
+        time: example.time.map(format_utc),
+        path: example
+            .path
+            .as_deref()
+            .map(|path| path.display().to_string())
+            .unwrap_or_default(),
+        offset: example.offset,
+    }
+}
+
+/// RFC 3339 in UTC with `Z`, with the fraction only when there is one.
+fn format_utc(stamp: Stamp) -> String {
+    jiff::Timestamp::from_nanosecond(i128::from(stamp.nanos()))
+        .map(|time| time.to_string())
+        .unwrap_or_default()
+}
+
+/// The `--examples` part of the table report: per catalogued type seen,
+/// most frequent first, one line per example.
+pub(crate) fn table_examples(catalog: &Catalog, tally: &Tally) -> String {
+    let mut out = String::from(
+        "
+examples (latest first):
+",
+    );
+    let Some(examples) = &tally.examples else {
+        return out;
+    };
+    for (index, _) in types_by_count(tally) {
+        let Some(entry) = catalog.entry(index) else {
+            continue;
+        };
+        let _ = writeln!(out, "{}:", entry.error_type);
+        for example in examples.of(index).iter().map(example_report) {
+            let _ = writeln!(
+                out,
+                "  {:<30}  {:<36}  {}:{}",
+                example.time.as_deref().unwrap_or("-"),
+                example.request_id.as_deref().unwrap_or("-"),
+                example.path,
+                example.offset
+            );
         }
     }
     out

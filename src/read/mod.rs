@@ -219,6 +219,7 @@ impl LineReader {
         let start = self.framer.offset();
         if let Some(last) = self.framer.finish() {
             if self.assembler.is_plain() {
+                tally.set_offset(start);
                 scanner.find_record_error(last, tally);
             } else {
                 self.assembler.last_line(last, start, scanner, tally);
@@ -256,13 +257,20 @@ impl LineReader {
         tally: &mut Tally,
     ) {
         if self.assembler.is_plain() {
+            // Where the next chunk starts, for the records' offsets.
+            let mut at = self.framer.offset();
             self.framer.frame(buf, |chunk| match chunk {
-                Chunk::Lines(lines) => scanner.find_errors_in_lines(lines, tally),
+                Chunk::Lines(lines) => {
+                    tally.set_offset(at);
+                    scanner.find_errors_in_lines(lines, tally);
+                    at += lines.len() as u64;
+                }
                 Chunk::Truncated(head) => {
                     tally.truncated_lines += 1;
+                    tally.set_offset(at);
                     scanner.find_record_error(head, tally);
                 }
-                Chunk::TruncatedEnd { .. } => {}
+                Chunk::TruncatedEnd { next_line_at, .. } => at = next_line_at,
             });
             tally.lines += newlines;
         } else {

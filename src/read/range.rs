@@ -110,6 +110,16 @@ impl<'f> RangeReader<'f> {
         }
     }
 
+    /// The absolute offset of the range's first byte (finding it first,
+    /// with `scratch` as the read buffer): where its records' offsets
+    /// count from.
+    pub fn find_start(&mut self, scratch: &mut [u8]) -> io::Result<u64> {
+        if self.state == State::Seeking && !scratch.is_empty() {
+            self.find_bounds(scratch)?;
+        }
+        Ok(self.pos)
+    }
+
     /// Finds where the range starts and ends: `pos` moves past the first
     /// boundary at or after it (unless the range starts at 0), and the end
     /// is the first boundary at or after `end_cut - 1`. A range whose first

@@ -431,6 +431,7 @@ impl Assembler {
     /// starts at absolute offset `start`.
     pub fn lines(&mut self, lines: &[u8], start: u64, scanner: &mut Scanner, tally: &mut Tally) {
         if self.mode == Mode::Plain {
+            tally.set_offset(start);
             scanner.find_errors_in_lines(lines, tally);
             return;
         }
@@ -448,17 +449,21 @@ impl Assembler {
                 if self.mode == Mode::Unknown && !self.sniff(shape) {
                     // A plain stream: what is left goes the plain way.
                     if run_start < at {
+                        tally.set_offset(start + run_start as u64);
                         scanner.find_errors_in_lines(&lines[run_start..at], tally);
                     }
                     self.emit(scanner, tally);
+                    tally.set_offset(start + at as u64);
                     scanner.find_errors_in_lines(&lines[at..], tally);
                     return;
                 }
                 if shape.is_partial() || self.group.is_some() {
                     if run_start < at {
+                        tally.set_offset(start + run_start as u64);
                         scanner.find_errors_in_lines(&lines[run_start..at], tally);
                     }
                     if !self.add_line(line, shape, start + at as u64, scanner, tally) {
+                        tally.set_offset(start + at as u64);
                         scanner.find_errors_in_lines(&lines[at..=newline], tally);
                     }
                     run_start = newline + 1;
@@ -467,6 +472,7 @@ impl Assembler {
             at = newline + 1;
         }
         if run_start < lines.len() {
+            tally.set_offset(start + run_start as u64);
             scanner.find_errors_in_lines(&lines[run_start..], tally);
         }
     }
@@ -479,6 +485,7 @@ impl Assembler {
             self.emit(scanner, tally);
         }
         if self.mode == Mode::Plain || !self.add_line(line, shape, start, scanner, tally) {
+            tally.set_offset(start);
             scanner.find_record_error(line, tally);
         }
     }
@@ -572,6 +579,7 @@ impl Assembler {
         self.long = LongLine::None;
         if self.mode == Mode::Plain {
             tally.truncated_lines += 1;
+            tally.set_offset(start);
             scanner.find_record_error(head, tally);
             return;
         }
@@ -617,6 +625,7 @@ impl Assembler {
             }
             _ => {
                 tally.truncated_lines += 1;
+                tally.set_offset(start);
                 scanner.find_record_error(head, tally);
             }
         }
@@ -725,6 +734,7 @@ impl Assembler {
         }
         let envelope = (group.framing == Framing::Docker && !self.first_closing.is_empty())
             .then_some(self.first_closing.as_slice());
+        tally.set_offset(group.start);
         scanner.find_group_error(&self.record, envelope, tally);
         self.record.clear();
         self.closing.clear();

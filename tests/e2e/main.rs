@@ -11,6 +11,7 @@ mod daemon_support;
 mod dashboards;
 mod deploy;
 mod docs;
+mod examples;
 mod faults;
 mod faults_support;
 mod globs;
