@@ -269,6 +269,10 @@ struct KeyQuotes<'a> {
     next_block: usize,
     /// The block's quotes not handed out yet, one bit per byte.
     mask: u64,
+    /// Whether the CPU has AVX2, which finds a block's quotes in half the
+    /// instructions SSE2 takes (records without a time key are searched
+    /// to their end, so this is most of the key search's cost).
+    avx2: bool,
 }
 
 impl<'a> KeyQuotes<'a> {
@@ -278,6 +282,10 @@ impl<'a> KeyQuotes<'a> {
             base: 0,
             next_block: 0,
             mask: 0,
+            #[cfg(target_arch = "x86_64")]
+            avx2: std::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            avx2: false,
         }
     }
 }
@@ -291,7 +299,7 @@ impl Iterator for KeyQuotes<'_> {
                 return None;
             }
             self.base = self.next_block;
-            self.mask = key_quote_mask(self.bytes, self.base);
+            self.mask = key_quote_mask(self.bytes, self.base, self.avx2);
             self.next_block += 64;
         }
         let bit = self.mask.trailing_zeros() as usize;
@@ -306,8 +314,29 @@ fn is_key_initial(byte: u8) -> bool {
 }
 
 /// Bit `i` set when `bytes[at + i]` is `"` and a key's first letter
-/// follows it, for the 64 bytes from `at`.
-fn key_quote_mask(bytes: &[u8], at: usize) -> u64 {
+/// follows it, for the 64 bytes from `at`. `avx2`: the CPU has it.
+fn key_quote_mask(bytes: &[u8], at: usize, avx2: bool) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 && bytes.len() >= at + 65 {
+        // SAFETY: the caller saw AVX2 on this CPU, and the length is
+        // what `key_quote_mask_avx2` reads.
+        return unsafe { key_quote_mask_avx2(bytes, at) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx2 && bytes.len() >= 65 && bytes.len() < at + 65 {
+        // The record's last block, short of 65 bytes: the 64 bytes before
+        // its last byte, shifted, rather than byte by byte. The last byte
+        // itself is no key quote (nothing follows it).
+        let window = bytes.len() - 65;
+        // `at` is the last byte when the shift is 64: no key quote.
+        let shift = (at - window) as u32;
+        // SAFETY: as above, with `window + 65 == bytes.len()`.
+        return unsafe { key_quote_mask_avx2(bytes, window) }
+            .checked_shr(shift)
+            .unwrap_or(0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = avx2;
     #[cfg(target_arch = "x86_64")]
     if bytes.len() >= at + 65 {
         use std::arch::x86_64::{
@@ -335,6 +364,41 @@ fn key_quote_mask(bytes: &[u8], at: usize) -> u64 {
     (at..bytes.len().min(at + 64))
         .filter(|&i| bytes[i] == b'"' && bytes.get(i + 1).is_some_and(|&b| is_key_initial(b)))
         .fold(0, |mask, i| mask | 1 << (i - at))
+}
+
+/// [`key_quote_mask`] 32 bytes at a time.
+///
+/// # Safety
+/// The CPU must have AVX2, and `bytes.len() >= at + 65`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn key_quote_mask_avx2(bytes: &[u8], at: usize) -> u64 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
+    };
+    let start = bytes[at..].as_ptr();
+    let is = |v: __m256i, byte: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte as i8));
+    let part = |offset: usize| {
+        // SAFETY: the unaligned 32-byte loads read `bytes[at..at + 65]`,
+        // in bounds by the caller's promise.
+        let (here, next) = unsafe {
+            (
+                _mm256_loadu_si256(start.add(offset).cast::<__m256i>()),
+                _mm256_loadu_si256(start.add(offset + 1).cast::<__m256i>()),
+            )
+        };
+        let initial = _mm256_or_si256(
+            _mm256_or_si256(is(next, b't'), is(next, b'd')),
+            _mm256_or_si256(
+                _mm256_or_si256(is(next, b'a'), is(next, b'l')),
+                is(next, b'@'),
+            ),
+        );
+        let both = _mm256_and_si256(is(here, b'"'), initial);
+        u64::from(_mm256_movemask_epi8(both) as u32)
+    };
+    part(0) | part(32) << 32
 }
 
 /// The candidate a key's value at `at` (quoted at `level`) gives.

@@ -44,6 +44,16 @@ pub fn parse_date_time(text: &[u8]) -> Option<(DateTime, usize)> {
 /// The civil seconds of the head `YYYY-MM-DDTHH:MM:SS` (or its variants)
 /// at the start of `text`.
 fn parse_head(text: &[u8]) -> Option<i64> {
+    Some(parse_minute(text)? + parse_second(text)?)
+}
+
+/// Length of a head's minute, `YYYY-MM-DDTHH:MM`: the part
+/// [`HeadCache`] keys on.
+const MINUTE_LEN: usize = 16;
+
+/// The civil seconds of the minute `YYYY-MM-DDTHH:MM` (or its variants)
+/// at the start of `text`: every check of a head but those of its seconds.
+fn parse_minute(text: &[u8]) -> Option<i64> {
     let year = digits(text, 0, 4)?;
     let separator = *text.get(4)?;
     if !matches!(separator, b'-' | b'/') || text.get(7) != Some(&separator) {
@@ -56,23 +66,32 @@ fn parse_head(text: &[u8]) -> Option<i64> {
         b'-' => matches!(between, b'T' | b't' | b' '),
         _ => between == b' ',
     };
-    if !between_ok || text.get(13) != Some(&b':') || text.get(16) != Some(&b':') {
+    if !between_ok || text.get(13) != Some(&b':') {
         return None;
     }
     let hour = digits(text, 11, 2)?;
     let minute = digits(text, 14, 2)?;
-    let second = digits(text, 17, 2)?;
     if !(1..=12).contains(&month)
         || day < 1
         || day > days_in_month(year, month)
         || hour > 23
         || minute > 59
-        || second > 60
     {
         return None;
     }
     let days = days_from_civil(i64::from(year), month, day);
-    Some(days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second))
+    Some(days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60)
+}
+
+/// The `:SS` that ends a head (`:60`, a leap second, included).
+fn parse_second(text: &[u8]) -> Option<i64> {
+    match text.get(MINUTE_LEN..HEAD_LEN)? {
+        [b':', tens @ b'0'..=b'6', ones @ b'0'..=b'9'] => {
+            let second = i64::from(tens - b'0') * 10 + i64::from(ones - b'0');
+            (second <= 60).then_some(second)
+        }
+        _ => None,
+    }
 }
 
 /// The fraction and zone after a head worth `civil_seconds`.
@@ -124,29 +143,45 @@ fn parse_rest(text: &[u8], civil_seconds: i64) -> Option<(DateTime, usize)> {
     ))
 }
 
-/// The last head read and its civil seconds: records of a stream follow
-/// each other within seconds, so most heads repeat and skip the date
-/// arithmetic ([`HeadCache::parse`]).
+/// The last few minutes read and their civil seconds: records of a stream
+/// follow each other within seconds, so most heads share a minute with an
+/// earlier one and skip the date arithmetic ([`HeadCache::parse`]). Several
+/// minutes, because one stream mixes styles (UTC and local, `T` and a
+/// space, `-` and `/`) whose minutes are written differently.
 #[derive(Debug, Clone, Default)]
 pub struct HeadCache {
-    head: [u8; HEAD_LEN],
-    civil_seconds: Option<i64>,
+    /// A minute's bytes and its civil seconds; `None` until filled.
+    minutes: [Option<([u8; MINUTE_LEN], i64)>; MINUTE_SLOTS],
+    /// The slot the next new minute replaces.
+    next_slot: usize,
 }
 
+/// Minutes a [`HeadCache`] remembers.
+const MINUTE_SLOTS: usize = 4;
+
 impl HeadCache {
-    /// [`parse_date_time`], reusing the last head when `text` starts with
-    /// the same bytes.
+    /// [`parse_date_time`], reusing a remembered minute when `text` starts
+    /// with the same bytes.
     pub fn parse(&mut self, text: &[u8]) -> Option<(DateTime, usize)> {
-        let head = text.get(..HEAD_LEN)?;
-        if let Some(civil_seconds) = self.civil_seconds
-            && head == self.head
-        {
-            return parse_rest(text, civil_seconds);
-        }
-        let civil_seconds = parse_head(text)?;
-        self.head.copy_from_slice(head);
-        self.civil_seconds = Some(civil_seconds);
-        parse_rest(text, civil_seconds)
+        let minute_bytes = text.get(..MINUTE_LEN)?;
+        let remembered = self
+            .minutes
+            .iter()
+            .flatten()
+            .find(|(bytes, _)| bytes.as_slice() == minute_bytes)
+            .map(|&(_, civil)| civil);
+        let minute = match remembered {
+            Some(civil) => civil,
+            None => {
+                let civil = parse_minute(text)?;
+                let mut bytes = [0u8; MINUTE_LEN];
+                bytes.copy_from_slice(minute_bytes);
+                self.minutes[self.next_slot] = Some((bytes, civil));
+                self.next_slot = (self.next_slot + 1) % MINUTE_SLOTS;
+                civil
+            }
+        };
+        parse_rest(text, minute + parse_second(text)?)
     }
 }
 
@@ -161,9 +196,10 @@ pub fn parse_epoch(text: &[u8]) -> Option<(i64, usize)> {
     if whole_len == 0 || whole_len > MAX_DIGITS {
         return None;
     }
-    let whole = text[..whole_len]
-        .iter()
-        .fold(0u128, |acc, b| acc * 10 + u128::from(b - b'0'));
+    // Checked u64 arithmetic: whatever overflows it is past i64 too.
+    let whole = text[..whole_len].iter().try_fold(0u64, |acc, b| {
+        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })?;
     let mut pos = whole_len;
     let mut fraction: &[u8] = &[];
     if text.get(pos) == Some(&b'.') {
@@ -181,7 +217,7 @@ pub fn parse_epoch(text: &[u8]) -> Option<(i64, usize)> {
         return None;
     }
     // Nanoseconds per unit, and so how many fraction digits count.
-    let (per_unit, fraction_digits): (u128, u32) = if whole < 100_000_000_000 {
+    let (per_unit, fraction_digits): (u64, u32) = if whole < 100_000_000_000 {
         (1_000_000_000, 9)
     } else if whole < 100_000_000_000_000 {
         (1_000_000, 6)
@@ -190,10 +226,10 @@ pub fn parse_epoch(text: &[u8]) -> Option<(i64, usize)> {
     } else {
         (1, 0)
     };
-    let mut part = 0u128;
+    let mut part = 0u64;
     let mut scale = per_unit / 10;
     for &digit in fraction.iter().take(fraction_digits as usize) {
-        part += u128::from(digit - b'0') * scale;
+        part += u64::from(digit - b'0') * scale;
         scale /= 10;
     }
     let nanos = whole.checked_mul(per_unit)?.checked_add(part)?;

@@ -425,3 +425,37 @@ proptest! {
         prop_assert_eq!(KeyQuotes::new(&bytes).collect::<Vec<_>>(), expected);
     }
 }
+
+/// The key-quote search gives the same bits with and without AVX2, at the
+/// block's edges too: a quote at a block's last byte whose key letter is
+/// the next block's first.
+#[test]
+fn key_quotes_are_found_at_block_edges_with_and_without_avx2() {
+    let mut record = vec![b'x'; 130];
+    // `"` then a key letter at 0, 30, 32 and 63 (its letter at 64); a
+    // quote before a non-key letter at 10; a key letter without a quote at 40.
+    for (at, pair) in [
+        (0, b"\"t"),
+        (30, b"\"d"),
+        (32, b"\"@"),
+        (63, b"\"l"),
+        (10, b"\"x"),
+    ] {
+        record[at..at + 2].copy_from_slice(pair);
+    }
+    record[40] = b'a';
+    let expected = 1u64 | 1 << 30 | 1 << 32 | 1 << 63;
+    assert_eq!(super::key_quote_mask(&record, 0, false), expected);
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        assert_eq!(super::key_quote_mask(&record, 0, true), expected);
+    }
+    // A block without 65 bytes left (read shifted with AVX2, byte by byte
+    // without): `"t` at 66 + 58, and a quote as the last byte.
+    record[124..126].copy_from_slice(b"\"t");
+    record[129] = b'"';
+    assert_eq!(super::key_quote_mask(&record, 66, false), 1 << 58);
+    assert_eq!(super::key_quote_mask(&record, 66, true), 1 << 58);
+    // A block that is only the last byte.
+    assert_eq!(super::key_quote_mask(&record, 129, true), 0);
+}
