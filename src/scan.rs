@@ -34,6 +34,7 @@ mod anchor;
 pub mod examples;
 mod forms;
 pub mod latest;
+use latest::Start;
 pub mod request_id;
 pub mod timeline;
 
@@ -458,11 +459,16 @@ impl Scanner {
             }
         }
         if let Some(latest) = &mut tally.latest {
-            let start = classified
-                .record_start
-                .unwrap_or_else(|| record_start(line, from, classified.anchor_at));
             let slot = slot_of(&classified.finding, tally.errors.len());
-            // `line` starts where the scanned slice does.
+            // `line` starts where the scanned slice does; the record's start
+            // is found only for the slot's last record, at the resolve.
+            let start = classified.record_start.map_or(
+                Start::Search {
+                    from,
+                    anchor: classified.anchor_at,
+                },
+                Start::At,
+            );
             latest.defer(slot, start, line.len());
         }
         if let (Some(examples), Finding::Catalogued(index)) =
@@ -610,7 +616,7 @@ fn key_status(record: &[u8], at: usize, level: u32, separator: Separator) -> Opt
 
 /// Where the record holding `at` starts: after the last newline between
 /// `from` (a line start) and `at`.
-fn record_start(line: &[u8], from: usize, at: usize) -> usize {
+pub(crate) fn record_start(line: &[u8], from: usize, at: usize) -> usize {
     from + memchr::memrchr(b'\n', &line[from..at]).map_or(0, |i| i + 1)
 }
 

@@ -23,7 +23,23 @@
 
 use crate::time::{Stamp, TimeReader};
 
+use super::record_start;
 use super::request_id::{MAX_REQUEST_ID_BYTES, find_request_id};
+
+/// Where a deferred record starts in its slice: known, or to be searched
+/// back from its anchor to the line start at or after `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At this offset.
+    At(usize),
+    /// The line start before `anchor`, at or after `from`.
+    Search {
+        /// A line start at or before the record's.
+        from: usize,
+        /// Where the record's error form was found.
+        anchor: usize,
+    },
+}
 
 /// A request ID, held inline (no allocation per record).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -90,7 +106,7 @@ pub struct Latest {
     touched: Vec<u32>,
     /// The last record of each slot in the slice being scanned: its start
     /// and end in it, by slot.
-    pending: Vec<Option<(usize, usize)>>,
+    pending: Vec<Option<(Start, usize)>>,
     /// Slots with a pending record.
     pending_slots: Vec<u32>,
 }
@@ -118,7 +134,7 @@ impl Latest {
     /// A counted record of `slot` at `start..end` of the slice being
     /// scanned; read when the slice is [`Latest::resolve`]d, if it is the
     /// slot's last one in it.
-    pub fn defer(&mut self, slot: u32, start: usize, end: usize) {
+    pub fn defer(&mut self, slot: u32, start: Start, end: usize) {
         let index = slot as usize;
         if self.pending.len() <= index {
             self.pending.resize(index + 1, None);
@@ -134,7 +150,17 @@ impl Latest {
         let slots = std::mem::take(&mut self.pending_slots);
         for &slot in &slots {
             let at = self.pending.get_mut(slot as usize).and_then(Option::take);
-            if let Some(record) = at.and_then(|(start, end)| lines.get(start..end)) {
+            let Some((start, end)) = at else {
+                continue;
+            };
+            let start = match start {
+                Start::At(start) => start,
+                Start::Search { from, anchor } if from <= anchor && anchor <= lines.len() => {
+                    record_start(lines, from, anchor)
+                }
+                Start::Search { .. } => continue,
+            };
+            if let Some(record) = lines.get(start..end) {
                 self.note(record, envelope, slot);
             }
         }
