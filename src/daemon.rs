@@ -590,6 +590,12 @@ mod tests {
         (daemon, changed)
     }
 
+    /// A loopback address no one listens on (bound, then let go).
+    fn free_address() -> SocketAddr {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap()
+    }
+
     /// The value of the unlabelled `name` in `metrics`' exposition.
     fn value(metrics: &Metrics, name: &str) -> Option<f64> {
         let text = String::from_utf8(metrics.render()).unwrap();
@@ -668,9 +674,7 @@ mod tests {
             dir.path().display()
         );
         std::fs::write(&config, text).unwrap();
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = free.local_addr().unwrap();
-        drop(free);
+        let address = free_address();
         let options = RunOptions {
             config_path: Some(config),
             listen_address: Some(address),
@@ -701,9 +705,7 @@ mod tests {
             log.display()
         );
         std::fs::write(&config, text).unwrap();
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = free.local_addr().unwrap();
-        drop(free);
+        let address = free_address();
         let options = RunOptions {
             config_path: Some(config),
             listen_address: Some(address),

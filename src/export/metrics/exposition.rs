@@ -254,27 +254,8 @@ impl<W: std::io::Write> OpenMetricsFormat<W> {
         value: Value,
         timestamp: Option<i64>,
     ) {
-        let mut line = Vec::with_capacity(128);
-        line.extend_from_slice(self.family.as_bytes());
-        line.extend_from_slice(suffix.as_bytes());
-        for (index, (name, text)) in labels.iter().enumerate() {
-            line.push(if index == 0 { b'{' } else { b',' });
-            line.extend_from_slice(name.as_bytes());
-            line.extend_from_slice(b"=\"");
-            escape(&mut line, text, true);
-            line.push(b'"');
-        }
-        if !labels.is_empty() {
-            line.push(b'}');
-        }
-        // Writing to a Vec cannot fail.
-        let _ = match value {
-            Value::Count(count) => write!(line, " {count}"),
-            Value::Real(real) if real.is_nan() => write!(line, " NaN"),
-            Value::Real(real) if real == f64::INFINITY => write!(line, " +Inf"),
-            Value::Real(real) if real == f64::NEG_INFINITY => write!(line, " -Inf"),
-            Value::Real(real) => write!(line, " {real}"),
-        };
+        let mut line = self.series(suffix, labels);
+        write_value(&mut line, value);
         if let Some(timestamp) = timestamp {
             let _ = write!(line, " {timestamp}");
         }
@@ -300,12 +281,9 @@ impl<W: std::io::Write> OpenMetricsFormat<W> {
             nanos.div_euclid(1_000_000_000),
             nanos.rem_euclid(1_000_000_000),
         );
+        write_value(&mut line, value);
         // Writing to a Vec cannot fail; the ID is [A-Za-z0-9._:-] only, so
         // it needs no escaping.
-        let _ = match value {
-            Value::Count(count) => write!(line, " {count}"),
-            Value::Real(real) => write!(line, " {real}"),
-        };
         let _ = writeln!(
             line,
             " # {{request_id=\"{}\"}} 1 {seconds}.{:03}",
@@ -387,6 +365,18 @@ impl Exposition for OpenMetricsFormat<Vec<u8>> {
         // A Vec takes every write.
         self.end().unwrap_or_default()
     }
+}
+
+/// Appends ` VALUE` as OpenMetrics spells it (`+Inf`, `-Inf`, `NaN`).
+fn write_value(line: &mut Vec<u8>, value: Value) {
+    // Writing to a Vec cannot fail.
+    let _ = match value {
+        Value::Count(count) => write!(line, " {count}"),
+        Value::Real(real) if real.is_nan() => write!(line, " NaN"),
+        Value::Real(real) if real == f64::INFINITY => write!(line, " +Inf"),
+        Value::Real(real) if real == f64::NEG_INFINITY => write!(line, " -Inf"),
+        Value::Real(real) => write!(line, " {real}"),
+    };
 }
 
 /// Writes `value` in decimal (with a `-` when `negative`) at the start of

@@ -190,12 +190,7 @@ impl SeriesStore {
     /// series is made at 0 if it is not there yet.
     pub(super) fn resolve(&self, source: &str, values: &[String], types: &[TypeKey]) -> SetHandles {
         let mut sources = self.write();
-        let set = sources
-            .entry(source.to_owned())
-            .or_default()
-            .sets
-            .entry(values.to_vec())
-            .or_default();
+        let set = set_of(&mut sources, source, values);
         SetHandles {
             errors: types
                 .iter()
@@ -209,12 +204,7 @@ impl SeriesStore {
     /// `values`, made at 0 if it is not there yet.
     pub(super) fn uncatalogued(&self, source: &str, values: &[String], slot: usize) -> Count {
         let mut sources = self.write();
-        let set = sources
-            .entry(source.to_owned())
-            .or_default()
-            .sets
-            .entry(values.to_vec())
-            .or_default();
+        let set = set_of(&mut sources, source, values);
         Arc::clone(set.uncatalogued.entry(slot).or_default())
     }
 
@@ -227,12 +217,7 @@ impl SeriesStore {
         counted: &Counted,
     ) -> ExemplarSlot {
         let mut sources = self.write();
-        let set = sources
-            .entry(source.to_owned())
-            .or_default()
-            .sets
-            .entry(values.to_vec())
-            .or_default();
+        let set = set_of(&mut sources, source, values);
         Arc::clone(set.exemplars.entry(counted.clone()).or_default())
     }
 
@@ -406,7 +391,21 @@ impl SeriesStore {
     }
 }
 
-/// Claims the three names in the registry (its descriptors) and gives no
+/// `source`'s set `values`, made empty if it is not there yet.
+fn set_of<'a>(
+    sources: &'a mut BTreeMap<String, SourceSeries>,
+    source: &str,
+    values: &[String],
+) -> &'a mut SetSeries {
+    sources
+        .entry(source.to_owned())
+        .or_default()
+        .sets
+        .entry(values.to_vec())
+        .or_default()
+}
+
+/// Claims the four names in the registry (its descriptors) and gives no
 /// messages: a protobuf message per series is what this store exists to
 /// avoid, and the one walk reads the maps instead.
 impl Collector for SeriesStore {
