@@ -22,10 +22,8 @@ library only), so a latency includes the client's own scheduling: compare
 like with like, run twice, and use --bin for a before/after comparison.
 """
 import argparse
-import http.client
 import multiprocessing
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,51 +31,9 @@ import tempfile
 import threading
 import time
 
-
-def get(address, path, timeout=30.0):
-    """One GET on a fresh connection: (seconds, status, body bytes)."""
-    host, port = address.rsplit(":", 1)
-    started = time.monotonic()
-    connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
-    try:
-        connection.request("GET", path, headers={"Connection": "close"})
-        response = connection.getresponse()
-        body = response.read()
-        return time.monotonic() - started, response.status, body
-    finally:
-        connection.close()
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def start(binary, config):
-    """The daemon on 127.0.0.1:0, and its bound address from its log."""
-    daemon = subprocess.Popen(
-        [binary, "run", "--config", config, "--web.listen-address", "127.0.0.1:0",
-         "--log.level", "info"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True, errors="replace")
-    found = {}
-
-    def read_log():
-        for line in daemon.stderr:
-            match = re.search(r"msg=\"?listening\"? .*address=(\S+)", line)
-            if match and "address" not in found:
-                found["address"] = match.group(1)
-
-    threading.Thread(target=read_log, daemon=True).start()
-    deadline = time.monotonic() + 30
-    while "address" not in found:
-        if time.monotonic() > deadline or daemon.poll() is not None:
-            daemon.kill()
-            sys.exit("errtally did not start")
-        time.sleep(0.05)
-    return daemon, found["address"]
+# The scrape client and the daemon launcher are scrapes.py's (same folder,
+# which Python puts on the path for a script).
+from scrapes import get, percentile, start
 
 
 def bytes_read(text):
