@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{json_stdout, run};
+use crate::support::{run, scan_json as scan};
 
 /// A counted record as the test wrote it.
 #[derive(Debug, Clone)]
@@ -196,20 +196,6 @@ fn expected(files: &[(&Path, &[Written])], keep: usize) -> Value {
         by_type.insert(error_type.to_string(), Value::Array(listed));
     }
     Value::Object(by_type)
-}
-
-/// `scan --format json ARGS... PATHS...`, which must succeed.
-fn scan(args: &[&str], paths: &[&Path]) -> Value {
-    let mut argv = vec!["scan", "--format", "json"];
-    argv.extend_from_slice(args);
-    argv.extend(paths.iter().map(|path| path.to_str().unwrap()));
-    let output = run(&argv, None);
-    assert!(
-        output.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    json_stdout(&output)
 }
 
 #[test]

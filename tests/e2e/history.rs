@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{corpus, json_stdout, run};
+use crate::support::{corpus, json_stdout, run, scan_json, sh};
 
 /// The zone the corpus writes zone-less times in and the scan reads them
 /// in: +05:45 all year, so local hours start at a quarter past the UTC hour.
@@ -94,27 +94,9 @@ fn hourly(minutes: &Minutes) -> Value {
         .collect()
 }
 
+/// `scan_json` with the corpus' zone.
 fn scan(args: &[&str], paths: &[&Path]) -> Value {
-    let mut argv = vec!["scan", "--format", "json", "--timezone", ZONE];
-    argv.extend_from_slice(args);
-    argv.extend(paths.iter().map(|path| path.to_str().unwrap()));
-    let output = run(&argv, None);
-    assert!(
-        output.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    json_stdout(&output)
-}
-
-fn sh(dir: &Path, script: &str) {
-    let status = std::process::Command::new("sh")
-        .arg("-ec")
-        .arg(script)
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "{script}");
+    scan_json(&[&["--timezone", ZONE], args].concat(), paths)
 }
 
 #[test]

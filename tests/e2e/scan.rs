@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{add_tallies, corpus, json_stdout, run};
+use crate::support::{add_tallies, corpus, json_stdout, run, scan_json, sh};
 
 #[test]
 fn scan_of_a_hostile_corpus_matches_the_generators_tally() {
@@ -405,31 +405,6 @@ fn a_custom_catalog_replaces_the_built_in_one() {
         report["uncatalogued_types"],
         serde_json::json!({"email_not_found": 1})
     );
-}
-
-/// The JSON report of `scan ARGS... PATHS...`, which must succeed.
-fn scan_json(args: &[&str], paths: &[&Path]) -> Value {
-    let mut argv = vec!["scan", "--format", "json"];
-    argv.extend_from_slice(args);
-    argv.extend(paths.iter().map(|path| path.to_str().unwrap()));
-    let output = run(&argv, None);
-    assert!(
-        output.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    json_stdout(&output)
-}
-
-/// Runs a shell pipeline (the real gzip, zstd and cat) in `dir`.
-fn sh(dir: &Path, script: &str) {
-    let status = std::process::Command::new("sh")
-        .arg("-ec")
-        .arg(script)
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "{script}");
 }
 
 #[test]

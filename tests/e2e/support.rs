@@ -112,3 +112,29 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// The JSON report of `scan --format json ARGS... PATHS...`, which must
+/// succeed.
+pub fn scan_json(args: &[&str], paths: &[&Path]) -> Value {
+    let mut argv = vec!["scan", "--format", "json"];
+    argv.extend_from_slice(args);
+    argv.extend(paths.iter().map(|path| path.to_str().unwrap()));
+    let output = run(&argv, None);
+    assert!(
+        output.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json_stdout(&output)
+}
+
+/// Runs a shell pipeline (the real gzip, zstd and cat) in `dir`.
+pub fn sh(dir: &Path, script: &str) {
+    let status = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{script}");
+}
