@@ -1,6 +1,7 @@
 //! What one status page costs to render at 2,000 files: with every
 //! catalogued type of every input busy for a whole hour (every sparkline
-//! drawn at full detail: the largest page the history can make), and with
+//! drawn at full detail, and five examples of each with its line: the
+//! largest page the history can make), and with
 //! five busy types, a more usual day.
 //!
 //! `cargo bench --bench status_page`; the state (metrics, 361 samples of
@@ -8,17 +9,20 @@
 //! size is printed once.
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use errtally::catalog::Catalog;
 use errtally::export::metrics::Metrics;
-use errtally::export::status::{DaemonStatus, FileStatus, InputStatus};
+use errtally::export::status::{DaemonStatus, FileStatus, InputStatus, TypeExamples};
 use errtally::export::status_page::history::{Counter, Counts, SAMPLE_INTERVAL, SLOTS, SeriesKey};
 use errtally::export::status_page::{self};
 use errtally::scan::Tally;
+use errtally::scan::latest::RequestId;
+use errtally::scan::recent::{Example, KEPT, Line};
+use errtally::time::Stamp;
 use tokio::time::Instant;
 
 /// A daemon's shared state after an hour: `inputs` inputs sharing `files`
@@ -87,11 +91,46 @@ fn busy_hour(inputs: usize, files: usize, busy_types: usize) -> (Metrics, Daemon
                 patterns: vec!["/var/log/pods/*/*/*.log".to_string()],
                 files,
                 finished: false,
+                examples: Arc::new(examples(&types, busy_types, i)),
             },
         );
     }
     let now = start + SAMPLE_INTERVAL * SLOTS as u32 + Duration::from_secs(5);
     (metrics, status, now)
+}
+
+/// The page's worst case of examples: five of each busy type, with IDs,
+/// long pod paths and their lines.
+fn examples(types: &[String], busy_types: usize, input: usize) -> Vec<TypeExamples> {
+    types
+        .iter()
+        .take(busy_types)
+        .map(|error_type| TypeExamples {
+            error_type: error_type.clone(),
+            examples: (0..KEPT as u64)
+                .map(|n| Example {
+                    time: Stamp::from_seconds(1_796_464_800 - n as i64)
+                        .unwrap_or(Stamp::from_nanos(0)),
+                    timed: true,
+                    request_id: RequestId::new(
+                        format!("request-id-live-{input:04}-{n:020}").as_bytes(),
+                    ),
+                    path: Arc::from(Path::new(&format!(
+                        "/var/log/pods/namespace-{n}_pod-{input:05}_0a1b2c3d/app/0.log"
+                    ))),
+                    offset: n * 7919,
+                    line: Some(Line {
+                        text: format!(
+                            "{{\"error_type\":\"{error_type}\",\"pad\":\"{}\"}}",
+                            "x".repeat(240)
+                        )
+                        .into(),
+                        cut: true,
+                    }),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 fn render(c: &mut Criterion) {

@@ -106,6 +106,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "max_line_bytes",
     "catalog",
     "timezone",
+    "status_page_show_lines",
 ];
 
 /// Everything `errtally run` needs to know before it starts, already
@@ -137,6 +138,10 @@ pub struct Config {
     /// records in it, for `errtally_error_last_seen_timestamp_seconds` and
     /// the exemplars.
     pub timezone: Option<String>,
+    /// Whether the status page's examples show the line of each record
+    /// (`status_page_show_lines`, off by default: logs carry personal
+    /// data).
+    pub status_page_show_lines: bool,
     /// The sources to tail, in file order, then command-line order.
     pub inputs: Vec<InputConfig>,
     /// The file this came from, kept for messages and the status page.
@@ -371,6 +376,7 @@ impl Default for Config {
             catalog: Vec::new(),
             catalog_entries: Vec::new(),
             timezone: None,
+            status_page_show_lines: false,
             inputs: Vec::new(),
             path: None,
         }
@@ -525,6 +531,7 @@ struct RawConfig {
     #[serde(default)]
     catalog: Vec<Spanned<String>>,
     timezone: Option<Spanned<String>>,
+    status_page_show_lines: Option<bool>,
     #[serde(default)]
     input: Vec<Spanned<RawInput>>,
 }
@@ -624,6 +631,7 @@ impl Source<'_> {
                 .map_err(|error| self.invalid(zone.span(), "timezone", error.to_string()))?;
             config.timezone = Some(zone.get_ref().clone());
         }
+        config.status_page_show_lines = raw.status_page_show_lines.unwrap_or(false);
         Ok(())
     }
 
@@ -1462,6 +1470,22 @@ name = "b"
 paths = ["/b", "-"]
 "#;
         assert_invalid(text, 7, "input[1].paths[1]", "already read by input[0]");
+    }
+
+    #[test]
+    fn status_page_show_lines_is_a_boolean_off_by_default() {
+        assert!(!parse("").unwrap().status_page_show_lines);
+        assert!(
+            parse("status_page_show_lines = true\n")
+                .unwrap()
+                .status_page_show_lines
+        );
+        assert_invalid(
+            "\nstatus_page_show_lines = \"yes\"\n",
+            2,
+            "status_page_show_lines",
+            "invalid type: string \"yes\", expected a boolean",
+        );
     }
 
     #[test]

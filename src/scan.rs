@@ -34,6 +34,7 @@ mod anchor;
 pub mod examples;
 mod forms;
 pub mod latest;
+pub mod recent;
 use latest::Start;
 pub mod request_id;
 pub mod timeline;
@@ -101,6 +102,10 @@ pub struct Tally {
     /// The latest records of each catalogued type with their offsets
     /// (`scan --examples`, [`examples`]); `None` costs the scanner nothing.
     pub examples: Option<Box<examples::Examples>>,
+    /// A daemon input's latest records of each catalogued type, for the
+    /// status page ([`recent`]); kept with [`Tally::latest`], which finds
+    /// them. Not counts: [`Tally::clear`] and [`Tally::merge`] leave them.
+    pub recent: Option<Box<recent::RecentRecords>>,
 }
 
 impl Tally {
@@ -116,6 +121,7 @@ impl Tally {
             timeline: None,
             latest: None,
             examples: None,
+            recent: None,
         }
     }
 
@@ -133,6 +139,27 @@ impl Tally {
     pub fn set_offset(&mut self, offset: u64) {
         if let Some(examples) = &mut self.examples {
             examples.set_base(offset);
+        }
+        if let Some(recent) = &mut self.recent {
+            recent.set_base(offset);
+        }
+    }
+
+    /// The records the scanner is handed next are from `path`: only
+    /// [`recent`] needs it.
+    pub fn set_file(&mut self, path: &std::path::Path) {
+        if let Some(recent) = &mut self.recent {
+            recent.set_file(path);
+        }
+    }
+
+    /// The same tally keeping the latest records of each type in `latest`
+    /// and, for the status page, in `recent`.
+    pub fn with_recent(self, latest: latest::Latest, recent: recent::RecentRecords) -> Self {
+        Self {
+            latest: Some(Box::new(latest)),
+            recent: Some(Box::new(recent)),
+            ..self
         }
     }
 
@@ -393,7 +420,7 @@ impl Scanner {
             }
         }
         if let Some(latest) = &mut tally.latest {
-            latest.resolve(lines, None);
+            latest.resolve(lines, None, tally.recent.as_deref_mut());
         }
         if let Some(examples) = &mut tally.examples {
             examples.resolve(lines);
@@ -423,7 +450,7 @@ impl Scanner {
             self.count(record, 0, envelope, classified, tally);
         }
         if let Some(latest) = &mut tally.latest {
-            latest.resolve(record, envelope);
+            latest.resolve(record, envelope, tally.recent.as_deref_mut());
         }
         if let Some(examples) = &mut tally.examples {
             examples.resolve(record);

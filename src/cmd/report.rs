@@ -18,7 +18,6 @@ use super::corpus::Expected;
 use crate::catalog::{Catalog, shorten};
 use crate::scan::Tally;
 use crate::scan::examples::Example;
-use crate::time::Stamp;
 
 /// How many uncatalogued type names a report lists at most.
 pub(crate) const MAX_LISTED_NAMES: usize = 100;
@@ -194,7 +193,7 @@ pub(crate) fn examples(catalog: &Catalog, tally: &Tally) -> BTreeMap<String, Vec
 fn example_report(example: &Example) -> ExampleReport {
     ExampleReport {
         request_id: example.request_id.as_deref().map(str::to_owned),
-        time: example.time.map(format_utc),
+        time: example.time.map(|time| time.to_string()),
         path: example
             .path
             .as_deref()
@@ -202,13 +201,6 @@ fn example_report(example: &Example) -> ExampleReport {
             .unwrap_or_default(),
         offset: example.offset,
     }
-}
-
-/// RFC 3339 in UTC with `Z`, with the fraction only when there is one.
-fn format_utc(stamp: Stamp) -> String {
-    jiff::Timestamp::from_nanosecond(i128::from(stamp.nanos()))
-        .map(|time| time.to_string())
-        .unwrap_or_default()
 }
 
 /// The `--examples` part of the table report: per catalogued type seen,

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 
 use crate::catalog::Catalog;
 use crate::export::status_page::history::{History, SLOTS};
+use crate::scan::recent::Example;
 
 /// One open file of an input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,34 @@ pub struct InputStatus {
     pub files: Vec<FileStatus>,
     /// True once stdin reached its end.
     pub finished: bool,
+    /// The latest examples of each catalogued type it counted.
+    pub examples: Arc<Vec<TypeExamples>>,
+}
+
+/// The latest examples of one catalogued type an input counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeExamples {
+    /// The type.
+    pub error_type: String,
+    /// Its examples, latest first.
+    pub examples: Vec<Example>,
+}
+
+impl TypeExamples {
+    /// `examples` by catalogue index, named from `catalog`, by name.
+    pub fn named(catalog: &Catalog, examples: Vec<(usize, Vec<Example>)>) -> Vec<Self> {
+        let mut named: Vec<Self> = examples
+            .into_iter()
+            .filter_map(|(index, examples)| {
+                Some(Self {
+                    error_type: catalog.entry(index)?.error_type.clone(),
+                    examples,
+                })
+            })
+            .collect();
+        named.sort_by(|a, b| a.error_type.cmp(&b.error_type));
+        named
+    }
 }
 
 /// One input as the status page lists it: totals over all its files, and
@@ -57,6 +86,8 @@ pub(crate) struct InputSummary {
     pub files: Vec<FileStatus>,
     /// True once stdin reached its end.
     pub finished: bool,
+    /// The latest examples of each catalogued type it counted.
+    pub examples: Arc<Vec<TypeExamples>>,
 }
 
 /// Shared daemon state for the HTTP layer.
@@ -163,6 +194,7 @@ impl DaemonStatus {
                         .fold(0u64, |sum, file| sum.saturating_add(file.lag())),
                     files: files.into_iter().cloned().collect(),
                     finished: input.finished,
+                    examples: Arc::clone(&input.examples),
                 };
                 (name.clone(), summary)
             })
@@ -213,6 +245,7 @@ mod tests {
                 patterns: vec!["/*".to_string()],
                 files,
                 finished: false,
+                examples: Arc::default(),
             },
         );
         let summary = |limit| status.input_summaries(limit).remove("api").unwrap();

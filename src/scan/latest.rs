@@ -23,8 +23,9 @@
 
 use crate::time::{Stamp, TimeReader};
 
+use super::recent::{KEPT, RecentRecords};
 use super::record_start;
-use super::request_id::{MAX_REQUEST_ID_BYTES, find_request_id};
+use super::request_id::{MAX_REQUEST_ID_BYTES, find_request_id, is_id_byte};
 
 /// Where a deferred record starts in its slice: known, or to be searched
 /// back from its anchor to the line start at or after `from`.
@@ -49,8 +50,12 @@ pub struct RequestId {
 }
 
 impl RequestId {
-    /// `id` if it is one ([`find_request_id`] only gives such).
-    fn new(id: &[u8]) -> Option<Self> {
+    /// `id` if it is one: 1 to [`MAX_REQUEST_ID_BYTES`] bytes of
+    /// `[A-Za-z0-9._:-]` (as [`find_request_id`] gives them).
+    pub fn new(id: &[u8]) -> Option<Self> {
+        if id.is_empty() || !id.iter().all(|&byte| is_id_byte(byte)) {
+            return None;
+        }
         let len = u8::try_from(id.len()).ok()?;
         let mut bytes = [0; MAX_REQUEST_ID_BYTES];
         bytes.get_mut(..id.len())?.copy_from_slice(id);
@@ -97,6 +102,21 @@ pub struct LatestOfType {
     pub example: Option<(Seen, RequestId)>,
 }
 
+/// The last [`KEPT`] records of one slot in the slice being scanned: their
+/// starts and ends in it, in a ring.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pending {
+    at: [(Start, usize); KEPT],
+    /// Records deferred: the latest is at `(count - 1) % KEPT`.
+    count: usize,
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Start::At(0)
+    }
+}
+
 /// See the module docs. Slots as the timeline's ([`super::slot_of`]).
 #[derive(Debug, Clone)]
 pub struct Latest {
@@ -104,9 +124,8 @@ pub struct Latest {
     slots: Vec<LatestOfType>,
     /// Slots with something, so clearing and publishing touch only them.
     touched: Vec<u32>,
-    /// The last record of each slot in the slice being scanned: its start
-    /// and end in it, by slot.
-    pending: Vec<Option<(Start, usize)>>,
+    /// The last records of each slot in the slice being scanned, by slot.
+    pending: Vec<Pending>,
     /// Slots with a pending record.
     pending_slots: Vec<u32>,
 }
@@ -137,31 +156,50 @@ impl Latest {
     pub fn defer(&mut self, slot: u32, start: Start, end: usize) {
         let index = slot as usize;
         if self.pending.len() <= index {
-            self.pending.resize(index + 1, None);
+            self.pending.resize(index + 1, Pending::default());
         }
-        if self.pending[index].replace((start, end)).is_none() {
+        let pending = &mut self.pending[index];
+        pending.at[pending.count % KEPT] = (start, end);
+        pending.count += 1;
+        if pending.count == 1 {
             self.pending_slots.push(slot);
         }
     }
 
     /// Reads the last deferred record of each slot in `lines` (the slice
-    /// the positions are in; `envelope` as for [`Latest::note`]).
-    pub fn resolve(&mut self, lines: &[u8], envelope: Option<&[u8]>) {
+    /// the positions are in; `envelope` as for [`Latest::note`]), and hands
+    /// the last [`KEPT`] of each to `recent`, when there is one.
+    pub fn resolve(
+        &mut self,
+        lines: &[u8],
+        envelope: Option<&[u8]>,
+        mut recent: Option<&mut RecentRecords>,
+    ) {
         let slots = std::mem::take(&mut self.pending_slots);
         for &slot in &slots {
-            let at = self.pending.get_mut(slot as usize).and_then(Option::take);
-            let Some((start, end)) = at else {
+            let Some(pending) = self.pending.get_mut(slot as usize) else {
                 continue;
             };
-            let start = match start {
-                Start::At(start) => start,
-                Start::Search { from, anchor } if from <= anchor && anchor <= lines.len() => {
-                    record_start(lines, from, anchor)
-                }
-                Start::Search { .. } => continue,
+            let Pending { at, count } = std::mem::take(pending);
+            let located = |(start, end): (Start, usize)| {
+                let start = match start {
+                    Start::At(start) => start,
+                    Start::Search { from, anchor } if from <= anchor && anchor <= lines.len() => {
+                        record_start(lines, from, anchor)
+                    }
+                    Start::Search { .. } => return None,
+                };
+                Some((start, lines.get(start..end)?))
             };
-            if let Some(record) = lines.get(start..end) {
+            if let Some((_, record)) = located(at[(count + KEPT - 1) % KEPT]) {
                 self.note(record, envelope, slot);
+            }
+            if let Some(recent) = recent.as_deref_mut() {
+                for n in count.saturating_sub(KEPT)..count {
+                    if let Some((start, record)) = located(at[n % KEPT]) {
+                        recent.capture(slot as usize, record, envelope, start);
+                    }
+                }
             }
         }
         self.pending_slots = slots;
@@ -273,6 +311,29 @@ mod tests {
         let y = seen[1].1;
         assert_eq!(y.seen, Some(Seen::Untimed));
         assert_eq!(y.example.unwrap().1.as_str(), "req-c");
+    }
+
+    #[test]
+    fn a_request_id_is_1_to_100_bytes_of_letters_digits_and_dot_colon_dash_underscore() {
+        assert_eq!(
+            RequestId::new(b"req_1.a:b-C").unwrap().as_str(),
+            "req_1.a:b-C"
+        );
+        let longest = "a".repeat(100);
+        assert_eq!(
+            RequestId::new(longest.as_bytes()).unwrap().as_str(),
+            longest
+        );
+        for bad in [
+            &b""[..],
+            b"a b",
+            b"<i>",
+            b"a\n",
+            "é".as_bytes(),
+            &[b'a'; 101],
+        ] {
+            assert_eq!(RequestId::new(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -153,7 +153,7 @@ fn is_key_joined(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'"' | b'\'' | b'\\')
 }
 
-fn is_id_byte(byte: u8) -> bool {
+pub(crate) fn is_id_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b':' | b'-')
 }
 

@@ -35,10 +35,11 @@ use crate::checkpoint::OffsetBoard;
 use crate::checkpoint::{FileCheckpoint, FileIdentity};
 use crate::config::{InputConfig, StartAt};
 use crate::export::metrics::InputMetrics;
-use crate::export::status::{DaemonStatus, FileStatus, InputStatus};
+use crate::export::status::{DaemonStatus, FileStatus, InputStatus, TypeExamples};
 use crate::scan::latest::Latest;
+use crate::scan::recent::RecentRecords;
 use crate::scan::{Scanner, Tally};
-use crate::time::TimeReader;
+use crate::time::{Stamp, TimeReader};
 use crate::walk;
 
 /// Most bytes read from one file per poll, so one busy file cannot starve
@@ -187,6 +188,8 @@ pub struct FileInput {
     /// A rotated copy was drained: its entry leaves the next publication,
     /// which the checkpoint writer is asked to save at once.
     save_soon: bool,
+    /// The latest examples of each type, as last published.
+    examples: Arc<Vec<TypeExamples>>,
 }
 
 /// Shared pieces an input is built from.
@@ -209,6 +212,9 @@ pub struct InputParts {
     pub budget: Arc<DescriptorBudget>,
     /// The zone record times without one are read in (`timezone`).
     pub record_zone: crate::time::Zone,
+    /// Whether the status page's examples keep their lines
+    /// (`status_page_show_lines`).
+    pub show_lines: bool,
 }
 
 impl FileInput {
@@ -232,8 +238,13 @@ impl FileInput {
             max_line_bytes: parts.max_line_bytes,
             orphan_grace: MIN_ORPHAN_GRACE.max(parts.poll_interval * 2),
             scanner: parts.scanner,
-            // The latest record of each type, for last seen and exemplars.
-            tally: Tally::new(types).with_latest(Latest::new(TimeReader::new(parts.record_zone))),
+            // The latest records of each type, for last seen, exemplars
+            // and the status page's examples.
+            tally: Tally::new(types).with_recent(
+                Latest::new(TimeReader::new(parts.record_zone.clone())),
+                RecentRecords::new(TimeReader::new(parts.record_zone), types, parts.show_lines),
+            ),
+            examples: Arc::default(),
             resume,
             resume_by_inode,
             resume_paths,
@@ -533,6 +544,7 @@ impl FileInput {
         }
         let metrics = &mut self.metrics;
         let set = tailer.label_set;
+        self.tally.set_file(tailer.path());
         let outcome = tailer.read(
             &mut self.read_buffers,
             &mut self.scanner,
@@ -1550,12 +1562,18 @@ impl FileInput {
         if std::mem::take(&mut self.save_soon) {
             self.offsets.save_soon();
         }
+        if let Some(recent) = self.tally.recent.as_deref_mut()
+            && let Some(examples) = recent.examples(Stamp::now())
+        {
+            self.examples = Arc::new(TypeExamples::named(self.scanner.catalog(), examples));
+        }
         self.status.set_input(
             &self.name,
             InputStatus {
                 patterns: self.patterns.clone(),
                 files,
                 finished: false,
+                examples: Arc::clone(&self.examples),
             },
         );
     }
@@ -1683,6 +1701,7 @@ mod tests {
             max_line_bytes: 1 << 20,
             poll_interval: Duration::from_secs(1),
             record_zone: crate::time::Zone::utc(),
+            show_lines: false,
             budget: Arc::new(budget),
         };
         (FileInput::new(&config, patterns, parts), metrics)

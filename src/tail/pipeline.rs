@@ -100,6 +100,7 @@ impl Pipeline {
                 let watches = Arc::clone(&watches);
                 let (max_line_bytes, poll_interval) = (config.max_line_bytes, config.poll_interval);
                 let record_zone = config.record_zone();
+                let show_lines = config.status_page_show_lines;
                 let cancel = cancel.clone();
                 move || {
                     let parts = InputParts {
@@ -116,6 +117,7 @@ impl Pipeline {
                         poll_interval,
                         budget: Arc::clone(&budget),
                         record_zone: record_zone.clone(),
+                        show_lines,
                     };
                     FileInput::new(&input, patterns.clone(), parts).run(
                         Arc::clone(&wake),

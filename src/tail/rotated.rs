@@ -148,6 +148,7 @@ impl Drainer<'_> {
         }
         self.metrics.rotations.inc();
         let set = self.metrics.attach(&saved.path);
+        self.tally.set_file(&path);
         let metrics = &mut *self.metrics;
         let result = drain(
             found,
@@ -516,6 +517,7 @@ mod tests {
             max_line_bytes: 1 << 20,
             poll_interval: Duration::from_secs(1),
             record_zone: crate::time::Zone::utc(),
+            show_lines: false,
             budget: Arc::new(crate::tail::budget::DescriptorBudget::unlimited()),
         };
         let mut input = FileInput::new(&config, vec![log.display().to_string()], parts);

@@ -17,19 +17,25 @@
 //! blocked, but counted nowhere.
 
 use std::io::{self, Read};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::export::metrics::{InputMetrics, Metrics};
-use crate::export::status::{DaemonStatus, InputStatus};
+use crate::export::status::{DaemonStatus, InputStatus, TypeExamples};
 use crate::lifecycle::Stage;
 use crate::read::LineReader;
 use crate::scan::latest::Latest;
+use crate::scan::recent::RecentRecords;
 use crate::scan::{Scanner, Tally};
-use crate::time::TimeReader;
+use crate::time::{Stamp, TimeReader};
+
+/// The path stdin's records are shown at, and its pattern.
+const STDIN_PATH: &str = "-";
 
 /// Size of one read from stdin: small enough that a slow pipe's lines show
 /// up at once (a read returns whatever is there), large enough for a fast one.
@@ -38,6 +44,10 @@ const STDIN_READ_SIZE: usize = 256 << 10;
 /// How long one wait for input lasts before the reader looks at its token
 /// again: the longest a shutdown waits for an idle stdin.
 const STDIN_WAIT_MS: libc::c_int = 100;
+
+/// Least time between two refreshes of the status page's examples while
+/// input flows (reading them costs more than counting the records).
+const EXAMPLES_SPACING: Duration = Duration::from_millis(200);
 
 /// What the reader reads: the process's stdin, which it waits on with
 /// `poll(2)` so that it can stop, or a test's reader, which never blocks.
@@ -49,8 +59,9 @@ enum Source {
 
 impl Source {
     /// Waits until a read will not block (input, its end, or an error for
-    /// `read` to report); false once `stop` is cancelled.
-    fn wait(&self, stop: &CancellationToken) -> bool {
+    /// `read` to report), calling `idle` each time a turn of the wait
+    /// passes without input; false once `stop` is cancelled.
+    fn wait(&self, stop: &CancellationToken, mut idle: impl FnMut()) -> bool {
         match self {
             Source::Stdin => loop {
                 if stop.is_cancelled() {
@@ -68,6 +79,7 @@ impl Source {
                 if ready != 0 {
                     return true;
                 }
+                idle();
             },
             #[cfg(test)]
             Source::Reader(_) => !stop.is_cancelled(),
@@ -90,6 +102,27 @@ struct Bound {
     scanner: Scanner,
     metrics: InputMetrics,
     tally: Tally,
+    /// The latest examples of each type, as last shown.
+    examples: Arc<Vec<TypeExamples>>,
+    /// When they were last shown.
+    shown_at: Instant,
+}
+
+impl Bound {
+    /// Shows the examples if they changed, at most every
+    /// [`EXAMPLES_SPACING`] unless `now_anyway`.
+    fn show_examples(&mut self, status: &DaemonStatus, finished: bool, now_anyway: bool) {
+        if !now_anyway && self.shown_at.elapsed() < EXAMPLES_SPACING {
+            return;
+        }
+        if let Some(recent) = self.tally.recent.as_deref_mut()
+            && let Some(examples) = recent.examples(Stamp::now())
+        {
+            self.examples = Arc::new(TypeExamples::named(self.scanner.catalog(), examples));
+            self.shown_at = Instant::now();
+            show(self, status, finished);
+        }
+    }
 }
 
 /// What the reader thread and [`StdinInput::bind`] share.
@@ -156,12 +189,25 @@ impl StdinInput {
     /// returns, the old binding's handles are no longer used.
     pub fn bind(&self, config: &Config, catalog: &Arc<Catalog>, metrics: &Metrics) {
         let input = config.inputs.iter().find(|input| input.reads_stdin());
-        let new = input.map(|input| Bound {
-            name: input.name.clone(),
-            scanner: Scanner::new(Arc::clone(catalog)),
-            metrics: metrics.input(&input.name, catalog),
-            tally: Tally::new(catalog.len())
-                .with_latest(Latest::new(TimeReader::new(config.record_zone()))),
+        let new = input.map(|input| {
+            let zone = config.record_zone();
+            let mut tally = Tally::new(catalog.len()).with_recent(
+                Latest::new(TimeReader::new(zone.clone())),
+                RecentRecords::new(
+                    TimeReader::new(zone),
+                    catalog.len(),
+                    config.status_page_show_lines,
+                ),
+            );
+            tally.set_file(Path::new(STDIN_PATH));
+            Bound {
+                name: input.name.clone(),
+                scanner: Scanner::new(Arc::clone(catalog)),
+                metrics: metrics.input(&input.name, catalog),
+                tally,
+                examples: Arc::default(),
+                shown_at: Instant::now(),
+            }
         });
         {
             let mut shared = lock(&self.shared);
@@ -208,9 +254,10 @@ fn show(bound: &Bound, status: &DaemonStatus, finished: bool) {
     status.set_input(
         &bound.name,
         InputStatus {
-            patterns: vec!["-".to_string()],
+            patterns: vec![STDIN_PATH.to_string()],
             files: Vec::new(),
             finished,
+            examples: Arc::clone(&bound.examples),
         },
     );
 }
@@ -231,7 +278,14 @@ fn read(
     let mut lines = LineReader::new(max_line_bytes);
     let mut buf = vec![0; STDIN_READ_SIZE];
     loop {
-        if !source.wait(stop) {
+        let idle = || {
+            let mut shared = lock(shared);
+            let finished = shared.finished;
+            if let Some(bound) = &mut shared.bound {
+                bound.show_examples(status, finished, true);
+            }
+        };
+        if !source.wait(stop, idle) {
             tracing::info!("stdin reader stopped");
             return;
         }
@@ -251,6 +305,7 @@ fn read(
             Some(bound) => {
                 lines.count(&buf[..read], &mut bound.scanner, &mut bound.tally);
                 bound.metrics.publish(&mut bound.tally);
+                bound.show_examples(status, false, false);
             }
             // Unbound: keep framing so that a later binding starts at a
             // line boundary, count nothing.
@@ -262,6 +317,7 @@ fn read(
     if let Some(bound) = &mut shared.bound {
         lines.finish(&mut bound.scanner, &mut bound.tally);
         bound.metrics.publish(&mut bound.tally);
+        bound.show_examples(status, true, true);
         show(bound, status, true);
     }
     tracing::info!("stdin reached its end; metrics are still served");

@@ -78,6 +78,16 @@ impl Stamp {
     }
 }
 
+/// RFC 3339 in UTC with `Z`, with the fraction only when there is one.
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match jiff::Timestamp::from_nanosecond(i128::from(self.0)) {
+            Ok(time) => write!(f, "{time}"),
+            Err(_) => write!(f, "{}ns", self.0),
+        }
+    }
+}
+
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
 /// The keys that hold a record's own time, in no order: the first of them

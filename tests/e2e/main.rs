@@ -29,6 +29,7 @@ mod sdk;
 mod slow_clients;
 mod split;
 mod state_dir;
+mod status_examples;
 mod status_page;
 mod support;
 mod truncation;

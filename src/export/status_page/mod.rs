@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use crate::catalog::{Catalog, CatalogEntry};
 use crate::export::metrics::Metrics;
 use crate::export::status::{DaemonStatus, InputSummary};
+use crate::scan::recent::{Example, KEPT};
 use history::{Counter, Counts, Recent, SAMPLE_INTERVAL, Snapshot};
 use sparkline::write_sparkline;
 
@@ -59,7 +60,19 @@ pub fn render(metrics: &Metrics, status: &DaemonStatus, wall: SystemTime, now: I
 
     let mut page = String::with_capacity(32 << 10);
     write_header(&mut page, status, &catalog, uptime);
-    write_errors_section(&mut page, &catalog, &rates, snapshot.covered);
+    let with_examples: BTreeSet<&str> = inputs
+        .values()
+        .flat_map(|input| input.examples.iter())
+        .map(|of_type| of_type.error_type.as_str())
+        .collect();
+    write_errors_section(
+        &mut page,
+        &catalog,
+        &rates,
+        snapshot.covered,
+        &with_examples,
+    );
+    write_examples_section(&mut page, &inputs);
     write_inputs_section(&mut page, &inputs, &rates, &snapshot);
     write_files_section(&mut page, &inputs);
     page.push_str("</body></html>\n");
@@ -104,8 +117,15 @@ fn write_header(page: &mut String, status: &DaemonStatus, catalog: &Catalog, upt
     );
 }
 
-/// Each catalogued type seen, busiest first, with its knowledge.
-fn write_errors_section(page: &mut String, catalog: &Catalog, rates: &Rates<'_>, covered: usize) {
+/// Each catalogued type seen, busiest first, with its knowledge and a link
+/// to its examples.
+fn write_errors_section(
+    page: &mut String,
+    catalog: &Catalog,
+    rates: &Rates<'_>,
+    covered: usize,
+    with_examples: &BTreeSet<&str>,
+) {
     page.push_str("<h2 id=\"errors\">Catalogued errors seen</h2>\n");
     if rates.by_type.is_empty() {
         page.push_str("<p class=\"muted\">no catalogued errors seen yet</p>\n");
@@ -123,6 +143,13 @@ fn write_errors_section(page: &mut String, catalog: &Catalog, rates: &Rates<'_>,
             .and_then(|index| catalog.entry(index));
         page.push_str("<tr><td>");
         write_type_name(page, error_type, entry);
+        if with_examples.contains(error_type) {
+            let _ = write!(
+                page,
+                " <a href=\"#examples-{}\" class=\"muted\">examples</a>",
+                Escaped(error_type)
+            );
+        }
         let status_code = entry.map(|entry| entry.status_code.to_string());
         let _ = write!(
             page,
@@ -138,6 +165,113 @@ fn write_errors_section(page: &mut String, catalog: &Catalog, rates: &Rates<'_>,
         page.push_str("</td></tr>\n");
     }
     page.push_str("</table>\n");
+}
+
+/// Each catalogued type's latest records per input: when, the request ID,
+/// where (file and byte offset), and the line when the config asks for it.
+fn write_examples_section(page: &mut String, inputs: &BTreeMap<String, InputSummary>) {
+    page.push_str("<h2 id=\"examples\">Latest examples</h2>\n");
+    // By type, then input: an alert names a type.
+    let mut by_type: BTreeMap<&str, Vec<(&str, &[Example])>> = BTreeMap::new();
+    for (input, summary) in inputs {
+        for of_type in summary.examples.iter() {
+            by_type
+                .entry(&of_type.error_type)
+                .or_default()
+                .push((input, &of_type.examples));
+        }
+    }
+    if by_type.is_empty() {
+        page.push_str("<p class=\"muted\">no examples yet</p>\n");
+        return;
+    }
+    let show_lines = by_type
+        .values()
+        .flatten()
+        .flat_map(|(_, examples)| examples.iter())
+        .any(|example| example.line.is_some());
+    let _ = writeln!(
+        page,
+        "<p class=\"muted\">The latest {KEPT} records of each type per input, latest first; \
+         times in UTC, from the record, else <em>read</em> when errtally read it. \
+         The offset is the byte where the record starts in its file.{}</p>",
+        if show_lines {
+            ""
+        } else {
+            " Lines are not shown (<code>status_page_show_lines</code>)."
+        }
+    );
+    let _ = writeln!(
+        page,
+        "<table><tr><th>Error type</th><th>Input</th><th>Time</th><th>Request ID</th>\
+         <th>File</th><th>Offset</th>{}</tr>",
+        if show_lines { "<th>Line</th>" } else { "" }
+    );
+    for (error_type, per_input) in &by_type {
+        let rows: usize = per_input.iter().map(|(_, examples)| examples.len()).sum();
+        let _ = write!(
+            page,
+            "<tr id=\"examples-{0}\"><td rowspan=\"{rows}\"><code>{0}</code></td>",
+            Escaped(error_type)
+        );
+        let mut first = true;
+        for (input, examples) in per_input {
+            for (i, example) in examples.iter().enumerate() {
+                if !std::mem::take(&mut first) {
+                    page.push_str("<tr>");
+                }
+                if i == 0 {
+                    let _ = write!(
+                        page,
+                        "<td rowspan=\"{}\"><code>{}</code></td>",
+                        examples.len(),
+                        Escaped(input)
+                    );
+                }
+                write_example_cells(page, example, show_lines);
+                page.push_str("</tr>\n");
+            }
+        }
+    }
+    page.push_str("</table>\n");
+}
+
+/// One example's cells after its type and input.
+fn write_example_cells(page: &mut String, example: &Example, show_lines: bool) {
+    let _ = write!(page, "<td class=\"n\">{}", example.time);
+    if !example.timed {
+        page.push_str(" <span class=\"muted\" title=\"no time in the record\">read</span>");
+    }
+    // Request IDs hold only [A-Za-z0-9._:-]; escaped all the same.
+    match &example.request_id {
+        Some(id) => {
+            let _ = write!(page, "</td><td><code>{}</code></td>", Escaped(id.as_str()));
+        }
+        None => page.push_str("</td><td class=\"muted\">none</td>"),
+    }
+    let _ = write!(
+        page,
+        "<td><code>{}</code></td><td class=\"n\">{}</td>",
+        Escaped(&example.path.to_string_lossy()),
+        example.offset
+    );
+    if show_lines {
+        match &example.line {
+            Some(line) => {
+                let _ = write!(
+                    page,
+                    "<td><code>{}</code>{}</td>",
+                    EscapedLine(&line.text),
+                    if line.cut {
+                        "<span class=\"muted\">…</span>"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            None => page.push_str("<td></td>"),
+        }
+    }
 }
 
 /// Each input's rates (those configured and those only the counters
@@ -530,6 +664,23 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// A log line for HTML: as [`Escaped`], and each control character
+/// (escape sequences, carriage returns, NUL) written as `\u{..}`.
+struct EscapedLine<'a>(&'a str);
+
+impl fmt::Display for EscapedLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(at) = rest.find(char::is_control) {
+            write!(f, "{}", Escaped(&rest[..at]))?;
+            let control = rest[at..].chars().next().unwrap_or_default();
+            write!(f, "\\u{{{:x}}}", u32::from(control))?;
+            rest = &rest[at + control.len_utf8()..];
+        }
+        write!(f, "{}", Escaped(rest))
+    }
+}
+
 /// A rate per second: `–` before the first sample, `0` for none, else
 /// about three significant digits.
 fn format_rate(rate: Option<f64>) -> String {
@@ -572,8 +723,11 @@ mod tests {
 
     use super::*;
     use crate::catalog::Catalog;
-    use crate::export::status::{FileStatus, InputStatus};
+    use crate::export::status::{FileStatus, InputStatus, TypeExamples};
     use crate::scan::Tally;
+    use crate::scan::latest::RequestId;
+    use crate::scan::recent::Line;
+    use crate::time::Stamp;
 
     /// A daemon's shared state without the daemon: the page's inputs.
     struct Fixture {
@@ -848,6 +1002,7 @@ mod tests {
                     size: 4096,
                 }],
                 finished: false,
+                examples: Arc::default(),
             },
         );
         let page = fixture.render();
@@ -872,6 +1027,125 @@ mod tests {
         assert!(page.contains("1.5 KiB") && page.contains("2.5 KiB"));
     }
 
+    /// An example of `path` at `offset`, timed at `seconds` or not, with
+    /// `line` when lines are shown.
+    fn example(
+        path: &str,
+        offset: u64,
+        seconds: Option<i64>,
+        id: &str,
+        line: Option<&str>,
+    ) -> Example {
+        let read_at = 2_000_000_000;
+        Example {
+            time: Stamp::from_seconds(seconds.unwrap_or(read_at)).unwrap(),
+            timed: seconds.is_some(),
+            request_id: Some(id)
+                .filter(|id| !id.is_empty())
+                .and_then(|id| RequestId::new(id.as_bytes())),
+            path: Arc::from(std::path::Path::new(path)),
+            offset,
+            line: line.map(|text| Line {
+                text: text.into(),
+                cut: text.len() == crate::scan::recent::LINE_BYTES,
+            }),
+        }
+    }
+
+    fn with_examples(examples: Vec<TypeExamples>) -> InputStatus {
+        InputStatus {
+            patterns: vec!["/logs/*.log".to_string()],
+            files: Vec::new(),
+            finished: false,
+            examples: Arc::new(examples),
+        }
+    }
+
+    #[test]
+    fn examples_show_time_request_id_file_and_offset_by_type_then_input_and_escape_paths() {
+        let fixture = Fixture::new(Catalog::builtin().unwrap());
+        let hostile = "/logs/<script>alert(1)</script>\".log";
+        fixture.status.set_input(
+            "web",
+            with_examples(vec![TypeExamples {
+                error_type: "member_not_found".to_string(),
+                examples: vec![example(hostile, 4096, Some(1_796_464_800), "req-w1", None)],
+            }]),
+        );
+        fixture.status.set_input(
+            "api",
+            with_examples(vec![TypeExamples {
+                error_type: "member_not_found".to_string(),
+                examples: vec![
+                    example("/logs/api.log", 120, Some(1_796_464_801), "req-a2", None),
+                    example("/logs/api.log", 0, None, "", None),
+                ],
+            }]),
+        );
+        let page = fixture.render();
+        let section =
+            &page[page.find("id=\"examples\"").unwrap()..page.find("id=\"inputs\"").unwrap()];
+        assert!(!section.contains("<script"), "{section}");
+        let rows: Vec<&str> = section
+            .lines()
+            .filter(|line| line.starts_with("<tr"))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "<tr id=\"examples-member_not_found\"><td rowspan=\"3\"><code>member_not_found</code></td>\
+                 <td rowspan=\"2\"><code>api</code></td><td class=\"n\">2026-12-05T10:00:01Z</td>\
+                 <td><code>req-a2</code></td><td><code>/logs/api.log</code></td><td class=\"n\">120</td></tr>",
+                "<tr><td class=\"n\">2033-05-18T03:33:20Z <span class=\"muted\" title=\"no time in the record\">read</span></td>\
+                 <td class=\"muted\">none</td><td><code>/logs/api.log</code></td><td class=\"n\">0</td></tr>",
+                "<tr><td rowspan=\"1\"><code>web</code></td><td class=\"n\">2026-12-05T10:00:00Z</td>\
+                 <td><code>req-w1</code></td>\
+                 <td><code>/logs/&lt;script&gt;alert(1)&lt;/script&gt;&quot;.log</code></td><td class=\"n\">4096</td></tr>",
+            ]
+        );
+        assert!(section.contains("Lines are not shown"), "{section}");
+        assert!(
+            section.contains(
+                "<table><tr><th>Error type</th><th>Input</th><th>Time</th><th>Request ID</th>\
+                 <th>File</th><th>Offset</th></tr>\n"
+            ),
+            "{section}"
+        );
+    }
+
+    #[test]
+    fn lines_when_shown_are_escaped_with_control_characters_spelled_out_and_marked_when_cut() {
+        let fixture = Fixture::new(Catalog::builtin().unwrap());
+        let hostile = "{\"msg\":\"</code><img src=x onerror=alert(1)>\u{1b}[31m\r\",\"error_type\":\"member_not_found\"}";
+        let long = "x".repeat(crate::scan::recent::LINE_BYTES);
+        fixture.status.set_input(
+            "api",
+            with_examples(vec![TypeExamples {
+                error_type: "member_not_found".to_string(),
+                examples: vec![
+                    example("/a", 0, Some(1_796_464_800), "r1", Some(hostile)),
+                    example("/a", 400, Some(1_796_464_799), "r2", Some(&long)),
+                ],
+            }]),
+        );
+        let page = fixture.render();
+        assert!(!page.contains("<img"), "{page}");
+        assert!(page.contains("<th>Line</th>"), "{page}");
+        assert!(
+            page.contains(
+                "<td><code>{&quot;msg&quot;:&quot;&lt;/code&gt;&lt;img src=x onerror=alert(1)&gt;\\u{1b}[31m\\u{d}&quot;,\
+                 &quot;error_type&quot;:&quot;member_not_found&quot;}</code></td>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!(
+                "<td><code>{long}</code><span class=\"muted\">…</span></td>"
+            )),
+            "{page}"
+        );
+    }
+
     #[test]
     fn at_two_thousand_files_the_fifty_with_the_most_lag_are_listed_and_the_rest_counted() {
         let fixture = Fixture::new(Catalog::builtin().unwrap());
@@ -889,6 +1163,7 @@ mod tests {
                 patterns: vec!["/var/log/pods/*/*/*.log".to_string()],
                 files,
                 finished: false,
+                examples: Arc::default(),
             },
         );
         let page = fixture.render();
