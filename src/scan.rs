@@ -35,7 +35,6 @@ pub mod examples;
 mod forms;
 pub mod latest;
 pub mod recent;
-use latest::Start;
 pub mod request_id;
 pub mod timeline;
 
@@ -468,6 +467,7 @@ impl Scanner {
     /// ends; `from` is a line start at or before the record's): in its
     /// timeline first, when the tally keeps one, which may leave it out of
     /// the totals.
+    #[inline(always)]
     fn count(
         &mut self,
         line: &[u8],
@@ -476,34 +476,55 @@ impl Scanner {
         classified: Classified,
         tally: &mut Tally,
     ) {
-        if let Some(timeline) = &mut tally.timeline {
-            let start = classified
-                .record_start
-                .unwrap_or_else(|| record_start(line, from, classified.anchor_at));
-            let slot = slot_of(&classified.finding, tally.errors.len());
-            if !timeline.place(&line[start..], envelope, slot) {
-                return;
-            }
+        // What only `scan` asks for (a window, examples, names) is out of
+        // line: the daemon's path stays a few instructions per record.
+        if (tally.timeline.is_some()
+            || tally.examples.is_some()
+            || tally.uncatalogued_names.is_some())
+            && !self.note_for_scan(line, from, envelope, &classified, tally)
+        {
+            return;
         }
         if let Some(latest) = &mut tally.latest {
             let slot = slot_of(&classified.finding, tally.errors.len());
             // `line` starts where the scanned slice does; the record's start
-            // is found only for the slot's last record, at the resolve.
-            let start = classified.record_start.map_or(
-                Start::Search {
-                    from,
-                    anchor: classified.anchor_at,
-                },
-                Start::At,
-            );
-            latest.defer(slot, start, line.len());
+            // is found only for the slot's last records, at the resolve.
+            let (from, anchor) = match classified.record_start {
+                Some(start) => (start, start),
+                None => (from, classified.anchor_at),
+            };
+            latest.defer(slot, from, anchor, line.len());
+        }
+        count(classified.finding, tally);
+    }
+
+    /// Places a classified record in the tally's timeline, examples and
+    /// names, as [`Scanner::count`]; false when the timeline leaves it out
+    /// of the counts (outside the window).
+    #[inline(never)]
+    fn note_for_scan(
+        &mut self,
+        line: &[u8],
+        from: usize,
+        envelope: Option<&[u8]>,
+        classified: &Classified,
+        tally: &mut Tally,
+    ) -> bool {
+        let start = || {
+            classified
+                .record_start
+                .unwrap_or_else(|| record_start(line, from, classified.anchor_at))
+        };
+        if let Some(timeline) = &mut tally.timeline {
+            let slot = slot_of(&classified.finding, tally.errors.len());
+            if !timeline.place(&line[start()..], envelope, slot) {
+                return false;
+            }
         }
         if let (Some(examples), Finding::Catalogued(index)) =
             (&mut tally.examples, &classified.finding)
         {
-            let start = classified
-                .record_start
-                .unwrap_or_else(|| record_start(line, from, classified.anchor_at));
+            let start = start();
             examples.note(&line[start..], envelope, start, *index);
         }
         if let (Some(names), Some(name)) =
@@ -511,7 +532,7 @@ impl Scanner {
         {
             names.add(name.bytes(line, &self.scratch), 1);
         }
-        count(classified.finding, tally);
+        true
     }
 
     /// The error of the record that ends at `line.len()` and holds

@@ -27,21 +27,6 @@ use super::recent::{KEPT, RecentRecords};
 use super::record_start;
 use super::request_id::{MAX_REQUEST_ID_BYTES, find_request_id, is_id_byte};
 
-/// Where a deferred record starts in its slice: known, or to be searched
-/// back from its anchor to the line start at or after `from`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// At this offset.
-    At(usize),
-    /// The line start before `anchor`, at or after `from`.
-    Search {
-        /// A line start at or before the record's.
-        from: usize,
-        /// Where the record's error form was found.
-        anchor: usize,
-    },
-}
-
 /// A request ID, held inline (no allocation per record).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct RequestId {
@@ -102,19 +87,26 @@ pub struct LatestOfType {
     pub example: Option<(Seen, RequestId)>,
 }
 
-/// The last [`KEPT`] records of one slot in the slice being scanned: their
-/// starts and ends in it, in a ring.
+/// Records of one slot in the slice being scanned, in a ring that holds
+/// the last [`RING`] (a power of two, so that the position is a mask).
 #[derive(Debug, Clone, Copy, Default)]
 struct Pending {
-    at: [(Start, usize); KEPT],
-    /// Records deferred: the latest is at `(count - 1) % KEPT`.
+    at: [Deferred; RING],
+    /// Records deferred: the latest is at `(count - 1) % RING`.
     count: usize,
 }
 
-impl Default for Start {
-    fn default() -> Self {
-        Start::At(0)
-    }
+/// Slots of a [`Pending`] ring: at least [`KEPT`].
+const RING: usize = KEPT.next_power_of_two();
+
+/// Where a deferred record lies in its slice: it starts at the last line
+/// start before `anchor` at or after `from` (`from == anchor` when the
+/// start is known), and ends at `end`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Deferred {
+    from: usize,
+    anchor: usize,
+    end: usize,
 }
 
 /// See the module docs. Slots as the timeline's ([`super::slot_of`]).
@@ -150,16 +142,19 @@ impl Latest {
         }
     }
 
-    /// A counted record of `slot` at `start..end` of the slice being
-    /// scanned; read when the slice is [`Latest::resolve`]d, if it is the
-    /// slot's last one in it.
-    pub fn defer(&mut self, slot: u32, start: Start, end: usize) {
+    /// A counted record of `slot` ending at `end` of the slice being
+    /// scanned, that starts at the last line start before `anchor` at or
+    /// after `from` (`from == anchor`: it starts there); read when the
+    /// slice is [`Latest::resolve`]d, if it is among the slot's last ones.
+    /// Called for every counted record: a few stores, no search.
+    #[inline]
+    pub fn defer(&mut self, slot: u32, from: usize, anchor: usize, end: usize) {
         let index = slot as usize;
-        if self.pending.len() <= index {
+        if index >= self.pending.len() {
             self.pending.resize(index + 1, Pending::default());
         }
         let pending = &mut self.pending[index];
-        pending.at[pending.count % KEPT] = (start, end);
+        pending.at[pending.count % RING] = Deferred { from, anchor, end };
         pending.count += 1;
         if pending.count == 1 {
             self.pending_slots.push(slot);
@@ -181,22 +176,19 @@ impl Latest {
                 continue;
             };
             let Pending { at, count } = std::mem::take(pending);
-            let located = |(start, end): (Start, usize)| {
-                let start = match start {
-                    Start::At(start) => start,
-                    Start::Search { from, anchor } if from <= anchor && anchor <= lines.len() => {
-                        record_start(lines, from, anchor)
-                    }
-                    Start::Search { .. } => return None,
-                };
+            let located = |Deferred { from, anchor, end }: Deferred| {
+                if from > anchor || anchor > lines.len() {
+                    return None;
+                }
+                let start = record_start(lines, from, anchor);
                 Some((start, lines.get(start..end)?))
             };
-            if let Some((_, record)) = located(at[(count + KEPT - 1) % KEPT]) {
+            if let Some((_, record)) = located(at[(count - 1) % RING]) {
                 self.note(record, envelope, slot);
             }
             if let Some(recent) = recent.as_deref_mut() {
                 for n in count.saturating_sub(KEPT)..count {
-                    if let Some((start, record)) = located(at[n % KEPT]) {
+                    if let Some((start, record)) = located(at[n % RING]) {
                         recent.capture(slot as usize, record, envelope, start);
                     }
                 }
