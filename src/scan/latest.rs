@@ -16,6 +16,14 @@
 //! instructions each, 60% more instructions for the daemon on logs with
 //! 10% errors). Across reads and files the times decide.
 //!
+//! The example (the exemplar's request ID) is the latest record *with* a
+//! request ID: when the last record of a type in a read has none, the
+//! records of that type before it in the read are searched, up to the
+//! last 8 (a ring, [`Latest::defer`]), so the result does not depend on
+//! where reads split the log as long as no more than 7 records without an
+//! ID follow the one with it. The last 5 go to the status page's examples
+//! ([`super::recent`]).
+//!
 //! "Latest" is by the record's own time. A record without one was written
 //! "now" as far as errtally can tell: it ranks after every timed record of
 //! the same read and after the untimed ones before it, and the daemon gives
@@ -183,8 +191,18 @@ impl Latest {
                 let start = record_start(lines, from, anchor);
                 Some((start, lines.get(start..end)?))
             };
-            if let Some((_, record)) = located(at[(count - 1) % RING]) {
-                self.note(record, envelope, slot);
+            // The example is the latest record with a request ID: when the
+            // last one has none, the ring's earlier ones are looked at.
+            // The time of an earlier one is read only if it has an ID.
+            for n in (count.saturating_sub(RING)..count).rev() {
+                let Some((_, record)) = located(at[n % RING]) else {
+                    continue;
+                };
+                let last = n + 1 == count;
+                if (last || find_request_id(record).is_some()) && self.note(record, envelope, slot)
+                {
+                    break;
+                }
             }
             if let Some(recent) = recent.as_deref_mut() {
                 for n in count.saturating_sub(KEPT)..count {
@@ -199,8 +217,10 @@ impl Latest {
     }
 
     /// A counted record of `slot`: `record` from its first byte, and the
-    /// Docker envelope of its first part when it was split.
-    pub fn note(&mut self, record: &[u8], envelope: Option<&[u8]>, slot: u32) {
+    /// Docker envelope of its first part when it was split. Returns whether
+    /// the slot's example is settled: this record gave it, or is older than
+    /// the one it holds (so no record before this one can give it).
+    pub fn note(&mut self, record: &[u8], envelope: Option<&[u8]>, slot: u32) -> bool {
         let seen = match self.reader.time_of(record, envelope) {
             Some(stamp) => Seen::At(stamp),
             None => Seen::Untimed,
@@ -217,10 +237,15 @@ impl Latest {
         if latest.seen.is_none_or(|before| seen >= before) {
             latest.seen = Some(seen);
         }
-        if latest.example.is_none_or(|(before, _)| seen >= before)
-            && let Some(id) = find_request_id(record).and_then(RequestId::new)
-        {
-            latest.example = Some((seen, id));
+        if latest.example.is_some_and(|(before, _)| seen < before) {
+            return true;
+        }
+        match find_request_id(record).and_then(RequestId::new) {
+            Some(id) => {
+                latest.example = Some((seen, id));
+                true
+            }
+            None => false,
         }
     }
 
@@ -269,8 +294,88 @@ impl Latest {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
     use super::*;
+    use crate::catalog::Catalog;
+    use crate::read::LineReader;
+    use crate::scan::{Scanner, Tally};
     use crate::time::Zone;
+
+    /// The types the proptest writes, by catalogue name.
+    const TYPES: [&str; 3] = ["session_not_found", "email_not_found", "member_not_found"];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        /// Read in any buffer sizes, publishing after each read as the
+        /// daemon does, each type's example is the request ID of the last
+        /// record of it that had one (known from what was written), while at
+        /// most 7 without one follow it.
+        #[test]
+        fn the_example_is_the_last_request_id_of_its_type_at_every_buffer_size(
+            records in proptest::collection::vec((0usize..4, proptest::option::of(0u32..1000)), 0..60),
+            sizes in proptest::collection::vec(1usize..300, 1..6),
+        ) {
+            let mut data = Vec::new();
+            let mut expected: BTreeMap<usize, (String, usize)> = BTreeMap::new();
+            let mut without_since = [0usize; TYPES.len()];
+            for (kind, id) in &records {
+                let Some(error_type) = TYPES.get(*kind) else {
+                    data.extend_from_slice(b"{\"level\":\"info\",\"request_id\":\"req-plain\"}\n");
+                    continue;
+                };
+                let line = match id {
+                    Some(id) => {
+                        expected.insert(*kind, (format!("req-{id}"), 0));
+                        without_since[*kind] = 0;
+                        format!("{{\"status_code\":404,\"request_id\":\"req-{id}\",\"error_type\":\"{error_type}\"}}\n")
+                    }
+                    None => {
+                        without_since[*kind] += 1;
+                        format!("{{\"status_code\":404,\"error_type\":\"{error_type}\"}}\n")
+                    }
+                };
+                data.extend_from_slice(line.as_bytes());
+            }
+            for (kind, (_, after)) in expected.iter_mut() {
+                *after = without_since[*kind];
+            }
+            proptest::prop_assume!(expected.values().all(|(_, after)| *after < RING));
+
+            let catalog = Arc::new(Catalog::builtin().unwrap());
+            let mut scanner = Scanner::new(Arc::clone(&catalog));
+            let mut tally = Tally::new(catalog.len()).with_latest(latest());
+            let mut reader = LineReader::new(1 << 20);
+            let mut examples: BTreeMap<u32, String> = BTreeMap::new();
+            let mut rest = &data[..];
+            for size in sizes.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let n = (*size).min(rest.len());
+                reader.count(&rest[..n], &mut scanner, &mut tally);
+                rest = &rest[n..];
+                // A publish: untimed examples all take its time, so the
+                // later one wins, as in `publish_to`.
+                for (slot, of_type) in tally.latest.as_deref().unwrap().seen() {
+                    if let Some((_, id)) = of_type.example {
+                        examples.insert(slot, id.as_str().to_owned());
+                    }
+                }
+                tally.clear();
+            }
+            let want: BTreeMap<u32, String> = expected
+                .into_iter()
+                .map(|(kind, (id, _))| {
+                    let index = catalog.index_of(TYPES[kind].as_bytes()).unwrap();
+                    (u32::try_from(index).unwrap(), id)
+                })
+                .collect();
+            proptest::prop_assert_eq!(examples, want);
+        }
+    }
 
     fn latest() -> Latest {
         Latest::new(TimeReader::new(Zone::utc()))
