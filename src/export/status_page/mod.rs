@@ -30,6 +30,7 @@ use crate::catalog::{Catalog, CatalogEntry};
 use crate::export::metrics::Metrics;
 use crate::export::status::{DaemonStatus, InputSummary};
 use crate::scan::recent::{Example, KEPT};
+use crate::time::Stamp;
 use history::{Counter, Counts, Recent, SAMPLE_INTERVAL, Snapshot};
 use sparkline::write_sparkline;
 
@@ -238,9 +239,15 @@ fn write_examples_section(page: &mut String, inputs: &BTreeMap<String, InputSumm
 
 /// One example's cells after its type and input.
 fn write_example_cells(page: &mut String, example: &Example, show_lines: bool) {
-    let _ = write!(page, "<td class=\"n\">{}", example.time);
-    if !example.timed {
-        page.push_str(" <span class=\"muted\" title=\"no time in the record\">read</span>");
+    if example.timed {
+        let _ = write!(page, "<td class=\"n\">{}", example.time);
+    } else {
+        // When errtally read it: to the second is all it says.
+        let read = Stamp::from_seconds(example.time.seconds()).unwrap_or(example.time);
+        let _ = write!(
+            page,
+            "<td class=\"n\">{read} <span class=\"muted\" title=\"no time in the record\">read</span>"
+        );
     }
     // Request IDs hold only [A-Za-z0-9._:-]; escaped all the same.
     match &example.request_id {
@@ -727,7 +734,6 @@ mod tests {
     use crate::scan::Tally;
     use crate::scan::latest::RequestId;
     use crate::scan::recent::Line;
-    use crate::time::Stamp;
 
     /// A daemon's shared state without the daemon: the page's inputs.
     struct Fixture {
