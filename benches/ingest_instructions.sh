@@ -34,7 +34,7 @@ for bin in "$@"; do
         2>/dev/null &
     pid=$!
     for _ in $(seq 1 600); do
-        counted=$(curl -s "127.0.0.1:$port/metrics" | awk '/^errtally_lines_total\{source="default"\}/ {print $2}')
+        counted=$(curl -s "127.0.0.1:$port/metrics" | awk '/^errtally_lines_total\{source="default"\}/ {print $2}' || true)
         [ "$counted" = "$total" ] && break
         sleep 0.5
     done

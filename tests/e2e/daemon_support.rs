@@ -362,3 +362,13 @@ pub const TYPES: [&str; 4] = [
     "session_not_found",
     "totp_not_found",
 ];
+
+/// HTML escaping, as the status page must do it (written here, not taken
+/// from errtally).
+pub fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::path::Path;
 
-use crate::daemon_support::{Daemon, append, errors};
+use crate::daemon_support::{Daemon, append, errors, html};
 
 /// One record the test wrote.
 #[derive(Debug, Clone)]
@@ -130,14 +130,6 @@ fn expected(written: &[Written], untimed_seen: bool) -> Vec<(String, String, Str
         .collect()
 }
 
-fn html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// The page's rows as (time, ID, file, offset), the time reduced to
 /// `read` for an untimed record.
 fn shown(page: &str) -> Vec<(String, String, String, String)> {
@@ -192,6 +184,11 @@ fn the_latest_five_per_type_show_with_time_request_id_file_and_offset() {
     let page = wait_for_examples(&daemon, &written, false);
     assert!(!page.contains("<script>"), "{page}");
     assert!(page.contains("Lines are not shown"), "{page}");
+    // The type's row in the errors table links its examples.
+    assert!(
+        page.contains("<a href=\"#examples-session_not_found\" class=\"muted\">examples</a>"),
+        "{page}"
+    );
     assert!(!page.contains("\"level\":\"warn\""), "a line shown: {page}");
     // An untimed record takes the time it was read: after them all.
     write(&log, &[(None, Some("req-untimed"))], &mut written);

@@ -5,23 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::daemon_support::{Daemon, append, error_line, errors, metric};
-
-/// HTML escaping, as the page must do it.
-fn html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+use crate::daemon_support::{Daemon, append, error_line, errors, html, metric};
 
 /// The page's main-table row of `error_type`.
 fn type_row(page: &str, error_type: &str) -> Option<String> {
     page.lines()
         .find(|line| {
             line.starts_with("<tr><td><a href=")
-                && line.contains(&format!("<code>{error_type}</code></a></td>"))
+                && line.contains(&format!("<code>{error_type}</code></a>"))
         })
         .map(str::to_string)
 }
