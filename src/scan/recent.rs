@@ -18,7 +18,8 @@
 //! Records of another file can be older or newer, so when a type's copies
 //! switch files the copies held are read first, and the times decide. A
 //! record without a time was written "now" as far as errtally can tell: it
-//! takes the time it is read at.
+//! takes the time it is read at, and so does one stamped more than five
+//! minutes past it ([`Seen::believed_at`]).
 //!
 //! Memory is bounded by types x [`KEPT`]: at most [`KEPT`] copies of at
 //! most [`RECORD_BYTES`] and [`KEPT`] examples per type. A longer record is
@@ -264,6 +265,7 @@ impl RecentRecords {
                     (seen, find_request_id(&copy.bytes).and_then(RequestId::new))
                 }
             };
+            let seen = seen.believed_at(now);
             let example = Example {
                 time: seen.or_read_at(now),
                 timed: matches!(seen, Seen::At(_)),
@@ -442,6 +444,23 @@ mod tests {
                 Some("req-long".to_owned())
             )
         );
+    }
+
+    #[test]
+    fn a_record_stamped_far_ahead_takes_the_time_it_is_read_at_and_is_passed_later() {
+        let mut recent = recent(false);
+        recent.set_file(Path::new("/l"));
+        // 2200-01-01, from a wrong clock.
+        recent.capture(3, record(7_258_118_400, "ahead").as_bytes(), None, 0);
+        let examples = recent.examples(now()).unwrap();
+        let example = &examples[0].1[0];
+        assert_eq!((example.time, example.timed), (now(), false));
+        // Records written after it was read rank before it.
+        recent.set_file(Path::new("/m"));
+        recent.capture(3, record(2_000_000_001, "after").as_bytes(), None, 9);
+        let examples = recent.examples(now()).unwrap();
+        let ids: Vec<String> = listed(&examples, 3).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["after", "ahead"]);
     }
 
     #[test]
