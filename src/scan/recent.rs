@@ -226,6 +226,27 @@ impl RecentRecords {
         of_type.copies.push(copy);
     }
 
+    /// Takes up `examples` (latest first) of catalogue index `slot` that a
+    /// previous reader of the input showed, so that a reload or a restart
+    /// does not empty the page; their lines go unless lines are shown.
+    pub fn resume(&mut self, slot: usize, examples: &[Example]) {
+        if slot >= self.types || examples.is_empty() {
+            return;
+        }
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, OfType::default);
+        }
+        let kept = &mut self.slots[slot].kept;
+        kept.clear();
+        kept.extend(examples.iter().take(KEPT).cloned().map(|mut example| {
+            if !self.show_lines {
+                example.line = None;
+            }
+            example
+        }));
+        self.changed = true;
+    }
+
     /// Reads every copy held, then, if anything changed since the last
     /// call, the latest examples of each catalogue index, latest first;
     /// untimed records take `now` as their time.
@@ -461,6 +482,34 @@ mod tests {
         let examples = recent.examples(now()).unwrap();
         let ids: Vec<String> = listed(&examples, 3).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids, ["after", "ahead"]);
+    }
+
+    #[test]
+    fn resumed_examples_lose_their_lines_unless_shown_and_rank_with_new_records() {
+        let mut before = recent(true);
+        before.set_file(Path::new("/l"));
+        for n in [10, 30] {
+            let text = record(1_796_464_800 + n, &format!("old-{n}"));
+            before.capture(2, text.as_bytes(), None, n as usize);
+        }
+        let shown = before.examples(now()).unwrap();
+        let mut after = recent(false);
+        after.resume(2, &shown[0].1);
+        // Past the catalogue: ignored.
+        after.resume(8, &shown[0].1);
+        after.set_file(Path::new("/l"));
+        after.capture(2, record(1_796_464_820, "new").as_bytes(), None, 99);
+        let examples = after.examples(now()).unwrap();
+        assert_eq!(
+            listed(&examples, 2),
+            [
+                ("old-30".to_owned(), 30),
+                ("new".to_owned(), 99),
+                ("old-10".to_owned(), 10)
+            ]
+        );
+        assert!(examples[0].1.iter().all(|example| example.line.is_none()));
+        assert_eq!(examples.len(), 1);
     }
 
     #[test]
