@@ -219,18 +219,41 @@ examples (latest first):
             continue;
         };
         let _ = writeln!(out, "{}:", entry.error_type);
-        for example in examples.of(index).iter().map(example_report) {
+        for example in examples.of(index) {
+            let path = example.path.as_deref().map(printable).unwrap_or_default();
+            let example = example_report(example);
             let _ = writeln!(
                 out,
                 "  {:<30}  {:<36}  {}:{}",
                 example.time.as_deref().unwrap_or("-"),
                 example.request_id.as_deref().unwrap_or("-"),
-                example.path,
+                path,
                 example.offset
             );
         }
     }
     out
+}
+
+/// `path` for a terminal: control characters written as `\u{1b}` and
+/// bytes not UTF-8 as `\xe9`, so that a hostile file name can neither
+/// drive the terminal nor break the table, and any name can be found.
+fn printable(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut text = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        for character in chunk.valid().chars() {
+            if character.is_control() {
+                let _ = write!(text, "\\u{{{:x}}}", u32::from(character));
+            } else {
+                text.push(character);
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(text, "\\x{byte:02x}");
+        }
+    }
+    text
 }
 
 /// The catalogued types `tally` saw, by index, most frequent first.

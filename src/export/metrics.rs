@@ -1521,6 +1521,51 @@ mod tests {
     }
 
     #[test]
+    fn a_record_stamped_far_ahead_does_not_hold_the_exemplar_and_last_seen_for_good() {
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let metrics = Metrics::new().unwrap();
+        metrics.set_catalog(&catalog);
+        let mut input = metrics.input("app", &catalog);
+        // A wrong clock stamps one record in 2200.
+        let mut ahead = latest_tally(
+            &catalog,
+            "{\"ts\":\"2200-01-01T00:00:00Z\",\"request_id\":\"req-2200\",\"error_type\":\"email_not_found\"}\n",
+        );
+        let before = Stamp::now();
+        input.publish(&mut ahead);
+        let after = Stamp::now();
+        let exposed = String::from_utf8(metrics.render_as(Format::OpenMetrics)).unwrap();
+        let series = r#"errtally_error_last_seen_timestamp_seconds{error_type="email_not_found",source="app",status_code="404"} "#;
+        let last_seen: f64 = exposed
+            .lines()
+            .find_map(|line| line.strip_prefix(series))
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Not believed: taken as written when it was read.
+        assert!(
+            (before.as_seconds_f64() - 1.0..=after.as_seconds_f64() + 1.0).contains(&last_seen),
+            "last seen {last_seen} in\n{exposed}"
+        );
+        // A record written now takes the exemplar over.
+        let now = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_secs(2))
+            .unwrap();
+        let mut current = latest_tally(
+            &catalog,
+            &format!(
+                "{{\"ts\":\"{now}\",\"request_id\":\"req-now\",\"error_type\":\"email_not_found\"}}\n"
+            ),
+        );
+        input.publish(&mut current);
+        let exposed = String::from_utf8(metrics.render_as(Format::OpenMetrics)).unwrap();
+        assert!(
+            exposed.contains(r#"2 # {request_id="req-now"} 1 "#),
+            "{exposed}"
+        );
+    }
+
+    #[test]
     fn a_tally_renders_as_the_daemons_families_of_that_source() {
         let catalog = Catalog::builtin().unwrap();
         let mut counted = tally(&catalog, 9, 4);

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use crate::catalog::Catalog;
 use crate::export::status_page::history::{History, SLOTS};
-use crate::scan::recent::Example;
+use crate::scan::recent::{Example, RecentRecords};
 
 /// One open file of an input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +54,17 @@ pub struct TypeExamples {
 }
 
 impl TypeExamples {
+    /// Hands `shown` (what an input's previous reader showed) to `recent`,
+    /// by type name: a reloaded catalogue may number its types anew, and
+    /// drops some.
+    pub fn resume(shown: &[Self], catalog: &Catalog, recent: &mut RecentRecords) {
+        for of_type in shown {
+            if let Some(slot) = catalog.index_of(of_type.error_type.as_bytes()) {
+                recent.resume(slot, &of_type.examples);
+            }
+        }
+    }
+
     /// `examples` by catalogue index, named from `catalog`, by name.
     pub fn named(catalog: &Catalog, examples: Vec<(usize, Vec<Example>)>) -> Vec<Self> {
         let mut named: Vec<Self> = examples
@@ -151,6 +162,15 @@ impl DaemonStatus {
     pub fn set_input(&self, name: &str, status: InputStatus) {
         let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
         inputs.insert(name.to_string(), status);
+    }
+
+    /// The examples input `name` showed last (none if it is unknown).
+    pub fn examples_of(&self, name: &str) -> Arc<Vec<TypeExamples>> {
+        let inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
+        inputs
+            .get(name)
+            .map(|input| Arc::clone(&input.examples))
+            .unwrap_or_default()
     }
 
     /// Forgets inputs not in `keep` (after a reload).

@@ -76,10 +76,34 @@ pub enum Seen {
     Untimed,
 }
 
+/// How far past the time it is read at a record's own time is believed:
+/// clocks of writers drift, but a time further ahead is a wrong clock or
+/// zone.
+pub const AHEAD_BELIEVED_SECONDS: i64 = 300;
+
 impl Seen {
-    /// The time, with `read` for an untimed record.
-    pub fn or_read_at(self, read: Stamp) -> Stamp {
+    /// Untimed when its time is more than [`AHEAD_BELIEVED_SECONDS`] past
+    /// `read`: believed, one record stamped in 2200 would stay the latest
+    /// for good (exemplars and last seen never go back, examples rank by
+    /// time) and hide every record after it.
+    pub fn believed_at(self, read: Stamp) -> Self {
         match self {
+            Seen::At(stamp)
+                if stamp.nanos()
+                    > read
+                        .nanos()
+                        .saturating_add(AHEAD_BELIEVED_SECONDS * 1_000_000_000) =>
+            {
+                Seen::Untimed
+            }
+            seen => seen,
+        }
+    }
+
+    /// The time, with `read` for an untimed record or one not
+    /// [`Seen::believed_at`] `read`.
+    pub fn or_read_at(self, read: Stamp) -> Stamp {
+        match self.believed_at(read) {
             Seen::At(stamp) => stamp,
             Seen::Untimed => read,
         }

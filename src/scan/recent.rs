@@ -18,7 +18,8 @@
 //! Records of another file can be older or newer, so when a type's copies
 //! switch files the copies held are read first, and the times decide. A
 //! record without a time was written "now" as far as errtally can tell: it
-//! takes the time it is read at.
+//! takes the time it is read at, and so does one stamped more than five
+//! minutes past it ([`Seen::believed_at`]).
 //!
 //! Memory is bounded by types x [`KEPT`]: at most [`KEPT`] copies of at
 //! most [`RECORD_BYTES`] and [`KEPT`] examples per type. A longer record is
@@ -225,6 +226,27 @@ impl RecentRecords {
         of_type.copies.push(copy);
     }
 
+    /// Takes up `examples` (latest first) of catalogue index `slot` that a
+    /// previous reader of the input showed, so that a reload or a restart
+    /// does not empty the page; their lines go unless lines are shown.
+    pub fn resume(&mut self, slot: usize, examples: &[Example]) {
+        if slot >= self.types || examples.is_empty() {
+            return;
+        }
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, OfType::default);
+        }
+        let kept = &mut self.slots[slot].kept;
+        kept.clear();
+        kept.extend(examples.iter().take(KEPT).cloned().map(|mut example| {
+            if !self.show_lines {
+                example.line = None;
+            }
+            example
+        }));
+        self.changed = true;
+    }
+
     /// Reads every copy held, then, if anything changed since the last
     /// call, the latest examples of each catalogue index, latest first;
     /// untimed records take `now` as their time.
@@ -264,6 +286,7 @@ impl RecentRecords {
                     (seen, find_request_id(&copy.bytes).and_then(RequestId::new))
                 }
             };
+            let seen = seen.believed_at(now);
             let example = Example {
                 time: seen.or_read_at(now),
                 timed: matches!(seen, Seen::At(_)),
@@ -442,6 +465,51 @@ mod tests {
                 Some("req-long".to_owned())
             )
         );
+    }
+
+    #[test]
+    fn a_record_stamped_far_ahead_takes_the_time_it_is_read_at_and_is_passed_later() {
+        let mut recent = recent(false);
+        recent.set_file(Path::new("/l"));
+        // 2200-01-01, from a wrong clock.
+        recent.capture(3, record(7_258_118_400, "ahead").as_bytes(), None, 0);
+        let examples = recent.examples(now()).unwrap();
+        let example = &examples[0].1[0];
+        assert_eq!((example.time, example.timed), (now(), false));
+        // Records written after it was read rank before it.
+        recent.set_file(Path::new("/m"));
+        recent.capture(3, record(2_000_000_001, "after").as_bytes(), None, 9);
+        let examples = recent.examples(now()).unwrap();
+        let ids: Vec<String> = listed(&examples, 3).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["after", "ahead"]);
+    }
+
+    #[test]
+    fn resumed_examples_lose_their_lines_unless_shown_and_rank_with_new_records() {
+        let mut before = recent(true);
+        before.set_file(Path::new("/l"));
+        for n in [10, 30] {
+            let text = record(1_796_464_800 + n, &format!("old-{n}"));
+            before.capture(2, text.as_bytes(), None, n as usize);
+        }
+        let shown = before.examples(now()).unwrap();
+        let mut after = recent(false);
+        after.resume(2, &shown[0].1);
+        // Past the catalogue: ignored.
+        after.resume(8, &shown[0].1);
+        after.set_file(Path::new("/l"));
+        after.capture(2, record(1_796_464_820, "new").as_bytes(), None, 99);
+        let examples = after.examples(now()).unwrap();
+        assert_eq!(
+            listed(&examples, 2),
+            [
+                ("old-30".to_owned(), 30),
+                ("new".to_owned(), 99),
+                ("old-10".to_owned(), 10)
+            ]
+        );
+        assert!(examples[0].1.iter().all(|example| example.line.is_none()));
+        assert_eq!(examples.len(), 1);
     }
 
     #[test]

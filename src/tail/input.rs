@@ -232,6 +232,17 @@ impl FileInput {
                 .push(index);
         }
         let resume_paths = resume.iter().map(|saved| saved.path.clone()).collect();
+        let mut recent = RecentRecords::new(
+            TimeReader::new(parts.record_zone.clone()),
+            types,
+            parts.show_lines,
+        );
+        // A reload or a restart goes on from what the page showed.
+        TypeExamples::resume(
+            &parts.status.examples_of(&config.name),
+            parts.scanner.catalog(),
+            &mut recent,
+        );
         Self {
             name: config.name.clone(),
             start_at: config.start_at,
@@ -240,10 +251,8 @@ impl FileInput {
             scanner: parts.scanner,
             // The latest records of each type, for last seen, exemplars
             // and the status page's examples.
-            tally: Tally::new(types).with_recent(
-                Latest::new(TimeReader::new(parts.record_zone.clone())),
-                RecentRecords::new(TimeReader::new(parts.record_zone), types, parts.show_lines),
-            ),
+            tally: Tally::new(types)
+                .with_recent(Latest::new(TimeReader::new(parts.record_zone)), recent),
             examples: Arc::default(),
             resume,
             resume_by_inode,

@@ -109,6 +109,21 @@ struct Bound {
 }
 
 impl Bound {
+    /// Goes on from the examples its input showed last (a reload binds
+    /// stdin anew).
+    fn resume_examples(&mut self, status: &DaemonStatus) {
+        if let Some(recent) = self.tally.recent.as_deref_mut() {
+            TypeExamples::resume(
+                &status.examples_of(&self.name),
+                self.scanner.catalog(),
+                recent,
+            );
+            if let Some(examples) = recent.examples(Stamp::now()) {
+                self.examples = Arc::new(TypeExamples::named(self.scanner.catalog(), examples));
+            }
+        }
+    }
+
     /// Shows the examples if they changed, at most every
     /// [`EXAMPLES_SPACING`] unless `now_anyway`.
     fn show_examples(&mut self, status: &DaemonStatus, finished: bool, now_anyway: bool) {
@@ -189,7 +204,7 @@ impl StdinInput {
     /// returns, the old binding's handles are no longer used.
     pub fn bind(&self, config: &Config, catalog: &Arc<Catalog>, metrics: &Metrics) {
         let input = config.inputs.iter().find(|input| input.reads_stdin());
-        let new = input.map(|input| {
+        let mut new = input.map(|input| {
             let zone = config.record_zone();
             let mut tally = Tally::new(catalog.len()).with_recent(
                 Latest::new(TimeReader::new(zone.clone())),
@@ -214,7 +229,13 @@ impl StdinInput {
             let finished = shared.finished;
             if let Some(old) = &mut shared.bound {
                 old.metrics.publish(&mut old.tally);
+                // Its copies not read yet, read for the binding that
+                // goes on from them.
+                old.show_examples(&self.status, finished, true);
                 old.metrics.files_watched.set(0);
+            }
+            if let Some(bound) = &mut new {
+                bound.resume_examples(&self.status);
             }
             shared.bound = new;
             if let Some(bound) = &shared.bound {

@@ -338,3 +338,28 @@ fn examples_come_after_periods_and_before_files_and_need_table_or_json() {
         assert!(String::from_utf8_lossy(&output.stderr).contains("--examples"));
     }
 }
+
+#[test]
+fn the_table_spells_out_control_characters_and_bytes_not_utf8_in_a_file_name() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A terminal escape that would turn the operator's terminal red, a
+    // newline that would start a line of its own, a byte of Latin-1.
+    let name = std::ffi::OsStr::from_bytes(b"x\x1b[31m\nred\xe9.log");
+    let record = "{\"time\":\"2026-12-05T10:00:00Z\",\"request_id\":\"req-1\",\
+                  \"error_type\":\"session_not_found\"}\n";
+    std::fs::write(dir.path().join(name), format!("{{}}\n{record}")).unwrap();
+    let output = run(
+        &["scan", "--examples", "1", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert!(output.status.success());
+    let table = String::from_utf8(output.stdout).unwrap();
+    let listed = format!(
+        "req-1{}{}/x\\u{{1b}}[31m\\u{{a}}red\\xe9.log:3\n",
+        " ".repeat(36 - "req-1".len() + 2),
+        dir.path().display()
+    );
+    assert!(table.contains(&listed), "{listed:?} in {table:?}");
+    assert!(!table.contains('\u{1b}'), "{table:?}");
+}

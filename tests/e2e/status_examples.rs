@@ -247,3 +247,87 @@ fn with_show_lines_the_line_is_escaped_and_cut_at_300_bytes() {
     assert_eq!(rows[1][4], format!("<code>{}</code>", html(short)));
     daemon.stop();
 }
+
+/// Reloads `daemon` and waits until the reload is done.
+fn reload(daemon: &Daemon) {
+    let reloads = || daemon.log().matches("configuration reloaded").count();
+    let before = reloads();
+    daemon.signal("HUP");
+    daemon.wait_until("the reload", || reloads() > before);
+}
+
+#[test]
+fn a_reload_keeps_the_examples_of_files_and_stdin_and_drops_lines_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("api.log");
+    append(&log, "");
+    let config = dir.path().join("errtally.toml");
+    let write_config = |show_lines: bool| {
+        std::fs::write(
+            &config,
+            format!(
+                "status_page_show_lines = {show_lines}\n\n\
+                 [[input]]\nname = \"default\"\npaths = [\"{}\"]\n\n\
+                 [[input]]\nname = \"piped\"\npaths = [\"-\"]\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+    };
+    write_config(true);
+    let mut daemon = Daemon::start_with_stdin(&["--config", &config.display().to_string()]);
+    let mut written = Vec::new();
+    write(&log, &[(Some(1), Some("req-file"))], &mut written);
+    let piped = "{\"time\":\"2026-12-05T10:00:02Z\",\"request_id\":\"req-stdin\",\
+                 \"error_type\":\"session_not_found\"}\n";
+    daemon.write_stdin(piped.as_bytes());
+    daemon.wait_for(&errors("piped", "session_not_found"), 1.0);
+    wait_for_examples(&daemon, &written, false);
+    let stdin_rows = || {
+        let page = daemon.get("/").1;
+        if !page.contains("id=\"examples-session_not_found\"") {
+            return Vec::new();
+        }
+        example_rows(&page, "session_not_found", "piped")
+    };
+    daemon.wait_until("the stdin example", || stdin_rows().len() == 1);
+    // After a reload that changes nothing, each input has published again
+    // (a record of another type each) and still shows its example.
+    let other = |n: f64, daemon: &mut Daemon| {
+        append(&log, &crate::daemon_support::error_line("email_not_found"));
+        daemon.write_stdin(crate::daemon_support::error_line("email_not_found").as_bytes());
+        daemon.wait_for(&errors("default", "email_not_found"), n);
+        daemon.wait_for(&errors("piped", "email_not_found"), n);
+    };
+    reload(&daemon);
+    other(1.0, &mut daemon);
+    let page = daemon.get("/").1;
+    let expected_file = expected(&written, false);
+    assert_eq!(shown(&page), expected_file, "{page}");
+    let rows = example_rows(&page, "session_not_found", "piped");
+    assert_eq!(rows.len(), 1, "{page}");
+    assert_eq!(
+        (
+            rows[0][0].as_str(),
+            rows[0][1].as_str(),
+            rows[0][4].as_str()
+        ),
+        (
+            "2026-12-05T10:00:02Z",
+            "<code>req-stdin</code>",
+            format!("<code>{}</code>", html(piped.trim_end())).as_str()
+        )
+    );
+    // Lines off: the examples stay, their lines go.
+    write_config(false);
+    reload(&daemon);
+    other(2.0, &mut daemon);
+    let page = daemon.get("/").1;
+    assert_eq!(shown(&page), expected_file, "{page}");
+    assert!(page.contains("Lines are not shown"), "{page}");
+    assert!(!page.contains("req-stdin&quot;"), "a line shown: {page}");
+    let rows = example_rows(&page, "session_not_found", "piped");
+    assert_eq!(rows.len(), 1, "{page}");
+    assert_eq!(rows[0][1], "<code>req-stdin</code>");
+    daemon.stop();
+}

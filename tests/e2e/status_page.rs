@@ -11,6 +11,8 @@ use crate::daemon_support::{Daemon, append, error_line, errors, html, metric};
 fn type_row(page: &str, error_type: &str) -> Option<String> {
     page.lines()
         .find(|line| {
+            // The name's link, then the link to its examples once the
+            // input has published them.
             line.starts_with("<tr><td><a href=")
                 && line.contains(&format!("<code>{error_type}</code></a>"))
         })
@@ -164,6 +166,14 @@ fn the_next_sample_puts_the_burst_into_the_sparkline(daemon: &Daemon) {
         let row = type_row(&page, "session_not_found").unwrap_or_default();
         if row.contains(&format!("<title>{BURST} since start")) {
             assert!(row.contains("<path d=\"M"), "{row}");
+            // Published within a fraction of a second, long before the
+            // sample.
+            assert!(
+                row.contains(
+                    "<a href=\"#examples-session_not_found\" class=\"muted\">examples</a>"
+                ),
+                "{row}"
+            );
             break;
         }
         assert!(

@@ -276,19 +276,21 @@ impl<W: std::io::Write> OpenMetricsFormat<W> {
             return;
         };
         let mut line = self.series(suffix, labels);
-        let nanos = exemplar.time.nanos();
-        let (seconds, fraction) = (
-            nanos.div_euclid(1_000_000_000),
-            nanos.rem_euclid(1_000_000_000),
-        );
+        // Floored to the millisecond; sign and magnitude apart, since a
+        // time before 1970 is `-1.500`, not whole seconds floored (`-2`)
+        // and a positive fraction.
+        let millis = exemplar.time.nanos().div_euclid(1_000_000);
+        let sign = if millis < 0 { "-" } else { "" };
+        let millis = millis.unsigned_abs();
         write_value(&mut line, value);
         // Writing to a Vec cannot fail; the ID is [A-Za-z0-9._:-] only, so
         // it needs no escaping.
         let _ = writeln!(
             line,
-            " # {{request_id=\"{}\"}} 1 {seconds}.{:03}",
+            " # {{request_id=\"{}\"}} 1 {sign}{}.{:03}",
             exemplar.request_id.as_str(),
-            fraction / 1_000_000
+            millis / 1000,
+            millis % 1000
         );
         self.write(&line);
     }
@@ -650,6 +652,38 @@ mod tests {
             String::from_utf8(text.finish()).unwrap(),
             "# TYPE t_total counter\nt_total 3\n"
         );
+    }
+
+    #[test]
+    fn an_exemplar_before_1970_keeps_its_sign_on_the_whole_time() {
+        use crate::scan::latest::RequestId;
+        use crate::time::Stamp;
+        let request_id = RequestId::new(b"old").unwrap();
+        let at = |nanos: i64| {
+            let mut om = OpenMetricsFormat::new(Vec::new());
+            om.family("t_total", "", Kind::Counter);
+            let exemplar = Exemplar {
+                request_id,
+                time: Stamp::from_nanos(nanos),
+            };
+            om.sample_with_exemplar("", &[], Value::Count(1), Some(&exemplar));
+            let text = String::from_utf8(om.finish()).unwrap();
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        // 1969-12-31T23:59:58.5Z is 1.5 s before the epoch.
+        assert_eq!(at(-1_500_000_000), "-1.500");
+        assert_eq!(at(-500_000_000), "-0.500");
+        assert_eq!(at(-2_000_000_000), "-2.000");
+        // Milliseconds are floored on both sides of the epoch.
+        assert_eq!(at(-1_000_001), "-0.002");
+        assert_eq!(at(1_999_999), "0.001");
+        assert_eq!(at(0), "0.000");
     }
 
     #[test]

@@ -259,7 +259,7 @@ fn write_example_cells(page: &mut String, example: &Example, show_lines: bool) {
     let _ = write!(
         page,
         "<td><code>{}</code></td><td class=\"n\">{}</td>",
-        Escaped(&example.path.to_string_lossy()),
+        EscapedPath(&example.path),
         example.offset
     );
     if show_lines {
@@ -685,6 +685,24 @@ impl fmt::Display for EscapedLine<'_> {
             rest = &rest[at + control.len_utf8()..];
         }
         write!(f, "{}", Escaped(rest))
+    }
+}
+
+/// A file name for HTML: as [`EscapedLine`], and each byte that is not
+/// UTF-8 written as `\xff`, so that a name with a newline or in another
+/// encoding can be told apart and found.
+struct EscapedPath<'a>(&'a std::path::Path);
+
+impl fmt::Display for EscapedPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use std::os::unix::ffi::OsStrExt;
+        for chunk in self.0.as_os_str().as_bytes().utf8_chunks() {
+            write!(f, "{}", EscapedLine(chunk.valid()))?;
+            for byte in chunk.invalid() {
+                write!(f, "\\x{byte:02x}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1116,6 +1134,28 @@ mod tests {
                  <th>File</th><th>Offset</th></tr>\n"
             ),
             "{section}"
+        );
+    }
+
+    #[test]
+    fn a_file_name_with_a_newline_or_bytes_not_utf8_is_spelled_out_so_it_can_be_found() {
+        use std::os::unix::ffi::OsStrExt;
+        let fixture = Fixture::new(Catalog::builtin().unwrap());
+        let mut named = example("/", 7, Some(1_796_464_800), "r1", None);
+        named.path = Arc::from(std::path::Path::new(std::ffi::OsStr::from_bytes(
+            b"/logs/new\nline\xff\xfe<b>.log",
+        )));
+        fixture.status.set_input(
+            "api",
+            with_examples(vec![TypeExamples {
+                error_type: "member_not_found".to_string(),
+                examples: vec![named],
+            }]),
+        );
+        let page = fixture.render();
+        assert!(
+            page.contains(r"<td><code>/logs/new\u{a}line\xff\xfe&lt;b&gt;.log</code></td>"),
+            "{page}"
         );
     }
 
