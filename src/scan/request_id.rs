@@ -18,6 +18,8 @@
 //! search goes on. A request ID is never a label of a series: it is log
 //! content, unbounded in number.
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
 
 /// Longest request ID kept; Stytch's are about 50 bytes.
@@ -30,9 +32,14 @@ const NEEDLE: &[u8] = b"equest";
 /// The key names, each after its `r`/`R`.
 const KEYS: [&[u8]; 4] = [b"request_id", b"requestId", b"RequestID", b"request ID"];
 
+/// The searcher for [`NEEDLE`], built once: building it for every record
+/// cost about a third of a search.
+static NEEDLE_FINDER: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(NEEDLE));
+
 /// The record's request ID, if one of the forms holds one.
 pub fn find_request_id(record: &[u8]) -> Option<&[u8]> {
-    memmem::find_iter(record, NEEDLE).find_map(|hit| {
+    NEEDLE_FINDER.find_iter(record).find_map(|hit| {
         let start = hit.checked_sub(1)?;
         let key = KEYS.iter().find(|key| record[start..].starts_with(key))?;
         value_after_key(record, start, start + key.len())
@@ -154,8 +161,21 @@ fn is_key_joined(byte: u8) -> bool {
 }
 
 fn is_id_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b':' | b'-')
+    ID_BYTES[usize::from(byte)]
 }
+
+/// Per byte value, whether an ID may hold it: `[A-Za-z0-9._:-]` (one
+/// load per byte of an ID instead of five comparisons).
+static ID_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
+        byte += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -278,6 +298,19 @@ mod tests {
             }
         }
         assert!(checked >= 50, "only {checked} lines with a request ID");
+    }
+
+    #[test]
+    fn id_bytes_are_letters_digits_and_four_marks() {
+        let allowed: Vec<u8> = (b'A'..=b'Z')
+            .chain(b'a'..=b'z')
+            .chain(b'0'..=b'9')
+            .chain(*b"._:-")
+            .collect();
+        assert_eq!(allowed.len(), 66);
+        for byte in 0..=255u8 {
+            assert_eq!(is_id_byte(byte), allowed.contains(&byte), "{byte}");
+        }
     }
 
     #[test]
