@@ -197,7 +197,7 @@ fn cri_time(record: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let head = &record[..record.len().min(CRI_HEAD_BYTES)];
-    let space = memchr::memchr(b' ', head)?;
+    let space = first_of(head, 0, b' ', b' ')?;
     let rest = &record[space + 1..];
     if !(rest.starts_with(b"stdout ") || rest.starts_with(b"stderr ")) {
         return None;
@@ -213,7 +213,7 @@ fn cri_time(record: &[u8]) -> Option<&[u8]> {
 fn docker_time(end: &[u8]) -> Option<&[u8]> {
     let end = end.strip_suffix(b"\r").unwrap_or(end);
     let body = end.strip_suffix(b"\"}")?;
-    let quote = memchr::memrchr(b'"', body)?;
+    let quote = last_quote(body)?;
     body[..=quote]
         .ends_with(DOCKER_TIME_KEY)
         .then(|| &body[quote + 1..])
@@ -497,7 +497,7 @@ fn value_at(record: &[u8], at: usize, level: u32) -> Candidate<'_> {
     };
     // A time holds no escape: the content ends at the first backslash or
     // quote, which must be the closing quote of its level.
-    let end = quote_or_backslash(record, content);
+    let end = first_of(record, content, b'"', b'\\').unwrap_or(record.len());
     let closes = match level {
         0 => record.get(end) == Some(&b'"'),
         _ => expect_quote(record, end, level).is_some(),
@@ -509,37 +509,62 @@ fn value_at(record: &[u8], at: usize, level: u32) -> Candidate<'_> {
     }
 }
 
-/// The first `"` or `\\` at or after `from`, or the record's end: a time
-/// value is short, and a `memchr2` call cost more than reading its bytes
-/// 16 at a time in place.
-fn quote_or_backslash(record: &[u8], from: usize) -> usize {
+/// The first `a` or `b` at or after `from`. The bytes searched here (a
+/// CRI time, a time value) are short, and a `memchr` call cost more than
+/// reading them 16 at a time in place.
+fn first_of(bytes: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
     let mut at = from;
     #[cfg(target_arch = "x86_64")]
-    while at + 16 <= record.len() {
+    while at + 16 <= bytes.len() {
         use std::arch::x86_64::{
             __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
             _mm_set1_epi8,
         };
         // SAFETY: SSE2 is part of every x86-64 CPU, and the unaligned load
-        // reads `record[at..at + 16]`, in bounds (checked above).
+        // reads `bytes[at..at + 16]`, in bounds (checked above).
         let mask = unsafe {
-            let bytes = _mm_loadu_si128(record.as_ptr().add(at).cast::<__m128i>());
+            let block = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
             _mm_movemask_epi8(_mm_or_si128(
-                _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'"' as i8)),
-                _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\\' as i8)),
+                _mm_cmpeq_epi8(block, _mm_set1_epi8(a as i8)),
+                _mm_cmpeq_epi8(block, _mm_set1_epi8(b as i8)),
             ))
         };
         if mask != 0 {
-            return at + mask.trailing_zeros() as usize;
+            return Some(at + mask.trailing_zeros() as usize);
         }
         at += 16;
     }
-    record
+    bytes
         .get(at..)
         .unwrap_or_default()
         .iter()
-        .position(|&b| b == b'"' || b == b'\\')
-        .map_or(record.len(), |i| at + i)
+        .position(|&byte| byte == a || byte == b)
+        .map(|i| at + i)
+}
+
+/// The last `"` in `bytes`, read 16 bytes at a time from the end in place
+/// (a Docker envelope's time is its last value, a few dozen bytes).
+fn last_quote(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    #[cfg(target_arch = "x86_64")]
+    while end >= 16 {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of every x86-64 CPU, and the unaligned load
+        // reads `bytes[end - 16..end]`, in bounds (checked above).
+        let mask = unsafe {
+            let block = _mm_loadu_si128(bytes.as_ptr().add(end - 16).cast::<__m128i>());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8)))
+        };
+        if mask != 0 {
+            // The mask's highest set bit of its 16 is the last quote.
+            let highest = 31 - mask.leading_zeros() as usize;
+            return Some(end - 16 + highest);
+        }
+        end -= 16;
+    }
+    bytes[..end].iter().rposition(|&byte| byte == b'"')
 }
 
 /// A date-time at the start of the record or of a Docker message, after

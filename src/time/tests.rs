@@ -484,14 +484,15 @@ fn a_lone_key_quote_is_found_after_empty_blocks() {
     }
 }
 
-/// A value's end is its first `"` or `\`, found 16 bytes at a time, or
-/// the record's end: at every position against the 16-byte steps.
+/// A value's end is its first `"` or `\`, a CRI time's its first space,
+/// found 16 bytes at a time and then byte by byte: at every position
+/// against the 16-byte steps, and none when there is none.
 #[test]
-fn a_value_ends_at_the_first_quote_or_backslash() {
+fn the_first_of_two_bytes_is_found_at_every_position() {
     for len in [0, 1, 15, 16, 17, 31, 32, 33, 50] {
         let blank = vec![b'7'; len];
         for from in 0..=len {
-            assert_eq!(super::quote_or_backslash(&blank, from), len);
+            assert_eq!(super::first_of(&blank, from, b'"', b'\\'), None);
         }
         for at in 0..len {
             for stop in [b'"', b'\\'] {
@@ -503,12 +504,34 @@ fn a_value_ends_at_the_first_quote_or_backslash() {
                 }
                 for from in 0..=at {
                     assert_eq!(
-                        super::quote_or_backslash(&record, from),
-                        at,
+                        super::first_of(&record, from, b'"', b'\\'),
+                        Some(at),
                         "{len} {at} {from}"
                     );
                 }
+                // Past it, only the later one (if any) is found.
+                let later = (at + 1 < len).then_some(len - 1);
+                assert_eq!(super::first_of(&record, at + 1, b'"', b'\\'), later);
             }
+        }
+    }
+}
+
+/// A Docker envelope's time starts after its last quote, found 16 bytes
+/// at a time from the end: at every position, with an earlier quote that
+/// must not be taken.
+#[test]
+fn the_last_quote_is_found_at_every_position() {
+    for len in [0, 1, 15, 16, 17, 31, 32, 33, 50] {
+        let blank = vec![b'7'; len];
+        assert_eq!(super::last_quote(&blank), None);
+        for at in 0..len {
+            let mut record = blank.clone();
+            record[at] = b'"';
+            if at > 0 {
+                record[0] = b'"';
+            }
+            assert_eq!(super::last_quote(&record), Some(at), "{len} {at}");
         }
     }
 }
