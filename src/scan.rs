@@ -665,7 +665,52 @@ fn key_status(record: &[u8], at: usize, level: u32, separator: Separator) -> Opt
 /// Where the record holding `at` starts: after the last newline between
 /// `from` (a line start) and `at`.
 pub(crate) fn record_start(line: &[u8], from: usize, at: usize) -> usize {
-    from + memchr::memrchr(b'\n', &line[from..at]).map_or(0, |i| i + 1)
+    from + last_newline(&line[from..at]).map_or(0, |i| i + 1)
+}
+
+/// The last `\n` in `bytes`. An anchor is a few hundred bytes past its
+/// record's start, where a `memrchr` call's setup cost as much as the
+/// search: with AVX2, 32 bytes at a time in place.
+fn last_newline(bytes: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if bytes.len() >= 32 && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked above), and `bytes` holds at
+        // least 32 bytes.
+        return unsafe { last_newline_avx2(bytes) };
+    }
+    memchr::memrchr(b'\n', bytes)
+}
+
+/// [`last_newline`] 32 bytes at a time from the end; the first block read
+/// again from 0, its bytes already read masked off.
+///
+/// # Safety
+/// The CPU must have AVX2, and `bytes.len() >= 32`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn last_newline_avx2(bytes: &[u8]) -> Option<usize> {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8,
+    };
+    let newline = _mm256_set1_epi8(b'\n' as i8);
+    // Newlines among the 32 bytes from `start`, one bit per byte.
+    let newlines_at = |start: usize| {
+        // SAFETY: callers pass `start + 32 <= bytes.len()`.
+        let block = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(start).cast::<__m256i>()) };
+        _mm256_movemask_epi8(_mm256_cmpeq_epi8(block, newline)) as u32
+    };
+    let mut end = bytes.len();
+    while end >= 32 {
+        let mask = newlines_at(end - 32);
+        if mask != 0 {
+            return Some(end - 32 + 31 - mask.leading_zeros() as usize);
+        }
+        end -= 32;
+    }
+    // Fewer than 32 bytes are left before `end`: the block at 0, with the
+    // bits at `end` and past (already read) cleared.
+    let mask = newlines_at(0) & ((1u32 << end) - 1);
+    (mask != 0).then(|| 31 - mask.leading_zeros() as usize)
 }
 
 /// A finding's slot in a [`Timeline`]: its catalogue index, or after the

@@ -188,7 +188,15 @@ impl Examples {
 /// Puts `example` in its place in `kept` (best first), keeping at most
 /// `keep`.
 fn insert(kept: &mut Vec<Example>, example: Example, keep: usize) {
-    let at = kept.partition_point(|before| before.rank(&example) == Ordering::Less);
+    // In a log in time order a new record is the best yet: no search.
+    let at = if kept
+        .first()
+        .is_none_or(|best| example.rank(best) == Ordering::Less)
+    {
+        0
+    } else {
+        kept.partition_point(|before| before.rank(&example) == Ordering::Less)
+    };
     if at >= keep {
         return;
     }
@@ -287,6 +295,27 @@ mod tests {
         assert_eq!(
             examples.of(0)[0].time,
             Some(Stamp::from_seconds(1_796_464_800).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_new_best_goes_first_and_a_tie_with_the_best_by_offset() {
+        let mut examples = examples(3);
+        let records: [(&str, usize); 4] = [
+            (r#"{"ts":1796464700,"request_id":"a"}"#, 10),
+            (r#"{"ts":1796464800,"request_id":"b"}"#, 20),
+            // The best's time at an earlier offset: it ranks first.
+            (r#"{"ts":1796464800,"request_id":"c"}"#, 5),
+            // The best's time at a later offset: after both, pushing
+            // out the earliest time.
+            (r#"{"ts":1796464800,"request_id":"d"}"#, 30),
+        ];
+        for (record, start) in records {
+            note(&mut examples, record.as_bytes(), start, 0);
+        }
+        assert_eq!(
+            kept(&examples, 0),
+            [(id("c"), 5), (id("b"), 20), (id("d"), 30)]
         );
     }
 

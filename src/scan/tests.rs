@@ -557,3 +557,28 @@ proptest::proptest! {
         proptest::prop_assert!(tally == expected, "chunk: {}", chunk);
     }
 }
+
+/// A record's start is after the last newline before its anchor, found 32
+/// bytes at a time from the end: a newline at every position of slices
+/// of every length around the 32-byte steps, with an earlier newline that
+/// must not be taken, and none at all.
+#[test]
+fn the_last_newline_is_found_at_every_position() {
+    for len in 0..100 {
+        let blank = vec![b'x'; len];
+        assert_eq!(last_newline(&blank), None, "len {len}");
+        assert_eq!(record_start(&blank, 0, len), 0);
+        for at in 0..len {
+            let mut bytes = blank.clone();
+            bytes[at] = b'\n';
+            if at > 3 {
+                bytes[1] = b'\n';
+            }
+            assert_eq!(last_newline(&bytes), Some(at), "len {len}, at {at}");
+            // From 2 on, the earlier newline at 1 is out of the slice.
+            if at >= 2 {
+                assert_eq!(record_start(&bytes, 2, len), at + 1, "len {len}, at {at}");
+            }
+        }
+    }
+}

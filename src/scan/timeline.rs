@@ -60,8 +60,18 @@ pub struct Timeline {
     last_period: Option<(i64, i64)>,
     /// Counted records without a time.
     pub untimed: u64,
-    cells: HashMap<Cell, u64, BuildHasherDefault<CellHasher>>,
+    /// Each cell that saw a record, and where its count is in `counts`.
+    cells: HashMap<Cell, usize, BuildHasherDefault<CellHasher>>,
+    counts: Vec<u64>,
+    /// Per slot (below [`MEMO_SLOTS`]), the last cell it was counted in
+    /// and that cell's place in `counts`: a type's records follow each
+    /// other in one period, so most skip the hash lookup.
+    last_cell: Vec<Option<(i64, usize)>>,
 }
+
+/// Slots whose last cell a [`Timeline`] remembers: every catalogue index
+/// and status slot (a slot past them, like `u32::MAX`, is only looked up).
+const MEMO_SLOTS: usize = 1024;
 
 /// Hashes a [`Cell`] with a few multiplications instead of SipHash: a
 /// cell is counted once per timed record, where SipHash cost as much as
@@ -108,7 +118,10 @@ impl PartialEq for Timeline {
         self.since == other.since
             && self.until == other.until
             && self.untimed == other.untimed
-            && self.cells == other.cells
+            && self.cells.len() == other.cells.len()
+            && self
+                .cells()
+                .all(|(cell, count)| other.count_of(cell) == Some(count))
     }
 }
 
@@ -132,6 +145,8 @@ impl Timeline {
             last_period: None,
             untimed: 0,
             cells: HashMap::default(),
+            counts: Vec::new(),
+            last_cell: Vec::new(),
         }
     }
 
@@ -155,7 +170,7 @@ impl Timeline {
         }
         if self.periods.is_some() {
             let start = self.period_start(time.seconds());
-            *self.cells.entry((start, slot)).or_insert(0) += 1;
+            self.count_in(start, slot);
         }
         true
     }
@@ -185,14 +200,17 @@ impl Timeline {
     /// The cells that saw a record: (period start, slot) and count, in no
     /// particular order.
     pub fn cells(&self) -> impl Iterator<Item = (Cell, u64)> + '_ {
-        self.cells.iter().map(|(cell, count)| (*cell, *count))
+        self.cells
+            .iter()
+            .map(|(cell, &index)| (*cell, self.counts[index]))
     }
 
     /// Adds `other`'s counts.
     pub fn merge(&mut self, other: &Timeline) {
         self.untimed += other.untimed;
-        for (cell, count) in &other.cells {
-            *self.cells.entry(*cell).or_insert(0) += count;
+        for (cell, count) in other.cells() {
+            let index = self.index_of(cell);
+            self.counts[index] += count;
         }
     }
 
@@ -200,6 +218,43 @@ impl Timeline {
     pub fn clear(&mut self) {
         self.untimed = 0;
         self.cells.clear();
+        self.counts.clear();
+        self.last_cell.clear();
+    }
+
+    /// Counts one record in the cell (`start`, `slot`).
+    fn count_in(&mut self, start: i64, slot: u32) {
+        let memo = usize::try_from(slot).ok().filter(|&slot| slot < MEMO_SLOTS);
+        if let Some(slot) = memo
+            && let Some(Some((period, index))) = self.last_cell.get(slot)
+            && *period == start
+        {
+            self.counts[*index] += 1;
+            return;
+        }
+        let index = self.index_of((start, slot));
+        self.counts[index] += 1;
+        if let Some(slot) = memo {
+            if self.last_cell.len() <= slot {
+                self.last_cell.resize(slot + 1, None);
+            }
+            self.last_cell[slot] = Some((start, index));
+        }
+    }
+
+    /// Where `cell`'s count is in `counts`, made (at zero) if it has none.
+    fn index_of(&mut self, cell: Cell) -> usize {
+        let next = self.counts.len();
+        let index = *self.cells.entry(cell).or_insert(next);
+        if index == next {
+            self.counts.push(0);
+        }
+        index
+    }
+
+    /// The count of `cell`, if it saw a record.
+    fn count_of(&self, cell: Cell) -> Option<u64> {
+        self.cells.get(&cell).map(|&index| self.counts[index])
     }
 }
 
@@ -313,6 +368,60 @@ mod tests {
             local_period(&mut zone, 6 * 3600, after - 1),
             (long_day + 24 * 3600, after)
         );
+    }
+
+    /// Records of one slot in turn across periods and slots, and after a
+    /// clear: the remembered last cell never counts a record in a cell it
+    /// left, and timelines compare by counts, not by where they are kept.
+    #[test]
+    fn each_record_counts_in_its_own_cell_whatever_came_before() {
+        let periods = Periods::Steps { seconds: 60 };
+        let mut timeline = Timeline::new(reader(), None, None, Some(periods.clone()));
+        let minute = stamp("2026-11-29T13:15:00Z").seconds();
+        for (time, slot) in [
+            ("2026-11-29T13:15:01Z", 2),
+            ("2026-11-29T13:15:02Z", 2),
+            ("2026-11-29T13:15:03Z", 5),
+            ("2026-11-29T13:16:00Z", 2),
+            ("2026-11-29T13:15:59Z", 2),
+            ("2026-11-29T13:15:04Z", 5),
+            ("2026-11-29T13:15:05Z", u32::MAX),
+            ("2026-11-29T13:15:06Z", u32::MAX),
+        ] {
+            assert!(timeline.place(record(time).as_bytes(), None, slot));
+        }
+        let mut cells: Vec<_> = timeline.cells().collect();
+        cells.sort();
+        assert_eq!(
+            cells,
+            vec![
+                ((minute, 2), 3),
+                ((minute, 5), 2),
+                ((minute, u32::MAX), 2),
+                ((minute + 60, 2), 1)
+            ]
+        );
+        // The same counts reached in another order are equal.
+        let mut other = Timeline::new(reader(), None, None, Some(periods));
+        for (time, slot) in [
+            ("2026-11-29T13:16:00Z", 2),
+            ("2026-11-29T13:15:06Z", u32::MAX),
+            ("2026-11-29T13:15:03Z", 5),
+            ("2026-11-29T13:15:04Z", 5),
+            ("2026-11-29T13:15:01Z", 2),
+            ("2026-11-29T13:15:02Z", 2),
+            ("2026-11-29T13:15:59Z", 2),
+            ("2026-11-29T13:15:05Z", u32::MAX),
+        ] {
+            other.place(record(time).as_bytes(), None, slot);
+        }
+        assert_eq!(timeline, other);
+        other.place(record("2026-11-29T13:15:07Z").as_bytes(), None, 5);
+        assert_ne!(timeline, other);
+        // After a clear, a record of the last cell counts from zero.
+        timeline.clear();
+        timeline.place(record("2026-11-29T13:15:07Z").as_bytes(), None, 2);
+        assert_eq!(timeline.cells().collect::<Vec<_>>(), vec![((minute, 2), 1)]);
     }
 
     #[test]

@@ -207,7 +207,7 @@ fn cri_time(record: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let head = &record[..record.len().min(CRI_HEAD_BYTES)];
-    let space = memchr::memchr(b' ', head)?;
+    let space = first_of(head, 0, b' ', b' ')?;
     let rest = &record[space + 1..];
     if !(rest.starts_with(b"stdout ") || rest.starts_with(b"stderr ")) {
         return None;
@@ -223,7 +223,7 @@ fn cri_time(record: &[u8]) -> Option<&[u8]> {
 fn docker_time(end: &[u8]) -> Option<&[u8]> {
     let end = end.strip_suffix(b"\r").unwrap_or(end);
     let body = end.strip_suffix(b"\"}")?;
-    let quote = memchr::memrchr(b'"', body)?;
+    let quote = last_quote(body)?;
     body[..=quote]
         .ends_with(DOCKER_TIME_KEY)
         .then(|| &body[quote + 1..])
@@ -233,13 +233,8 @@ fn docker_time(end: &[u8]) -> Option<&[u8]> {
 fn key_value(record: &[u8]) -> Option<Candidate<'_>> {
     for quote in KeyQuotes::new(record) {
         let name_at = quote + 1;
-        let keys: &[&[u8]] = match record.get(name_at) {
-            Some(b't') => &[b"time", b"timestamp", b"ts"],
-            Some(b'd') => &[b"date", b"datetime"],
-            Some(b'a') => &[b"asctime"],
-            Some(b'l') => &[b"logtime"],
-            Some(b'@') => &[b"@timestamp"],
-            _ => continue,
+        let Some(&initial) = record.get(name_at) else {
+            continue;
         };
         let backslashes = record[..quote]
             .iter()
@@ -250,20 +245,44 @@ fn key_value(record: &[u8]) -> Option<Candidate<'_>> {
         let Some(level) = (0..=MAX_LEVEL).find(|&level| quote_escapes(level) == backslashes) else {
             continue;
         };
-        for &key in keys {
-            if !record[name_at..].starts_with(key) {
-                continue;
-            }
-            let Some(after_key) = expect_quote(record, name_at + key.len(), level) else {
-                continue;
-            };
-            let colon = skip_blanks(record, after_key);
-            if record.get(colon) == Some(&b':') {
-                return Some(value_at(record, skip_blanks(record, colon + 1), level));
-            }
+        // Each name tried on its own with a constant length (compared in
+        // place, not by a `memcmp` call per name); at most one can match,
+        // as a name ends at a quote and none holds one.
+        let found = match initial {
+            b't' => key_named(record, name_at, level, b"time")
+                .or_else(|| key_named(record, name_at, level, b"timestamp"))
+                .or_else(|| key_named(record, name_at, level, b"ts")),
+            b'd' => key_named(record, name_at, level, b"date")
+                .or_else(|| key_named(record, name_at, level, b"datetime")),
+            b'a' => key_named(record, name_at, level, b"asctime"),
+            b'l' => key_named(record, name_at, level, b"logtime"),
+            b'@' => key_named(record, name_at, level, b"@timestamp"),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
         }
     }
     None
+}
+
+/// The value of the time key `key` if its name starts at `name_at`, quoted
+/// at `level` and followed by a colon.
+#[inline(always)]
+fn key_named<'a, const N: usize>(
+    record: &'a [u8],
+    name_at: usize,
+    level: u32,
+    key: &[u8; N],
+) -> Option<Candidate<'a>> {
+    let name: &[u8; N] = record.get(name_at..name_at + N)?.try_into().ok()?;
+    if name != key {
+        return None;
+    }
+    let after_key = expect_quote(record, name_at + N, level)?;
+    let colon = skip_blanks(record, after_key);
+    (record.get(colon) == Some(&b':'))
+        .then(|| value_at(record, skip_blanks(record, colon + 1), level))
 }
 
 /// Positions of the `"` in a record that a time key's first letter (`t`,
@@ -307,6 +326,20 @@ impl Iterator for KeyQuotes<'_> {
         while self.mask == 0 {
             if self.next_block >= self.bytes.len() {
                 return None;
+            }
+            #[cfg(target_arch = "x86_64")]
+            if self.avx2 && self.bytes.len() >= self.next_block + 65 {
+                // SAFETY: the CPU has AVX2 (`self.avx2`).
+                let (at, mask) = unsafe { first_key_quote_block_avx2(self.bytes, self.next_block) };
+                self.next_block = at;
+                if mask != 0 {
+                    self.base = at;
+                    self.mask = mask;
+                    self.next_block += 64;
+                }
+                // Otherwise fewer than 65 bytes are left from `at`: the
+                // last block is read below, shifted.
+                continue;
             }
             self.base = self.next_block;
             self.mask = key_quote_mask(self.bytes, self.base, self.avx2);
@@ -411,6 +444,62 @@ unsafe fn key_quote_mask_avx2(bytes: &[u8], at: usize) -> u64 {
     part(0) | part(32) << 32
 }
 
+/// The first 64-byte block from `at` on, in steps of 64, that holds a key
+/// quote: its start and [`key_quote_mask`]; or, when no block with 65
+/// bytes left has one, where those blocks end and 0. One call for the
+/// blocks of a record rather than one per block: a record without a time
+/// key is searched to its end, and the call and the constants cost as
+/// much as a block's comparisons.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn first_key_quote_block_avx2(bytes: &[u8], mut at: usize) -> (usize, u64) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
+    };
+    let quote = _mm256_set1_epi8(b'"' as i8);
+    let initials = [b't', b'd', b'a', b'l', b'@'].map(|byte| _mm256_set1_epi8(byte as i8));
+    let half = |start: *const u8| {
+        // SAFETY: the loop reads `bytes[at..at + 65]` only while that is
+        // in bounds.
+        let (here, next) = unsafe {
+            (
+                _mm256_loadu_si256(start.cast::<__m256i>()),
+                _mm256_loadu_si256(start.add(1).cast::<__m256i>()),
+            )
+        };
+        let initial = _mm256_or_si256(
+            _mm256_or_si256(
+                _mm256_cmpeq_epi8(next, initials[0]),
+                _mm256_cmpeq_epi8(next, initials[1]),
+            ),
+            _mm256_or_si256(
+                _mm256_or_si256(
+                    _mm256_cmpeq_epi8(next, initials[2]),
+                    _mm256_cmpeq_epi8(next, initials[3]),
+                ),
+                _mm256_cmpeq_epi8(next, initials[4]),
+            ),
+        );
+        let both = _mm256_and_si256(_mm256_cmpeq_epi8(here, quote), initial);
+        u64::from(_mm256_movemask_epi8(both) as u32)
+    };
+    while at + 65 <= bytes.len() {
+        // SAFETY: `at + 64` is in bounds (checked above).
+        let start = unsafe { bytes.as_ptr().add(at) };
+        // SAFETY: as above, `start + 32 + 33` is in bounds.
+        let mask = half(start) | half(unsafe { start.add(32) }) << 32;
+        if mask != 0 {
+            return (at, mask);
+        }
+        at += 64;
+    }
+    (at, 0)
+}
+
 /// The candidate a key's value at `at` (quoted at `level`) gives.
 fn value_at(record: &[u8], at: usize, level: u32) -> Candidate<'_> {
     let Some(content) = expect_quote(record, at, level) else {
@@ -418,8 +507,7 @@ fn value_at(record: &[u8], at: usize, level: u32) -> Candidate<'_> {
     };
     // A time holds no escape: the content ends at the first backslash or
     // quote, which must be the closing quote of its level.
-    let end =
-        memchr::memchr2(b'"', b'\\', &record[content..]).map_or(record.len(), |i| content + i);
+    let end = first_of(record, content, b'"', b'\\').unwrap_or(record.len());
     let closes = match level {
         0 => record.get(end) == Some(&b'"'),
         _ => expect_quote(record, end, level).is_some(),
@@ -429,6 +517,64 @@ fn value_at(record: &[u8], at: usize, level: u32) -> Candidate<'_> {
     } else {
         Candidate::Whole(&[])
     }
+}
+
+/// The first `a` or `b` at or after `from`. The bytes searched here (a
+/// CRI time, a time value) are short, and a `memchr` call cost more than
+/// reading them 16 at a time in place.
+fn first_of(bytes: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
+    let mut at = from;
+    #[cfg(target_arch = "x86_64")]
+    while at + 16 <= bytes.len() {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of every x86-64 CPU, and the unaligned load
+        // reads `bytes[at..at + 16]`, in bounds (checked above).
+        let mask = unsafe {
+            let block = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
+            _mm_movemask_epi8(_mm_or_si128(
+                _mm_cmpeq_epi8(block, _mm_set1_epi8(a as i8)),
+                _mm_cmpeq_epi8(block, _mm_set1_epi8(b as i8)),
+            ))
+        };
+        if mask != 0 {
+            return Some(at + mask.trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    bytes
+        .get(at..)
+        .unwrap_or_default()
+        .iter()
+        .position(|&byte| byte == a || byte == b)
+        .map(|i| at + i)
+}
+
+/// The last `"` in `bytes`, read 16 bytes at a time from the end in place
+/// (a Docker envelope's time is its last value, a few dozen bytes).
+fn last_quote(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    #[cfg(target_arch = "x86_64")]
+    while end >= 16 {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of every x86-64 CPU, and the unaligned load
+        // reads `bytes[end - 16..end]`, in bounds (checked above).
+        let mask = unsafe {
+            let block = _mm_loadu_si128(bytes.as_ptr().add(end - 16).cast::<__m128i>());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8)))
+        };
+        if mask != 0 {
+            // The mask's highest set bit of its 16 is the last quote.
+            let highest = 31 - mask.leading_zeros() as usize;
+            return Some(end - 16 + highest);
+        }
+        end -= 16;
+    }
+    bytes[..end].iter().rposition(|&byte| byte == b'"')
 }
 
 /// A date-time at the start of the record or of a Docker message, after

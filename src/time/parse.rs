@@ -101,13 +101,7 @@ fn parse_rest(text: &[u8], civil_seconds: i64) -> Option<(DateTime, usize)> {
     if matches!(text.get(pos), Some(b'.' | b','))
         && text.get(pos + 1).is_some_and(u8::is_ascii_digit)
     {
-        pos += 1;
-        let mut scale = 100_000_000u32;
-        while let Some(&digit) = text.get(pos).filter(|b| b.is_ascii_digit()) {
-            nanos += u32::from(digit - b'0') * scale;
-            scale /= 10;
-            pos += 1;
-        }
+        (nanos, pos) = read_fraction(text, pos + 1);
     }
     let offset = match text.get(pos) {
         Some(b'Z' | b'z') => {
@@ -143,6 +137,84 @@ fn parse_rest(text: &[u8], civil_seconds: i64) -> Option<(DateTime, usize)> {
     ))
 }
 
+/// The nanoseconds of the fraction whose digits start at `first` (the
+/// first nine digits count; later ones are dropped, but read), and where
+/// its digits end.
+fn read_fraction(text: &[u8], first: usize) -> (u32, usize) {
+    let Some(&word) = text
+        .get(first..first + 8)
+        .and_then(|bytes| <&[u8; 8]>::try_from(bytes).ok())
+    else {
+        return read_fraction_bytewise(text, first);
+    };
+    // Eight bytes at once: the digits' values, and how many lead.
+    let values = u64::from_le_bytes(word).wrapping_sub(0x3030_3030_3030_3030);
+    // A byte's top bit is set when its value is no digit (10 or more, or
+    // below '0'); borrows and carries run only from a byte to the later
+    // ones, past the first non-digit, so the leading run is exact.
+    let no_digit = (values | values.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080;
+    let leading = (no_digit.trailing_zeros() / 8) as usize;
+    if leading < 8 {
+        // The leading digits moved to the top bytes: zeros before them
+        // are leading zeros of their value.
+        let digits = values & ((1u64 << (8 * leading)) - 1);
+        let value = eight_digit_value(digits.checked_shl(8 * (8 - leading) as u32).unwrap_or(0));
+        return (value * POWERS_OF_TEN[9 - leading], first + leading);
+    }
+    let mut nanos = eight_digit_value(values) * 10;
+    let mut pos = first + 8;
+    if let Some(&ninth) = text.get(pos).filter(|b| b.is_ascii_digit()) {
+        nanos += u32::from(ninth - b'0');
+        pos += 1;
+    }
+    while text.get(pos).is_some_and(u8::is_ascii_digit) {
+        pos += 1;
+    }
+    (nanos, pos)
+}
+
+/// [`read_fraction`] byte by byte, when fewer than 8 bytes are left.
+fn read_fraction_bytewise(text: &[u8], first: usize) -> (u32, usize) {
+    let mut nanos = 0u32;
+    let mut pos = first;
+    while let Some(&digit) = text.get(pos).filter(|b| b.is_ascii_digit()) {
+        if pos - first < 9 {
+            nanos = nanos * 10 + u32::from(digit - b'0');
+        }
+        pos += 1;
+    }
+    (nanos * POWERS_OF_TEN[9 - (pos - first).min(9)], pos)
+}
+
+/// The number written by eight digit values (0 to 9), one per byte, the
+/// first (lowest) byte the most significant: three multiplications
+/// instead of eight steps (Lemire's SWAR parse).
+fn eight_digit_value(values: u64) -> u32 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let pairs = values.wrapping_mul(10).wrapping_add(values >> 8);
+    let value = ((pairs & MASK)
+        .wrapping_mul(MUL1)
+        .wrapping_add(((pairs >> 16) & MASK).wrapping_mul(MUL2)))
+        >> 32;
+    value as u32
+}
+
+/// `10^i` for the nine digits of a nanosecond fraction.
+const POWERS_OF_TEN: [u32; 10] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
 /// The last few minutes read and their civil seconds: records of a stream
 /// follow each other within seconds, so most heads share a minute with an
 /// earlier one and skip the date arithmetic ([`HeadCache::parse`]). Several
@@ -150,8 +222,12 @@ fn parse_rest(text: &[u8], civil_seconds: i64) -> Option<(DateTime, usize)> {
 /// space, `-` and `/`) whose minutes are written differently.
 #[derive(Debug, Clone, Default)]
 pub struct HeadCache {
-    /// A minute's bytes and its civil seconds; `None` until filled.
-    minutes: [Option<([u8; MINUTE_LEN], i64)>; MINUTE_SLOTS],
+    /// A minute's 16 bytes, read as one number (one comparison instead of
+    /// a `memcmp` call per slot), and its civil seconds; only the first
+    /// `filled` slots hold one.
+    minutes: [(u128, i64); MINUTE_SLOTS],
+    /// How many slots hold a minute.
+    filled: usize,
     /// The slot the next new minute replaces.
     next_slot: usize,
 }
@@ -163,25 +239,30 @@ impl HeadCache {
     /// [`parse_date_time`], reusing a remembered minute when `text` starts
     /// with the same bytes.
     pub fn parse(&mut self, text: &[u8]) -> Option<(DateTime, usize)> {
-        let minute_bytes = text.get(..MINUTE_LEN)?;
-        let remembered = self
-            .minutes
+        let minute_bytes: [u8; MINUTE_LEN] = text.get(..MINUTE_LEN)?.try_into().ok()?;
+        let key = u128::from_le_bytes(minute_bytes);
+        let remembered = self.minutes[..self.filled.min(MINUTE_SLOTS)]
             .iter()
-            .flatten()
-            .find(|(bytes, _)| bytes.as_slice() == minute_bytes)
+            .find(|&&(bytes, _)| bytes == key)
             .map(|&(_, civil)| civil);
         let minute = match remembered {
             Some(civil) => civil,
-            None => {
-                let civil = parse_minute(text)?;
-                let mut bytes = [0u8; MINUTE_LEN];
-                bytes.copy_from_slice(minute_bytes);
-                self.minutes[self.next_slot] = Some((bytes, civil));
-                self.next_slot = (self.next_slot + 1) % MINUTE_SLOTS;
-                civil
-            }
+            None => self.remember(text, key)?,
         };
         parse_rest(text, minute + parse_second(text)?)
+    }
+
+    /// The minute at the start of `text`, whose bytes read as `key`,
+    /// parsed and remembered. Apart, and cold: inlined, its loads were
+    /// done ahead on every hit.
+    #[cold]
+    #[inline(never)]
+    fn remember(&mut self, text: &[u8], key: u128) -> Option<i64> {
+        let civil = parse_minute(text)?;
+        self.minutes[self.next_slot] = (key, civil);
+        self.filled = (self.filled + 1).min(MINUTE_SLOTS);
+        self.next_slot = (self.next_slot + 1) % MINUTE_SLOTS;
+        Some(civil)
     }
 }
 
@@ -190,16 +271,24 @@ impl HeadCache {
 /// after it makes it no value (an exponent, a negative number or a second
 /// dot is not a logger's epoch).
 pub fn parse_epoch(text: &[u8]) -> Option<(i64, usize)> {
-    // 20 digits hold any u64; more is no epoch.
-    const MAX_DIGITS: usize = 20;
-    let whole_len = text.iter().take_while(|b| b.is_ascii_digit()).count();
-    if whole_len == 0 || whole_len > MAX_DIGITS {
+    // Nineteen digits fit in a u64 whatever they are; the twentieth needs
+    // checked arithmetic (whatever overflows u64 is past i64 too), and a
+    // twenty-first makes no epoch.
+    const UNCHECKED_DIGITS: usize = 19;
+    let mut whole = 0u64;
+    let mut whole_len = 0;
+    while let Some(&digit) = text.get(whole_len).filter(|b| b.is_ascii_digit()) {
+        let digit = u64::from(digit - b'0');
+        whole = match whole_len {
+            0..UNCHECKED_DIGITS => whole * 10 + digit,
+            UNCHECKED_DIGITS => whole.checked_mul(10)?.checked_add(digit)?,
+            _ => return None,
+        };
+        whole_len += 1;
+    }
+    if whole_len == 0 {
         return None;
     }
-    // Checked u64 arithmetic: whatever overflows it is past i64 too.
-    let whole = text[..whole_len].iter().try_fold(0u64, |acc, b| {
-        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })?;
     let mut pos = whole_len;
     let mut fraction: &[u8] = &[];
     if text.get(pos) == Some(&b'.') {
@@ -216,22 +305,23 @@ pub fn parse_epoch(text: &[u8]) -> Option<(i64, usize)> {
     if matches!(text.get(pos), Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'-')) {
         return None;
     }
-    // Nanoseconds per unit, and so how many fraction digits count.
-    let (per_unit, fraction_digits): (u64, u32) = if whole < 100_000_000_000 {
-        (1_000_000_000, 9)
+    // Nanoseconds per unit (10 to the power of how many fraction digits
+    // count).
+    let fraction_digits: usize = if whole < 100_000_000_000 {
+        9
     } else if whole < 100_000_000_000_000 {
-        (1_000_000, 6)
+        6
     } else if whole < 100_000_000_000_000_000 {
-        (1_000, 3)
+        3
     } else {
-        (1, 0)
+        0
     };
-    let mut part = 0u64;
-    let mut scale = per_unit / 10;
-    for &digit in fraction.iter().take(fraction_digits as usize) {
-        part += u64::from(digit - b'0') * scale;
-        scale /= 10;
-    }
+    let per_unit = u64::from(POWERS_OF_TEN[fraction_digits]);
+    let counted = &fraction[..fraction.len().min(fraction_digits)];
+    let part = counted
+        .iter()
+        .fold(0u64, |part, &digit| part * 10 + u64::from(digit - b'0'))
+        * u64::from(POWERS_OF_TEN[fraction_digits - counted.len()]);
     let nanos = whole.checked_mul(per_unit)?.checked_add(part)?;
     Some((i64::try_from(nanos).ok()?, pos))
 }
@@ -372,6 +462,136 @@ mod tests {
             parse_epoch(b"100000000000").unwrap().0,
             100_000_000_000_000_000
         );
+    }
+
+    #[test]
+    fn epoch_digits_at_the_edges_of_u64_and_i64() {
+        // 19 digits, the most read unchecked: nanoseconds as they are.
+        assert_eq!(parse_epoch(b"9223372036854775807").unwrap(), (i64::MAX, 19));
+        // One past i64 still fits in u64, but not in a Stamp.
+        assert_eq!(parse_epoch(b"9223372036854775808"), None);
+        // 20 digits: u64::MAX reads (and is past i64), one more overflows.
+        assert_eq!(parse_epoch(b"18446744073709551615"), None);
+        assert_eq!(parse_epoch(b"18446744073709551616"), None);
+        // 20 digits that fit in i64 once read: leading zeros.
+        assert_eq!(
+            parse_epoch(b"00000000001795958122").unwrap(),
+            (1_795_958_122_000_000_000, 20)
+        );
+        // 21 digits are no epoch, even with leading zeros.
+        assert_eq!(parse_epoch(b"000000000001795958122"), None);
+    }
+
+    #[test]
+    fn epoch_fractions_keep_the_digits_their_unit_has() {
+        // Seconds keep 9 digits, milliseconds 6, microseconds 3.
+        assert_eq!(
+            parse_epoch(b"1795958122.1234567891").unwrap(),
+            (1_795_958_122_123_456_789, 21)
+        );
+        assert_eq!(
+            parse_epoch(b"1795958122062.1234567").unwrap().0,
+            1_795_958_122_062_123_456
+        );
+        assert_eq!(
+            parse_epoch(b"1795958122062123.45").unwrap().0,
+            1_795_958_122_062_123_450
+        );
+        assert_eq!(
+            parse_epoch(b"1795958122062123456.9").unwrap(),
+            (1_795_958_122_062_123_456, 21)
+        );
+        assert_eq!(
+            parse_epoch(b"1795958122.05").unwrap().0,
+            1_795_958_122_050_000_000
+        );
+    }
+
+    #[test]
+    fn fractions_of_every_length_up_to_nanoseconds_and_past() {
+        let expected = [
+            100_000_000,
+            120_000_000,
+            123_000_000,
+            123_400_000,
+            123_450_000,
+            123_456_000,
+            123_456_700,
+            123_456_780,
+            123_456_789,
+            123_456_789,
+            123_456_789,
+        ];
+        let digits = "12345678900";
+        for (len, nanos) in (1..=11).zip(expected) {
+            let text = format!("2026-11-29T13:15:22.{}Z", &digits[..len]);
+            let (value, read) = read(&text).unwrap();
+            assert_eq!((value.nanos, read), (nanos, 21 + len), "{text}");
+        }
+        // A fraction of zeros, and one with a leading zero.
+        assert_eq!(read("2026-11-29T13:15:22.000000000").unwrap().0.nanos, 0);
+        assert_eq!(read("2026-11-29T13:15:22,05").unwrap().0.nanos, 50_000_000);
+    }
+
+    /// Every fraction length from 1 to 12 digits, followed by every kind
+    /// of byte a value may end with (below `0`, above `9`, the end): the
+    /// 8-byte read against a reference that pads or cuts the digits to
+    /// nine.
+    #[test]
+    fn fractions_read_eight_bytes_at_a_time_match_a_digit_by_digit_reference() {
+        let digits = "907654321098";
+        for len in 1..=12 {
+            let fraction = &digits[..len];
+            let nine: String = fraction
+                .chars()
+                .chain(std::iter::repeat('0'))
+                .take(9)
+                .collect();
+            let nanos: u32 = nine.parse().unwrap();
+            for tail in ["", "Z", "+01:00", "\"", " x", "/", ";", "}", "z"] {
+                let text = format!("2026-11-29T13:15:22.{fraction}{tail}");
+                let (value, read) = read(&text).unwrap_or_else(|| panic!("{text}"));
+                assert_eq!(value.nanos, nanos, "{text}");
+                let zone_len = match tail {
+                    "Z" | "z" => 1,
+                    "+01:00" => 6,
+                    _ => 0,
+                };
+                assert_eq!(read, 20 + len + zone_len, "{text}");
+            }
+            // A colon right after the digits makes it no value.
+            assert!(read(&format!("2026-11-29T13:15:22.{fraction}:")).is_none());
+        }
+    }
+
+    #[test]
+    fn the_cache_tells_minutes_apart_by_every_byte() {
+        let mut cache = HeadCache::default();
+        // Five minutes in turn, more than the cache's slots, then again:
+        // each read like a fresh parse, whichever slot it was in.
+        let texts = [
+            "2026-11-29T13:15:22Z",
+            "2026-11-29 13:15:22",
+            "2026/11/29 13:15:22",
+            "2026-11-29T13:16:22Z",
+            "2026-11-29t13:15:22Z",
+            "2026-11-29T13:15:22Z",
+        ];
+        for _ in 0..3 {
+            for text in texts {
+                assert_eq!(cache.parse(text.as_bytes()), read(text), "{text}");
+            }
+        }
+        assert_eq!(
+            cache
+                .parse(b"2026-11-29T13:16:22Z")
+                .unwrap()
+                .0
+                .civil_seconds,
+            NOV_29_2026_131522 + 60
+        );
+        // Fewer than a minute's bytes: no value, and nothing remembered.
+        assert_eq!(cache.parse(b"2026-11-29T13:1"), None);
     }
 
     #[test]

@@ -416,7 +416,7 @@ proptest! {
     fn key_quotes_are_every_quote_before_a_key_initial(
         bytes in proptest::collection::vec(
             prop_oneof![Just(b'"'), Just(b't'), Just(b'd'), Just(b'@'), Just(b'x'), any::<u8>()],
-            0..300,
+            0..700,
         ),
     ) {
         let expected: Vec<usize> = (0..bytes.len())
@@ -458,4 +458,99 @@ fn key_quotes_are_found_at_block_edges_with_and_without_avx2() {
     assert_eq!(super::key_quote_mask(&record, 66, true), 1 << 58);
     // A block that is only the last byte.
     assert_eq!(super::key_quote_mask(&record, 129, true), 0);
+}
+
+/// The block search skips runs of blocks without a key quote in one call:
+/// a lone `"t` anywhere in a long record, the blocks before it empty, is
+/// found where it is, and nothing is found when it is missing.
+#[test]
+fn a_lone_key_quote_is_found_after_empty_blocks() {
+    for len in [64, 65, 128, 129, 200, 257, 300] {
+        let blank = vec![b'x'; len];
+        assert_eq!(KeyQuotes::new(&blank).count(), 0, "len {len}");
+        for at in 0..len - 1 {
+            let mut record = blank.clone();
+            record[at..at + 2].copy_from_slice(b"\"t");
+            assert_eq!(
+                KeyQuotes::new(&record).collect::<Vec<_>>(),
+                [at],
+                "len {len}, at {at}"
+            );
+        }
+        // A quote as the very last byte has no letter after it.
+        let mut record = blank.clone();
+        record[len - 1] = b'"';
+        assert_eq!(KeyQuotes::new(&record).count(), 0, "len {len}");
+    }
+}
+
+/// A value's end is its first `"` or `\`, a CRI time's its first space,
+/// found 16 bytes at a time and then byte by byte: at every position
+/// against the 16-byte steps, and none when there is none.
+#[test]
+fn the_first_of_two_bytes_is_found_at_every_position() {
+    for len in [0, 1, 15, 16, 17, 31, 32, 33, 50] {
+        let blank = vec![b'7'; len];
+        for from in 0..=len {
+            assert_eq!(super::first_of(&blank, from, b'"', b'\\'), None);
+        }
+        for at in 0..len {
+            for stop in [b'"', b'\\'] {
+                let mut record = blank.clone();
+                record[at] = stop;
+                if at + 1 < len {
+                    // A later stop byte is not the first.
+                    record[len - 1] = b'"';
+                }
+                for from in 0..=at {
+                    assert_eq!(
+                        super::first_of(&record, from, b'"', b'\\'),
+                        Some(at),
+                        "{len} {at} {from}"
+                    );
+                }
+                // Past it, only the later one (if any) is found.
+                let later = (at + 1 < len).then_some(len - 1);
+                assert_eq!(super::first_of(&record, at + 1, b'"', b'\\'), later);
+            }
+        }
+    }
+}
+
+/// A Docker envelope's time starts after its last quote, found 16 bytes
+/// at a time from the end: at every position, with an earlier quote that
+/// must not be taken.
+#[test]
+fn the_last_quote_is_found_at_every_position() {
+    for len in [0, 1, 15, 16, 17, 31, 32, 33, 50] {
+        let blank = vec![b'7'; len];
+        assert_eq!(super::last_quote(&blank), None);
+        for at in 0..len {
+            let mut record = blank.clone();
+            record[at] = b'"';
+            if at > 0 {
+                record[0] = b'"';
+            }
+            assert_eq!(super::last_quote(&record), Some(at), "{len} {at}");
+        }
+    }
+}
+
+/// Every time key at level 0, 1 and 2, and names one letter off, which
+/// the per-name comparisons must not take.
+#[test]
+fn each_time_key_is_read_by_its_own_name() {
+    let epoch = "1795958122";
+    for key in TIME_KEYS {
+        let key = std::str::from_utf8(key).unwrap();
+        for (open, close) in [("\"", "\""), ("\\\"", "\\\""), ("\\\\\\\"", "\\\\\\\"")] {
+            let record = format!(r#"x{open}{key}{close}: {epoch},"error_type""#);
+            assert_eq!(berlin(&record), at(T131522, 0), "{record}");
+        }
+        // One letter more, or the last one missing: no key.
+        for name in [format!("{key}s"), key[..key.len() - 1].to_owned()] {
+            let record = format!(r#"{{"{name}":{epoch},"error_type":"x"}}"#);
+            assert_eq!(berlin(&record), None, "{record}");
+        }
+    }
 }
