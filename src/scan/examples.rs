@@ -237,6 +237,53 @@ mod tests {
     }
 
     #[test]
+    fn many_records_of_one_slice_in_any_order_keep_the_best_as_a_full_sort_would() {
+        // 1,000 records in one slice (several batches), times drawn from a
+        // small range so that many tie, a tenth untimed.
+        let mut state = 7u64;
+        let mut draw = |below: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) % below
+        };
+        let mut slice = Vec::new();
+        let mut written = Vec::new();
+        for n in 0..1000 {
+            let time = (draw(10) != 0).then(|| 1_796_464_800 + draw(40));
+            let record = match time {
+                Some(time) => format!("{{\"ts\":{time},\"request_id\":\"r{n}\"}}"),
+                None => format!("{{\"request_id\":\"r{n}\"}}"),
+            };
+            written.push((time, slice.len(), format!("r{n}")));
+            slice.extend_from_slice(record.as_bytes());
+            slice.push(b'\n');
+        }
+        for keep in [1, 5, 300] {
+            let mut examples = examples(keep);
+            for (_, start, id) in &written {
+                let end = start + slice[*start..].iter().position(|&b| b == b'\n').unwrap();
+                examples.note(&slice[*start..end], None, *start, 2);
+            }
+            examples.resolve(&slice);
+            // The reference: every record sorted, later times first,
+            // untimed last, ties by offset.
+            let mut sorted = written.clone();
+            sorted.sort_by(|a, b| rank_times(a.0.map(stamp), b.0.map(stamp)).then(a.1.cmp(&b.1)));
+            let want: Vec<(Option<String>, u64)> = sorted
+                .into_iter()
+                .take(keep)
+                .map(|(_, start, id)| (Some(id), start as u64))
+                .collect();
+            assert_eq!(kept(&examples, 2), want, "keep {keep}");
+        }
+    }
+
+    fn stamp(seconds: u64) -> Stamp {
+        Stamp::from_seconds(i64::try_from(seconds).unwrap()).unwrap()
+    }
+
+    #[test]
     fn the_latest_records_are_kept_untimed_last_and_ties_by_offset() {
         let mut examples = examples(3);
         examples.set_base(1000);
