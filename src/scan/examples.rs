@@ -261,7 +261,7 @@ mod tests {
         }
         for keep in [1, 5, 300] {
             let mut examples = examples(keep);
-            for (_, start, id) in &written {
+            for (_, start, _) in &written {
                 let end = start + slice[*start..].iter().position(|&b| b == b'\n').unwrap();
                 examples.note(&slice[*start..end], None, *start, 2);
             }
