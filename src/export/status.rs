@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use crate::catalog::Catalog;
 use crate::export::status_page::history::{History, SLOTS};
 use crate::scan::recent::{Example, RecentRecords};
+use crate::time::Stamp;
 
 /// One open file of an input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +66,12 @@ impl TypeExamples {
         }
     }
 
-    /// `examples` by catalogue index, named from `catalog`, by name.
-    pub fn named(catalog: &Catalog, examples: Vec<(usize, Vec<Example>)>) -> Vec<Self> {
-        let mut named: Vec<Self> = examples
+    /// The examples `recent` read since it last said so (untimed ones
+    /// taking now as their time), named from `catalog`, by name; `None`
+    /// when nothing changed.
+    pub fn read(recent: &mut RecentRecords, catalog: &Catalog) -> Option<Arc<Vec<Self>>> {
+        let mut named: Vec<Self> = recent
+            .examples(Stamp::now())?
             .into_iter()
             .filter_map(|(index, examples)| {
                 Some(Self {
@@ -77,7 +81,7 @@ impl TypeExamples {
             })
             .collect();
         named.sort_by(|a, b| a.error_type.cmp(&b.error_type));
-        named
+        Some(Arc::new(named))
     }
 }
 

@@ -82,6 +82,15 @@ pub enum Seen {
 pub const AHEAD_BELIEVED_SECONDS: i64 = 300;
 
 impl Seen {
+    /// When `record` was written, as `reader` reads it (`envelope` as for
+    /// [`TimeReader::time_of`]).
+    pub fn of(reader: &mut TimeReader, record: &[u8], envelope: Option<&[u8]>) -> Self {
+        match reader.time_of(record, envelope) {
+            Some(stamp) => Seen::At(stamp),
+            None => Seen::Untimed,
+        }
+    }
+
     /// Untimed when its time is more than [`AHEAD_BELIEVED_SECONDS`] past
     /// `read`: believed, one record stamped in 2200 would stay the latest
     /// for good (exemplars and last seen never go back, examples rank by
@@ -245,10 +254,7 @@ impl Latest {
     /// the slot's example is settled: this record gave it, or is older than
     /// the one it holds (so no record before this one can give it).
     pub fn note(&mut self, record: &[u8], envelope: Option<&[u8]>, slot: u32) -> bool {
-        let seen = match self.reader.time_of(record, envelope) {
-            Some(stamp) => Seen::At(stamp),
-            None => Seen::Untimed,
-        };
+        let seen = Seen::of(&mut self.reader, record, envelope);
         let index = slot as usize;
         if self.slots.len() <= index {
             self.slots.resize(index + 1, LatestOfType::default());

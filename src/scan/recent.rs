@@ -131,6 +131,18 @@ pub struct RecentRecords {
     changed: bool,
 }
 
+/// A record's time and request ID.
+fn read_record(
+    reader: &mut TimeReader,
+    record: &[u8],
+    envelope: Option<&[u8]>,
+) -> (Seen, Option<RequestId>) {
+    (
+        Seen::of(reader, record, envelope),
+        find_request_id(record).and_then(RequestId::new),
+    )
+}
+
 /// Equal when the examples read so far are.
 impl PartialEq for RecentRecords {
     fn eq(&self, other: &Self) -> bool {
@@ -194,13 +206,7 @@ impl RecentRecords {
             self.read_copies(slot, Stamp::now());
         }
         let read_now = record.len() > RECORD_BYTES;
-        let read = read_now.then(|| {
-            let seen = match self.reader.time_of(record, envelope) {
-                Some(stamp) => Seen::At(stamp),
-                None => Seen::Untimed,
-            };
-            (seen, find_request_id(record).and_then(RequestId::new))
-        });
+        let read = read_now.then(|| read_record(&mut self.reader, record, envelope));
         let of_type = &mut self.slots[slot];
         if of_type.copies.is_empty() {
             self.copied.push(slot);
@@ -276,16 +282,9 @@ impl RecentRecords {
             return;
         };
         for mut copy in of_type.copies.drain(..) {
-            let (seen, request_id) = match copy.read.take() {
-                Some(read) => read,
-                None => {
-                    let seen = match self.reader.time_of(&copy.bytes, copy.envelope.as_deref()) {
-                        Some(stamp) => Seen::At(stamp),
-                        None => Seen::Untimed,
-                    };
-                    (seen, find_request_id(&copy.bytes).and_then(RequestId::new))
-                }
-            };
+            let (seen, request_id) = copy.read.take().unwrap_or_else(|| {
+                read_record(&mut self.reader, &copy.bytes, copy.envelope.as_deref())
+            });
             let seen = seen.believed_at(now);
             let example = Example {
                 time: seen.or_read_at(now),

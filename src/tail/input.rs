@@ -39,7 +39,7 @@ use crate::export::status::{DaemonStatus, FileStatus, InputStatus, TypeExamples}
 use crate::scan::latest::Latest;
 use crate::scan::recent::RecentRecords;
 use crate::scan::{Scanner, Tally};
-use crate::time::{Stamp, TimeReader};
+use crate::time::TimeReader;
 use crate::walk;
 
 /// Most bytes read from one file per poll, so one busy file cannot starve
@@ -1572,9 +1572,9 @@ impl FileInput {
             self.offsets.save_soon();
         }
         if let Some(recent) = self.tally.recent.as_deref_mut()
-            && let Some(examples) = recent.examples(Stamp::now())
+            && let Some(examples) = TypeExamples::read(recent, self.scanner.catalog())
         {
-            self.examples = Arc::new(TypeExamples::named(self.scanner.catalog(), examples));
+            self.examples = examples;
         }
         self.status.set_input(
             &self.name,

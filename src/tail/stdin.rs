@@ -32,7 +32,7 @@ use crate::read::LineReader;
 use crate::scan::latest::Latest;
 use crate::scan::recent::RecentRecords;
 use crate::scan::{Scanner, Tally};
-use crate::time::{Stamp, TimeReader};
+use crate::time::TimeReader;
 
 /// The path stdin's records are shown at, and its pattern.
 const STDIN_PATH: &str = "-";
@@ -118,8 +118,8 @@ impl Bound {
                 self.scanner.catalog(),
                 recent,
             );
-            if let Some(examples) = recent.examples(Stamp::now()) {
-                self.examples = Arc::new(TypeExamples::named(self.scanner.catalog(), examples));
+            if let Some(examples) = TypeExamples::read(recent, self.scanner.catalog()) {
+                self.examples = examples;
             }
         }
     }
@@ -131,9 +131,9 @@ impl Bound {
             return;
         }
         if let Some(recent) = self.tally.recent.as_deref_mut()
-            && let Some(examples) = recent.examples(Stamp::now())
+            && let Some(examples) = TypeExamples::read(recent, self.scanner.catalog())
         {
-            self.examples = Arc::new(TypeExamples::named(self.scanner.catalog(), examples));
+            self.examples = examples;
             self.shown_at = Instant::now();
             show(self, status, finished);
         }
